@@ -1,0 +1,37 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "vggtl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "VGGTL", targets: ["VGGTL"]),
+        .executable(name: "vggtl", targets: ["vggtl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries from Debian (see .ci/run for the packages).
+        .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
+        .systemLibrary(name: "CCLBlast", path: "Sources/CCLBlast"),
+        // Turns Kernels/*.cl into a name -> source table compiled into the library.
+        .executableTarget(name: "EmbedKernelsTool", path: "Sources/EmbedKernelsTool"),
+        .plugin(name: "EmbedKernels", capability: .buildTool(),
+                dependencies: ["EmbedKernelsTool"], path: "Plugins/EmbedKernels"),
+        .target(
+            name: "VGGTL",
+            dependencies: ["COpenCL", "CCLBlast"],
+            path: "Sources/VGGTL",
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")],
+            plugins: ["EmbedKernels"]
+        ),
+        .executableTarget(
+            name: "vggtl",
+            dependencies: ["VGGTL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/vggtl"
+        ),
+        .testTarget(name: "VGGTLTests", dependencies: ["VGGTL"], path: "Tests/VGGTLTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,404 @@
+import Foundation
+
+final class CPUBuffer: DeviceBuffer {
+    let count: Int
+    let p: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        self.count = count
+        // 64-byte alignment for AVX-512 loads.
+        p = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
+    }
+    deinit { p.deallocate() }
+}
+
+@inline(__always) func cpu(_ b: DeviceBuffer) -> UnsafeMutablePointer<Float> { (b as! CPUBuffer).p }
+
+/// The CPU backend: GEMM through OpenBLAS, everything else as plain loops over raw pointers,
+/// split across `threads` cores.
+public final class CPUDevice: Device {
+    public let kind = DeviceKind.cpu
+    public let threads: Int
+    let blas: OpenBLAS
+
+    public init(threads: Int? = nil) throws {
+        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        blas = try OpenBLAS.shared.get()
+        blas.setThreadCount(self.threads)
+    }
+
+    public var name: String { "cpu (\(CPUInfo.modelName), \(threads) threads, OpenBLAS \(blas.coreName) kernels)" }
+    public var blasKernels: String { blas.coreName }
+    public var blasKernelSource: String { blas.coreSource }
+
+    public func allocate(_ count: Int, what: String) throws -> DeviceBuffer { CPUBuffer(count: count) }
+    public func write(_ values: UnsafeBufferPointer<Float>, to: DeviceBuffer, offset: Int) {
+        (cpu(to) + offset).update(from: values.baseAddress!, count: values.count)
+    }
+    public func read(_ buffer: DeviceBuffer, offset: Int, into: UnsafeMutableBufferPointer<Float>) {
+        into.baseAddress!.update(from: cpu(buffer) + offset, count: into.count)
+    }
+    public func copy(_ src: DeviceBuffer, srcOffset: Int, to dst: DeviceBuffer, dstOffset: Int, count: Int) {
+        (cpu(dst) + dstOffset).update(from: cpu(src) + srcOffset, count: count)
+    }
+    public func fill(_ buffer: DeviceBuffer, value: Float, offset: Int, count: Int) {
+        (cpu(buffer) + offset).update(repeating: value, count: count)
+    }
+    public func synchronize() {}
+
+    public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                     a: DeviceBuffer, aOffset: Int, lda: Int, b: DeviceBuffer, bOffset: Int, ldb: Int,
+                     beta: Float, c: DeviceBuffer, cOffset: Int, ldc: Int) {
+        blas.sgemm(101, transA ? 112 : 111, transB ? 112 : 111, Int32(m), Int32(n), Int32(k), alpha,
+                   cpu(a) + aOffset, Int32(lda), cpu(b) + bOffset, Int32(ldb), beta, cpu(c) + cOffset, Int32(ldc))
+    }
+
+    public func im2col(_ xb: DeviceBuffer, _ g: WindowGeometry, row0: Int, rows: Int, col: DeviceBuffer) {
+        let x = cpu(xb), out = cpu(col), c = g.inC, patch = g.patchSize
+        parallelChunks(rows, threads: threads, grain: 64) { range in
+            for r in range {
+                let p = row0 + r
+                let n = p / (g.outH * g.outW), oh = (p / g.outW) % g.outH, ow = p % g.outW
+                var dst = out + r * patch
+                for kh in 0..<g.kH {
+                    let ih = oh * g.strideH - g.padTop + kh
+                    for kw in 0..<g.kW {
+                        let iw = ow * g.strideW - g.padLeft + kw
+                        if ih >= 0, ih < g.inH, iw >= 0, iw < g.inW {
+                            dst.update(from: x + ((n * g.inH + ih) * g.inW + iw) * c, count: c)
+                        } else {
+                            dst.update(repeating: 0, count: c)
+                        }
+                        dst += c
+                    }
+                }
+            }
+        }
+    }
+
+    public func col2imAdd(_ dcolb: DeviceBuffer, _ g: WindowGeometry, row0: Int, rows: Int, dx dxb: DeviceBuffer) {
+        // Gather form: each input pixel sums the patch entries that read it, so threads never
+        // write the same memory.
+        let dcol = cpu(dcolb), dx = cpu(dxb), c = g.inC, patch = g.patchSize
+        let pixels = g.inputPixelRange(row0: row0, rows: rows)
+        parallelChunks(pixels.count, threads: threads, grain: 16) { range in
+            for q in range {
+                let pix = pixels.lowerBound + q
+                let n = pix / (g.inH * g.inW), ih = (pix / g.inW) % g.inH, iw = pix % g.inW
+                let dst = dx + pix * c
+                for kh in 0..<g.kH {
+                    let th = ih + g.padTop - kh
+                    guard th >= 0, th % g.strideH == 0, th / g.strideH < g.outH else { continue }
+                    for kw in 0..<g.kW {
+                        let tw = iw + g.padLeft - kw
+                        guard tw >= 0, tw % g.strideW == 0, tw / g.strideW < g.outW else { continue }
+                        let r = (n * g.outH + th / g.strideH) * g.outW + tw / g.strideW - row0
+                        guard r >= 0, r < rows else { continue }
+                        let src = dcol + r * patch + (kh * g.kW + kw) * c
+                        for j in 0..<c { dst[j] += src[j] }
+                    }
+                }
+            }
+        }
+    }
+
+    public func addBias(_ yb: DeviceBuffer, bias: DeviceBuffer, rows: Int, channels: Int) {
+        let y = cpu(yb), b = cpu(bias)
+        parallelChunks(rows, threads: threads, grain: max(1, 16384 / channels)) { range in
+            for r in range { let row = y + r * channels; for j in 0..<channels { row[j] += b[j] } }
+        }
+    }
+
+    /// Column sums of f(row, column) over a rows x channels matrix, in Double, split by rows.
+    private func columnSums(rows: Int, channels: Int, _ value: (Int, Int) -> Double) -> [Double] {
+        let chunks = min(threads, max(1, rows * channels / 65536))
+        var partial = [Double](repeating: 0, count: chunks * channels)
+        partial.withUnsafeMutableBufferPointer { acc in
+            let accp = acc.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                let s = accp + t * channels
+                for r in (rows * t / chunks)..<(rows * (t + 1) / chunks) {
+                    for j in 0..<channels { s[j] += value(r, j) }
+                }
+            }
+        }
+        var total = [Double](repeating: 0, count: channels)
+        for t in 0..<chunks { for j in 0..<channels { total[j] += partial[t * channels + j] } }
+        return total
+    }
+
+    public func biasGradient(_ dyb: DeviceBuffer, rows: Int, channels: Int, db: DeviceBuffer, accumulate: Bool) {
+        let dy = cpu(dyb), out = cpu(db)
+        let sums = columnSums(rows: rows, channels: channels) { r, j in Double(dy[r * channels + j]) }
+        for j in 0..<channels { out[j] = (accumulate ? out[j] : 0) + Float(sums[j]) }
+    }
+
+    private func map(_ count: Int, _ body: (Int) -> Void) {
+        parallelChunks(count, threads: threads, grain: 65536) { range in for i in range { body(i) } }
+    }
+
+    public func relu(_ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int) {
+        let x = cpu(xb), y = cpu(yb)
+        map(count) { i in y[i] = max(x[i], 0) }
+    }
+    public func reluBackward(_ yb: DeviceBuffer, _ dyb: DeviceBuffer, _ dxb: DeviceBuffer, count: Int) {
+        let y = cpu(yb), dy = cpu(dyb), dx = cpu(dxb)
+        map(count) { i in dx[i] = y[i] > 0 ? dy[i] : 0 }
+    }
+    public func scale(_ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int, by s: Float) {
+        let x = cpu(xb), y = cpu(yb)
+        map(count) { i in y[i] = x[i] * s }
+    }
+    public func axpy(alpha: Float, _ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int) {
+        let x = cpu(xb), y = cpu(yb)
+        map(count) { i in y[i] += alpha * x[i] }
+    }
+
+    /// Calls body(outputPixel, n, oh, ow) over all output pixels, in parallel.
+    private func forEachOutputPixel(_ g: WindowGeometry, _ body: (Int, Int, Int, Int) -> Void) {
+        parallelChunks(g.outPixels, threads: threads, grain: 64) { range in
+            for p in range { body(p, p / (g.outH * g.outW), (p / g.outW) % g.outH, p % g.outW) }
+        }
+    }
+
+    public func maxPool(_ xb: DeviceBuffer, _ yb: DeviceBuffer, _ g: WindowGeometry) {
+        let x = cpu(xb), y = cpu(yb), c = g.inC
+        forEachOutputPixel(g) { p, n, oh, ow in
+            let dst = y + p * c
+            var first = true
+            for kh in 0..<g.kH {
+                let ih = oh * g.strideH - g.padTop + kh
+                guard ih >= 0, ih < g.inH else { continue }
+                for kw in 0..<g.kW {
+                    let iw = ow * g.strideW - g.padLeft + kw
+                    guard iw >= 0, iw < g.inW else { continue }
+                    let src = x + ((n * g.inH + ih) * g.inW + iw) * c
+                    if first { dst.update(from: src, count: c); first = false }
+                    else { for j in 0..<c where src[j] > dst[j] { dst[j] = src[j] } }
+                }
+            }
+        }
+    }
+
+    public func maxPoolBackward(_ xb: DeviceBuffer, _ dyb: DeviceBuffer, _ dxb: DeviceBuffer, _ g: WindowGeometry) {
+        // Each image scatters its gradients to the first maximum of each window; images run in parallel.
+        let x = cpu(xb), dy = cpu(dyb), dx = cpu(dxb), c = g.inC
+        dx.update(repeating: 0, count: g.inCount)
+        parallelChunks(g.batch, threads: threads, grain: 1) { images in
+            var best = [Int](repeating: 0, count: c)
+            for n in images {
+                for oh in 0..<g.outH { for ow in 0..<g.outW {
+                    var first = true
+                    for kh in 0..<g.kH {
+                        let ih = oh * g.strideH - g.padTop + kh
+                        guard ih >= 0, ih < g.inH else { continue }
+                        for kw in 0..<g.kW {
+                            let iw = ow * g.strideW - g.padLeft + kw
+                            guard iw >= 0, iw < g.inW else { continue }
+                            let base = ((n * g.inH + ih) * g.inW + iw) * c
+                            if first { for j in 0..<c { best[j] = base + j }; first = false }
+                            else { for j in 0..<c where x[base + j] > x[best[j]] { best[j] = base + j } }
+                        }
+                    }
+                    let src = dy + ((n * g.outH + oh) * g.outW + ow) * c
+                    for j in 0..<c { dx[best[j]] += src[j] }
+                } }
+            }
+        }
+    }
+
+    /// Number of in-bounds input positions under the window at (oh, ow).
+    @inline(__always) private func windowCount(_ g: WindowGeometry, _ oh: Int, _ ow: Int) -> Int {
+        let h0 = oh * g.strideH - g.padTop, w0 = ow * g.strideW - g.padLeft
+        let hs = min(h0 + g.kH, g.inH) - max(h0, 0), ws = min(w0 + g.kW, g.inW) - max(w0, 0)
+        return max(hs, 0) * max(ws, 0)
+    }
+
+    public func avgPool(_ xb: DeviceBuffer, _ yb: DeviceBuffer, _ g: WindowGeometry) {
+        let x = cpu(xb), y = cpu(yb), c = g.inC
+        forEachOutputPixel(g) { p, n, oh, ow in
+            let dst = y + p * c
+            dst.update(repeating: 0, count: c)
+            for kh in 0..<g.kH {
+                let ih = oh * g.strideH - g.padTop + kh
+                guard ih >= 0, ih < g.inH else { continue }
+                for kw in 0..<g.kW {
+                    let iw = ow * g.strideW - g.padLeft + kw
+                    guard iw >= 0, iw < g.inW else { continue }
+                    let src = x + ((n * g.inH + ih) * g.inW + iw) * c
+                    for j in 0..<c { dst[j] += src[j] }
+                }
+            }
+            let inv = 1 / Float(windowCount(g, oh, ow))
+            for j in 0..<c { dst[j] *= inv }
+        }
+    }
+
+    public func avgPoolBackward(_ dyb: DeviceBuffer, _ dxb: DeviceBuffer, _ g: WindowGeometry) {
+        let dy = cpu(dyb), dx = cpu(dxb), c = g.inC
+        dx.update(repeating: 0, count: g.inCount)
+        parallelChunks(g.batch, threads: threads, grain: 1) { images in
+            for n in images { for oh in 0..<g.outH { for ow in 0..<g.outW {
+                let inv = 1 / Float(windowCount(g, oh, ow))
+                let src = dy + ((n * g.outH + oh) * g.outW + ow) * c
+                for kh in 0..<g.kH {
+                    let ih = oh * g.strideH - g.padTop + kh
+                    guard ih >= 0, ih < g.inH else { continue }
+                    for kw in 0..<g.kW {
+                        let iw = ow * g.strideW - g.padLeft + kw
+                        guard iw >= 0, iw < g.inW else { continue }
+                        let dst = dx + ((n * g.inH + ih) * g.inW + iw) * c
+                        for j in 0..<c { dst[j] += src[j] * inv }
+                    }
+                }
+            } } }
+        }
+    }
+
+    public func globalAvgPool(_ xb: DeviceBuffer, _ yb: DeviceBuffer, batch: Int, pixels: Int, channels: Int) {
+        let x = cpu(xb), y = cpu(yb)
+        parallelChunks(batch, threads: threads, grain: 1) { images in
+            for n in images {
+                let dst = y + n * channels
+                dst.update(repeating: 0, count: channels)
+                for q in 0..<pixels { let src = x + (n * pixels + q) * channels; for j in 0..<channels { dst[j] += src[j] } }
+                let inv = 1 / Float(pixels)
+                for j in 0..<channels { dst[j] *= inv }
+            }
+        }
+    }
+
+    public func globalAvgPoolBackward(_ dyb: DeviceBuffer, _ dxb: DeviceBuffer, batch: Int, pixels: Int, channels: Int) {
+        let dy = cpu(dyb), dx = cpu(dxb), inv = 1 / Float(pixels)
+        map(batch * pixels * channels) { i in dx[i] = dy[(i / (pixels * channels)) * channels + i % channels] * inv }
+    }
+
+    public func channelMeanVariance(_ xb: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer) {
+        let x = cpu(xb), mp = cpu(mean), vp = cpu(variance)
+        let sums = columnSums(rows: rows, channels: channels) { r, j in Double(x[r * channels + j]) }
+        let mu = sums.map { $0 / Double(rows) }
+        let sq = columnSums(rows: rows, channels: channels) { r, j in let d = Double(x[r * channels + j]) - mu[j]; return d * d }
+        for j in 0..<channels { mp[j] = Float(mu[j]); vp[j] = Float(sq[j] / Double(rows)) }
+    }
+
+    public func batchNormApply(_ xb: DeviceBuffer, _ yb: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer,
+                               variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float) {
+        let x = cpu(xb), y = cpu(yb), m = cpu(mean), v = cpu(variance), ga = cpu(gamma), be = cpu(beta)
+        let scale = (0..<channels).map { ga[$0] / (v[$0] + epsilon).squareRoot() }
+        let shift = (0..<channels).map { be[$0] - m[$0] * scale[$0] }
+        scale.withUnsafeBufferPointer { s in shift.withUnsafeBufferPointer { t in
+            map(rows * channels) { i in let j = i % channels; y[i] = x[i] * s[j] + t[j] }
+        } }
+    }
+
+    public func batchNormUpdateRunning(runningMean: DeviceBuffer, runningVariance: DeviceBuffer, mean: DeviceBuffer,
+                                       variance: DeviceBuffer, channels: Int, rows: Int, momentum: Float) {
+        let rm = cpu(runningMean), rv = cpu(runningVariance), m = cpu(mean), v = cpu(variance)
+        let unbias = Float(rows) / Float(max(rows - 1, 1))
+        for j in 0..<channels {
+            rm[j] = momentum * rm[j] + (1 - momentum) * m[j]
+            rv[j] = momentum * rv[j] + (1 - momentum) * v[j] * unbias
+        }
+    }
+
+    public func batchNormBackward(_ xb: DeviceBuffer, _ dyb: DeviceBuffer, _ dxb: DeviceBuffer, rows: Int, channels: Int,
+                                  mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, epsilon: Float,
+                                  dgamma: DeviceBuffer, dbeta: DeviceBuffer) {
+        let x = cpu(xb), dy = cpu(dyb), dx = cpu(dxb), m = cpu(mean), v = cpu(variance), ga = cpu(gamma)
+        let inv = (0..<channels).map { 1 / (v[$0] + epsilon).squareRoot() }
+        let sumDy = columnSums(rows: rows, channels: channels) { r, j in Double(dy[r * channels + j]) }
+        let sumDyXhat = columnSums(rows: rows, channels: channels) { r, j in
+            let i = r * channels + j
+            return Double(dy[i]) * Double((x[i] - m[j]) * inv[j])
+        }
+        let dg = cpu(dgamma), db = cpu(dbeta)
+        for j in 0..<channels { dg[j] = Float(sumDyXhat[j]); db[j] = Float(sumDy[j]) }
+        let n = Float(rows)
+        let a = (0..<channels).map { ga[$0] * inv[$0] / n }
+        let meanDy = sumDy.map { Float($0) }, meanDyX = sumDyXhat.map { Float($0) }
+        map(rows * channels) { i in
+            let j = i % channels
+            let xhat = (x[i] - m[j]) * inv[j]
+            dx[i] = a[j] * (n * dy[i] - meanDy[j] - xhat * meanDyX[j])
+        }
+    }
+
+    public func dropout(_ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
+        let x = cpu(xb), y = cpu(yb), s = 1 / (1 - rate)
+        map(count) { i in y[i] = dropoutKeep(seed: seed, index: UInt32(truncatingIfNeeded: i), rate: rate) ? x[i] * s : 0 }
+    }
+
+    public func softmaxCrossEntropy(_ logitsb: DeviceBuffer, labels: DeviceBuffer, rows: Int, classes: Int,
+                                    loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float) {
+        let z = cpu(logitsb), lab = cpu(labels), l = cpu(loss), g = cpu(dlogits)
+        parallelChunks(rows, threads: threads, grain: 64) { range in
+            for r in range {
+                let row = z + r * classes, grow = g + r * classes
+                var mx = row[0]
+                for j in 1..<max(classes, 1) { mx = max(mx, row[j]) }
+                var sum: Float = 0
+                for j in 0..<classes { sum += expf(row[j] - mx) }
+                let y = Int(lab[r]), logSum = logf(sum)
+                l[r] = logSum - (row[y] - mx)
+                for j in 0..<classes { grow[j] = (expf(row[j] - mx - logSum) - (j == y ? 1 : 0)) * gradScale }
+            }
+        }
+    }
+
+    public func sigmoidBinaryCrossEntropy(_ logitsb: DeviceBuffer, targets: DeviceBuffer, count: Int,
+                                          loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float) {
+        let z = cpu(logitsb), t = cpu(targets), l = cpu(loss), g = cpu(dlogits)
+        map(count) { i in
+            let zi = z[i]
+            l[i] = max(zi, 0) - zi * t[i] + log1pf(expf(-abs(zi)))
+            g[i] = (1 / (1 + expf(-zi)) - t[i]) * gradScale
+        }
+    }
+
+    public func softmax(_ xb: DeviceBuffer, _ yb: DeviceBuffer, rows: Int, classes: Int) {
+        let x = cpu(xb), y = cpu(yb)
+        parallelChunks(rows, threads: threads, grain: 64) { range in
+            for r in range {
+                let row = x + r * classes, out = y + r * classes
+                var mx = row[0]
+                for j in 0..<classes { mx = max(mx, row[j]) }
+                var sum: Float = 0
+                for j in 0..<classes { out[j] = expf(row[j] - mx); sum += out[j] }
+                for j in 0..<classes { out[j] /= sum }
+            }
+        }
+    }
+
+    public func sgdUpdate(param: DeviceBuffer, grad: DeviceBuffer, velocity: DeviceBuffer?, count: Int, _ c: SGDConfig) {
+        let p = cpu(param), g = cpu(grad)
+        guard let velocity else {
+            map(count) { i in p[i] -= c.lr * (g[i] + c.weightDecay * p[i]) }
+            return
+        }
+        let v = cpu(velocity)
+        map(count) { i in
+            let gi = g[i] + c.weightDecay * p[i]
+            v[i] = c.momentum * v[i] + gi
+            p[i] -= c.lr * (c.nesterov ? gi + c.momentum * v[i] : v[i])
+        }
+    }
+
+    public func adamUpdate(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, count: Int, step: Int, _ c: AdamConfig) {
+        let p = cpu(param), g = cpu(grad), mp = cpu(m), vp = cpu(v)
+        let c1 = 1 - powf(c.beta1, Float(step)), c2 = 1 - powf(c.beta2, Float(step))
+        map(count) { i in
+            let gi = g[i] + c.weightDecay * p[i]
+            mp[i] = c.beta1 * mp[i] + (1 - c.beta1) * gi
+            vp[i] = c.beta2 * vp[i] + (1 - c.beta2) * gi * gi
+            p[i] -= c.lr * (mp[i] / c1) / ((vp[i] / c2).squareRoot() + c.epsilon)
+        }
+    }
+
+    public func rmspropUpdate(param: DeviceBuffer, grad: DeviceBuffer, meanSquare: DeviceBuffer, count: Int, _ c: RMSpropConfig) {
+        let p = cpu(param), g = cpu(grad), s = cpu(meanSquare)
+        map(count) { i in
+            let gi = g[i] + c.weightDecay * p[i]
+            s[i] = c.rho * s[i] + (1 - c.rho) * gi * gi
+            p[i] -= c.lr * gi / (s[i].squareRoot() + c.epsilon)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+/// Memory owned by one device. Tensors hold one; nothing copies between devices implicitly.
+public protocol DeviceBuffer: AnyObject {
+    var count: Int { get }
+}
+
+public enum DeviceKind: String, Sendable { case cpu, opencl }
+
+/// Optimizer hyper-parameters that the update kernels take.
+public struct SGDConfig: Sendable {
+    public var lr: Float, momentum: Float, nesterov: Bool, weightDecay: Float
+    public init(lr: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
+        self.lr = lr; self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
+    }
+}
+
+public struct AdamConfig: Sendable {
+    public var lr: Float, beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    public init(lr: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7, weightDecay: Float = 0) {
+        self.lr = lr; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
+    }
+}
+
+public struct RMSpropConfig: Sendable {
+    public var lr: Float, rho: Float, epsilon: Float, weightDecay: Float
+    public init(lr: Float, rho: Float = 0.9, epsilon: Float = 1e-7, weightDecay: Float = 0) {
+        self.lr = lr; self.rho = rho; self.epsilon = epsilon; self.weightDecay = weightDecay
+    }
+}
+
+/// One compute device. Each primitive is implemented once per backend; everything above
+/// (Ops, NN, Optim, Train) is written once against this protocol.
+///
+/// Conventions: float32 throughout; matrices row-major; activations NHWC; conv kernels HWIO.
+/// Offsets and counts are in elements. Calls are asynchronous on devices with a queue and
+/// ordered; `read` waits. A "rows x cols" argument means a row-major matrix view.
+public protocol Device: AnyObject {
+    var kind: DeviceKind { get }
+    /// Human-readable name, e.g. "cpu (OpenBLAS SkylakeX, 2 threads)".
+    var name: String { get }
+
+    func allocate(_ count: Int, what: String) throws -> DeviceBuffer
+    func write(_ values: UnsafeBufferPointer<Float>, to: DeviceBuffer, offset: Int)
+    func read(_ buffer: DeviceBuffer, offset: Int, into: UnsafeMutableBufferPointer<Float>)
+    func copy(_ src: DeviceBuffer, srcOffset: Int, to dst: DeviceBuffer, dstOffset: Int, count: Int)
+    func fill(_ buffer: DeviceBuffer, value: Float, offset: Int, count: Int)
+    /// Waits until all queued work is done.
+    func synchronize()
+
+    /// C = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m x k, op(B) k x n.
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+              a: DeviceBuffer, aOffset: Int, lda: Int,
+              b: DeviceBuffer, bOffset: Int, ldb: Int,
+              beta: Float, c: DeviceBuffer, cOffset: Int, ldc: Int)
+
+    /// Writes rows [row0, row0+rows) of the im2col matrix of x (outPixels x patchSize) to col.
+    func im2col(_ x: DeviceBuffer, _ g: WindowGeometry, row0: Int, rows: Int, col: DeviceBuffer)
+    /// dx += the scatter of dcol rows [row0, row0+rows) back to input positions (im2col's adjoint).
+    func col2imAdd(_ dcol: DeviceBuffer, _ g: WindowGeometry, row0: Int, rows: Int, dx: DeviceBuffer)
+
+    /// y[r, c] += bias[c] for a rows x channels matrix.
+    func addBias(_ y: DeviceBuffer, bias: DeviceBuffer, rows: Int, channels: Int)
+    /// db[c] = (accumulate ? db[c] : 0) + sum_r dy[r, c].
+    func biasGradient(_ dy: DeviceBuffer, rows: Int, channels: Int, db: DeviceBuffer, accumulate: Bool)
+
+    func relu(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int)
+    /// dx = dy where y > 0 else 0 (y is the ReLU output; works in place on dy).
+    func reluBackward(_ y: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, count: Int)
+    /// y = x * scale (in place allowed).
+    func scale(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, by: Float)
+    /// y += alpha * x.
+    func axpy(alpha: Float, _ x: DeviceBuffer, _ y: DeviceBuffer, count: Int)
+
+    /// Max pooling; ties go to the first maximum in window order (row-major), padding ignored.
+    func maxPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry)
+    /// dx = gradient of max pooling (dx is overwritten).
+    func maxPoolBackward(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry)
+    /// Average pooling over the window's in-bounds positions (padding excluded, as TensorFlow).
+    func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry)
+    func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry)
+    /// (n, pixels, c) -> (n, c) mean over pixels, and its gradient.
+    func globalAvgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, batch: Int, pixels: Int, channels: Int)
+    func globalAvgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, batch: Int, pixels: Int, channels: Int)
+
+    /// Per-channel mean and biased variance of a rows x channels matrix.
+    func channelMeanVariance(_ x: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer)
+    /// y = gamma * (x - mean) / sqrt(variance + eps) + beta per channel.
+    func batchNormApply(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int,
+                        mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float)
+    /// running = momentum * running + (1 - momentum) * batch, with the variance made unbiased.
+    func batchNormUpdateRunning(runningMean: DeviceBuffer, runningVariance: DeviceBuffer,
+                                mean: DeviceBuffer, variance: DeviceBuffer, channels: Int, rows: Int, momentum: Float)
+    /// Training-mode backward: dx, and dgamma/dbeta (overwritten), given the batch statistics.
+    func batchNormBackward(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, rows: Int, channels: Int,
+                           mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, epsilon: Float,
+                           dgamma: DeviceBuffer, dbeta: DeviceBuffer)
+
+    /// y = x * keep / (1 - rate), keep = dropoutKeep(seed, i, rate); also the backward with x = dy.
+    func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32)
+
+    /// Softmax cross-entropy over rows of logits, labels given as class indices (as floats).
+    /// Writes per-row loss and dlogits = (softmax - onehot) * gradScale.
+    func softmaxCrossEntropy(_ logits: DeviceBuffer, labels: DeviceBuffer, rows: Int, classes: Int,
+                             loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float)
+    /// Sigmoid binary cross-entropy on logits (numerically stable form), targets in [0, 1].
+    func sigmoidBinaryCrossEntropy(_ logits: DeviceBuffer, targets: DeviceBuffer, count: Int,
+                                   loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float)
+    /// Row-wise softmax (for predictions).
+    func softmax(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, classes: Int)
+
+    func sgdUpdate(param: DeviceBuffer, grad: DeviceBuffer, velocity: DeviceBuffer?, count: Int, _ c: SGDConfig)
+    /// `step` counts from 1 (bias correction).
+    func adamUpdate(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, count: Int, step: Int, _ c: AdamConfig)
+    func rmspropUpdate(param: DeviceBuffer, grad: DeviceBuffer, meanSquare: DeviceBuffer, count: Int, _ c: RMSpropConfig)
+}
+
+/// Dropout's keep decision from a counter-based hash: the same bits on every backend, so the
+/// CPU and OpenCL devices drop the same units for the same seed (Kernels/elementwise.cl has its twin).
+@inline(__always)
+public func dropoutKeep(seed: UInt32, index: UInt32, rate: Float) -> Bool {
+    var h = index &* 0x9E37_79B9 ^ seed
+    h ^= h >> 16; h = h &* 0x85EB_CA6B
+    h ^= h >> 13; h = h &* 0xC2B2_AE35
+    h ^= h >> 16
+    return Float(h >> 8) * (1.0 / 16_777_216.0) >= rate
+}

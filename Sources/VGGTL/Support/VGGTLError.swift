@@ -1,0 +1,67 @@
+/// The one error type of vggtl. Every case names what is wrong (file, layer, flag or device)
+/// and its description says what to do; the CLI prints it and exits non-zero.
+public enum VGGTLError: Error, CustomStringConvertible, Equatable {
+    case badFlag(flag: String, value: String, expected: String)
+    case noOpenCLDevice
+    case deviceIndexOutOfRange(index: Int, count: Int)
+    case openCL(call: String, code: Int32, device: String)
+    case kernelBuild(file: String, device: String, log: String)
+    case allocationTooLarge(bytes: Int, limit: Int, device: String, what: String)
+    case outOfDeviceMemory(bytes: Int, device: String)
+    case library(name: String, reason: String)
+    case shapeMismatch(what: String, expected: [Int], got: [Int])
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case let .badFlag(flag, value, expected):
+            return "invalid value '\(value)' for \(flag): expected \(expected)"
+        case .noOpenCLDevice:
+            return "--device opencl: no OpenCL device found. Install a driver (for the CPU: apt-get install pocl-opencl-icd), check `vggtl devices`, or use --device cpu"
+        case let .deviceIndexOutOfRange(index, count):
+            return "--device opencl:\(index): there \(count == 1 ? "is 1 OpenCL device" : "are \(count) OpenCL devices") (opencl:0\(count > 1 ? "...opencl:\(count - 1)" : "")); see `vggtl devices`"
+        case let .openCL(call, code, device):
+            return "OpenCL error \(code) (\(openCLErrorName(code))) in \(call) on \(device)"
+        case let .kernelBuild(file, device, log):
+            return "OpenCL kernels \(file) failed to build on \(device):\n\(log)"
+        case let .allocationTooLarge(bytes, limit, device, what):
+            return "\(what) needs one buffer of \(mib(bytes)) but \(device) allows at most \(mib(limit)) per allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE); use a smaller batch or input size, or --device cpu"
+        case let .outOfDeviceMemory(bytes, device):
+            return "\(device) is out of memory allocating \(mib(bytes)); use a smaller --batch"
+        case let .library(name, reason):
+            return "cannot use \(name): \(reason)"
+        case let .shapeMismatch(what, expected, got):
+            return "\(what): expected shape \(expected), got \(got)"
+        case let .invalidArgument(message):
+            return message
+        }
+    }
+}
+
+func mib(_ bytes: Int) -> String {
+    let m = Double(bytes) / 1_048_576
+    return m >= 1024 ? String(format: "%.1f GiB", m / 1024) : String(format: "%.1f MiB", m)
+}
+
+func openCLErrorName(_ code: Int32) -> String {
+    switch code {
+    case -1: return "CL_DEVICE_NOT_FOUND"
+    case -2: return "CL_DEVICE_NOT_AVAILABLE"
+    case -4: return "CL_MEM_OBJECT_ALLOCATION_FAILURE"
+    case -5: return "CL_OUT_OF_RESOURCES"
+    case -6: return "CL_OUT_OF_HOST_MEMORY"
+    case -11: return "CL_BUILD_PROGRAM_FAILURE"
+    case -30: return "CL_INVALID_VALUE"
+    case -36: return "CL_INVALID_COMMAND_QUEUE"
+    case -38: return "CL_INVALID_MEM_OBJECT"
+    case -45: return "CL_INVALID_PROGRAM_EXECUTABLE"
+    case -46: return "CL_INVALID_KERNEL_NAME"
+    case -48: return "CL_INVALID_KERNEL"
+    case -51: return "CL_INVALID_ARG_SIZE"
+    case -52: return "CL_INVALID_KERNEL_ARGS"
+    case -54: return "CL_INVALID_WORK_GROUP_SIZE"
+    case -61: return "CL_INVALID_BUFFER_SIZE"
+    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR (no OpenCL driver installed)"
+    default: return code < -1000 ? "CLBlast status" : "see CL/cl.h"
+    }
+}
