@@ -1,0 +1,60 @@
+/// Keras' Dense: y = x W + b with W of shape (in, out), optional fused ReLU.
+public final class Dense: Layer {
+    public let name: String
+    public let kernel: Parameter, bias: Parameter
+    public let activation: Activation
+    private var x: Tensor?, y: Tensor?, dyAct: Tensor?, dx: Tensor?
+
+    public init(_ name: String, inputs: Int, units: Int, activation: Activation = .linear,
+                on device: Device, rng: inout SeededGenerator) throws {
+        self.name = name; self.activation = activation
+        kernel = Parameter(name: "\(name)/kernel", value: try Tensor(
+            glorotUniform([inputs, units], fanIn: inputs, fanOut: units, rng: &rng), shape: [inputs, units], on: device, what: "\(name)/kernel"))
+        bias = Parameter(name: "\(name)/bias", value: try Tensor(zeros: [units], on: device, what: "\(name)/bias"))
+    }
+
+    public var parameters: [Parameter] { [kernel, bias] }
+    var inputs: Int { kernel.value.shape[0] }
+    var units: Int { kernel.value.shape[1] }
+
+    public func outputShape(_ input: [Int]) throws -> [Int] {
+        try requireRank(input, 2, layer: name)
+        guard input[1] == inputs else {
+            throw VGGTLError.shapeMismatch(what: "layer \(name) input features", expected: [inputs], got: [input[1]])
+        }
+        return [input[0], units]
+    }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        let shape = try outputShape(x.shape), d = x.device, n = shape[0]
+        let y = try reuse(&self.y, shape, on: d, what: "\(name) output")
+        d.gemm(transA: false, transB: false, m: n, n: units, k: inputs, alpha: 1, a: x.buffer, aOffset: 0, lda: inputs,
+               b: kernel.value.buffer, bOffset: 0, ldb: units, beta: 0, c: y.buffer, cOffset: 0, ldc: units)
+        d.addBias(y.buffer, bias: bias.value.buffer, rows: n, channels: units)
+        if activation == .relu { d.relu(y.buffer, y.buffer, count: y.count) }
+        self.x = x
+        return y
+    }
+
+    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+        guard let x, let y else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
+        let d = dy.device, n = x.shape[0]
+        var grad = dy
+        if activation == .relu {
+            grad = try reuse(&dyAct, dy.shape, on: d, what: "\(name) gradient")
+            d.reluBackward(y.buffer, dy.buffer, grad.buffer, count: dy.count)
+        }
+        if kernel.trainable {
+            d.gemm(transA: true, transB: false, m: inputs, n: units, k: n, alpha: 1, a: x.buffer, aOffset: 0, lda: inputs,
+                   b: grad.buffer, bOffset: 0, ldb: units, beta: 0, c: try kernel.gradient().buffer, cOffset: 0, ldc: units)
+        }
+        if bias.trainable {
+            d.biasGradient(grad.buffer, rows: n, channels: units, db: try bias.gradient().buffer, accumulate: false)
+        }
+        guard inputGradient else { return nil }
+        let dx = try reuse(&self.dx, x.shape, on: d, what: "\(name) input gradient")
+        d.gemm(transA: false, transB: true, m: n, n: inputs, k: units, alpha: 1, a: grad.buffer, aOffset: 0, lda: units,
+               b: kernel.value.buffer, bOffset: 0, ldb: units, beta: 0, c: dx.buffer, cOffset: 0, ldc: inputs)
+        return dx
+    }
+}

@@ -1,0 +1,38 @@
+/// Losses computed on the device; only the per-sample losses (batch floats) come back to the host.
+public enum LossKind: String, Sendable {
+    /// Softmax over N classes, labels are class indices.
+    case softmaxCrossEntropy
+    /// One sigmoid unit, labels are 0 or 1 (Keras' Dense(1, sigmoid) + binary_crossentropy).
+    case sigmoidBinaryCrossEntropy
+}
+
+public final class Loss {
+    public let kind: LossKind
+    private var perSample: Tensor?, dlogits: Tensor?
+    public init(_ kind: LossKind) { self.kind = kind }
+
+    /// Mean loss over the batch and dL/dlogits (for the mean).
+    public func compute(logits: Tensor, labels: Tensor) throws -> (loss: Float, gradient: Tensor) {
+        let d = logits.device, rows = logits.shape[0], classes = logits.count / max(rows, 1)
+        let dl = try reuse(&dlogits, logits.shape, on: d, what: "loss gradient")
+        switch kind {
+        case .softmaxCrossEntropy:
+            guard labels.count == rows else {
+                throw VGGTLError.shapeMismatch(what: "labels for softmax cross-entropy", expected: [rows], got: labels.shape)
+            }
+            let l = try reuse(&perSample, [rows], on: d, what: "loss")
+            d.softmaxCrossEntropy(logits.buffer, labels: labels.buffer, rows: rows, classes: classes, loss: l.buffer,
+                                  dlogits: dl.buffer, gradScale: 1 / Float(rows))
+        case .sigmoidBinaryCrossEntropy:
+            guard labels.count == logits.count else {
+                throw VGGTLError.shapeMismatch(what: "labels for sigmoid binary cross-entropy", expected: logits.shape, got: labels.shape)
+            }
+            let l = try reuse(&perSample, logits.shape, on: d, what: "loss")
+            d.sigmoidBinaryCrossEntropy(logits.buffer, targets: labels.buffer, count: logits.count, loss: l.buffer,
+                                        dlogits: dl.buffer, gradScale: 1 / Float(logits.count))
+        }
+        let values = perSample!.toArray()
+        let mean = values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
+        return (Float(mean), dl)
+    }
+}

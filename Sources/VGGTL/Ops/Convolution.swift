@@ -1,0 +1,79 @@
+/// Convolution over NHWC input with HWIO kernels, as im2col tiles times the kernel matrix.
+/// Written once on top of the device primitives (im2col, col2imAdd, gemm).
+public enum Convolution {
+    /// The algorithm a geometry runs, named so benchmarks can print it.
+    public static func algorithm(_ g: WindowGeometry) -> String {
+        isPointwise(g) ? "gemm-1x1" : "im2col-gemm(tile \(tileRows(g)) rows)"
+    }
+
+    static func isPointwise(_ g: WindowGeometry) -> Bool {
+        g.kH == 1 && g.kW == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padLeft == 0
+    }
+
+    static func tileRows(_ g: WindowGeometry) -> Int {
+        max(1, min(g.outPixels, convolutionTileFloats / g.patchSize))
+    }
+
+    /// y = conv(x, w) (+ bias). y has shape (batch, outH, outW, outC).
+    public static func forward(x: Tensor, w: Tensor, bias: Tensor?, y: Tensor, _ g: WindowGeometry) throws {
+        let d = x.device
+        if isPointwise(g) {
+            d.gemm(transA: false, transB: false, m: g.outPixels, n: g.outC, k: g.inC, alpha: 1,
+                   a: x.buffer, aOffset: 0, lda: g.inC, b: w.buffer, bOffset: 0, ldb: g.outC,
+                   beta: 0, c: y.buffer, cOffset: 0, ldc: g.outC)
+        } else {
+            let tile = tileRows(g)
+            let col = try Workspace.of(d).get(tile * g.patchSize, on: d)
+            for row0 in stride(from: 0, to: g.outPixels, by: tile) {
+                let rows = min(tile, g.outPixels - row0)
+                d.im2col(x.buffer, g, row0: row0, rows: rows, col: col)
+                d.gemm(transA: false, transB: false, m: rows, n: g.outC, k: g.patchSize, alpha: 1,
+                       a: col, aOffset: 0, lda: g.patchSize, b: w.buffer, bOffset: 0, ldb: g.outC,
+                       beta: 0, c: y.buffer, cOffset: row0 * g.outC, ldc: g.outC)
+            }
+        }
+        if let bias { d.addBias(y.buffer, bias: bias.buffer, rows: g.outPixels, channels: g.outC) }
+    }
+
+    /// dx = the gradient with respect to the input (overwritten).
+    public static func backwardData(dy: Tensor, w: Tensor, dx: Tensor, _ g: WindowGeometry) throws {
+        let d = dy.device
+        if isPointwise(g) {
+            d.gemm(transA: false, transB: true, m: g.outPixels, n: g.inC, k: g.outC, alpha: 1,
+                   a: dy.buffer, aOffset: 0, lda: g.outC, b: w.buffer, bOffset: 0, ldb: g.outC,
+                   beta: 0, c: dx.buffer, cOffset: 0, ldc: g.inC)
+            return
+        }
+        dx.zero()
+        let tile = tileRows(g)
+        let dcol = try Workspace.of(d).get(tile * g.patchSize, on: d)
+        for row0 in stride(from: 0, to: g.outPixels, by: tile) {
+            let rows = min(tile, g.outPixels - row0)
+            d.gemm(transA: false, transB: true, m: rows, n: g.patchSize, k: g.outC, alpha: 1,
+                   a: dy.buffer, aOffset: row0 * g.outC, lda: g.outC, b: w.buffer, bOffset: 0, ldb: g.outC,
+                   beta: 0, c: dcol, cOffset: 0, ldc: g.patchSize)
+            d.col2imAdd(dcol, g, row0: row0, rows: rows, dx: dx.buffer)
+        }
+    }
+
+    /// dw (HWIO) and db, overwritten.
+    public static func backwardFilter(x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?, _ g: WindowGeometry) throws {
+        let d = x.device
+        if isPointwise(g) {
+            d.gemm(transA: true, transB: false, m: g.inC, n: g.outC, k: g.outPixels, alpha: 1,
+                   a: x.buffer, aOffset: 0, lda: g.inC, b: dy.buffer, bOffset: 0, ldb: g.outC,
+                   beta: 0, c: dw.buffer, cOffset: 0, ldc: g.outC)
+        } else {
+            let tile = tileRows(g)
+            let col = try Workspace.of(d).get(tile * g.patchSize, on: d)
+            for row0 in stride(from: 0, to: g.outPixels, by: tile) {
+                let rows = min(tile, g.outPixels - row0)
+                d.im2col(x.buffer, g, row0: row0, rows: rows, col: col)
+                d.gemm(transA: true, transB: false, m: g.patchSize, n: g.outC, k: rows, alpha: 1,
+                       a: col, aOffset: 0, lda: g.patchSize, b: dy.buffer, bOffset: row0 * g.outC, ldb: g.outC,
+                       beta: row0 == 0 ? 0 : 1, c: dw.buffer, cOffset: 0, ldc: g.outC)
+            }
+        }
+        if let db { d.biasGradient(dy.buffer, rows: g.outPixels, channels: g.outC, db: db.buffer, accumulate: false) }
+    }
+}

@@ -1,0 +1,160 @@
+import XCTest
+import VGGTL
+
+/// Finite-difference checks of every layer's backward on the CPU backend. The scalar checked is
+/// L = sum(forward(x) * r) for a fixed random r, so dL/dy = r; central differences in float32
+/// with a step far above rounding and far below the curvature of the smooth ops.
+final class GradientCheckTests: XCTestCase {
+    let h: Float = 5e-3
+
+    /// Checks dx and every parameter gradient of `layer` on input shape `shape`.
+    /// `beforeForward` restores state a forward changes (the dropout step counter).
+    func check(_ layer: Layer, input shape: [Int], training: Bool = true, seed: UInt64 = 1,
+               samples: Int = 60, outputHasKinks: Bool = false, beforeForward: () -> Void = {}, file: StaticString = #filePath, line: UInt = #line) throws {
+        let d = cpuDevice
+        let xValues = awayFromZero(shape.reduce(1, *), seed: seed)
+        let x = try Tensor(xValues, shape: shape, on: d)
+        let outShape = try layer.outputShape(shape)
+        let r = try Tensor(randomArray(outShape.reduce(1, *), seed: seed + 7), shape: outShape, on: d)
+        let rValues = r.toArray()
+
+        // Where a step moves a ReLU output across zero the function has a kink inside the
+        // step and central differences are meaningless; such samples are skipped (and counted).
+        var pattern: [Bool] = []
+        func loss() throws -> Double {
+            beforeForward()
+            let y = try layer.forward(x, training: training).toArray()
+            pattern = y.map { $0 > 0 }
+            return zip(y, rValues).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        _ = try loss()
+        let basePattern = pattern
+        var checked = 0, skipped = 0
+        beforeForward()
+        let y = try layer.forward(x, training: training)
+        XCTAssertEqual(y.shape, outShape, "\(layer.name): output shape", file: file, line: line)
+        let dx = try layer.backward(r, inputGradient: true)!.toArray()
+        let paramGrads = layer.parameters.map { $0.grad?.toArray() ?? [] }
+
+        func compare(_ name: String, analytic: [Float], values: Tensor) throws {
+            var base = values.toArray()
+            var g = SeededGenerator(seed: seed + 99)
+            let picks = base.count <= samples ? Array(base.indices) : (0..<samples).map { _ in Int(g.next() % UInt64(base.count)) }
+            for i in picks {
+                let v = base[i]
+                base[i] = v + h; try upload(base, values); let lp = try loss(); let pp = pattern
+                base[i] = v - h; try upload(base, values); let lm = try loss(); let pm = pattern
+                base[i] = v; try upload(base, values)
+                if outputHasKinks, pp != basePattern || pm != basePattern { skipped += 1; continue }
+                checked += 1
+                let numeric = Float((lp - lm) / Double(2 * h))
+                let err = abs(numeric - analytic[i])
+                XCTAssertLessThanOrEqual(err, 2e-3 + 1e-2 * abs(numeric),
+                                         "\(layer.name) d/d\(name)[\(i)]: analytic \(analytic[i]) numeric \(numeric)", file: file, line: line)
+            }
+        }
+        try compare("x", analytic: dx, values: x)
+        for (p, grad) in zip(layer.parameters, paramGrads) where p.trainable {
+            try compare(p.name, analytic: grad, values: p.value)
+        }
+        XCTAssertGreaterThanOrEqual(checked, 4 * (checked + skipped) / 5, "\(layer.name): too many samples at kinks", file: file, line: line)
+    }
+
+    func upload(_ values: [Float], _ t: Tensor) throws {
+        values.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: 0) }
+    }
+
+    func testConv2DKernelSizesStridesPadding() throws {
+        var rng = SeededGenerator(seed: 3)
+        let cases: [(k: Int, s: Int, p: Padding, act: Activation, shape: [Int], filters: Int)] = [
+            (1, 1, .same, .linear, [2, 5, 4, 3], 4),
+            (3, 1, .same, .relu, [2, 6, 5, 3], 4),
+            (3, 2, .valid, .linear, [1, 7, 7, 2], 3),
+            (3, 2, .same, .linear, [2, 6, 5, 3], 2),
+            (5, 1, .same, .linear, [1, 6, 7, 2], 3),
+            (5, 2, .valid, .relu, [1, 9, 8, 2], 2),
+            (7, 1, .valid, .linear, [1, 9, 8, 2], 2),
+            (7, 2, .same, .linear, [2, 7, 6, 1], 2),
+            (1, 2, .valid, .linear, [1, 5, 5, 3], 2),
+        ]
+        for c in cases {
+            let conv = try Conv2D("conv_k\(c.k)_s\(c.s)_\(c.p)", inChannels: c.shape[3], filters: c.filters, kernelSize: (c.k, c.k),
+                                  strides: (c.s, c.s), padding: c.p, activation: c.act, on: cpuDevice, rng: &rng)
+            try check(conv, input: c.shape, samples: 40, outputHasKinks: c.act == .relu)
+        }
+    }
+
+    func testConv2DTiledEqualsUntiled() throws {
+        // A tiny tile forces many im2col tiles, including a partial last one, through both backward passes.
+        let saved = convolutionTileFloats
+        defer { convolutionTileFloats = saved }
+        convolutionTileFloats = 7 * 27
+        var rng = SeededGenerator(seed: 4)
+        let conv = try Conv2D("tiled", inChannels: 3, filters: 4, activation: .relu, on: cpuDevice, rng: &rng)
+        try check(conv, input: [2, 5, 6, 3], samples: 40, outputHasKinks: true)
+    }
+
+    func testDense() throws {
+        var rng = SeededGenerator(seed: 5)
+        try check(Dense("fc", inputs: 7, units: 5, on: cpuDevice, rng: &rng), input: [3, 7])
+        try check(Dense("fc_relu", inputs: 6, units: 4, activation: .relu, on: cpuDevice, rng: &rng), input: [1, 6], outputHasKinks: true)
+    }
+
+    func testPooling() throws {
+        try check(Pool2D("max2", .max), input: [2, 6, 5, 3])
+        try check(Pool2D("max3s2", .max, poolSize: (3, 3), strides: (2, 2)), input: [1, 7, 7, 2])
+        try check(Pool2D("max3s2same", .max, poolSize: (3, 3), strides: (2, 2), padding: .same), input: [1, 6, 5, 2])
+        try check(Pool2D("avg2", .average), input: [2, 5, 4, 3])
+        try check(Pool2D("avg3s2same", .average, poolSize: (3, 3), strides: (2, 2), padding: .same), input: [1, 7, 6, 2])
+        try check(GlobalAveragePooling2D("gap"), input: [2, 3, 5, 4])
+    }
+
+    func testBatchNormalization() throws {
+        let train = try BatchNormalization("bn", channels: 3, on: cpuDevice)
+        try check(train, input: [4, 3, 2, 3], training: true)
+        let infer = try BatchNormalization("bn_infer", channels: 4, on: cpuDevice)
+        try check(infer, input: [2, 3, 4], training: false)
+        // Frozen BN runs in inference mode even while training.
+        let frozen = try BatchNormalization("bn_frozen", channels: 2, on: cpuDevice)
+        frozen.trainable = false
+        try check(frozen, input: [3, 2, 2], training: true)
+    }
+
+    func testDropoutReLUFlatten() throws {
+        let drop = try Dropout("dropout", rate: 0.5, seed: 42)
+        try check(drop, input: [4, 10], beforeForward: { drop.step = 0 })
+        try check(ReLU("relu"), input: [3, 8])
+        try check(Flatten(), input: [2, 3, 2, 2])
+    }
+
+    func testLosses() throws {
+        let d = cpuDevice
+        for (kind, classes) in [(LossKind.softmaxCrossEntropy, 5), (.sigmoidBinaryCrossEntropy, 1)] {
+            let rows = 4
+            let logits = try Tensor(randomArray(rows * classes, seed: 11, range: -3...3), shape: [rows, classes], on: d)
+            let labelValues: [Float] = kind == .softmaxCrossEntropy ? [0, 4, 2, 2] : [0, 1, 1, 0]
+            let labels = try Tensor(labelValues, shape: kind == .softmaxCrossEntropy ? [rows] : [rows, 1], on: d)
+            let loss = Loss(kind)
+            let analytic = try loss.compute(logits: logits, labels: labels).gradient.toArray()
+            var z = logits.toArray()
+            for i in z.indices {
+                let v = z[i]
+                z[i] = v + 1e-2; try upload(z, logits); let lp = try loss.compute(logits: logits, labels: labels).loss
+                z[i] = v - 1e-2; try upload(z, logits); let lm = try loss.compute(logits: logits, labels: labels).loss
+                z[i] = v; try upload(z, logits)
+                XCTAssertEqual((lp - lm) / 2e-2, analytic[i], accuracy: 2e-3, "\(kind) dlogits[\(i)]")
+            }
+        }
+    }
+
+    func testLossValuesMatchDefinitions() throws {
+        let d = cpuDevice
+        let z: [Float] = [2, -1, 0.5, 0, 0, 0]
+        let ce = try Loss(.softmaxCrossEntropy).compute(logits: Tensor(z, shape: [2, 3], on: d), labels: Tensor([0, 2], shape: [2], on: d)).loss
+        let expected = (-log(exp(2.0) / (exp(2.0) + exp(-1.0) + exp(0.5))) - log(1.0 / 3)) / 2
+        XCTAssertEqual(Double(ce), expected, accuracy: 1e-6)
+        let bce = try Loss(.sigmoidBinaryCrossEntropy).compute(logits: Tensor([3, -2], shape: [2, 1], on: d), labels: Tensor([1, 1], shape: [2, 1], on: d)).loss
+        let sig = { (x: Double) in 1 / (1 + exp(-x)) }
+        XCTAssertEqual(Double(bce), (-log(sig(3)) - log(sig(-2))) / 2, accuracy: 1e-6)
+    }
+}

@@ -1,0 +1,31 @@
+import XCTest
+import VGGTL
+
+/// One CPU device shared by the tests (OpenBLAS loads once per process anyway).
+let cpuDevice: CPUDevice = try! CPUDevice()
+
+func randomArray(_ count: Int, seed: UInt64, range: ClosedRange<Float> = -1...1) -> [Float] {
+    var g = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in g.uniform(range.lowerBound, range.upperBound) }
+}
+
+/// Values with |v| >= margin, so ReLU and max-pool kinks stay further than a finite-difference step.
+func awayFromZero(_ count: Int, seed: UInt64, margin: Float = 0.05) -> [Float] {
+    randomArray(count, seed: seed).map { $0 >= 0 ? $0 + margin : $0 - margin }
+}
+
+/// max |a - b| / max |b|: the error relative to the tensor's magnitude.
+func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "sizes differ: \(a.count) vs \(b.count)")
+    var num: Float = 0, den: Float = 1e-20
+    for i in a.indices { num = max(num, abs(a[i] - b[i])); den = max(den, abs(b[i])) }
+    return num / den
+}
+
+func assertClose(_ a: [Float], _ b: [Float], tol: Float, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, "\(what): sizes", file: file, line: line)
+    guard a.count == b.count else { return }
+    XCTAssertFalse(a.contains { !$0.isFinite }, "\(what): non-finite values", file: file, line: line)
+    let e = relativeError(a, b)
+    XCTAssertLessThanOrEqual(e, tol, "\(what): relative error \(e) > \(tol)", file: file, line: line)
+}
