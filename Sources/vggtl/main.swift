@@ -1,1 +1,56 @@
-print("vggtl")
+import ArgumentParser
+import Foundation
+import VGGTL
+
+/// Options every subcommand takes; they may also stand before the subcommand
+/// (`vggtl --device opencl finetune ...`), see `hoistGlobalOptions`.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "cpu | opencl | opencl:N | auto (a GPU if there is one, else the CPU).")
+    var device: String = "auto"
+    @Option(help: "Random seed for initialisation, shuffling, augmentation and dropout.")
+    var seed: UInt64 = 1
+    @Option(help: "CPU threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        _ = try DeviceChoice(parsing: device)
+        if let threads, threads < 1 { throw VGGTLError.badFlag(flag: "--threads", value: "\(threads)", expected: "a positive number") }
+    }
+
+    func openDevice() throws -> Device { try DeviceChoice(parsing: device).open(threads: threads) }
+}
+
+struct VGGTLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vggtl",
+        abstract: "VGG16 transfer learning and fine-tuning on CPUs (OpenBLAS) and GPUs (OpenCL).",
+        subcommands: [Devices.self])
+}
+
+/// Moves global options given before the subcommand to after it, where ArgumentParser reads them.
+func hoistGlobalOptions(_ args: [String]) -> [String] {
+    let withValue: Set<String> = ["--device", "--seed", "--threads"]
+    var globals: [String] = [], rest = args[...]
+    while let first = rest.first, first.hasPrefix("--") {
+        let name = String(first.split(separator: "=", maxSplits: 1)[0])
+        guard withValue.contains(name) else { break }
+        globals.append(first); rest = rest.dropFirst()
+        if !first.contains("="), let value = rest.first { globals.append(value); rest = rest.dropFirst() }
+    }
+    guard let sub = rest.first else { return globals }
+    return [sub] + globals + rest.dropFirst()
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("vggtl: error: \(message)\n".utf8))
+    exit(1)
+}
+
+do {
+    var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+    try command.run()
+} catch let error as VGGTLError {
+    fail(error.description)
+} catch {
+    VGGTLCommand.exit(withError: error)
+}

@@ -31,8 +31,10 @@ public struct RMSpropConfig: Sendable {
 /// (Ops, NN, Optim, Train) is written once against this protocol.
 ///
 /// Conventions: float32 throughout; matrices row-major; activations NHWC; conv kernels HWIO.
-/// Offsets and counts are in elements. Calls are asynchronous on devices with a queue and
-/// ordered; `read` waits. A "rows x cols" argument means a row-major matrix view.
+/// Offsets and counts are in elements. Calls are ordered and may run asynchronously on devices
+/// with a queue; `write` and `read` block (their host pointers live only for the call). A
+/// "rows x cols" argument means a row-major matrix view. A device is used from one thread at a
+/// time. Inputs are validated above this layer (class labels in range, rows > 0).
 public protocol Device: AnyObject {
     var kind: DeviceKind { get }
     /// Human-readable name, e.g. "cpu (OpenBLAS SkylakeX, 2 threads)".
@@ -41,12 +43,13 @@ public protocol Device: AnyObject {
     func allocate(_ count: Int, what: String) throws -> DeviceBuffer
     func write(_ values: UnsafeBufferPointer<Float>, to: DeviceBuffer, offset: Int)
     func read(_ buffer: DeviceBuffer, offset: Int, into: UnsafeMutableBufferPointer<Float>)
+    /// Overlapping ranges of one buffer behave as memmove.
     func copy(_ src: DeviceBuffer, srcOffset: Int, to dst: DeviceBuffer, dstOffset: Int, count: Int)
     func fill(_ buffer: DeviceBuffer, value: Float, offset: Int, count: Int)
     /// Waits until all queued work is done.
     func synchronize()
 
-    /// C = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m x k, op(B) k x n.
+    /// C = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m x k, op(B) k x n (k = 0: C = beta * C).
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
               a: DeviceBuffer, aOffset: Int, lda: Int,
               b: DeviceBuffer, bOffset: Int, ldb: Int,

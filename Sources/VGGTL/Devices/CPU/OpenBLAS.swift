@@ -54,16 +54,16 @@ final class OpenBLAS {
     }
 }
 
-enum CPUInfo {
+public enum CPUInfo {
     /// Feature flags of the first CPU in /proc/cpuinfo (empty where that file does not exist).
-    static let flags: Set<String> = {
+    public static let flags: Set<String> = {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
               let colon = line.firstIndex(of: ":") else { return [] }
         return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
     }()
 
-    static let modelName: String = {
+    public static let modelName: String = {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
               let colon = line.firstIndex(of: ":") else { return "unknown CPU" }

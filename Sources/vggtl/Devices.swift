@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import VGGTL
+
+struct Devices: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the CPU and every OpenCL device, and what --device auto picks.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let cpu = try CPUDevice(threads: global.threads)
+        print("cpu        \(CPUInfo.modelName), \(ProcessInfo.processInfo.activeProcessorCount) cores, using \(cpu.threads) threads")
+        print("           BLAS: OpenBLAS \(cpu.blasKernels) kernels (\(cpu.blasKernelSource))")
+        let cl = OpenCLDevice.enumerate()
+        if cl.isEmpty { print("opencl     no OpenCL platform or device found") }
+        for d in cl {
+            print("opencl:\(d.index)".padding(toLength: 11, withPad: " ", startingAt: 0)
+                  + "\(d.name) [\(d.type)] on \(d.platform)")
+            print("           \(d.computeUnits) compute units, \(formatBytes(d.globalMemoryBytes)) memory, "
+                  + "max allocation \(formatBytes(d.maxAllocationBytes)), \(d.version), driver \(d.driverVersion)")
+        }
+        print("auto       -> \(DeviceChoice.resolveAuto(cl))")
+        // An explicit --device must exist: the same error a training command would give.
+        let choice = try DeviceChoice(parsing: global.device)
+        if case .opencl(let n) = choice {
+            if cl.isEmpty { throw VGGTLError.noOpenCLDevice }
+            if n >= cl.count { throw VGGTLError.deviceIndexOutOfRange(index: n, count: cl.count) }
+        }
+        if choice != .auto { print("selected   -> \(choice)") }
+    }
+}
+
+func formatBytes(_ bytes: Int) -> String {
+    let gib = Double(bytes) / 1_073_741_824
+    return gib >= 1 ? String(format: "%.1f GiB", gib) : String(format: "%.0f MiB", gib * 1024)
+}
