@@ -15,13 +15,17 @@ let package = Package(
         // System libraries from Debian (see .ci/run for the packages).
         .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
         .systemLibrary(name: "CCLBlast", path: "Sources/CCLBlast"),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Turns Kernels/*.cl into a name -> source table compiled into the library.
         .executableTarget(name: "EmbedKernelsTool", path: "Sources/EmbedKernelsTool"),
         .plugin(name: "EmbedKernels", capability: .buildTool(),
                 dependencies: ["EmbedKernelsTool"], path: "Plugins/EmbedKernels"),
         .target(
             name: "VGGTL",
-            dependencies: ["COpenCL", "CCLBlast"],
+            dependencies: ["COpenCL", "CCLBlast", "CJPEG", "CPNG", "CHDF5", "CZlib"],
             path: "Sources/VGGTL",
             linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")],
             plugins: ["EmbedKernels"]

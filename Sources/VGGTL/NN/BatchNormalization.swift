@@ -21,6 +21,10 @@ public final class BatchNormalization: Layer {
     }
 
     public var parameters: [Parameter] { [gamma, beta] }
+    public var weights: [NamedTensor] {
+        [NamedTensor(name: gamma.name, tensor: gamma.value), NamedTensor(name: beta.name, tensor: beta.value),
+         NamedTensor(name: "\(name)/moving_mean", tensor: movingMean), NamedTensor(name: "\(name)/moving_variance", tensor: movingVariance)]
+    }
     var channels: Int { gamma.value.count }
 
     public func outputShape(_ input: [Int]) throws -> [Int] {

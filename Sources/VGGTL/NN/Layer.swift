@@ -23,6 +23,9 @@ public enum Activation: String, Sendable { case linear, relu }
 public protocol Layer: AnyObject {
     var name: String { get }
     var parameters: [Parameter] { get }
+    /// Every saved array in Keras' order (trainable and not, e.g. BN's moving statistics),
+    /// named "layer/kernel", "layer/bias", "layer/moving_mean", ...
+    var weights: [NamedTensor] { get }
     /// Output shape (batch first) for an input shape; throws with the layer name if it cannot run.
     func outputShape(_ input: [Int]) throws -> [Int]
     func forward(_ x: Tensor, training: Bool) throws -> Tensor
@@ -30,8 +33,16 @@ public protocol Layer: AnyObject {
     func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor?
 }
 
+/// A saved array of a layer: "block1_conv1/kernel".
+public struct NamedTensor {
+    public let name: String
+    public let tensor: Tensor
+    public init(name: String, tensor: Tensor) { self.name = name; self.tensor = tensor }
+}
+
 extension Layer {
     public var parameters: [Parameter] { [] }
+    public var weights: [NamedTensor] { parameters.map { NamedTensor(name: $0.name, tensor: $0.value) } }
     public var trainable: Bool {
         get { parameters.contains { $0.trainable } }
         set { parameters.forEach { $0.trainable = newValue } }
