@@ -1,0 +1,27 @@
+/// Everything needed to rebuild a model: saved with every checkpoint as JSON.
+public struct ModelConfig: Codable, Equatable, Sendable {
+    public enum Trunk: String, Codable, Sendable { case vgg16, vgg16BN = "vgg16-bn", none }
+    public enum Pooling: String, Codable, Sendable { case flatten, gap }
+
+    /// The convolutional trunk (`none` for a head trained on saved features).
+    public var trunk: Trunk
+    /// Input (height, width, channels) of the whole model: an image size, or a feature shape for `none`.
+    public var inputShape: [Int]
+    /// Keras' original top: fc1 (4096) -> fc2 (4096) -> predictions.
+    public var includeTop: Bool
+    /// The tutorials' head instead of Keras' top: pooling -> Dense(hidden, relu) -> Dropout -> predictions.
+    public var headPooling: Pooling
+    public var headHidden: Int
+    public var headDropout: Float
+    public var classes: Int
+
+    public init(trunk: Trunk = .vgg16, inputShape: [Int] = [224, 224, 3], includeTop: Bool = false, headPooling: Pooling = .flatten,
+                headHidden: Int = 256, headDropout: Float = 0.5, classes: Int) {
+        self.trunk = trunk; self.inputShape = inputShape; self.includeTop = includeTop; self.headPooling = headPooling
+        self.headHidden = headHidden; self.headDropout = headDropout; self.classes = classes
+    }
+
+    /// Two classes train one sigmoid unit with binary cross-entropy, as the tutorials do.
+    public var outputUnits: Int { classes == 2 ? 1 : classes }
+    public var loss: LossKind { classes == 2 ? .sigmoidBinaryCrossEntropy : .softmaxCrossEntropy }
+}
