@@ -1,7 +1,7 @@
 /// Everything needed to rebuild a model: saved with every checkpoint as JSON.
 public struct ModelConfig: Codable, Equatable, Sendable {
-    public enum Trunk: String, Codable, Sendable { case vgg16, vgg16BN = "vgg16-bn", none }
-    public enum Pooling: String, Codable, Sendable { case flatten, gap }
+    public enum Trunk: String, Codable, Sendable, CaseIterable { case vgg16, vgg16BN = "vgg16-bn", none }
+    public enum Pooling: String, Codable, Sendable, CaseIterable { case flatten, gap }
 
     /// The convolutional trunk (`none` for a head trained on saved features).
     public var trunk: Trunk
