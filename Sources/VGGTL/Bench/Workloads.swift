@@ -1,0 +1,108 @@
+import Foundation
+
+/// The whole-job benchmark cases, defined exactly as the PyTorch reference measures them
+/// (random weights and data, float32, median over repeated steps).
+public struct Workload: Sendable {
+    public enum Kind: Sendable { case extract, train }
+    public let name: String
+    public let kind: Kind
+    public let size: Int
+    public let batch: Int
+    public let trunk: ModelConfig.Trunk
+    public let includeTop: Bool
+    public let unfreeze: UnfreezeSpec
+    public let adam: Bool
+    public let classes: Int
+    /// PyTorch 2.15 CPU img/s on the 2-core development machine (from the performance issue).
+    public let pytorchCPU: Double?
+
+    public static let all: [Workload] = [
+        Workload(name: "extract224", kind: .extract, size: 224, batch: 32, trunk: .vgg16, includeTop: false, unfreeze: .none, adam: false, classes: 2, pytorchCPU: 5.8),
+        Workload(name: "extract150", kind: .extract, size: 150, batch: 32, trunk: .vgg16, includeTop: false, unfreeze: .none, adam: false, classes: 2, pytorchCPU: 13.5),
+        Workload(name: "full150", kind: .train, size: 150, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .all, adam: false, classes: 2, pytorchCPU: 4.95),
+        Workload(name: "full224", kind: .train, size: 224, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .all, adam: false, classes: 2, pytorchCPU: 2.09),
+        Workload(name: "part150", kind: .train, size: 150, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .fromBlock(5), adam: false, classes: 2, pytorchCPU: 12.6),
+        Workload(name: "bn32", kind: .train, size: 32, batch: 64, trunk: .vgg16BN, includeTop: true, unfreeze: .all, adam: true, classes: 10, pytorchCPU: 76),
+    ]
+
+    /// Multiply-accumulates of the VGG16 trunk forward for one image (15.35 G at 224x224, scaled by area).
+    public var trunkGMAC: Double { 15.35 * Double(size * size) / (224.0 * 224.0) }
+    /// FLOPs per image as the reference counts them: forward = 2 x MAC; training = 3 x forward.
+    public var gflopPerImage: Double? {
+        switch kind {
+        case .extract: return 2 * trunkGMAC
+        case .train: return unfreeze == .all ? 3 * 2 * trunkGMAC : nil
+        }
+    }
+}
+
+public struct WorkloadResult: Codable, Sendable {
+    public var name: String
+    public var device: String
+    public var imagesPerSecond: Double
+    public var gflops: Double?
+    public var percentOfPeak: Double?
+    public var pytorchImagesPerSecond: Double?
+    public var ratioToPyTorch: Double?
+    public var stepSeconds: [Double]
+}
+
+public enum WorkloadBench {
+    /// Runs `warmup` + `steps` steps of a case and reports the median.
+    public static func run(_ w: Workload, on device: Device, steps: Int, warmup: Int = 1, gemmPeak: Double?) throws -> WorkloadResult {
+        var config = ModelConfig(trunk: w.trunk, inputShape: [w.size, w.size, 3], includeTop: w.includeTop, classes: w.classes)
+        if w.kind == .extract { config.headHidden = 0 }
+        let model = try Model(config, on: device, seed: 1)
+        model.apply(w.unfreeze)
+        let x = try Tensor(uniformValues(w.batch * w.size * w.size * 3, seed: 5), shape: [w.batch, w.size, w.size, 3], on: device)
+        let labels = try Tensor((0..<w.batch).map { Float($0 % w.classes) }, shape: config.loss == .softmaxCrossEntropy ? [w.batch] : [w.batch, 1], on: device)
+        let optimizer: Optimizer = w.adam ? Adam(learningRate: 1e-4) : SGD(learningRate: 1e-4, momentum: 0.9)
+        let loss = Loss(config.loss)
+        // Extraction runs the trunk alone; the head is not part of the reference's number.
+        let trunk = Sequential(Array(model.layers.prefix { VGG16.block(of: $0.name) != nil }))
+        var times: [Double] = []
+        for i in 0..<(warmup + steps) {
+            let t0 = Date()
+            switch w.kind {
+            case .extract:
+                let f = try trunk.forward(x, training: false)
+                _ = f.toArray().first
+            case .train:
+                let (_, g) = try loss.compute(logits: model.network.forward(x, training: true), labels: labels)
+                try model.network.backward(g)
+                try optimizer.update(model.network.trainableParameters)
+                device.synchronize()
+            }
+            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
+        }
+        let median = times.sorted()[times.count / 2]
+        let ips = Double(w.batch) / median
+        let gflops = w.gflopPerImage.map { $0 * ips }
+        return WorkloadResult(name: w.name, device: device.name, imagesPerSecond: ips, gflops: gflops,
+                              percentOfPeak: gemmPeak.flatMap { p in gflops.map { 100 * $0 / p } },
+                              pytorchImagesPerSecond: device.kind == .cpu ? w.pytorchCPU : nil,
+                              ratioToPyTorch: device.kind == .cpu ? w.pytorchCPU.map { ips / $0 } : nil, stepSeconds: times)
+    }
+
+    /// Median SGEMM GFLOP/s at n x n x n on a device.
+    public static func gemmGFLOPS(on device: Device, n: Int = 2048, repeats: Int = 5) throws -> Double {
+        let a = try Tensor(uniformValues(n * n, seed: 1), shape: [n, n], on: device)
+        let b = try Tensor(uniformValues(n * n, seed: 2), shape: [n, n], on: device)
+        let c = try Tensor(zeros: [n, n], on: device)
+        var rates: [Double] = []
+        for i in 0...repeats {
+            let t0 = Date()
+            device.gemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a.buffer, aOffset: 0, lda: n,
+                        b: b.buffer, bOffset: 0, ldb: n, beta: 0, c: c.buffer, cOffset: 0, ldc: n)
+            device.synchronize()
+            if i > 0 { rates.append(2 * Double(n * n * n) / Date().timeIntervalSince(t0) / 1e9) }
+        }
+        return rates.sorted()[rates.count / 2]
+    }
+}
+
+/// Uniform random floats in [-1, 1) from a seed (benchmarks, tests, synthetic data).
+func uniformValues(_ count: Int, seed: UInt64) -> [Float] {
+    var g = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in g.uniform(-1, 1) }
+}

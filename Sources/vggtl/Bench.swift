@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import VGGTL
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure img/s and GFLOP/s of the VGG16 jobs (extract224 extract150 full150 full224 part150 bn32) and GEMM.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Comma-separated cases, or 'all'.") var cases = "all"
+    @Option(help: "Timed steps per case (the median is reported).") var steps = 3
+    @Option(help: "GEMM size for the peak measurement (0 skips it).") var gemm = 2048
+    @Flag(help: "Print JSON for scripts instead of a table.") var json = false
+
+    func run() throws {
+        let device = try global.openDevice()
+        let names = cases == "all" ? Workload.all.map(\.name) : cases.split(separator: ",").map(String.init)
+        let chosen = try names.map { n in
+            guard let w = Workload.all.first(where: { $0.name == n }) else {
+                throw VGGTLError.badFlag(flag: "--cases", value: n, expected: Workload.all.map(\.name).joined(separator: ", ") + " or all")
+            }
+            return w
+        }
+        guard steps >= 1 else { throw VGGTLError.badFlag(flag: "--steps", value: "\(steps)", expected: "at least 1") }
+        let peak = gemm > 0 ? try WorkloadBench.gemmGFLOPS(on: device, n: gemm) : nil
+        if !json {
+            print("device: \(device.name)")
+            if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
+            print("case         img/s    GFLOP/s   % peak   PyTorch img/s   ratio")
+        }
+        var results: [WorkloadResult] = []
+        for w in chosen {
+            let r = try WorkloadBench.run(w, on: device, steps: steps, gemmPeak: peak)
+            results.append(r)
+            if !json {
+                func f(_ v: Double?, _ width: Int, _ fmt: String) -> String {
+                    let s = v.map { String(format: fmt, $0) } ?? "-"
+                    return String(repeating: " ", count: max(0, width - s.count)) + s
+                }
+                print(w.name.padding(toLength: 10, withPad: " ", startingAt: 0)
+                      + f(r.imagesPerSecond, 8, "%.2f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%")
+                      + f(r.pytorchImagesPerSecond, 16, "%.2f") + f(r.ratioToPyTorch, 8, "%.2f"))
+            }
+        }
+        if json {
+            struct Report: Codable { var device: String; var gemmGFLOPS: Double?; var cases: [WorkloadResult] }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(Report(device: device.name, gemmGFLOPS: peak, cases: results)), as: UTF8.self))
+        }
+    }
+}
