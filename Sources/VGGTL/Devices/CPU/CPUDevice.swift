@@ -108,18 +108,32 @@ public final class CPUDevice: Device {
         }
     }
 
-    /// Column sums of f(row, column) over a rows x channels matrix, in Double, split by rows.
-    private func columnSums(rows: Int, channels: Int, _ value: (Int, Int) -> Double) -> [Double] {
+    /// Per-channel sums over the rows of a rows x channels matrix, in Double, split by rows
+    /// across threads. `kind` selects the summand: x, (x - a)^2, or x * (y - a) * b.
+    private enum ColumnSum { case plain, squaredDeviation, scaledProduct }
+    private func columnSums(_ kind: ColumnSum, _ xp: UnsafeMutablePointer<Float>, rows: Int, channels: Int,
+                            y yp: UnsafeMutablePointer<Float>? = nil, a: [Float] = [], b: [Float] = []) -> [Double] {
         let chunks = min(threads, max(1, rows * channels / 65536))
         var partial = [Double](repeating: 0, count: chunks * channels)
         partial.withUnsafeMutableBufferPointer { acc in
             let accp = acc.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: chunks) { t in
-                let s = accp + t * channels
-                for r in (rows * t / chunks)..<(rows * (t + 1) / chunks) {
-                    for j in 0..<channels { s[j] += value(r, j) }
+            a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in
+                DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                    let s = accp + t * channels
+                    for r in (rows * t / chunks)..<(rows * (t + 1) / chunks) {
+                        let x = xp + r * channels
+                        switch kind {
+                        case .plain:
+                            for j in 0..<channels { s[j] += Double(x[j]) }
+                        case .squaredDeviation:
+                            for j in 0..<channels { let d = Double(x[j] - a[j]); s[j] += d * d }
+                        case .scaledProduct:
+                            let y = yp! + r * channels
+                            for j in 0..<channels { s[j] += Double(x[j] * ((y[j] - a[j]) * b[j])) }
+                        }
+                    }
                 }
-            }
+            } }
         }
         var total = [Double](repeating: 0, count: channels)
         for t in 0..<chunks { for j in 0..<channels { total[j] += partial[t * channels + j] } }
@@ -128,7 +142,7 @@ public final class CPUDevice: Device {
 
     public func biasGradient(_ dyb: DeviceBuffer, rows: Int, channels: Int, db: DeviceBuffer, accumulate: Bool) {
         let dy = cpu(dyb), out = cpu(db)
-        let sums = columnSums(rows: rows, channels: channels) { r, j in Double(dy[r * channels + j]) }
+        let sums = columnSums(.plain, dy, rows: rows, channels: channels)
         for j in 0..<channels { out[j] = (accumulate ? out[j] : 0) + Float(sums[j]) }
     }
 
@@ -274,9 +288,8 @@ public final class CPUDevice: Device {
 
     public func channelMeanVariance(_ xb: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer) {
         let x = cpu(xb), mp = cpu(mean), vp = cpu(variance)
-        let sums = columnSums(rows: rows, channels: channels) { r, j in Double(x[r * channels + j]) }
-        let mu = sums.map { $0 / Double(rows) }
-        let sq = columnSums(rows: rows, channels: channels) { r, j in let d = Double(x[r * channels + j]) - mu[j]; return d * d }
+        let mu = columnSums(.plain, x, rows: rows, channels: channels).map { $0 / Double(rows) }
+        let sq = columnSums(.squaredDeviation, x, rows: rows, channels: channels, a: mu.map { Float($0) })
         for j in 0..<channels { mp[j] = Float(mu[j]); vp[j] = Float(sq[j] / Double(rows)) }
     }
 
@@ -305,11 +318,9 @@ public final class CPUDevice: Device {
                                   dgamma: DeviceBuffer, dbeta: DeviceBuffer) {
         let x = cpu(xb), dy = cpu(dyb), dx = cpu(dxb), m = cpu(mean), v = cpu(variance), ga = cpu(gamma)
         let inv = (0..<channels).map { 1 / (v[$0] + epsilon).squareRoot() }
-        let sumDy = columnSums(rows: rows, channels: channels) { r, j in Double(dy[r * channels + j]) }
-        let sumDyXhat = columnSums(rows: rows, channels: channels) { r, j in
-            let i = r * channels + j
-            return Double(dy[i]) * Double((x[i] - m[j]) * inv[j])
-        }
+        let sumDy = columnSums(.plain, dy, rows: rows, channels: channels)
+        let sumDyXhat = columnSums(.scaledProduct, dy, rows: rows, channels: channels, y: x,
+                                   a: (0..<channels).map { m[$0] }, b: inv)
         let dg = cpu(dgamma), db = cpu(dbeta)
         for j in 0..<channels { dg[j] = Float(sumDyXhat[j]); db[j] = Float(sumDy[j]) }
         let n = Float(rows)
