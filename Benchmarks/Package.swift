@@ -2,6 +2,10 @@
 // Kernel benchmarks (package-benchmark). A separate package so the engine's build and tests
 // do not compile the benchmark harness. Run: cd Benchmarks && swift package benchmark
 import PackageDescription
+import Foundation
+
+// SwiftPM names a path dependency after its folder, which differs between checkouts.
+let engine = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
 let package = Package(
     name: "vggtl-benchmarks",
@@ -13,7 +17,7 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "Kernels",
-            dependencies: [.product(name: "VGGTL", package: "vggtl"), .product(name: "Benchmark", package: "benchmark")],
+            dependencies: [.product(name: "VGGTL", package: engine), .product(name: "Benchmark", package: "benchmark")],
             path: "Benchmarks/Kernels",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
