@@ -23,9 +23,12 @@ let package = Package(
         .executableTarget(name: "EmbedKernelsTool", path: "Sources/EmbedKernelsTool"),
         .plugin(name: "EmbedKernels", capability: .buildTool(),
                 dependencies: ["EmbedKernelsTool"], path: "Plugins/EmbedKernels"),
+        // setjmp/longjmp error handling for libjpeg and libpng, which Swift cannot do.
+        .target(name: "CImageSupport", path: "Sources/CImageSupport",
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(
             name: "VGGTL",
-            dependencies: ["COpenCL", "CCLBlast", "CJPEG", "CPNG", "CHDF5", "CZlib"],
+            dependencies: ["COpenCL", "CCLBlast", "CJPEG", "CPNG", "CHDF5", "CZlib", "CImageSupport"],
             path: "Sources/VGGTL",
             linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")],
             plugins: ["EmbedKernels"]
