@@ -24,7 +24,7 @@ struct VGGTLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vggtl",
         abstract: "VGG16 transfer learning and fine-tuning on CPUs (OpenBLAS) and GPUs (OpenCL).",
-        subcommands: [Devices.self, Summary.self, Bench.self])
+        subcommands: [Devices.self, Summary.self, Extract.self, TrainTop.self, Finetune.self, TrainCommand.self, Evaluate.self, Predict.self, Demo.self, Bench.self, Weights.self])
 }
 
 /// Moves global options given before the subcommand to after it, where ArgumentParser reads them.

@@ -11,6 +11,17 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable {
     case library(name: String, reason: String)
     case shapeMismatch(what: String, expected: [Int], got: [Int])
     case invalidArgument(String)
+    // Files (weights, checkpoints, .npy): each names the file and says what to do.
+    case corruptFile(file: String, format: String, reason: String)
+    case truncatedFile(file: String, format: String, expectedBytes: Int, actualBytes: Int)
+    case unsupportedFile(file: String, reason: String)
+    case fileWrite(file: String, reason: String)
+    case hdf5(file: String, operation: String, message: String)
+    case weightShapeMismatch(file: String, tensor: String, fileShape: [Int], modelShape: [Int])
+    case missingWeights(file: String, tensors: [String], fileLayers: [String])
+    case weightNaming(file: String, reason: String, found: [String])
+    case weightsNotCached(file: String, path: String, url: String, md5: String, reason: String)
+    case checksumMismatch(file: String, url: String, expected: String, got: String)
 
     public var description: String {
         switch self {
@@ -34,6 +45,29 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable {
             return "\(what): expected shape \(expected), got \(got)"
         case let .invalidArgument(message):
             return message
+        case let .corruptFile(file, format, reason):
+            return "\(file) is not a valid \(format) file: \(reason); re-download or re-save it"
+        case let .truncatedFile(file, format, expected, actual):
+            return "\(file) is truncated: its \(format) header needs \(expected) bytes but the file has \(actual); re-download or re-save it"
+        case let .unsupportedFile(file, reason):
+            return "cannot read \(file): \(reason)"
+        case let .fileWrite(file, reason):
+            return "cannot write \(file): \(reason); check the directory exists, is writable and has free space"
+        case let .hdf5(file, operation, message):
+            return "HDF5 error in \(operation) on \(file): \(message); check that the file is a complete, uncorrupted HDF5 file"
+        case let .weightShapeMismatch(file, tensor, fileShape, modelShape):
+            return "\(tensor): file has shape \(compactShape(fileShape)), model expects \(compactShape(modelShape)) (\(file)); "
+                + "build the model with the file's architecture (input channels, units, classes) or leave this layer out of the load"
+        case let .missingWeights(file, tensors, fileLayers):
+            return "\(file) has no weights for \(listSome(tensors)) (the file has \(fileLayers.isEmpty ? "no layers" : "layers " + listSome(fileLayers))); "
+                + "check the layer names, or load with skipMissing to keep these layers' current values"
+        case let .weightNaming(file, reason, found):
+            return "\(file): \(reason) (names found: \(listSome(found)))"
+        case let .weightsNotCached(file, path, url, md5, reason):
+            return "ImageNet weights \(file) are not in the Keras cache and cannot be downloaded (\(reason)). "
+                + "Download \(url) on a machine with internet access and put it at \(path) (MD5 \(md5))"
+        case let .checksumMismatch(file, url, expected, got):
+            return "\(file) has MD5 \(got) but Keras publishes \(expected) for \(url): the download is damaged or not that file; delete it and try again"
         }
     }
 }
@@ -41,6 +75,15 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable {
 func mib(_ bytes: Int) -> String {
     let m = Double(bytes) / 1_048_576
     return m >= 1024 ? String(format: "%.1f GiB", m / 1024) : String(format: "%.1f MiB", m)
+}
+
+/// "[3,3,3,64]": shapes as the weights errors print them.
+func compactShape(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ",") + "]" }
+
+/// The first few items of a long list, then how many more.
+func listSome(_ items: [String], limit: Int = 8) -> String {
+    items.count <= limit ? items.joined(separator: ", ")
+        : items.prefix(limit).joined(separator: ", ") + " and \(items.count - limit) more"
 }
 
 func openCLErrorName(_ code: Int32) -> String {

@@ -1,0 +1,337 @@
+import Foundation
+
+/// PyTorch VGG16 weights (torchvision `vgg16`, `vgg16_bn`, timm `vgg16`) mapped onto our
+/// Keras-named layers by position, converted once: conv weights OIHW -> HWIO, linear weights
+/// (out, in) -> (in, out), and fc1's input rows permuted from torch's NCHW flatten
+/// (c*H*W + h*W + w) to Keras' NHWC flatten ((h*W + w)*C + c).
+///
+/// torchvision: features.{0,2,5,7,10,12,14,17,19,21,24,26,28}.weight/bias -> block1_conv1 ...
+/// block5_conv3 (blocks found from the index gaps the pooling layers leave, so VGG11/13/19 map
+/// too); classifier.{0,3,6} -> fc1, fc2, predictions. vgg16_bn: features.N (conv, bn, relu)
+/// with bn weight/bias/running_mean/running_var -> blockB_bnI gamma/beta/moving_mean/
+/// moving_variance (num_batches_tracked skipped). timm: pre_logits.fc1 (4096, 512, 7, 7),
+/// pre_logits.fc2 (4096, 4096, 1, 1) and head.fc -> fc1, fc2, predictions.
+public enum TorchVGG16 {
+    enum Kind: Equatable {
+        case convKernel            // OIHW -> HWIO
+        case copy                  // biases, BN vectors
+        case denseKernel           // (out, in) or (out, in, 1, 1) -> (in, out)
+        case fc1Kernel(c: Int, h: Int, w: Int)   // (out, C*H*W) or (out, C, H, W), NCHW rows -> NHWC rows
+    }
+
+    struct Mapping {
+        var torch: String
+        var keras: String
+        var kind: Kind
+        var kerasShape: [Int]
+    }
+
+    /// The Keras name of the batch normalization that follows conv `blockB_convI`: "blockB_bnI".
+    public static func batchNormLayerName(forConv conv: String) -> String {
+        conv.replacingOccurrences(of: "_conv", with: "_bn")
+    }
+
+    public static func looksLikeTorch(_ w: WeightSet) -> Bool { looksLikeTorch(names: w.names) }
+
+    /// True when the names look like a PyTorch state dict of a VGG (features.N..., classifier.N...,
+    /// pre_logits..., head.fc...), with or without DataParallel's "module." prefix.
+    public static func looksLikeTorch(names: [String]) -> Bool {
+        names.contains { n in
+            let s = stripPrefix(n)
+            return (s.hasPrefix("features.") || s.hasPrefix("classifier.") || s.hasPrefix("pre_logits.") || s.hasPrefix("head.fc."))
+                && !s.contains("/")
+        }
+    }
+
+    static func stripPrefix(_ n: String) -> String { n.hasPrefix("module.") ? String(n.dropFirst(7)) : n }
+
+    /// Which Keras weight each torch tensor becomes, and its shape there (names absent from the
+    /// answer are skipped, e.g. num_batches_tracked). Throws naming the tensors it cannot place.
+    public static func kerasTargets(for tensors: [(name: String, shape: [Int])], file: String = "weights") throws -> [String: (name: String, shape: [Int])] {
+        Dictionary(try plan(tensors, file: file).map { ($0.torch, ($0.keras, $0.kerasShape)) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// "torchvision vgg16", "torchvision vgg16_bn" or "timm vgg16" from the names.
+    public static func variant(names: [String]) -> String {
+        let stripped = names.map(stripPrefix)
+        if stripped.contains(where: { $0.hasPrefix("pre_logits.") || $0.hasPrefix("head.fc.") }) { return "timm vgg16" }
+        return stripped.contains { $0.hasSuffix(".running_mean") } ? "torchvision vgg16_bn" : "torchvision vgg16"
+    }
+
+    static func plan(_ tensors: [(name: String, shape: [Int])], file: String) throws -> [Mapping] {
+        let shapes = Dictionary(tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        let all = tensors.map(\.name)
+        func fail(_ reason: String) -> VGGTLError { .weightNaming(file: file, reason: reason, found: all) }
+
+        var features: [Int: [String: String]] = [:]     // index -> field -> full name
+        var classifier: [Int: [String: String]] = [:]
+        var timm: [String: String] = [:]                 // "fc1.weight" ... -> full name
+        var unknown: [String] = []
+        for name in all {
+            let s = stripPrefix(name)
+            let parts = s.split(separator: ".").map(String.init)
+            if parts.count == 3, parts[0] == "features" || parts[0] == "classifier", let i = Int(parts[1]) {
+                if parts[0] == "features" { features[i, default: [:]][parts[2]] = name } else { classifier[i, default: [:]][parts[2]] = name }
+            } else if parts.count == 3, parts[0] == "pre_logits", parts[1] == "fc1" || parts[1] == "fc2" {
+                timm["\(parts[1]).\(parts[2])"] = name
+            } else if parts.count == 3, parts[0] == "head", parts[1] == "fc" {
+                timm["head.\(parts[2])"] = name
+            } else {
+                unknown.append(name)
+            }
+        }
+        if !unknown.isEmpty {
+            throw fail("cannot map \(listSome(unknown)) onto VGG16 (expected torchvision features.N/classifier.N or timm pre_logits.fc1/fc2 and head.fc)")
+        }
+
+        var out: [Mapping] = []
+        // Convolutions and batch normalizations, in index order.
+        let convIndices = features.keys.sorted().filter { shapes[features[$0]?["weight"] ?? ""]?.count == 4 }
+        let bnIndices = Set(features.keys.filter { features[$0]?["running_mean"] != nil })
+        for i in features.keys where !convIndices.contains(i) && !bnIndices.contains(i) {
+            throw fail("features.\(i) is neither a convolution (4-D weight) nor a batch normalization (running_mean)")
+        }
+        var convNames: [Int: String] = [:]
+        if !convIndices.isEmpty {
+            let gaps = zip(convIndices, convIndices.dropFirst()).map { $1 - $0 }
+            let step = gaps.min() ?? 0
+            var block = 1, conv = 1
+            convNames[convIndices[0]] = "block1_conv1"
+            for (k, gap) in gaps.enumerated() {
+                if gap > step { block += 1; conv = 1 } else { conv += 1 }
+                convNames[convIndices[k + 1]] = "block\(block)_conv\(conv)"
+            }
+        }
+        var lastConvOut: Int?
+        var lastConvName: String?
+        for i in features.keys.sorted() {
+            let fields = features[i]!
+            if let conv = convNames[i] {
+                let wName = fields["weight"]!, s = shapes[wName]!
+                out.append(Mapping(torch: wName, keras: "\(conv)/kernel", kind: .convKernel, kerasShape: [s[2], s[3], s[1], s[0]]))
+                if let b = fields["bias"] { out.append(Mapping(torch: b, keras: "\(conv)/bias", kind: .copy, kerasShape: shapes[b]!)) }
+                for extra in fields.keys where extra != "weight" && extra != "bias" {
+                    throw fail("features.\(i).\(extra) is not a convolution weight")
+                }
+                lastConvOut = s[0]; lastConvName = conv
+            } else {
+                guard let conv = lastConvName else { throw fail("batch normalization features.\(i) comes before any convolution") }
+                let bn = batchNormLayerName(forConv: conv)
+                for (field, keras) in [("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"), ("running_var", "moving_variance")] {
+                    guard let n = fields[field] else { throw fail("batch normalization features.\(i) has no \(field)") }
+                    out.append(Mapping(torch: n, keras: "\(bn)/\(keras)", kind: .copy, kerasShape: shapes[n]!))
+                }
+                for extra in fields.keys where !["weight", "bias", "running_mean", "running_var", "num_batches_tracked"].contains(extra) {
+                    throw fail("features.\(i).\(extra) is not a batch normalization weight")
+                }
+            }
+        }
+
+        // The head: torchvision classifier.N linears or timm pre_logits + head.
+        var linears: [(weight: String, bias: String?)] = []
+        for i in classifier.keys.sorted() {
+            let f = classifier[i]!
+            guard let w = f["weight"], shapes[w]?.count == 2 else { throw fail("classifier.\(i) is not a linear layer (2-D weight)") }
+            for extra in f.keys where extra != "weight" && extra != "bias" { throw fail("classifier.\(i).\(extra) is not a linear layer weight") }
+            linears.append((w, f["bias"]))
+        }
+        if !timm.isEmpty {
+            guard linears.isEmpty else { throw fail("both torchvision classifier.N and timm pre_logits/head names are present") }
+            for key in ["fc1.weight", "fc2.weight", "head.weight"] where timm[key] != nil || key == "head.weight" {
+                guard let w = timm[key] else { throw fail("timm head.fc.weight is missing") }
+                linears.append((w, timm[key.replacingOccurrences(of: "weight", with: "bias")]))
+            }
+        }
+        let headNames = linears.count == 1 ? ["predictions"] : (1..<linears.count).map { "fc\($0)" } + ["predictions"]
+        for (k, l) in linears.enumerated() {
+            let name = headNames[k], s = shapes[l.weight]!
+            let out4 = s.count == 4
+            if k == 0 {
+                // The first linear reads the flattened conv features.
+                let inFeatures = out4 ? s[1] * s[2] * s[3] : s[1]
+                let c = out4 ? s[1] : (lastConvOut ?? (inFeatures == 25088 ? 512 : inFeatures))
+                guard c > 0, inFeatures % c == 0 else {
+                    throw fail("\(l.weight) has \(inFeatures) inputs, not a multiple of the last convolution's \(c) channels")
+                }
+                var h = out4 ? s[2] : Int(Double(inFeatures / c).squareRoot().rounded())
+                var w = out4 ? s[3] : h
+                if !out4, h * w != inFeatures / c { h = inFeatures / c; w = 1 }   // not square: cannot be a VGG feature map
+                guard h * w * c == inFeatures, out4 || h == w else {
+                    throw fail("\(l.weight) has \(inFeatures) inputs: not C x H x W of a square feature map with C = \(c)")
+                }
+                out.append(Mapping(torch: l.weight, keras: "\(name)/kernel", kind: .fc1Kernel(c: c, h: h, w: w), kerasShape: [inFeatures, s[0]]))
+            } else {
+                guard !out4 || (s[2] == 1 && s[3] == 1) else { throw fail("\(l.weight) has shape \(s): a convolution head other than 1x1 cannot become a dense layer") }
+                out.append(Mapping(torch: l.weight, keras: "\(name)/kernel", kind: .denseKernel, kerasShape: [s[1], s[0]]))
+            }
+            if let b = l.bias { out.append(Mapping(torch: b, keras: "\(name)/bias", kind: .copy, kerasShape: shapes[b]!)) }
+        }
+        if out.isEmpty { throw fail("no VGG16 weights found") }
+        return out
+    }
+
+    /// Torch names and layouts -> Keras names and layouts. Metadata is kept.
+    public static func toKeras(_ w: WeightSet) throws -> WeightSet {
+        let file = w.sourceDescription
+        try w.validate(for: file)
+        let mappings = try plan(w.tensors.map { ($0.name, $0.shape) }, file: file)
+        let values = Dictionary(w.tensors.map { ($0.name, ($0.shape, $0.values)) }, uniquingKeysWith: { a, _ in a })
+        var out = WeightSet(metadata: w.metadata, source: w.source)
+        if out.metadata["format"] == "pt" { out.metadata["format"] = nil }
+        for m in mappings {
+            let (shape, v) = values[m.torch]!
+            out.tensors.append((m.keras, m.kerasShape, convert(v, shape: shape, kind: m.kind, toKeras: true)))
+        }
+        return out
+    }
+
+    /// Keras names and layouts -> torchvision names and layouts (vgg16, or vgg16_bn when the
+    /// set has blockB_bnI layers). Layers other than VGG16's are an error that names them.
+    public static func fromKeras(_ w: WeightSet) throws -> WeightSet {
+        let file = w.sourceDescription
+        try w.validate(for: file)
+        if looksLikeTorch(w) { return w }
+        let byName = Dictionary(w.tensors.map { ($0.name, ($0.shape, $0.values)) }, uniquingKeysWith: { a, _ in a })
+        var convs: [(block: Int, conv: Int)] = []
+        for layer in w.layerNames {
+            if let (b, c) = parseBlockLayer(layer, kind: "conv") { convs.append((b, c)) }
+        }
+        convs.sort { ($0.block, $0.conv) < ($1.block, $1.conv) }
+        let hasBN = w.layerNames.contains { parseBlockLayer($0, kind: "bn") != nil }
+        var torchName: [String: (name: String, kind: Kind)] = [:]
+        var index = 0, previousBlock = convs.first?.block ?? 1
+        var lastConvOut: Int?
+        for (b, c) in convs {
+            if b != previousBlock { index += 1; previousBlock = b }   // the pool that ends a block
+            let conv = "block\(b)_conv\(c)"
+            torchName["\(conv)/kernel"] = ("features.\(index).weight", .convKernel)
+            torchName["\(conv)/bias"] = ("features.\(index).bias", .copy)
+            lastConvOut = byName["\(conv)/kernel"]?.0.last
+            if hasBN {
+                let bn = batchNormLayerName(forConv: conv)
+                for (k, t) in [("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"), ("moving_variance", "running_var")] {
+                    torchName["\(bn)/\(k)"] = ("features.\(index + 1).\(t)", .copy)
+                }
+                index += 3
+            } else {
+                index += 2
+            }
+        }
+        // Head layers present, in order, take classifier.0, .3, .6 (Linear, ReLU, Dropout, ...); the
+        // first reads the flattened features, so its rows go back to torch's NCHW order.
+        let head = ["fc1", "fc2", "predictions"].filter { byName["\($0)/kernel"] != nil }
+        for (position, layer) in head.enumerated() {
+            var kind = Kind.denseKernel
+            if position == 0, let s = byName["\(layer)/kernel"]?.0, s.count == 2 {
+                let c = lastConvOut ?? (s[0] == 25088 ? 512 : s[0])
+                let hw = s[0] / max(c, 1), side = Int(Double(hw).squareRoot().rounded())
+                guard c > 0, s[0] % c == 0, side * side == hw else {
+                    throw VGGTLError.weightNaming(file: file, reason: "\(layer)/kernel has \(s[0]) inputs: not H x W x C of a square feature map with C = \(c)", found: w.names)
+                }
+                kind = .fc1Kernel(c: c, h: side, w: side)
+            }
+            torchName["\(layer)/kernel"] = ("classifier.\(position * 3).weight", kind)
+            torchName["\(layer)/bias"] = ("classifier.\(position * 3).bias", .copy)
+        }
+        let unmapped = w.names.filter { torchName[$0] == nil }
+        if !unmapped.isEmpty {
+            throw VGGTLError.weightNaming(file: file, reason: "cannot give torchvision VGG16 names to \(listSome(unmapped)) (only blockB_convI, blockB_bnI, fc1, fc2 and predictions map)", found: w.names)
+        }
+        var out = WeightSet(metadata: w.metadata, source: w.source)
+        out.metadata["format"] = "pt"   // what safetensors.torch writes
+        for t in w.tensors {
+            let (name, kind) = torchName[t.name]!
+            let torchShape: [Int]
+            switch kind {
+            case .convKernel:
+                guard t.shape.count == 4 else { throw VGGTLError.shapeMismatch(what: "\(file): \(t.name)", expected: [3, 3, -1, -1], got: t.shape) }
+                torchShape = [t.shape[3], t.shape[2], t.shape[0], t.shape[1]]
+            case .denseKernel, .fc1Kernel:
+                guard t.shape.count == 2 else { throw VGGTLError.shapeMismatch(what: "\(file): \(t.name)", expected: [-1, -1], got: t.shape) }
+                torchShape = [t.shape[1], t.shape[0]]
+            case .copy: torchShape = t.shape
+            }
+            out.tensors.append((name, torchShape, convert(t.values, shape: t.shape, kind: kind, toKeras: false)))
+        }
+        return out
+    }
+
+    /// (B, I) for "blockB_<kind>I".
+    static func parseBlockLayer(_ name: String, kind: String) -> (Int, Int)? {
+        guard name.hasPrefix("block"), let u = name.firstIndex(of: "_") else { return nil }
+        let rest = name[name.index(after: u)...]
+        guard rest.hasPrefix(kind), let b = Int(name[name.index(name.startIndex, offsetBy: 5)..<u]),
+              let c = Int(rest.dropFirst(kind.count)) else { return nil }
+        return (b, c)
+    }
+
+    /// One tensor between layouts; `shape` is the source layout's.
+    static func convert(_ v: [Float], shape s: [Int], kind: Kind, toKeras: Bool) -> [Float] {
+        switch kind {
+        case .copy:
+            return v
+        case .convKernel:
+            // OIHW is [O, (I, HW)] and HWIO is [(HW, I), O]: the same move as fc1's.
+            return toKeras ? channelsFirstRowsToLast(v, outputs: s[0], channels: s[1], pixels: s[2] * s[3])
+                           : channelsLastRowsToFirst(v, outputs: s[3], channels: s[2], pixels: s[0] * s[1])
+        case .denseKernel:
+            return transposed(v, rows: s[0], cols: s.dropFirst().reduce(1, *))
+        case let .fc1Kernel(c, h, w):
+            return toKeras ? channelsFirstRowsToLast(v, outputs: s[0], channels: c, pixels: h * w)
+                           : channelsLastRowsToFirst(v, outputs: s[1], channels: c, pixels: h * w)
+        }
+    }
+
+    /// torch [O, C*HW] (input index c*HW + p) -> Keras [HW*C, O] (row p*C + c): a transpose,
+    /// then whole rows moved.
+    static func channelsFirstRowsToLast(_ v: [Float], outputs o: Int, channels c: Int, pixels hw: Int) -> [Float] {
+        let t = transposed(v, rows: o, cols: c * hw)   // [(c, p), O]
+        return permuted(t, count: t.count) { dst in
+            t.withUnsafeBufferPointer { src in
+                for cc in 0..<c {
+                    for p in 0..<hw {
+                        (dst.baseAddress! + (p * c + cc) * o).update(from: src.baseAddress! + (cc * hw + p) * o, count: o)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keras [HW*C, O] -> torch [O, C*HW]: the inverse of `channelsFirstRowsToLast`.
+    static func channelsLastRowsToFirst(_ v: [Float], outputs o: Int, channels c: Int, pixels hw: Int) -> [Float] {
+        let rows = permuted(v, count: v.count) { dst in
+            v.withUnsafeBufferPointer { src in
+                for cc in 0..<c {
+                    for p in 0..<hw {
+                        (dst.baseAddress! + (cc * hw + p) * o).update(from: src.baseAddress! + (p * c + cc) * o, count: o)
+                    }
+                }
+            }
+        }
+        return transposed(rows, rows: c * hw, cols: o)
+    }
+
+    static func transposed(_ v: [Float], rows: Int, cols: Int) -> [Float] {
+        permuted(v, count: rows * cols) { dst in
+            v.withUnsafeBufferPointer { src in
+                // Tiled so both sides stay in cache (fc1 is 400 MB).
+                let tile = 32
+                for r0 in stride(from: 0, to: rows, by: tile) {
+                    for c0 in stride(from: 0, to: cols, by: tile) {
+                        for r in r0..<min(r0 + tile, rows) {
+                            for c in c0..<min(c0 + tile, cols) { dst[c * rows + r] = src[r * cols + c] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func permuted(_ v: [Float], count: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+        precondition(v.count == count)
+        return [Float](unsafeUninitializedCapacity: count) { buf, done in
+            body(buf)
+            done = count
+        }
+    }
+}
