@@ -1,6 +1,7 @@
 /// VGG16 as Keras builds it: 13 3x3 convolutions in 5 blocks, each block ending in 2x2 max
 /// pooling, named block1_conv1 ... block5_pool; optionally BatchNorm after every convolution
-/// (block1_conv1_bn, then a ReLU) as people train it from scratch on CIFAR-10.
+/// (block1_bn1, then block1_relu1: the names PyTorch vgg16_bn weights map to), as people train
+/// it from scratch on CIFAR-10.
 public enum VGG16 {
     /// Filters per block and convolutions per block.
     public static let blocks: [(filters: Int, convs: Int)] = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]
@@ -15,8 +16,8 @@ public enum VGG16 {
                 layers.append(try Conv2D(name, inChannels: channels, filters: block.filters,
                                          activation: batchNorm ? .linear : .relu, on: device, rng: &rng))
                 if batchNorm {
-                    layers.append(try BatchNormalization("\(name)_bn", channels: block.filters, on: device))
-                    layers.append(ReLU("\(name)_relu"))
+                    layers.append(try BatchNormalization("block\(b + 1)_bn\(i)", channels: block.filters, on: device))
+                    layers.append(ReLU("block\(b + 1)_relu\(i)"))
                 }
                 channels = block.filters
             }

@@ -1,0 +1,134 @@
+import Foundation
+
+/// What a run folder remembers besides the arrays: enough to rebuild the model, feed it the
+/// same inputs (size and preprocessing travel with the weights), and resume training exactly.
+public struct CheckpointInfo: Codable, Sendable {
+    public var format = "vggtl-checkpoint-1"
+    public var model: ModelConfig
+    public var classNames: [String]
+    /// How images were turned into inputs: predict/evaluate use the same. For a head trained
+    /// on features, the trunk's input (the features' own InputSpec).
+    public var input: InputSpec
+    /// For a head trained on features: the trunk weights the features came from.
+    public var featureTrunk: FeatureTrunk?
+    public var unfreeze: String
+    public var optimizer: OptimizerSpec
+    public var optimizerIterations: Int
+    public var schedule: LearningRateSchedule
+    /// Epochs completed.
+    public var epoch: Int
+    public var history: History
+    public var seed: UInt64
+    /// Dropout layers' step counters (their masks depend on them).
+    public var dropoutSteps: [String: UInt32]
+    /// The arrays file in the same folder.
+    public var weightsFile: String
+
+    public struct FeatureTrunk: Codable, Sendable, Equatable {
+        public var trunk: ModelConfig.Trunk
+        public var weights: String
+        public init(trunk: ModelConfig.Trunk, weights: String) { self.trunk = trunk; self.weights = weights }
+    }
+
+    public init(model: ModelConfig, classNames: [String], input: InputSpec, featureTrunk: FeatureTrunk?, unfreeze: String,
+                optimizer: OptimizerSpec, optimizerIterations: Int, schedule: LearningRateSchedule, epoch: Int, history: History,
+                seed: UInt64, dropoutSteps: [String: UInt32], weightsFile: String) {
+        self.model = model; self.classNames = classNames; self.input = input; self.featureTrunk = featureTrunk
+        self.unfreeze = unfreeze; self.optimizer = optimizer; self.optimizerIterations = optimizerIterations
+        self.schedule = schedule; self.epoch = epoch; self.history = history; self.seed = seed
+        self.dropoutSteps = dropoutSteps; self.weightsFile = weightsFile
+    }
+}
+
+/// Atomic checkpoints in a run folder: `NAME.json` names the arrays file it belongs to, which is
+/// written first under a fresh name; the JSON's rename is the commit. A kill at any moment leaves
+/// the previous checkpoint whole.
+public enum Checkpoint {
+    public static func save(_ info: CheckpointInfo, model: Model, optimizer: Optimizer?, in dir: URL, name: String) throws {
+        var info = info
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var set = weightSet(of: model.layers)
+        if let optimizer {
+            for t in try optimizer.stateTensors(for: model.network.parameters.filter(\.trainable)) {
+                set.tensors.append((t.name, t.tensor.shape, t.tensor.toArray()))
+            }
+        }
+        set.metadata = ["format": info.format, "epoch": "\(info.epoch)"]
+        info.weightsFile = "\(name)-\(info.epoch)-\(UInt32.random(in: 0...UInt32.max)).safetensors"
+        let jsonURL = dir.appendingPathComponent("\(name).json")
+        let previous = try? load(jsonURL).weightsFile
+        try Safetensors.write(set, to: dir.appendingPathComponent(info.weightsFile))
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeAtomically(enc.encode(info), to: jsonURL)
+        if let previous, previous != info.weightsFile { try? FileManager.default.removeItem(at: dir.appendingPathComponent(previous)) }
+    }
+
+    public static func load(_ jsonURL: URL) throws -> CheckpointInfo {
+        guard let data = FileManager.default.contents(atPath: jsonURL.path) else {
+            throw VGGTLError.invalidArgument("no checkpoint at \(jsonURL.path)")
+        }
+        do { return try JSONDecoder().decode(CheckpointInfo.self, from: data) } catch {
+            throw VGGTLError.invalidArgument("\(jsonURL.path) is not a vggtl checkpoint (\(error))")
+        }
+    }
+
+    /// The checkpoint a finished run is used through: best-by-val_loss when there is one, else the last.
+    public static func preferred(in runDir: URL) throws -> URL {
+        for name in ["best", "last"] {
+            let u = runDir.appendingPathComponent("\(name).json")
+            if FileManager.default.fileExists(atPath: u.path) { return u }
+        }
+        throw VGGTLError.invalidArgument("\(runDir.path) holds no checkpoint (best.json or last.json); train into it first with finetune, train or train-top")
+    }
+
+    /// Rebuilds the model of a checkpoint on a device, with its weights; optionally restores the
+    /// optimizer state into `optimizer`.
+    public static func restore(_ jsonURL: URL, on device: Device, optimizer: Optimizer? = nil) throws -> (CheckpointInfo, Model) {
+        let info = try load(jsonURL)
+        let model = try Model(info.model, on: device, seed: info.seed)
+        model.apply(try UnfreezeSpec(parsing: info.unfreeze))
+        let arrays = jsonURL.deletingLastPathComponent().appendingPathComponent(info.weightsFile)
+        let set = try WeightFile.load(arrays)
+        try loadWeights(set, into: model.layers)
+        for layer in model.layers { if let d = layer as? Dropout { d.step = info.dropoutSteps[d.name] ?? 0 } }
+        if let optimizer {
+            optimizer.iterations = info.optimizerIterations
+            let byName = Dictionary(set.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for t in try optimizer.stateTensors(for: model.network.parameters.filter(\.trainable)) {
+                guard let v = byName[t.name], v.shape == t.tensor.shape else {
+                    throw VGGTLError.invalidArgument("\(arrays.path): optimizer state \(t.name) is missing or has another shape; start a new run instead of --resume")
+                }
+                v.values.withUnsafeBufferPointer { device.write($0, to: t.tensor.buffer, offset: 0) }
+            }
+        }
+        return (info, model)
+    }
+}
+
+extension Model {
+    public var dropoutSteps: [String: UInt32] {
+        Dictionary(uniqueKeysWithValues: layers.compactMap { ($0 as? Dropout).map { ($0.name, $0.step) } })
+    }
+}
+
+extension Checkpoint {
+    /// A model that takes images, from a run folder: a finetune/train run as saved, or a head
+    /// trained on features put back on the trunk those features came from.
+    public static func imageModel(runDir: URL, on device: Device) throws -> (CheckpointInfo, Model) {
+        let json = try preferred(in: runDir)
+        let info = try load(json)
+        guard let ft = info.featureTrunk, info.model.trunk == .none else { return try restore(json, on: device) }
+        var config = info.model
+        config.trunk = ft.trunk
+        config.inputShape = [info.input.height, info.input.width, 3]
+        let model = try Model(config, on: device, seed: info.seed)
+        guard ft.weights != "none" else {
+            throw VGGTLError.invalidArgument("\(runDir.path): its features came from a randomly initialised trunk, which cannot be rebuilt")
+        }
+        try loadWeights(from: URL(fileURLWithPath: ft.weights), into: model.layers.filter { VGG16.block(of: $0.name) != nil })
+        let head = try WeightFile.load(json.deletingLastPathComponent().appendingPathComponent(info.weightsFile))
+        try loadWeights(head, into: model.layers.filter { VGG16.block(of: $0.name) == nil })
+        return (info, model)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// One training run in its folder: after every epoch the history CSV, the curves picture,
+/// TensorBoard scalars and the checkpoints (last, and best by val_loss) are brought up to date.
+public final class TrainingRun {
+    public let dir: URL
+    public var info: CheckpointInfo
+    private let boards: (train: TensorBoardWriter, validation: TensorBoardWriter)?
+    private var bestValLoss: Double
+
+    public init(dir: URL, info: CheckpointInfo, tensorboard: URL?) throws {
+        self.dir = dir
+        self.info = info
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        boards = try tensorboard.map {
+            (try TensorBoardWriter(directory: $0.appendingPathComponent("train")),
+             try TensorBoardWriter(directory: $0.appendingPathComponent("validation")))
+        }
+        bestValLoss = info.history.records.compactMap(\.valLoss).min() ?? .infinity
+    }
+
+    /// Trains `trainer` from the checkpoint's epoch up to `epochs`.
+    @discardableResult
+    public func fit(_ trainer: Trainer, train: BatchProvider, validation: BatchProvider?, epochs: Int, title: String) throws -> History {
+        trainer.history = info.history
+        return try trainer.fit(train: train, validation: validation, epochs: epochs, startEpoch: info.epoch) { record in
+            try self.epochEnded(record, trainer: trainer, title: title)
+        }
+    }
+
+    func epochEnded(_ record: EpochRecord, trainer: Trainer, title: String) throws {
+        info.epoch = record.epoch
+        info.history = trainer.history
+        info.optimizerIterations = trainer.optimizer.iterations
+        info.dropoutSteps = trainer.model.dropoutSteps
+        try Checkpoint.save(info, model: trainer.model, optimizer: trainer.optimizer, in: dir, name: "last")
+        if let vl = record.valLoss, vl < bestValLoss {
+            bestValLoss = vl
+            try Checkpoint.save(info, model: trainer.model, optimizer: nil, in: dir, name: "best")
+        }
+        try writeAtomically(Data(trainer.history.csv.utf8), to: dir.appendingPathComponent("history.csv"))
+        try writeAtomically(Data(historySVG(trainer.history, title: title).utf8), to: dir.appendingPathComponent("curves.svg"))
+        if let boards {
+            try boards.train.scalar("epoch_loss", Float(record.loss), step: record.epoch - 1)
+            try boards.train.scalar("epoch_accuracy", Float(record.accuracy), step: record.epoch - 1)
+            try boards.train.scalar("epoch_learning_rate", Float(record.learningRate), step: record.epoch - 1)
+            if let vl = record.valLoss, let va = record.valAccuracy {
+                try boards.validation.scalar("epoch_loss", Float(vl), step: record.epoch - 1)
+                try boards.validation.scalar("epoch_accuracy", Float(va), step: record.epoch - 1)
+            }
+        }
+    }
+}
+
+/// Samples held in memory as floats (bottleneck features): batches in order or shuffled per
+/// epoch with a seeded permutation; the last partial batch is kept.
+public final class ArrayBatches: BatchProvider {
+    public let values: [Float]
+    public let sampleShape: [Int]
+    public let labels: [Int]
+    public let batchSize: Int
+    public let shuffle: Bool
+    public let seed: UInt64
+    private let sampleSize: Int
+
+    public init(values: [Float], sampleShape: [Int], labels: [Int], batchSize: Int, shuffle: Bool, seed: UInt64) throws {
+        sampleSize = sampleShape.reduce(1, *)
+        guard sampleSize > 0, values.count == sampleSize * labels.count else {
+            throw VGGTLError.shapeMismatch(what: "features for \(labels.count) labels", expected: [labels.count] + sampleShape, got: [values.count])
+        }
+        guard batchSize > 0 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batchSize)", expected: "at least 1") }
+        self.values = values; self.sampleShape = sampleShape; self.labels = labels
+        self.batchSize = batchSize; self.shuffle = shuffle; self.seed = seed
+    }
+
+    public var count: Int { labels.count }
+    public var batchCount: Int { (labels.count + batchSize - 1) / batchSize }
+
+    public func subset(_ indices: [Int]) throws -> ArrayBatches {
+        var v = [Float](); v.reserveCapacity(indices.count * sampleSize)
+        for i in indices { v += values[(i * sampleSize)..<((i + 1) * sampleSize)] }
+        return try ArrayBatches(values: v, sampleShape: sampleShape, labels: indices.map { labels[$0] }, batchSize: batchSize, shuffle: shuffle, seed: seed)
+    }
+
+    public func batches(epoch: Int) -> AnyIterator<Batch> {
+        var order = Array(0..<labels.count)
+        if shuffle {
+            var g = SeededGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+            order.shuffle(using: &g)
+        }
+        var start = 0
+        return AnyIterator {
+            guard start < order.count else { return nil }
+            let idx = Array(order[start..<min(start + self.batchSize, order.count)])
+            start += self.batchSize
+            var x = [Float](); x.reserveCapacity(idx.count * self.sampleSize)
+            for i in idx { x += self.values[(i * self.sampleSize)..<((i + 1) * self.sampleSize)] }
+            return Batch(x: x, labels: idx.map { Float(self.labels[$0]) }, indices: idx, count: idx.count, failures: [])
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import VGGTL
+
+/// `DIR` (class folders), `cifar10:DIR` or `fashion-mnist:DIR` (DIR optional: Debian's package path).
+enum DataSpec {
+    case folder(URL)
+    case cifar10(URL)
+    case fashionMNIST(URL)
+
+    init(parsing text: String, flag: String) throws {
+        if text.hasPrefix("cifar10:") {
+            self = .cifar10(URL(fileURLWithPath: String(text.dropFirst(8))))
+        } else if text == "fashion-mnist" || text.hasPrefix("fashion-mnist:") {
+            let dir = text.dropFirst("fashion-mnist".count).drop { $0 == ":" }
+            self = .fashionMNIST(URL(fileURLWithPath: dir.isEmpty ? "/usr/share/datasets/fashion-mnist" : String(dir)))
+        } else {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: text, isDirectory: &isDir), isDir.boolValue else {
+                throw VGGTLError.badFlag(flag: flag, value: text, expected: "a folder with one subfolder per class, cifar10:DIR or fashion-mnist[:DIR]")
+            }
+            self = .folder(URL(fileURLWithPath: text))
+        }
+    }
+
+    /// Training images and, for the built-in datasets, their test split.
+    func load() throws -> (train: ImageSource, test: ImageSource?) {
+        switch self {
+        case .folder(let u): return (try ClassFolderSource(directory: u), nil)
+        case .cifar10(let u): let s = try CIFAR10.load(directory: u); return (s.train, s.test)
+        case .fashionMNIST(let u): let s = try IDX.loadFashionMNIST(directory: u); return (s.train, s.test)
+        }
+    }
+
+    /// The split that evaluation uses: a folder as it is, a built-in dataset's test split.
+    func evaluationSource() throws -> ImageSource {
+        let s = try load()
+        return s.test ?? s.train
+    }
+}
+
+/// Options every training command shares.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Run folder: checkpoints (last, best), history.csv, curves.svg.") var out: String
+    @Option(help: "Epochs.") var epochs = 10
+    @Option(help: "Batch size.") var batch = 16
+    @Option(help: "Learning rate.") var lr: Float?
+    @Option(help: "sgd | adam | rmsprop.") var optimizer: String?
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
+    @Option(help: "L2 weight decay.") var weightDecay: Float = 0
+    @Option(help: "constant | step:EVERY:FACTOR | cosine[:FLOOR].") var schedule = "constant"
+    @Option(help: "Stop when val_loss has not improved for N epochs.") var earlyStopping: Int?
+    @Option(help: "Write TensorBoard scalar event files into this folder.") var tensorboard: String?
+    @Flag(help: "Continue the run in --out where it stopped.") var resume = false
+    @Flag(help: "Before training, run the first batch on the chosen device and on the CPU and stop if they disagree.") var verify = false
+
+    func validate() throws {
+        guard epochs >= 1 else { throw VGGTLError.badFlag(flag: "--epochs", value: "\(epochs)", expected: "at least 1") }
+        guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
+        if let lr { guard lr > 0, lr.isFinite else { throw VGGTLError.badFlag(flag: "--lr", value: "\(lr)", expected: "a positive number such as 1e-4") } }
+        if let earlyStopping, earlyStopping < 1 { throw VGGTLError.badFlag(flag: "--early-stopping", value: "\(earlyStopping)", expected: "at least 1 epoch") }
+        _ = try LearningRateSchedule(parsing: schedule, epochs: epochs)
+        try checkWritable(out, flag: "--out")
+    }
+
+    func optimizerSpec(defaultKind: OptimizerSpec.Kind, defaultLR: Float) throws -> OptimizerSpec {
+        try OptimizerSpec(kind: optimizer.map { try parseEnum($0, flag: "--optimizer") } ?? defaultKind,
+                          learningRate: lr ?? defaultLR, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
+    }
+
+    var outURL: URL { URL(fileURLWithPath: out) }
+}
+
+/// Fails before any work when a folder cannot be created or written.
+func checkWritable(_ path: String, flag: String) throws {
+    let url = URL(fileURLWithPath: path)
+    do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+        throw VGGTLError.badFlag(flag: flag, value: path, expected: "a folder that can be created and written")
+    }
+    guard FileManager.default.isWritableFile(atPath: url.path) else {
+        throw VGGTLError.badFlag(flag: flag, value: path, expected: "a writable folder")
+    }
+}
+
+/// `imagenet` (Keras' cache or download), `none` (random), or a weights file.
+func resolveWeights(_ text: String, includeTop: Bool = false) throws -> URL? {
+    switch text.lowercased() {
+    case "none", "random": return nil
+    case "imagenet": return try ImageNetWeights.resolve(includeTop: includeTop)
+    default:
+        guard FileManager.default.fileExists(atPath: text) else {
+            throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "imagenet, none, or an existing .h5/.safetensors file")
+        }
+        return URL(fileURLWithPath: text)
+    }
+}
+
+func stderr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import VGGTL
+
+/// What a features folder records next to features.npy, labels.npy and classes.json: how they
+/// were made (so a head trained on them can be used on images) and a fingerprint for reuse.
+struct FeaturesInfo: Codable {
+    var input: InputSpec
+    var trunk: ModelConfig.Trunk
+    var weights: String
+    var shape: [Int]
+    var classNames: [String]
+    var files: [String]
+    var fingerprint: String
+}
+
+/// FNV-1a 64 over text, as hex: a cache key, not a security hash.
+func fnv1a(_ text: String) -> String {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+    return String(h, radix: 16)
+}
+
+/// Size and modification time of a file: enough to notice that it changed.
+func fileStamp(_ path: String) -> String {
+    let a = try? FileManager.default.attributesOfItem(atPath: path)
+    let size = (a?[.size] as? NSNumber)?.intValue ?? -1
+    let time = (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+    return "\(size):\(time)"
+}
+
+struct Extract: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Bottleneck features: the frozen VGG16 trunk over class folders -> features.npy, labels.npy, classes.json.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "imagenet | a .h5/.safetensors file | a run folder (its trunk).") var weights = "imagenet"
+    @Option(help: "Images: one subfolder per class.") var data: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Batch size.") var batch = 32
+    @Flag(help: "The trunk has BatchNorm (VGG16-BN weights).") var bn = false
+    @OptionGroup var image: ImageOptions
+
+    func run() throws {
+        guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
+        try checkWritable(out, flag: "--out")
+        let outDir = URL(fileURLWithPath: out)
+        let device = try global.openDevice()
+        let source = try ClassFolderSource(directory: URL(fileURLWithPath: data))
+        for w in source.warnings { stderr("warning: \(w)") }
+        let trunkKind: ModelConfig.Trunk = bn ? .vgg16BN : .vgg16
+        let weightsURL = try resolveWeights(weights)
+        let input = try image.spec(defaultSize: (150, 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL))
+        let weightsName = weightsURL?.path ?? "none"
+        let fingerprint = fnv1a(([weightsName, weightsURL.map { fileStamp($0.path) } ?? "", "\(input)", trunkKind.rawValue]
+                                 + source.files.map { "\($0.path)|\($0.label)|\(fileStamp($0.path))" }).joined(separator: "\n"))
+        let infoURL = outDir.appendingPathComponent("features.json")
+        if let data = FileManager.default.contents(atPath: infoURL.path), let old = try? JSONDecoder().decode(FeaturesInfo.self, from: data),
+           old.fingerprint == fingerprint, FileManager.default.fileExists(atPath: outDir.appendingPathComponent("features.npy").path) {
+            print("features in \(out) are up to date (same weights, preprocessing, size and images): reused, not recomputed")
+            return
+        }
+        var rng = SeededGenerator(seed: global.seed)
+        let trunk = Sequential(try VGG16.trunk(batchNorm: bn, on: device, rng: &rng))
+        if let weightsURL { try loadWeights(from: weightsURL, into: trunk.layers) }
+        let featureShape = Array(try trunk.outputShape([1, input.height, input.width, 3]).dropFirst())
+        let loader = BatchLoader(source: source, batchSize: batch, input: input, shuffle: false, seed: global.seed)
+        print("extracting \(featureShape) features of \(source.count) images in \(source.classNames.count) classes on \(device.name)")
+        var features: [Float] = [], labels: [Int] = [], files: [String] = [], skipped = 0
+        let bar = ProgressBar(total: loader.batchCount)
+        var x: Tensor?, k = 0
+        for b in loader.batches(epoch: 0) {
+            k += 1
+            for f in b.failures { stderr("warning: skipped \(f.name): \(f.reason)"); skipped += 1 }
+            if b.count > 0 {
+                let shape = [b.count, input.height, input.width, 3]
+                if x?.shape != shape { x = try Tensor(uninitialized: shape, on: device) }
+                b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
+                features += try trunk.forward(x!, training: false).toArray()
+                labels += b.labels.map { Int($0) }
+                files += b.indices.map { source.files[$0].path }
+            }
+            bar.update(k, images: labels.count, metrics: [])
+        }
+        bar.update(k, images: labels.count, metrics: [], final: true)
+        try NPY.write(features, shape: [labels.count] + featureShape, to: outDir.appendingPathComponent("features.npy"))
+        try NPY.writeInt64(labels, shape: [labels.count], to: outDir.appendingPathComponent("labels.npy"))
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try writeAtomically(enc.encode(source.classNames), to: outDir.appendingPathComponent("classes.json"))
+        let info = FeaturesInfo(input: input, trunk: trunkKind, weights: weightsName, shape: featureShape, classNames: source.classNames,
+                                files: files, fingerprint: fingerprint)
+        try writeAtomically(enc.encode(info), to: infoURL)
+        print("wrote \(out)/features.npy \([labels.count] + featureShape), labels.npy, classes.json\(skipped > 0 ? " (\(skipped) unreadable images skipped)" : "")")
+    }
+}
+
+struct TrainTop: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train-top", abstract: "Train a small head on saved bottleneck features (fast, no images).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Features folder from `vggtl extract` (or any folder with features.npy, labels.npy, classes.json).") var features: String
+    @Option(help: "Validation features folder.") var valFeatures: String?
+    @Option(help: "Hold out this fraction for validation instead.") var valSplit: Double?
+    @OptionGroup var head: HeadOptions
+    @OptionGroup var opts: TrainingOptions
+
+    static func load(_ dir: String) throws -> (values: [Float], shape: [Int], labels: [Int], classes: [String], info: FeaturesInfo?) {
+        let u = URL(fileURLWithPath: dir)
+        let f = try NPY.read(u.appendingPathComponent("features.npy"))
+        let l = try NPY.read(u.appendingPathComponent("labels.npy"))
+        guard f.shape.first == l.values.count else {
+            throw VGGTLError.shapeMismatch(what: "\(dir): features.npy rows vs labels.npy", expected: [l.values.count], got: f.shape)
+        }
+        let info = FileManager.default.contents(atPath: u.appendingPathComponent("features.json").path).flatMap { try? JSONDecoder().decode(FeaturesInfo.self, from: $0) }
+        var classes: [String]
+        if let data = FileManager.default.contents(atPath: u.appendingPathComponent("classes.json").path) {
+            classes = try JSONDecoder().decode([String].self, from: data)
+        } else {
+            classes = (0...Int(l.values.max() ?? 0)).map { "class\($0)" }
+        }
+        let labels = l.values.map { Int($0) }
+        if let bad = labels.first(where: { $0 < 0 || $0 >= classes.count }) {
+            throw VGGTLError.invalidArgument("\(dir)/labels.npy has label \(bad) but classes.json lists \(classes.count) classes")
+        }
+        return (f.values, Array(f.shape.dropFirst()), labels, classes, info)
+    }
+
+    func run() throws {
+        let device = try global.openDevice()
+        let t = try Self.load(features)
+        let all = try ArrayBatches(values: t.values, sampleShape: t.shape, labels: t.labels, batchSize: opts.batch, shuffle: true, seed: global.seed)
+        var train = all, validation: ArrayBatches?
+        if let valFeatures {
+            let v = try Self.load(valFeatures)
+            guard v.shape == t.shape, v.classes == t.classes else {
+                throw VGGTLError.invalidArgument("--val-features \(valFeatures): shape \(v.shape) / classes \(v.classes) differ from --features (\(t.shape) / \(t.classes))")
+            }
+            validation = try ArrayBatches(values: v.values, sampleShape: v.shape, labels: v.labels, batchSize: opts.batch, shuffle: false, seed: global.seed)
+        } else if let valSplit {
+            guard valSplit > 0, valSplit < 1 else { throw VGGTLError.badFlag(flag: "--val-split", value: "\(valSplit)", expected: "a fraction in (0, 1)") }
+            let s = stratifiedSplit(labels: t.labels, fraction: valSplit, seed: global.seed)
+            train = try all.subset(s.train)
+            validation = try all.subset(s.validation)
+            validation = try ArrayBatches(values: validation!.values, sampleShape: t.shape, labels: validation!.labels, batchSize: opts.batch, shuffle: false, seed: global.seed)
+        }
+        var config = ModelConfig(trunk: .none, inputShape: t.shape, classes: t.classes.count)
+        try head.apply(to: &config)
+        let spec = try opts.optimizerSpec(defaultKind: .rmsprop, defaultLR: 1e-3)
+        let input = t.info?.input ?? InputSpec(height: t.shape[0] * 32, width: (t.shape.count > 1 ? t.shape[1] : 1) * 32, preprocessing: .caffe)
+        let info = CheckpointInfo(model: config, classNames: t.classes, input: input,
+                                  featureTrunk: t.info.map { .init(trunk: $0.trunk, weights: $0.weights) }, unfreeze: "all",
+                                  optimizer: spec, optimizerIterations: 0, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs),
+                                  epoch: 0, history: History(), seed: global.seed, dropoutSteps: [:], weightsFile: "")
+        print("training a head on \(train.count) feature rows \(t.shape), \(t.classes.count) classes")
+        _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: spec, unfreeze: .all,
+                            prepare: { _ in }, train: train, validation: validation, firstBatch: { train.batches(epoch: 0).next() },
+                            title: "train-top")
+    }
+}

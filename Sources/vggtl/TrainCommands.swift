@@ -1,0 +1,212 @@
+import ArgumentParser
+import Foundation
+import VGGTL
+
+/// Input options shared by commands that read images.
+struct ImageOptions: ParsableArguments {
+    @Option(help: "Input size HxW (images are resized to it).") var size: String?
+    @Option(help: "caffe (Keras VGG16 preprocess_input) | torch | rescale (1/255).") var preprocess: String?
+
+    func spec(defaultSize: (Int, Int), defaultPreprocessing: Preprocessing) throws -> InputSpec {
+        let (h, w) = try size.map { try parseSize($0) } ?? defaultSize
+        let p: Preprocessing = try preprocess.map { try parseEnum($0, flag: "--preprocess") } ?? defaultPreprocessing
+        return InputSpec(height: h, width: w, preprocessing: p)
+    }
+}
+
+/// Head options (the tutorials' Flatten -> Dense(256, relu) -> Dropout(0.5) -> predictions).
+struct HeadOptions: ParsableArguments {
+    @Option(help: "Head pooling: flatten | gap.") var pooling = "flatten"
+    @Option(help: "Hidden units of the head's Dense layer (0: none).") var hidden = 256
+    @Option(help: "Dropout rate after the hidden layer.") var dropout: Float = 0.5
+
+    func apply(to c: inout ModelConfig) throws {
+        c.headPooling = try parseEnum(pooling, flag: "--pooling")
+        guard hidden >= 0 else { throw VGGTLError.badFlag(flag: "--hidden", value: "\(hidden)", expected: "0 or more units") }
+        guard dropout >= 0, dropout < 1 else { throw VGGTLError.badFlag(flag: "--dropout", value: "\(dropout)", expected: "a rate in [0, 1)") }
+        c.headHidden = hidden; c.headDropout = dropout
+    }
+}
+
+/// The default preprocessing for a weights file: PyTorch weights expect torch's, Keras' caffe.
+func defaultPreprocessing(for weights: URL?) -> Preprocessing {
+    guard let weights else { return .rescale }
+    return weights.pathExtension.lowercased() == "safetensors" ? .torch : .caffe
+}
+
+func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, seed: UInt64) throws
+    -> (train: [Int], val: ImageSource?, valIndices: [Int]?) {
+    if let valDir {
+        guard valSplit == nil else { throw VGGTLError.invalidArgument("use either --val or --val-split, not both") }
+        let v = try ClassFolderSource(directory: URL(fileURLWithPath: valDir))
+        guard v.classNames == source.classNames else {
+            throw VGGTLError.invalidArgument("--val \(valDir) has classes \(v.classNames), but the training data has \(source.classNames); the folders must match")
+        }
+        return (Array(0..<source.count), v, nil)
+    }
+    if let valSplit {
+        guard valSplit > 0, valSplit < 1 else { throw VGGTLError.badFlag(flag: "--val-split", value: "\(valSplit)", expected: "a fraction in (0, 1) such as 0.2") }
+        let s = stratifiedSplit(labels: (0..<source.count).map(source.label), fraction: valSplit, seed: seed)
+        return (s.train, source, s.validation)
+    }
+    return (Array(0..<source.count), nil, nil)
+}
+
+/// Runs a training job in its run folder, resuming when asked.
+func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Device, global: GlobalOptions, opts: TrainingOptions,
+                 optimizerSpec: OptimizerSpec, unfreeze: UnfreezeSpec, prepare: (Model) throws -> Void,
+                 train: BatchProvider, validation: BatchProvider?, firstBatch: () throws -> Batch?, title: String) throws -> (Model, TrainingRun) {
+    let dir = opts.outURL
+    let lastJSON = dir.appendingPathComponent("last.json")
+    var info = baseInfo
+    let model: Model, optimizer: Optimizer
+    if opts.resume {
+        guard FileManager.default.fileExists(atPath: lastJSON.path) else {
+            throw VGGTLError.invalidArgument("--resume: \(dir.path) has no last.json to resume from; run without --resume to start")
+        }
+        optimizer = optimizerSpec.make()
+        let restored = try Checkpoint.restore(lastJSON, on: device, optimizer: optimizer)
+        guard restored.0.model == config else {
+            throw VGGTLError.invalidArgument("--resume: the run in \(dir.path) was started with another model or input size; use the same flags or a new --out")
+        }
+        info = restored.0; model = restored.1
+        print("resuming \(dir.path) after epoch \(info.epoch)")
+    } else {
+        if FileManager.default.fileExists(atPath: lastJSON.path) {
+            throw VGGTLError.invalidArgument("\(dir.path) already holds a run; add --resume to continue it or choose another --out")
+        }
+        model = try Model(config, on: device, seed: global.seed)
+        try prepare(model)
+        model.apply(unfreeze)
+        optimizer = optimizerSpec.make()
+    }
+    let trainer = Trainer(model: model, optimizer: optimizer, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
+    trainer.earlyStoppingPatience = opts.earlyStopping
+    if opts.verify, device.kind != .cpu, let b = try firstBatch() {
+        let r = try Verification.firstBatch(model, batch: b)
+        print(r.text)
+        guard r.agrees else { throw VGGTLError.invalidArgument("--verify: \(model.device.name) disagrees with the CPU (\(r.worstTensor)); use --device cpu and report the device") }
+    }
+    print("device: \(device.name)")
+    print("model: \(config.trunk.rawValue) \(config.inputShape), \(config.classes) classes, unfreeze \(unfreeze), \(optimizerSpec.summary)")
+    let run = try TrainingRun(dir: dir, info: info, tensorboard: opts.tensorboard.map { URL(fileURLWithPath: $0) })
+    try run.fit(trainer, train: train, validation: validation, epochs: opts.epochs, title: title)
+    print("run folder: \(dir.path) (last.json, \(validation != nil ? "best.json, " : "")history.csv, curves.svg)")
+    return (model, run)
+}
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fine-tune VGG16 on class folders: ImageNet trunk, new head, chosen blocks unfrozen.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16).") var weights = "imagenet"
+    @Option(help: "Training images: one subfolder per class.") var data: String
+    @Option(help: "Validation images (same class folders).") var val: String?
+    @Option(help: "Hold out this fraction of --data for validation instead.") var valSplit: Double?
+    @Option(help: "none | block5 | block4 | ... | block1 | all | N.") var unfreeze = "block5"
+    @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate.") var headEpochs = 0
+    @Flag(help: "Augment as the tutorials' ImageDataGenerator (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip).") var augment = false
+    @Option(help: "Start the head from a train-top run folder (the tutorials' top_model_weights).") var topModel: String?
+    @OptionGroup var image: ImageOptions
+    @OptionGroup var head: HeadOptions
+    @OptionGroup var opts: TrainingOptions
+
+    func run() throws {
+        let device = try global.openDevice()
+        let weightsURL = try resolveWeights(weights)
+        let input = try image.spec(defaultSize: (150, 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL))
+        let source = try ClassFolderSource(directory: URL(fileURLWithPath: data))
+        for w in source.warnings { stderr("warning: \(w)") }
+        let split = try validationSplit(source, valDir: val, valSplit: valSplit, seed: global.seed)
+        var config = ModelConfig(trunk: .vgg16, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
+        try head.apply(to: &config)
+        let spec = try opts.optimizerSpec(defaultKind: .sgd, defaultLR: 1e-4)
+        let unfreezeSpec = try UnfreezeSpec(parsing: unfreeze)
+        let train = BatchLoader(source: source, indices: split.train, batchSize: opts.batch, input: input,
+                                augmentation: augment ? .tutorial : nil, shuffle: true, seed: global.seed)
+        let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: opts.batch, input: input, shuffle: false, seed: global.seed) }
+        let info = CheckpointInfo(model: config, classNames: source.classNames, input: input, featureTrunk: nil, unfreeze: unfreezeSpec.description,
+                                  optimizer: spec, optimizerIterations: 0, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs),
+                                  epoch: 0, history: History(), seed: global.seed, dropoutSteps: [:], weightsFile: "")
+        print("found \(source.count) images in \(source.classNames.count) classes: \(source.classNames.joined(separator: ", "))")
+        let prepare: (Model) throws -> Void = { model in
+            if let weightsURL {
+                let r = try loadWeights(from: weightsURL, into: model.layers, skipMissing: true)
+                print("loaded \(r.loaded.count) arrays from \(weightsURL.lastPathComponent); new: \(r.skipped.map { String($0.split(separator: "/")[0]) }.uniqued().joined(separator: ", "))")
+            }
+            if let topModel {
+                let top = try Checkpoint.preferred(in: URL(fileURLWithPath: topModel))
+                let (topInfo, topNet) = try Checkpoint.restore(top, on: CPUDevice())
+                guard topInfo.classNames == source.classNames else {
+                    throw VGGTLError.invalidArgument("--top-model \(topModel) was trained on classes \(topInfo.classNames), the data has \(source.classNames)")
+                }
+                let r = try loadWeights(weightSet(of: topNet.layers), into: model.layers.filter { VGG16.block(of: $0.name) == nil })
+                print("head initialised from \(topModel) (\(r.loaded.count) arrays)")
+            }
+        }
+        if headEpochs > 0 && !opts.resume {
+            // Stage 1: the head alone on the frozen trunk, at the given rate.
+            var stage1 = opts
+            stage1.epochs = headEpochs
+            let (model, run) = try runTraining(config: config, info: info, device: device, global: global, opts: stage1, optimizerSpec: spec,
+                                               unfreeze: .none, prepare: prepare, train: train, validation: validation,
+                                               firstBatch: { train.batches(epoch: 0).next() }, title: "finetune stage 1 (head)")
+            // Stage 2: unfreeze and continue at a tenth of the rate, with fresh optimizer state.
+            model.apply(unfreezeSpec)
+            var spec2 = spec
+            spec2.learningRate = spec.learningRate / 10
+            let trainer = Trainer(model: model, optimizer: spec2.make(), schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
+            trainer.earlyStoppingPatience = opts.earlyStopping
+            run.info.unfreeze = unfreezeSpec.description
+            run.info.optimizer = spec2
+            print("stage 2: unfreeze \(unfreezeSpec), \(spec2.summary)")
+            try run.fit(trainer, train: train, validation: validation, epochs: headEpochs + opts.epochs, title: "finetune stage 2 (\(unfreezeSpec))")
+        } else {
+            _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: spec,
+                                unfreeze: unfreezeSpec, prepare: prepare, train: train, validation: validation,
+                                firstBatch: { train.batches(epoch: 0).next() }, title: "finetune (\(unfreezeSpec))")
+        }
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train VGG16 or VGG16-BN from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "vgg16 | vgg16-bn.") var model = "vgg16-bn"
+    @Option(help: "Class folders, cifar10:DIR or fashion-mnist[:DIR].") var data: String
+    @Option(help: "Validation images (class folders); built-in datasets use their test split.") var val: String?
+    @Option(help: "Hold out this fraction of --data for validation instead.") var valSplit: Double?
+    @Flag(help: "Keras' top (fc1 4096, fc2 4096, predictions) instead of the tutorials' head.") var includeTop = false
+    @Flag(help: "Augment (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip).") var augment = false
+    @Option(help: "Use only the first N training images (quick runs).") var limit: Int?
+    @OptionGroup var image: ImageOptions
+    @OptionGroup var head: HeadOptions
+    @OptionGroup var opts: TrainingOptions
+
+    func run() throws {
+        let device = try global.openDevice()
+        let spec = try DataSpec(parsing: data, flag: "--data")
+        let (trainSource, testSource) = try spec.load()
+        let input = try image.spec(defaultSize: (32, 32), defaultPreprocessing: .rescale)
+        var config = ModelConfig(trunk: try parseEnum(model, flag: "--model"), inputShape: [input.height, input.width, 3],
+                                 includeTop: includeTop, classes: trainSource.classNames.count)
+        try head.apply(to: &config)
+        var split = try validationSplit(trainSource, valDir: val, valSplit: valSplit, seed: global.seed)
+        if split.val == nil, let testSource { split.val = testSource }
+        if let limit { split.train = Array(split.train.prefix(limit)) }
+        let optimizer = try opts.optimizerSpec(defaultKind: .adam, defaultLR: 1e-3)
+        let train = BatchLoader(source: trainSource, indices: split.train, batchSize: opts.batch, input: input,
+                                augmentation: augment ? .tutorial : nil, shuffle: true, seed: global.seed)
+        let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: max(opts.batch, 64), input: input, shuffle: false, seed: global.seed) }
+        let info = CheckpointInfo(model: config, classNames: trainSource.classNames, input: input, featureTrunk: nil, unfreeze: "all",
+                                  optimizer: optimizer, optimizerIterations: 0, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs),
+                                  epoch: 0, history: History(), seed: global.seed, dropoutSteps: [:], weightsFile: "")
+        print("training on \(split.train.count) images in \(trainSource.classNames.count) classes")
+        _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: optimizer, unfreeze: .all,
+                            prepare: { _ in }, train: train, validation: validation,
+                            firstBatch: { train.batches(epoch: 0).next() }, title: "train \(config.trunk.rawValue)")
+    }
+}
+
+extension Sequence where Element: Hashable {
+    func uniqued() -> [Element] { var seen = Set<Element>(); return filter { seen.insert($0).inserted } }
+}
