@@ -89,6 +89,10 @@ struct Demo: ParsableCommand {
         let sourceModel = try Model(config(.vgg16BN, shape: [32, 32, 3]), on: device, seed: global.seed)
         let (_, sourceTime) = try fit("source VGG16-BN on classes 0-4", sourceModel,
                                       try OptimizerSpec(kind: .adam, learningRate: 1e-3), train: loader(source, shuffle: true), epochs: sourceEpochs)
+        let sourceTest = RelabeledSource(test, indices: Array((0..<test.count).filter { test.label($0) < 5 }.prefix(1000)),
+                                         labelMap: Dictionary(uniqueKeysWithValues: (0..<5).map { ($0, $0) }), classNames: Array(names[0..<5]))
+        let sourceAccuracy = try accuracy(sourceModel, loader(sourceTest, shuffle: false, batch: 128))
+        print(String(format: "source model: %.2f%% on %d test images of classes 0-4", 100 * sourceAccuracy, sourceTest.count))
         let sourceTrunk = sourceModel.layers.filter { VGG16.block(of: $0.name) != nil }
         let trunkWeights = weightSet(of: sourceTrunk)
 
@@ -133,7 +137,8 @@ struct Demo: ParsableCommand {
 
         let total = Date().timeIntervalSince(t0)
         var table = """
-        Fashion-MNIST transfer: source VGG16-BN trained on \(source.count) images of classes 0-4 (\(sourceEpochs) epochs, \(String(format: "%.0f", sourceTime)) s);
+        Fashion-MNIST transfer: source VGG16-BN trained on \(source.count) images of classes 0-4 (\(sourceEpochs) epochs, \(String(format: "%.0f", sourceTime)) s,
+        \(String(format: "%.2f%%", 100 * sourceAccuracy)) on \(sourceTest.count) of its test images);
         target classes 5-9 with \(perClass) training images per class, tested on \(targetTest.count) test images.
 
         | method | test accuracy | time (s) |

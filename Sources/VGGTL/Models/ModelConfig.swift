@@ -14,6 +14,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var headHidden: Int
     public var headDropout: Float
     public var classes: Int
+    /// Moving-average momentum of the BatchNorm layers (Keras' convention: new = m * old + (1 - m) * batch).
+    /// 0.9 (PyTorch's 0.1) rather than Keras' 0.99: short runs on small data end with usable statistics.
+    public var batchNormMomentum: Float = 0.9
 
     public init(trunk: Trunk = .vgg16, inputShape: [Int] = [224, 224, 3], includeTop: Bool = false, headPooling: Pooling = .flatten,
                 headHidden: Int = 256, headDropout: Float = 0.5, classes: Int) {

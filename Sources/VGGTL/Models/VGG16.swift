@@ -7,7 +7,8 @@ public enum VGG16 {
     public static let blocks: [(filters: Int, convs: Int)] = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]
 
     /// The trunk only (include_top=False): input (h, w, c) -> (h/32, w/32, 512).
-    public static func trunk(batchNorm: Bool, inputChannels: Int = 3, on device: Device, rng: inout SeededGenerator) throws -> [Layer] {
+    public static func trunk(batchNorm: Bool, inputChannels: Int = 3, batchNormMomentum: Float = 0.9,
+                             on device: Device, rng: inout SeededGenerator) throws -> [Layer] {
         var layers: [Layer] = []
         var channels = inputChannels
         for (b, block) in blocks.enumerated() {
@@ -16,7 +17,8 @@ public enum VGG16 {
                 layers.append(try Conv2D(name, inChannels: channels, filters: block.filters,
                                          activation: batchNorm ? .linear : .relu, on: device, rng: &rng))
                 if batchNorm {
-                    layers.append(try BatchNormalization("block\(b + 1)_bn\(i)", channels: block.filters, on: device))
+                    layers.append(try BatchNormalization("block\(b + 1)_bn\(i)", channels: block.filters,
+                                                         momentum: batchNormMomentum, on: device))
                     layers.append(ReLU("block\(b + 1)_relu\(i)"))
                 }
                 channels = block.filters
@@ -51,7 +53,8 @@ public final class Model {
                 throw VGGTLError.badFlag(flag: "--size", value: config.inputShape.prefix(2).map(String.init).joined(separator: "x"),
                                          expected: "at least 32x32 (VGG16 halves the size five times)")
             }
-            layers = try VGG16.trunk(batchNorm: config.trunk == .vgg16BN, inputChannels: config.inputShape[2], on: device, rng: &rng)
+            layers = try VGG16.trunk(batchNorm: config.trunk == .vgg16BN, inputChannels: config.inputShape[2],
+                                     batchNormMomentum: config.batchNormMomentum, on: device, rng: &rng)
         }
         // Shapes flow through the layers to size the head.
         var shape = try layers.reduce([1] + config.inputShape) { try $1.outputShape($0) }
