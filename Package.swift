@@ -38,7 +38,7 @@ let package = Package(
             dependencies: ["VGGTL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/vggtl"
         ),
-        .testTarget(name: "VGGTLTests", dependencies: ["VGGTL"], path: "Tests/VGGTLTests"),
+        .testTarget(name: "VGGTLTests", dependencies: ["VGGTL", "vggtl"], path: "Tests/VGGTLTests"),
     ],
     swiftLanguageModes: [.v5]
 )

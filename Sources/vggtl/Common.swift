@@ -39,6 +39,14 @@ enum DataSpec {
     }
 }
 
+/// A `--data`/`--val` folder of class subfolders; the error names the flag.
+func classFolders(_ path: String, flag: String) throws -> ClassFolderSource {
+    guard case .folder(let url) = try DataSpec(parsing: path, flag: flag) else {
+        throw VGGTLError.badFlag(flag: flag, value: path, expected: "a folder with one subfolder per class")
+    }
+    return try ClassFolderSource(directory: url)
+}
+
 /// Options every training command shares.
 struct TrainingOptions: ParsableArguments {
     @Option(help: "Run folder: checkpoints (last, best), history.csv, curves.svg.") var out: String

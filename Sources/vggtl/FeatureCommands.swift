@@ -44,7 +44,7 @@ struct Extract: ParsableCommand {
         try checkWritable(out, flag: "--out")
         let outDir = URL(fileURLWithPath: out)
         let device = try global.openDevice()
-        let source = try ClassFolderSource(directory: URL(fileURLWithPath: data))
+        let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
         let trunkKind: ModelConfig.Trunk = bn ? .vgg16BN : .vgg16
         let weightsURL = try resolveWeights(weights)

@@ -38,7 +38,7 @@ func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, 
     -> (train: [Int], val: ImageSource?, valIndices: [Int]?) {
     if let valDir {
         guard valSplit == nil else { throw VGGTLError.invalidArgument("use either --val or --val-split, not both") }
-        let v = try ClassFolderSource(directory: URL(fileURLWithPath: valDir))
+        let v = try classFolders(valDir, flag: "--val")
         guard v.classNames == source.classNames else {
             throw VGGTLError.invalidArgument("--val \(valDir) has classes \(v.classNames), but the training data has \(source.classNames); the folders must match")
         }
@@ -114,7 +114,7 @@ struct Finetune: ParsableCommand {
         let device = try global.openDevice()
         let weightsURL = try resolveWeights(weights)
         let input = try image.spec(defaultSize: (150, 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL))
-        let source = try ClassFolderSource(directory: URL(fileURLWithPath: data))
+        let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
         let split = try validationSplit(source, valDir: val, valSplit: valSplit, seed: global.seed)
         var config = ModelConfig(trunk: .vgg16, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
