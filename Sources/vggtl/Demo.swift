@@ -119,7 +119,9 @@ struct Demo: ParsableCommand {
 
         // (b) Fine-tune block5 + head, starting from the source trunk and the head of (a), as the tutorials do.
         let tb = Date()
-        let fine = try Model(config(.vgg16BN, shape: [32, 32, 3]), on: device, seed: global.seed)
+        var fineConfig = config(.vgg16BN, shape: [32, 32, 3])
+        fineConfig.frozenBatchNormStatistics = true  // as Keras advises for fine-tuning
+        let fine = try Model(fineConfig, on: device, seed: global.seed)
         try loadWeights(trunkWeights, into: fine.layers, skipMissing: true)
         try loadWeights(weightSet(of: headModel.layers), into: fine.layers.filter { VGG16.block(of: $0.name) == nil })
         fine.apply(.fromBlock(5))

@@ -7,6 +7,12 @@ struct ImageOptions: ParsableArguments {
     @Option(help: "Input size HxW (images are resized to it).") var size: String?
     @Option(help: "caffe (Keras VGG16 preprocess_input) | torch | rescale (1/255).") var preprocess: String?
 
+    /// Sizes and modes are checked while parsing, before any device, weights or data is touched.
+    func validate() throws {
+        if let size { _ = try parseSize(size) }
+        if let preprocess { let _: Preprocessing = try parseEnum(preprocess, flag: "--preprocess") }
+    }
+
     func spec(defaultSize: (Int, Int), defaultPreprocessing: Preprocessing) throws -> InputSpec {
         let (h, w) = try size.map { try parseSize($0) } ?? defaultSize
         let p: Preprocessing = try preprocess.map { try parseEnum($0, flag: "--preprocess") } ?? defaultPreprocessing
@@ -19,6 +25,11 @@ struct HeadOptions: ParsableArguments {
     @Option(help: "Head pooling: flatten | gap.") var pooling = "flatten"
     @Option(help: "Hidden units of the head's Dense layer (0: none).") var hidden = 256
     @Option(help: "Dropout rate after the hidden layer.") var dropout: Float = 0.5
+
+    func validate() throws {
+        var c = ModelConfig(classes: 2)
+        try apply(to: &c)
+    }
 
     func apply(to c: inout ModelConfig) throws {
         c.headPooling = try parseEnum(pooling, flag: "--pooling")
@@ -65,12 +76,18 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
             throw VGGTLError.invalidArgument("--resume: \(dir.path) has no last.json to resume from; run without --resume to start")
         }
         optimizer = optimizerSpec.make()
-        let restored = try Checkpoint.restore(lastJSON, on: device, optimizer: optimizer)
-        guard restored.0.model == config else {
-            throw VGGTLError.invalidArgument("--resume: the run in \(dir.path) was started with another model or input size; use the same flags or a new --out")
+        let saved = try Checkpoint.load(lastJSON)
+        guard saved.classNames == baseInfo.classNames else {
+            throw VGGTLError.invalidArgument("--resume: the run in \(dir.path) was trained on \(saved.classNames.count) classes \(saved.classNames), "
+                + "the data now has \(baseInfo.classNames.count) classes \(baseInfo.classNames); resume with the same data, or start a new run with another --out")
         }
+        guard saved.model == config else {
+            throw VGGTLError.invalidArgument("--resume: the run in \(dir.path) was started with another model or input size "
+                + "(\(saved.model.trunk.rawValue) \(saved.model.inputShape), head \(saved.model.headHidden)); use the same flags or a new --out")
+        }
+        let restored = try Checkpoint.restore(lastJSON, on: device, optimizer: optimizer)
         info = restored.0; model = restored.1
-        print("resuming \(dir.path) after epoch \(info.epoch)")
+        print("resuming \(dir.path) after epoch \(info.epoch)\(info.batchesDone.map { ", batch \($0) of epoch \(info.epoch + 1)" } ?? "")")
     } else {
         if FileManager.default.fileExists(atPath: lastJSON.path) {
             throw VGGTLError.invalidArgument("\(dir.path) already holds a run; add --resume to continue it or choose another --out")
@@ -82,6 +99,7 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
     }
     let trainer = Trainer(model: model, optimizer: optimizer, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
     trainer.earlyStoppingPatience = opts.earlyStopping
+    trainer.strictImages = opts.strict
     if opts.verify, device.kind != .cpu, let b = try firstBatch() {
         let r = try Verification.firstBatch(model, batch: b)
         print(r.text)
@@ -90,6 +108,8 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
     print("device: \(device.name)")
     print("model: \(config.trunk.rawValue) \(config.inputShape), \(config.classes) classes, unfreeze \(unfreeze), \(optimizerSpec.summary)")
     let run = try TrainingRun(dir: dir, info: info, tensorboard: opts.tensorboard.map { URL(fileURLWithPath: $0) })
+    // From here Ctrl-C/SIGTERM saves a checkpoint at the last finished batch and stops.
+    TrainingInterrupt.install()
     try run.fit(trainer, train: train, validation: validation, epochs: opts.epochs, title: title)
     print("run folder: \(dir.path) (last.json, \(validation != nil ? "best.json, " : "")history.csv, curves.svg)")
     return (model, run)
@@ -106,6 +126,8 @@ struct Finetune: ParsableCommand {
     @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate.") var headEpochs = 0
     @Flag(help: "Augment as the tutorials' ImageDataGenerator (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip).") var augment = false
     @Option(help: "Start the head from a train-top run folder (the tutorials' top_model_weights).") var topModel: String?
+    @Flag(help: "The trunk has BatchNorm (VGG16-BN weights, e.g. torchvision's vgg16_bn).") var bn = false
+    @Flag(help: "Let unfrozen BatchNorm layers normalise with batch statistics (default: their moving statistics, as Keras advises for fine-tuning).") var bnBatchStatistics = false
     @OptionGroup var image: ImageOptions
     @OptionGroup var head: HeadOptions
     @OptionGroup var opts: TrainingOptions
@@ -117,7 +139,8 @@ struct Finetune: ParsableCommand {
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
         let split = try validationSplit(source, valDir: val, valSplit: valSplit, seed: global.seed)
-        var config = ModelConfig(trunk: .vgg16, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
+        var config = ModelConfig(trunk: bn ? .vgg16BN : .vgg16, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
+        config.frozenBatchNormStatistics = !bnBatchStatistics
         try head.apply(to: &config)
         let spec = try opts.optimizerSpec(defaultKind: .sgd, defaultLR: 1e-4)
         let unfreezeSpec = try UnfreezeSpec(parsing: unfreeze)
@@ -137,7 +160,8 @@ struct Finetune: ParsableCommand {
                 let top = try Checkpoint.preferred(in: URL(fileURLWithPath: topModel))
                 let (topInfo, topNet) = try Checkpoint.restore(top, on: CPUDevice())
                 guard topInfo.classNames == source.classNames else {
-                    throw VGGTLError.invalidArgument("--top-model \(topModel) was trained on classes \(topInfo.classNames), the data has \(source.classNames)")
+                    throw VGGTLError.invalidArgument("--top-model \(topModel) was trained on \(topInfo.classNames.count) classes \(topInfo.classNames), "
+                        + "--data has \(source.classNames.count) classes \(source.classNames); the class folders must match")
                 }
                 let r = try loadWeights(weightSet(of: topNet.layers), into: model.layers.filter { VGG16.block(of: $0.name) == nil })
                 print("head initialised from \(topModel) (\(r.loaded.count) arrays)")
@@ -156,6 +180,7 @@ struct Finetune: ParsableCommand {
             spec2.learningRate = spec.learningRate / 10
             let trainer = Trainer(model: model, optimizer: spec2.make(), schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
             trainer.earlyStoppingPatience = opts.earlyStopping
+            trainer.strictImages = opts.strict
             run.info.unfreeze = unfreezeSpec.description
             run.info.optimizer = spec2
             print("stage 2: unfreeze \(unfreezeSpec), \(spec2.summary)")

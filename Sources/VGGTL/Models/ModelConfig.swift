@@ -17,6 +17,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Moving-average momentum of the BatchNorm layers (Keras' convention: new = m * old + (1 - m) * batch).
     /// 0.9 (PyTorch's 0.1) rather than Keras' 0.99: short runs on small data end with usable statistics.
     public var batchNormMomentum: Float = 0.9
+    /// BatchNorm layers normalise with their moving statistics even while they train (fine-tuning
+    /// a pretrained trunk, as Keras advises), instead of each batch's.
+    public var frozenBatchNormStatistics = false
 
     public init(trunk: Trunk = .vgg16, inputShape: [Int] = [224, 224, 3], includeTop: Bool = false, headPooling: Pooling = .flatten,
                 headHidden: Int = 256, headDropout: Float = 0.5, classes: Int) {

@@ -85,6 +85,7 @@ public final class Model {
             }
             layers.append(try Dense("predictions", inputs: width, units: config.outputUnits, on: device, rng: &rng))
         }
+        for case let bn as BatchNormalization in layers { bn.frozenStatistics = config.frozenBatchNormStatistics }
         network = Sequential(layers)
     }
 

@@ -9,6 +9,9 @@ public final class BatchNormalization: Layer {
     private var x: Tensor?, y: Tensor?, dx: Tensor?, scratch: Tensor?, mean: Tensor?, variance: Tensor?
     private let zeros: Tensor
     private var usedBatchStatistics = false
+    /// Always normalise with the moving statistics, even when training and trainable (gamma and
+    /// beta still learn): what Keras advises when fine-tuning a pretrained network.
+    public var frozenStatistics = false
 
     public init(_ name: String, channels: Int, momentum: Float = 0.99, epsilon: Float = 1e-3, on device: Device) throws {
         self.name = name; self.momentum = momentum; self.epsilon = epsilon
@@ -38,7 +41,7 @@ public final class BatchNormalization: Layer {
         _ = try outputShape(x.shape)
         let d = x.device, rows = x.count / channels
         let y = try reuse(&self.y, x.shape, on: d, what: "\(name) output")
-        usedBatchStatistics = training && trainable
+        usedBatchStatistics = training && trainable && !frozenStatistics
         if usedBatchStatistics {
             d.channelMeanVariance(x.buffer, rows: rows, channels: channels, mean: mean!.buffer, variance: variance!.buffer)
             d.batchNormUpdateRunning(runningMean: movingMean.buffer, runningVariance: movingVariance.buffer, mean: mean!.buffer,
