@@ -1,3 +1,5 @@
+import Foundation
+
 /// What `--device` asks for: cpu | opencl | opencl:N | auto.
 public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
     case cpu, auto
@@ -32,12 +34,35 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
         devices.first { $0.type == .gpu }.map { .opencl($0.index) } ?? .cpu
     }
 
-    /// Opens the chosen device; errors name the flag and say what exists.
-    public func open(threads: Int? = nil) throws -> Device {
+    /// Opens the chosen device; errors name the flag and say what exists. With `auto`, an OpenCL
+    /// GPU that fails to open (no context, kernels that do not build, no memory) is reported
+    /// through `warn` and the CPU is used instead.
+    public func open(threads: Int? = nil, warn: (String) -> Void = DeviceChoice.printWarning) throws -> Device {
         switch self {
         case .cpu: return try CPUDevice(threads: threads)
         case .opencl(let n): return try OpenCLDevice(index: n)
-        case .auto: return try DeviceChoice.resolveAuto(OpenCLDevice.enumerate()).open(threads: threads)
+        case .auto:
+            return try DeviceChoice.openAuto(OpenCLDevice.enumerate(), openOpenCL: { try OpenCLDevice(index: $0) },
+                                             openCPU: { try CPUDevice(threads: threads) }, warn: warn)
         }
+    }
+
+    /// `auto`'s choice with the openers given (tests pass failing ones): the first OpenCL GPU,
+    /// falling back to the CPU with a warning when it fails to open; else the CPU.
+    public static func openAuto(_ devices: [OpenCLDeviceInfo], openOpenCL: (Int) throws -> Device,
+                                openCPU: () throws -> Device, warn: (String) -> Void) throws -> Device {
+        guard case .opencl(let n) = resolveAuto(devices) else { return try openCPU() }
+        do {
+            return try openOpenCL(n)
+        } catch {
+            let first = String(describing: error).split(separator: "\n").prefix(3).joined(separator: " | ")
+            let gpu = devices.first { $0.index == n }.map { "\($0.name) (\($0.platform))" } ?? "opencl:\(n)"
+            warn("--device auto: the OpenCL GPU opencl:\(n) \(gpu) failed to open, using the CPU instead: \(first)")
+            return try openCPU()
+        }
+    }
+
+    public static func printWarning(_ text: String) {
+        FileHandle.standardError.write(Data("warning: \(text)\n".utf8))
     }
 }

@@ -22,6 +22,21 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable {
     case weightNaming(file: String, reason: String, found: [String])
     case weightsNotCached(file: String, path: String, url: String, md5: String, reason: String)
     case checksumMismatch(file: String, url: String, expected: String, got: String)
+    // Runs: what stopped a training run, and what was kept.
+    /// SIGINT/SIGTERM: a checkpoint was written at the last finished batch.
+    case interrupted(signal: String, epoch: Int, batch: Int, batches: Int, checkpoint: String)
+    /// The training loss became NaN or infinite at a step (epoch and batch count from 1).
+    case nonFiniteLoss(value: Float, epoch: Int, batch: Int, step: Int, learningRate: Float)
+    /// A model's saved arrays hold NaN or infinity (checked before a checkpoint is written).
+    case nonFiniteWeights(tensor: String, epoch: Int)
+    /// A device allocation failed at this batch size; `suggestedBatch` is one that should fit.
+    case batchDoesNotFit(reason: String, batch: Int, suggestedBatch: Int)
+    /// An OpenCL call failed after the device was open (a lost or reset device, a driver fault).
+    case deviceFailed(device: String, call: String, code: Int32)
+    /// Images that could not be read under --strict.
+    case unreadableImages(files: [String], reasons: [String])
+    /// A run stopped by `cause`; `kept` says which checkpoint survives (nil: none was written yet).
+    indirect case runStopped(cause: VGGTLError, kept: String?)
 
     public var description: String {
         switch self {
@@ -34,7 +49,7 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable {
         case let .openCL(call, code, device):
             return "OpenCL error \(code) (\(openCLErrorName(code))) in \(call) on \(device)"
         case let .kernelBuild(file, device, log):
-            return "OpenCL kernels \(file) failed to build on \(device):\n\(log)"
+            return "OpenCL kernels \(file) failed to build on \(device) (the driver's build log follows; use --device cpu meanwhile, and report the log with `vggtl devices`):\n\(log)"
         case let .allocationTooLarge(bytes, limit, device, what):
             return "\(what) needs one buffer of \(mib(bytes)) but \(device) allows at most \(mib(limit)) per allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE); use a smaller batch or input size, or --device cpu"
         case let .outOfDeviceMemory(bytes, device):
@@ -68,6 +83,22 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable {
                 + "Download \(url) on a machine with internet access and put it at \(path) (MD5 \(md5))"
         case let .checksumMismatch(file, url, expected, got):
             return "\(file) has MD5 \(got) but Keras publishes \(expected) for \(url): the download is damaged or not that file; delete it and try again"
+        case let .interrupted(signal, epoch, batch, batches, checkpoint):
+            return "interrupted by \(signal) in epoch \(epoch) after batch \(batch) of \(batches); saved \(checkpoint): run the same command with --resume to continue"
+        case let .nonFiniteLoss(value, epoch, batch, step, lr):
+            return "the training loss became \(value) at epoch \(epoch), batch \(batch) (step \(step)); the likely cause is a learning rate too high for this model and data (\(lr)): lower --lr (e.g. \(lr / 10)), or check the inputs and labels"
+        case let .nonFiniteWeights(tensor, epoch):
+            return "the weights became NaN or infinite during epoch \(epoch) (\(tensor)); the learning rate is probably too high: lower --lr"
+        case let .batchDoesNotFit(reason, batch, suggested):
+            return "\(reason); at --batch \(batch) it does not fit: try --batch \(suggested)\(suggested <= 1 ? " with a smaller --size" : ""), or --device cpu"
+        case let .deviceFailed(device, call, code):
+            return "\(device) failed: \(call) returned \(code) (\(openCLErrorName(code))); the device was lost, reset or ran out of resources. Check the driver (`vggtl devices`), then resume, or use --device cpu"
+        case let .unreadableImages(files, reasons):
+            let first = zip(files, reasons).prefix(3).map { "\($0): \($1)" }.joined(separator: "; ")
+            return "--strict: \(files.count) image\(files.count == 1 ? "" : "s") cannot be read (\(first)\(files.count > 3 ? "; ..." : "")); fix or remove \(files.count == 1 ? "it" : "them"), or drop --strict to skip unreadable images with a warning"
+        case let .runStopped(cause, kept):
+            let keep = kept.map { "; \($0)" } ?? "; no checkpoint had been written yet"
+            return cause.description + keep
         }
     }
 }

@@ -54,6 +54,14 @@ public final class OpenCLDevice: Device {
     private let lock = NSLock()
     /// Partial sums of the column reductions, grown on demand and reused (the queue is in order).
     private var scratch: [CLBuffer?] = [nil, nil]
+    /// The first OpenCL failure after the device opened (a lost or reset device, a driver fault).
+    /// The Device API does not throw, so the failure is kept here, later work is skipped, reads
+    /// give NaN, and `checkHealthy` (called by the trainer after every step and before every
+    /// checkpoint) turns it into an error. Guarded by `lock`.
+    private var failure: VGGTLError?
+    /// Test hook: `VGGTL_TEST_OPENCL_FAIL_AFTER=N` makes the OpenCL call after the N-th
+    /// successful one fail with CL_OUT_OF_RESOURCES, as a lost device does.
+    private var callsUntilFault: Int? = ProcessInfo.processInfo.environment["VGGTL_TEST_OPENCL_FAIL_AFTER"].flatMap { Int($0) }
 
     /// Every OpenCL device on this machine, across all platforms; [] when there is no driver.
     public static func enumerate() -> [OpenCLDeviceInfo] { OpenCLRuntime.devices().map(\.info) }
@@ -114,6 +122,19 @@ public final class OpenCLDevice: Device {
                                          seconds: Date().timeIntervalSince(start))
     }
 
+    /// Compiles OpenCL C `source` for device `index` (no cache), as the kernels of Kernels/*.cl
+    /// are compiled: for diagnostics and tests. A source that does not compile throws
+    /// `VGGTLError.kernelBuild` with the driver's build log.
+    public static func checkBuild(index: Int, file: String, source: String, options: String = "-cl-std=CL1.2") throws {
+        let handles = OpenCLRuntime.devices()
+        guard !handles.isEmpty else { throw VGGTLError.noOpenCLDevice }
+        guard handles.indices.contains(index) else { throw VGGTLError.deviceIndexOutOfRange(index: index, count: handles.count) }
+        let name = "opencl:\(index) (\(handles[index].info.name), \(handles[index].info.platform))"
+        let queue = try OpenCLQueue(handles[index], name: name)
+        let builder = ProgramBuilder(queue: queue, deviceName: name, identity: [], cache: nil, options: options)
+        clReleaseProgram(try builder.build(file: file, source: source).program)
+    }
+
     deinit {
         clFinish(cl.queue)
         kernels.forEach { clReleaseKernel($0.kernel) }
@@ -132,12 +153,33 @@ public final class OpenCLDevice: Device {
 
     // MARK: - Launch helpers
 
-    /// An OpenCL failure while queueing work is a device or programming fault: the Device API
-    /// does not throw, so it stops the process with the error's description.
-    private func orDie(_ code: cl_int, _ call: @autoclosure () -> String) {
-        if code != CL_SUCCESS {
-            fatalError(VGGTLError.openCL(call: call(), code: code, device: name).description)
+    /// Throws the first failure since the device opened, if any: the device's results since then
+    /// are not to be trusted (nor saved).
+    public func checkHealthy() throws {
+        lock.lock(); defer { lock.unlock() }
+        if let failure { throw failure }
+    }
+
+    /// Whether OpenCL work may be queued (no failure so far). Call with `lock` held.
+    private var healthy: Bool { failure == nil }
+
+    /// Records a failed OpenCL call (the first one wins). Call with `lock` held; returns whether
+    /// `code` was a success.
+    @discardableResult
+    private func orFail(_ code: cl_int, _ call: @autoclosure () -> String) -> Bool {
+        var code = code
+        if code == CL_SUCCESS, let n = callsUntilFault {
+            if n <= 0 { code = CL_OUT_OF_RESOURCES } else { callsUntilFault = n - 1 }
         }
+        guard code != CL_SUCCESS else { return true }
+        if failure == nil { failure = .deviceFailed(device: name, call: call(), code: code) }
+        return false
+    }
+
+    /// Records a failure that is not an OpenCL status (an allocation inside a primitive).
+    private func record(_ error: Error) {
+        lock.lock(); defer { lock.unlock() }
+        if failure == nil { failure = (error as? VGGTLError) ?? .deviceFailed(device: name, call: "\(error)", code: CL_OUT_OF_RESOURCES) }
     }
 
     private func mem(_ buffer: DeviceBuffer) -> CLBuffer {
@@ -156,14 +198,16 @@ public final class OpenCLDevice: Device {
 
     private func enqueue(_ kernel: CLKernel, global: [Int], local: [Int], _ args: [any KernelArgument]) {
         if let total = global.first, total > Int(Int32.max) {
-            fatalError("\(name): \(kernel.name) over \(total) items exceeds the kernels' 32-bit indexing")
+            record(VGGTLError.invalidArgument("\(name): \(kernel.name) over \(total) items exceeds the kernels' 32-bit indexing; use a smaller --batch or --size"))
+            return
         }
         lock.lock(); defer { lock.unlock() }
+        guard healthy else { return }
         for (i, arg) in args.enumerated() {
-            orDie(arg.set(on: kernel.kernel, index: cl_uint(i)), "clSetKernelArg(\(kernel.name), \(i))")
+            guard orFail(arg.set(on: kernel.kernel, index: cl_uint(i)), "clSetKernelArg(\(kernel.name), \(i))") else { return }
         }
-        orDie(clEnqueueNDRangeKernel(cl.queue, kernel.kernel, cl_uint(global.count), nil, global, local, 0, nil, nil),
-              "clEnqueueNDRangeKernel(\(kernel.name))")
+        orFail(clEnqueueNDRangeKernel(cl.queue, kernel.kernel, cl_uint(global.count), nil, global, local, 0, nil, nil),
+               "clEnqueueNDRangeKernel(\(kernel.name))")
     }
 
     // MARK: - Memory
@@ -193,15 +237,20 @@ public final class OpenCLDevice: Device {
     public func write(_ values: UnsafeBufferPointer<Float>, to: DeviceBuffer, offset: Int) {
         guard let base = values.baseAddress, values.count > 0 else { return }
         lock.lock(); defer { lock.unlock() }
-        orDie(clEnqueueWriteBuffer(cl.queue, mem(to).mem, cl_bool(CL_TRUE), offset * 4, values.count * 4, base, 0, nil, nil),
-              "clEnqueueWriteBuffer(\(mem(to).what))")
+        guard healthy else { return }
+        orFail(clEnqueueWriteBuffer(cl.queue, mem(to).mem, cl_bool(CL_TRUE), offset * 4, values.count * 4, base, 0, nil, nil),
+               "clEnqueueWriteBuffer(\(mem(to).what))")
     }
 
     public func read(_ buffer: DeviceBuffer, offset: Int, into: UnsafeMutableBufferPointer<Float>) {
         guard let base = into.baseAddress, into.count > 0 else { return }
         lock.lock(); defer { lock.unlock() }
-        orDie(clEnqueueReadBuffer(cl.queue, mem(buffer).mem, cl_bool(CL_TRUE), offset * 4, into.count * 4, base, 0, nil, nil),
-              "clEnqueueReadBuffer(\(mem(buffer).what))")
+        // After a failure the values are meaningless: NaN, so nothing mistakes them for results.
+        guard healthy, orFail(clEnqueueReadBuffer(cl.queue, mem(buffer).mem, cl_bool(CL_TRUE), offset * 4, into.count * 4, base, 0, nil, nil),
+                              "clEnqueueReadBuffer(\(mem(buffer).what))") else {
+            into.initialize(repeating: .nan)
+            return
+        }
     }
 
     public func copy(_ src: DeviceBuffer, srcOffset: Int, to dst: DeviceBuffer, dstOffset: Int, count: Int) {
@@ -209,16 +258,16 @@ public final class OpenCLDevice: Device {
         let s = mem(src), d = mem(dst)
         if s === d, abs(srcOffset - dstOffset) < count {
             // clEnqueueCopyBuffer rejects overlapping regions of one buffer: go through a temporary.
-            guard let temp = try? allocate(count, what: "overlapping copy") else {
-                fatalError(VGGTLError.outOfDeviceMemory(bytes: count * 4, device: name).description)
-            }
+            let temp: DeviceBuffer
+            do { temp = try allocate(count, what: "overlapping copy") } catch { record(error); return }
             copy(src, srcOffset: srcOffset, to: temp, dstOffset: 0, count: count)
             copy(temp, srcOffset: 0, to: dst, dstOffset: dstOffset, count: count)
             return
         }
         lock.lock(); defer { lock.unlock() }
-        orDie(clEnqueueCopyBuffer(cl.queue, s.mem, d.mem, srcOffset * 4, dstOffset * 4, count * 4, 0, nil, nil),
-              "clEnqueueCopyBuffer(\(s.what) -> \(d.what))")
+        guard healthy else { return }
+        orFail(clEnqueueCopyBuffer(cl.queue, s.mem, d.mem, srcOffset * 4, dstOffset * 4, count * 4, 0, nil, nil),
+               "clEnqueueCopyBuffer(\(s.what) -> \(d.what))")
     }
 
     public func fill(_ buffer: DeviceBuffer, value: Float, offset: Int, count: Int) {
@@ -226,7 +275,8 @@ public final class OpenCLDevice: Device {
     }
 
     public func synchronize() {
-        orDie(clFinish(cl.queue), "clFinish")
+        lock.lock(); defer { lock.unlock() }
+        orFail(clFinish(cl.queue), "clFinish")
     }
 
     // MARK: - GEMM
@@ -242,16 +292,14 @@ public final class OpenCLDevice: Device {
         }
         let am = mem(a), bm = mem(b), cm = mem(c)
         lock.lock(); defer { lock.unlock() }
+        guard healthy else { return }
         var queue: cl_command_queue? = cl.queue
         let status = CLBlastSgemm(CLBlastLayoutRowMajor,
                                   transA ? CLBlastTransposeYes : CLBlastTransposeNo,
                                   transB ? CLBlastTransposeYes : CLBlastTransposeNo,
                                   m, n, kk, alpha, am.mem, aOffset, lda, bm.mem, bOffset, ldb,
                                   beta, cm.mem, cOffset, ldc, &queue, nil)
-        if status != CLBlastSuccess {
-            fatalError(VGGTLError.openCL(call: "CLBlastSgemm(m: \(m), n: \(n), k: \(kk))",
-                                         code: status.rawValue, device: name).description)
-        }
+        orFail(status == CLBlastSuccess ? CL_SUCCESS : status.rawValue, "CLBlastSgemm(m: \(m), n: \(n), k: \(kk))")
     }
 
     // MARK: - Convolution helpers
@@ -287,14 +335,16 @@ public final class OpenCLDevice: Device {
         return (tiles, chunks, rowsPerChunk)
     }
 
-    private func scratchBuffer(_ slot: Int, count: Int) -> CLBuffer {
+    /// nil when it cannot be allocated: the failure is recorded and the primitive skipped.
+    private func scratchBuffer(_ slot: Int, count: Int) -> CLBuffer? {
         if let b = scratch[slot], b.count >= count { return b }
         do {
             let b = try allocate(max(count, 4096), what: "reduction scratch") as! CLBuffer
             scratch[slot] = b
             return b
         } catch {
-            fatalError("\(error)")
+            record(error)
+            return nil
         }
     }
 
@@ -305,7 +355,7 @@ public final class OpenCLDevice: Device {
     public func biasGradient(_ dy: DeviceBuffer, rows: Int, channels: Int, db: DeviceBuffer, accumulate: Bool) {
         guard channels > 0 else { return }
         let plan = reductionPlan(rows: rows, channels: channels)
-        let partial = scratchBuffer(0, count: plan.chunks * channels)
+        guard let partial = scratchBuffer(0, count: plan.chunks * channels) else { return }
         launchReduction(k.columnSumPartial, tiles: plan.tiles, chunks: plan.chunks,
                         mem(dy), rows, channels, plan.rowsPerChunk, partial)
         launch(k.biasGradientFinish, channels, partial, plan.chunks, channels, mem(db), accumulate)
@@ -314,7 +364,7 @@ public final class OpenCLDevice: Device {
     public func channelMeanVariance(_ x: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer) {
         guard channels > 0 else { return }
         let plan = reductionPlan(rows: rows, channels: channels)
-        let partial = scratchBuffer(0, count: plan.chunks * channels)
+        guard let partial = scratchBuffer(0, count: plan.chunks * channels) else { return }
         launchReduction(k.columnSumPartial, tiles: plan.tiles, chunks: plan.chunks,
                         mem(x), rows, channels, plan.rowsPerChunk, partial)
         launch(k.columnMeanFinish, channels, partial, plan.chunks, channels, rows, mem(mean))
@@ -344,8 +394,8 @@ public final class OpenCLDevice: Device {
                                   dgamma: DeviceBuffer, dbeta: DeviceBuffer) {
         guard channels > 0 else { return }
         let plan = reductionPlan(rows: rows, channels: channels)
-        let partialDy = scratchBuffer(0, count: plan.chunks * channels)
-        let partialDyXhat = scratchBuffer(1, count: plan.chunks * channels)
+        guard let partialDy = scratchBuffer(0, count: plan.chunks * channels),
+              let partialDyXhat = scratchBuffer(1, count: plan.chunks * channels) else { return }
         launchReduction(k.batchNormBackwardPartial, tiles: plan.tiles, chunks: plan.chunks,
                         mem(x), mem(dy), mem(mean), mem(variance), epsilon, rows, channels, plan.rowsPerChunk,
                         partialDy, partialDyXhat)

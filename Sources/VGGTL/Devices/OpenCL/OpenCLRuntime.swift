@@ -23,6 +23,13 @@ public struct OpenCLDeviceInfo: Sendable, Equatable {
     public var driverVersion: String
     /// CL_DEVICE_VERSION, e.g. "OpenCL 3.0 CUDA".
     public var version: String
+
+    public init(index: Int, name: String, platform: String, type: OpenCLDeviceType, computeUnits: Int, globalMemoryBytes: Int,
+                maxAllocationBytes: Int, maxWorkGroupSize: Int, driverVersion: String, version: String) {
+        self.index = index; self.name = name; self.platform = platform; self.type = type; self.computeUnits = computeUnits
+        self.globalMemoryBytes = globalMemoryBytes; self.maxAllocationBytes = maxAllocationBytes
+        self.maxWorkGroupSize = maxWorkGroupSize; self.driverVersion = driverVersion; self.version = version
+    }
 }
 
 /// A device found by enumeration, with the handles needed to open it.
