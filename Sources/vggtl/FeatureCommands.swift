@@ -37,6 +37,7 @@ struct Extract: ParsableCommand {
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32
     @Flag(help: "The trunk has BatchNorm (VGG16-BN weights).") var bn = false
+    @Flag(help: "Stop at the first unreadable image instead of skipping it with a warning.") var strict = false
     @OptionGroup var image: ImageOptions
 
     func run() throws {
@@ -69,12 +70,19 @@ struct Extract: ParsableCommand {
         var x: Tensor?, k = 0
         for b in loader.batches(epoch: 0) {
             k += 1
+            if strict, !b.failures.isEmpty {
+                throw VGGTLError.unreadableImages(files: b.failures.map(\.name), reasons: b.failures.map(\.reason))
+            }
             for f in b.failures { stderr("warning: skipped \(f.name): \(f.reason)"); skipped += 1 }
             if b.count > 0 {
                 let shape = [b.count, input.height, input.width, 3]
-                if x?.shape != shape { x = try Tensor(uninitialized: shape, on: device) }
-                b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
-                features += try trunk.forward(x!, training: false).toArray()
+                features += try fittingBatch(b.count) {
+                    if x?.shape != shape { x = try Tensor(uninitialized: shape, on: device) }
+                    b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
+                    let y = try trunk.forward(x!, training: false).toArray()
+                    if let cl = device as? OpenCLDevice { try cl.checkHealthy() }
+                    return y
+                }
                 labels += b.labels.map { Int($0) }
                 files += b.indices.map { source.files[$0].path }
             }

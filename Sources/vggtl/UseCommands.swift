@@ -15,12 +15,16 @@ struct Evaluate: ParsableCommand {
         let (info, net) = try Checkpoint.imageModel(runDir: URL(fileURLWithPath: model), on: device)
         let source = try DataSpec(parsing: data, flag: "--data").evaluationSource()
         guard source.classNames == info.classNames else {
-            throw VGGTLError.invalidArgument("--data \(data) has classes \(source.classNames), the model was trained on \(info.classNames)")
+            let predictions = "its predictions layer has \(info.model.outputUnits) unit\(info.model.outputUnits == 1 ? "" : "s")"
+            throw VGGTLError.invalidArgument("--data \(data) has \(source.classNames.count) classes \(source.classNames), but the model in \(model) "
+                + "was trained on \(info.classNames.count) classes \(info.classNames) (\(predictions)); evaluate on data with the same class folders")
         }
         // The model's own input size and preprocessing, whatever the flags of this command.
         let loader = BatchLoader(source: source, batchSize: batch, input: info.input, shuffle: false, seed: global.seed)
         print("evaluating \(source.count) images at \(info.input.height)x\(info.input.width), preprocessing \(info.input.preprocessing.rawValue), on \(device.name)")
-        let r = try Trainer(model: net, optimizer: SGD(learningRate: 1)).evaluate(loader)
+        let trainer = Trainer(model: net, optimizer: SGD(learningRate: 1))
+        let r = try trainer.evaluate(loader)
+        if !trainer.unreadableImages.isEmpty { stderr("warning: \(trainer.unreadableImages.count) unreadable image\(trainer.unreadableImages.count == 1 ? "" : "s") skipped; the report covers the other \(r.truth.count)") }
         print(ClassificationReport(classNames: info.classNames, truth: r.truth, predicted: r.predicted, loss: r.metrics.meanLoss).text)
     }
 }

@@ -46,11 +46,24 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
+// A file-size limit (ulimit -f) makes writes fail with EFBIG instead of killing the process:
+// the atomic writers then report the file and leave no partial file behind.
+signal(SIGXFSZ, SIG_IGN)
+
 do {
     var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch let error as VGGTLError {
+    if case let .interrupted(signal, _, _, _, _) = error {
+        // Not a failure of vggtl, but the run did not finish: the shell's code for the signal.
+        FileHandle.standardError.write(Data("vggtl: \(error.description)\n".utf8))
+        exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : 128 + SIGINT)
+    }
     fail(error.description)
 } catch {
+    // A VGGTLError thrown while flags are validated (before any work): the same one-line form.
+    if VGGTLCommand.exitCode(for: error) == .failure, case let m = VGGTLCommand.message(for: error), !m.isEmpty, !m.contains("\n") {
+        fail(m)
+    }
     VGGTLCommand.exit(withError: error)
 }

@@ -97,12 +97,14 @@ final class AtomicFileWriter {
     func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
 
     /// fsync, close and rename over the final name; then fsync the directory so the rename lasts.
-    func commit() throws {
+    func commit(beforeRename: () -> Void = {}) throws {
         guard !finished else { return }
         if fsync(fd) != 0 { let r = errnoText(); abandon(); throw VGGTLError.fileWrite(file: url.path, reason: "fsync: \(r)") }
-        close(fd); fd = -1
-        try AtomicFileWriter.publish(tempURL, as: url)
+        let closed = close(fd); fd = -1
+        if closed != 0 { let r = errnoText(); abandon(); throw VGGTLError.fileWrite(file: url.path, reason: "close: \(r)") }
+        beforeRename()
         finished = true
+        try AtomicFileWriter.publish(tempURL, as: url)
     }
 
     /// Removes the temporary file; the final name is untouched.

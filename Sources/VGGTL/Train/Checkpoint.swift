@@ -23,6 +23,11 @@ public struct CheckpointInfo: Codable, Sendable {
     public var dropoutSteps: [String: UInt32]
     /// The arrays file in the same folder.
     public var weightsFile: String
+    /// A checkpoint written on Ctrl-C/SIGTERM in the middle of epoch `epoch` (0-based: the
+    /// epochs completed): how many of its batches are done, and their loss/accuracy sums.
+    /// nil at an epoch boundary.
+    public var batchesDone: Int?
+    public var partialMetrics: EpochMetrics?
 
     public struct FeatureTrunk: Codable, Sendable, Equatable {
         public var trunk: ModelConfig.Trunk
@@ -32,36 +37,66 @@ public struct CheckpointInfo: Codable, Sendable {
 
     public init(model: ModelConfig, classNames: [String], input: InputSpec, featureTrunk: FeatureTrunk?, unfreeze: String,
                 optimizer: OptimizerSpec, optimizerIterations: Int, schedule: LearningRateSchedule, epoch: Int, history: History,
-                seed: UInt64, dropoutSteps: [String: UInt32], weightsFile: String) {
+                seed: UInt64, dropoutSteps: [String: UInt32], weightsFile: String,
+                batchesDone: Int? = nil, partialMetrics: EpochMetrics? = nil) {
         self.model = model; self.classNames = classNames; self.input = input; self.featureTrunk = featureTrunk
         self.unfreeze = unfreeze; self.optimizer = optimizer; self.optimizerIterations = optimizerIterations
         self.schedule = schedule; self.epoch = epoch; self.history = history; self.seed = seed
         self.dropoutSteps = dropoutSteps; self.weightsFile = weightsFile
+        self.batchesDone = batchesDone; self.partialMetrics = partialMetrics
     }
 }
 
 /// Atomic checkpoints in a run folder: `NAME.json` names the arrays file it belongs to, which is
 /// written first under a fresh name; the JSON's rename is the commit. A kill at any moment leaves
-/// the previous checkpoint whole.
+/// the previous checkpoint whole. Weights that hold NaN or infinity are never written.
 public enum Checkpoint {
     public static func save(_ info: CheckpointInfo, model: Model, optimizer: Optimizer?, in dir: URL, name: String) throws {
         var info = info
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        if let cl = model.device as? OpenCLDevice { try cl.checkHealthy() }
         var set = weightSet(of: model.layers)
         if let optimizer {
             for t in try optimizer.stateTensors(for: model.network.parameters.filter(\.trainable)) {
                 set.tensors.append((t.name, t.tensor.shape, t.tensor.toArray()))
             }
         }
+        if let cl = model.device as? OpenCLDevice { try cl.checkHealthy() }
+        for t in set.tensors where t.values.contains(where: { !$0.isFinite }) {
+            throw VGGTLError.nonFiniteWeights(tensor: t.name, epoch: info.epoch + (info.batchesDone == nil ? 0 : 1))
+        }
         set.metadata = ["format": info.format, "epoch": "\(info.epoch)"]
         info.weightsFile = "\(name)-\(info.epoch)-\(UInt32.random(in: 0...UInt32.max)).safetensors"
         let jsonURL = dir.appendingPathComponent("\(name).json")
         let previous = try? load(jsonURL).weightsFile
         try Safetensors.write(set, to: dir.appendingPathComponent(info.weightsFile))
+        CrashPoint.reach("checkpoint-arrays")
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeAtomically(enc.encode(info), to: jsonURL)
+        do {
+            try writeAtomically(enc.encode(info), to: jsonURL, beforeRename: { CrashPoint.reach("checkpoint-json") })
+        } catch {
+            // The new arrays file is not referenced by anything: remove it, keep the old checkpoint.
+            try? FileManager.default.removeItem(at: dir.appendingPathComponent(info.weightsFile))
+            throw error
+        }
         if let previous, previous != info.weightsFile { try? FileManager.default.removeItem(at: dir.appendingPathComponent(previous)) }
+        removeLeftovers(in: dir, name: name, keep: info.weightsFile)
+    }
+
+    /// Arrays files of `name` that no checkpoint references and temporary files of processes
+    /// that no longer run: what a kill -9 in the middle of a save leaves behind.
+    static func removeLeftovers(in dir: URL, name: String, keep: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return }
+        for e in entries {
+            let orphan = e.hasPrefix("\(name)-") && e.hasSuffix(".safetensors") && e != keep
+            var deadTemp = false
+            if e.hasPrefix(".\(name)"), let r = e.range(of: ".tmp-") {
+                let pid = e[r.upperBound...].prefix { $0.isNumber }
+                if let p = Int32(pid), p != getpid(), kill(p, 0) != 0, errno == ESRCH { deadTemp = true }
+            }
+            if orphan || deadTemp { try? FileManager.default.removeItem(at: dir.appendingPathComponent(e)) }
+        }
     }
 
     public static func load(_ jsonURL: URL) throws -> CheckpointInfo {

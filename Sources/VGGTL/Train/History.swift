@@ -24,23 +24,15 @@ public struct History: Codable, Equatable, Sendable {
     private func fmt(_ v: Double) -> String { String(format: "%.6g", v) }
 }
 
-/// Writes `text` to `url` atomically: a temp file in the same folder, fsync, rename. A crash
-/// at any moment leaves either the old file or the new one under the final name.
+/// Writes `data` to `url` atomically: a temp file in the same folder, fsync, rename, fsync of
+/// the folder. A crash at any moment leaves either the old file or the new one under the final
+/// name; a failed write (disk full) leaves the old one and no temporary file.
 public func writeAtomically(_ data: Data, to url: URL) throws {
-    let dir = url.deletingLastPathComponent()
-    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-        throw VGGTLError.invalidArgument("cannot write \(url.path): the folder \(dir.path) is not writable or does not exist")
-    }
-    do {
-        let handle = try FileHandle(forWritingTo: tmp)
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        guard rename(tmp.path, url.path) == 0 else { throw VGGTLError.invalidArgument("cannot rename \(tmp.path) to \(url.path): \(String(cString: strerror(errno)))") }
-    } catch {
-        try? FileManager.default.removeItem(at: tmp)
-        if let e = error as? VGGTLError { throw e }
-        throw VGGTLError.invalidArgument("cannot write \(url.path): \(error.localizedDescription)")
-    }
+    try writeAtomically(data, to: url, beforeRename: {})
+}
+
+func writeAtomically(_ data: Data, to url: URL, beforeRename: () -> Void) throws {
+    let w = try AtomicFileWriter(url)
+    try data.withUnsafeBytes { try w.write($0) }
+    try w.commit(beforeRename: beforeRename)
 }

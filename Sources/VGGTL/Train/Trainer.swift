@@ -7,8 +7,9 @@ public protocol BatchProvider: AnyObject {
 }
 
 /// Loss and accuracy over an epoch, accumulated per sample.
-public struct EpochMetrics: Sendable {
+public struct EpochMetrics: Sendable, Codable, Equatable {
     public var loss = 0.0, correct = 0, samples = 0
+    public init() {}
     public var meanLoss: Double { samples == 0 ? .nan : loss / Double(samples) }
     public var accuracy: Double { samples == 0 ? .nan : Double(correct) / Double(samples) }
 }
@@ -24,6 +25,15 @@ public final class Trainer {
     /// Stop when val_loss has not improved for this many epochs.
     public var earlyStoppingPatience: Int?
     public var verbose = true
+    /// `--strict`: an unreadable image stops the run instead of being skipped with a warning.
+    public var strictImages = false
+    /// Unreadable images seen so far (each warned about once, whatever the epoch).
+    public private(set) var unreadableImages: [String] = []
+    private var warned = Set<String>()
+    /// Where `step` is, for messages (epoch 0-based, batch 1-based).
+    private var position = (epoch: 0, batch: 0)
+    /// Batches run by all trainers of this process (for the interrupt test hook).
+    nonisolated(unsafe) private static var processBatches = 0
     private let loss: Loss
     private var x: Tensor?, y: Tensor?
 
@@ -55,41 +65,84 @@ public final class Trainer {
         let (xt, yt) = try upload(batch)
         let logits = try model.network.forward(xt, training: true)
         let (l, grad) = try loss.compute(logits: logits, labels: yt)
+        try checkDevice()
         guard l.isFinite else {
-            throw VGGTLError.invalidArgument("the loss became \(l) (not finite); the learning rate \(optimizer.learningRate) is probably too high: lower --lr")
+            // Nothing was updated with this batch: the weights are those of the last good step.
+            throw VGGTLError.nonFiniteLoss(value: l, epoch: position.epoch + 1, batch: position.batch,
+                                           step: optimizer.iterations + 1, learningRate: optimizer.learningRate)
         }
         try model.network.backward(grad)
         try optimizer.update(model.network.trainableParameters)
         let predicted = predictedClasses(logits: logits.toArray(), rows: batch.count)
+        try checkDevice()
         return (l, zip(predicted, batch.labels).filter { $0 == Int($1) }.count)
     }
 
-    public func trainEpoch(_ provider: BatchProvider, epoch: Int, skipBatches: Int = 0,
+    /// An OpenCL device that failed since the last check (lost, reset, out of resources) stops
+    /// the run here, before its results are used or saved.
+    func checkDevice() throws {
+        if let cl = model.device as? OpenCLDevice { try cl.checkHealthy() }
+    }
+
+    /// Unreadable images of a batch: one warning line per file (once per run), or an error
+    /// under `strictImages`.
+    func report(_ failures: [(name: String, reason: String)]) throws {
+        guard !failures.isEmpty else { return }
+        if strictImages { throw VGGTLError.unreadableImages(files: failures.map(\.name), reasons: failures.map(\.reason)) }
+        for f in failures where warned.insert(f.name).inserted {
+            unreadableImages.append(f.name)
+            FileHandle.standardError.write(Data("warning: skipped \(f.name): \(f.reason)\n".utf8))
+        }
+    }
+
+    /// One epoch; `skipBatches` batches of it were done before (a resumed run), with metrics
+    /// `initial`. After every batch a pending Ctrl-C/SIGTERM stops the epoch with a
+    /// `TrainingInterruption` that says how far it got.
+    public func trainEpoch(_ provider: BatchProvider, epoch: Int, skipBatches: Int = 0, initial: EpochMetrics = EpochMetrics(),
                            afterBatch: ((Int) throws -> Void)? = nil) throws -> EpochMetrics {
-        var m = EpochMetrics()
+        var m = initial
         let bar = verbose ? ProgressBar(total: provider.batchCount) : nil
+        let warnedBefore = unreadableImages.count
         var k = 0
         for batch in provider.batches(epoch: epoch) {
             k += 1
             if k <= skipBatches { continue }
-            for f in batch.failures { FileHandle.standardError.write(Data("warning: skipped \(f.name): \(f.reason)\n".utf8)) }
-            guard batch.count > 0 else { continue }
-            let (l, correct) = try step(batch)
-            m.loss += Double(l) * Double(batch.count); m.correct += correct; m.samples += batch.count
+            try report(batch.failures)
+            if batch.count > 0 {
+                position = (epoch, k)
+                let (l, correct) = try fittingBatch(batch.count) { try step(batch) }
+                m.loss += Double(l) * Double(batch.count); m.correct += correct; m.samples += batch.count
+            }
             bar?.update(k, images: m.samples, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)])
             try afterBatch?(k)
+            Trainer.processBatches += 1
+            TrainingInterrupt.batchFinished(Trainer.processBatches)
+            if let signal = TrainingInterrupt.pending {
+                if verbose { print("") }
+                throw TrainingInterruption(signal: signal, epoch: epoch, batches: k, batchCount: provider.batchCount, metrics: m)
+            }
         }
         bar?.update(k, images: m.samples, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)], final: true)
+        let newlySkipped = unreadableImages.count - warnedBefore
+        if newlySkipped > 0 {
+            FileHandle.standardError.write(Data("warning: \(newlySkipped) unreadable image\(newlySkipped == 1 ? "" : "s") skipped (\(unreadableImages.count) so far); add --strict to stop instead\n".utf8))
+        }
         return m
     }
 
     /// Inference over a provider: metrics plus true and predicted classes (and logits rows), in order.
     public func evaluate(_ provider: BatchProvider) throws -> (metrics: EpochMetrics, truth: [Int], predicted: [Int], logits: [Float]) {
         var m = EpochMetrics(), truth: [Int] = [], predicted: [Int] = [], all: [Float] = []
-        for batch in provider.batches(epoch: 0) where batch.count > 0 {
-            let (xt, yt) = try upload(batch)
-            let logits = try model.network.forward(xt, training: false)
-            let (l, _) = try loss.compute(logits: logits, labels: yt)
+        for batch in provider.batches(epoch: 0) {
+            try report(batch.failures)
+            guard batch.count > 0 else { continue }
+            let (logits, l): (Tensor, Float) = try fittingBatch(batch.count) {
+                let (xt, yt) = try upload(batch)
+                let logits = try model.network.forward(xt, training: false)
+                let l = try loss.compute(logits: logits, labels: yt).loss
+                try checkDevice()
+                return (logits, l)
+            }
             let z = logits.toArray()
             let p = predictedClasses(logits: z, rows: batch.count)
             let t = batch.labels.map { Int($0) }
@@ -101,16 +154,26 @@ public final class Trainer {
     }
 
     /// Trains epochs [startEpoch, epochs). `onEpochEnd` sees every record (checkpoints, plots).
+    /// A resumed run passes the batches of `startEpoch` already done and their metrics.
     @discardableResult
     public func fit(train: BatchProvider, validation: BatchProvider?, epochs: Int, startEpoch: Int = 0,
+                    skipBatches: Int = 0, partial: EpochMetrics? = nil,
                     onEpochEnd: ((EpochRecord) throws -> Void)? = nil) throws -> History {
-        var best = history.records.compactMap(\.valLoss).min() ?? .infinity
-        var sinceBest = 0
+        // Early stopping's state, rebuilt from the history so a resumed run stops where an
+        // uninterrupted one would.
+        var best = Double.infinity, sinceBest = 0
+        for r in history.records {
+            guard let vl = r.valLoss else { continue }
+            if vl < best { best = vl; sinceBest = 0 } else { sinceBest += 1 }
+        }
         for epoch in startEpoch..<epochs {
             optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch)
             if verbose { print("Epoch \(epoch + 1)/\(epochs)") }
             let t0 = Date()
-            let m = try trainEpoch(train, epoch: epoch)
+            let resumed = epoch == startEpoch ? skipBatches : 0
+            if resumed > 0, verbose { print("(resuming after batch \(resumed) of \(train.batchCount))") }
+            let m = try trainEpoch(train, epoch: epoch, skipBatches: resumed,
+                                   initial: epoch == startEpoch ? partial ?? EpochMetrics() : EpochMetrics())
             var record = EpochRecord(epoch: epoch + 1, loss: m.meanLoss, accuracy: m.accuracy, valLoss: nil, valAccuracy: nil,
                                      learningRate: Double(optimizer.learningRate), seconds: 0)
             if let validation {
@@ -130,8 +193,44 @@ public final class Trainer {
                     }
                 }
             }
+            // A signal during validation or the checkpoint: the epoch is saved, stop here.
+            if let signal = TrainingInterrupt.pending, epoch + 1 < epochs {
+                throw TrainingInterruption(signal: signal, epoch: epoch + 1, batches: 0, batchCount: train.batchCount,
+                                           metrics: EpochMetrics(), atEpochEnd: true)
+            }
         }
         return history
     }
 }
+
+/// Thrown by `Trainer` when Ctrl-C or SIGTERM arrived: the epoch (0-based) in progress, how many
+/// of its batches are done, and their metrics. `atEpochEnd`: it came after a finished epoch
+/// whose checkpoint was already written.
+public struct TrainingInterruption: Error {
+    public var signal: String
+    public var epoch: Int
+    public var batches: Int
+    public var batchCount: Int
+    public var metrics: EpochMetrics
+    public var atEpochEnd = false
+}
+
+/// Runs `body` for a batch of `batch` images; a device allocation that fails becomes an error
+/// that suggests a batch size that fits (the failing buffer scales with the batch).
+public func fittingBatch<T>(_ batch: Int, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as VGGTLError {
+        switch e {
+        case let .allocationTooLarge(bytes, limit, device, what):
+            let fits = max(1, Int(Double(batch) * Double(limit) / Double(bytes)))
+            throw VGGTLError.batchDoesNotFit(
+                reason: "\(what) needs one buffer of \(mib(bytes)) but \(device) allows at most \(mib(limit)) per allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE)",
+                batch: batch, suggestedBatch: min(fits, max(1, batch - 1)))
+        case let .outOfDeviceMemory(bytes, device):
+            throw VGGTLError.batchDoesNotFit(reason: "\(device) is out of memory allocating \(mib(bytes))",
+                                             batch: batch, suggestedBatch: max(1, batch / 2))
+        default: throw e
+        }
+    }
+}
+
 extension BatchLoader: BatchProvider {}

@@ -19,17 +19,52 @@ public final class TrainingRun {
         bestValLoss = info.history.records.compactMap(\.valLoss).min() ?? .infinity
     }
 
-    /// Trains `trainer` from the checkpoint's epoch up to `epochs`.
+    /// Trains `trainer` from the checkpoint's epoch (and batch, for a run interrupted mid-epoch)
+    /// up to `epochs`. Ctrl-C/SIGTERM writes `last` at the last finished batch and throws
+    /// `VGGTLError.interrupted`; any other error leaves the last checkpoint as it was and says so.
     @discardableResult
     public func fit(_ trainer: Trainer, train: BatchProvider, validation: BatchProvider?, epochs: Int, title: String) throws -> History {
         trainer.history = info.history
-        return try trainer.fit(train: train, validation: validation, epochs: epochs, startEpoch: info.epoch) { record in
-            try self.epochEnded(record, trainer: trainer, title: title)
+        do {
+            return try trainer.fit(train: train, validation: validation, epochs: epochs, startEpoch: info.epoch,
+                                   skipBatches: info.batchesDone ?? 0, partial: info.partialMetrics) { record in
+                try self.epochEnded(record, trainer: trainer, title: title)
+            }
+        } catch let stop as TrainingInterruption {
+            let last = dir.appendingPathComponent("last.json")
+            if !stop.atEpochEnd {
+                info.epoch = stop.epoch
+                info.batchesDone = stop.batches
+                info.partialMetrics = stop.metrics
+                info.history = trainer.history
+                info.optimizerIterations = trainer.optimizer.iterations
+                info.dropoutSteps = trainer.model.dropoutSteps
+                try Checkpoint.save(info, model: trainer.model, optimizer: trainer.optimizer, in: dir, name: "last")
+            }
+            throw VGGTLError.interrupted(signal: stop.signal, epoch: stop.atEpochEnd ? stop.epoch : stop.epoch + 1,
+                                         batch: stop.atEpochEnd ? 0 : stop.batches, batches: stop.batchCount, checkpoint: last.path)
+        } catch let error as VGGTLError {
+            throw keptCheckpoint(after: error)
         }
+    }
+
+    /// The error, with what survives of the run: the last checkpoint, untouched by the failure.
+    func keptCheckpoint(after error: VGGTLError) -> VGGTLError {
+        let last = dir.appendingPathComponent("last.json")
+        guard let saved = try? Checkpoint.load(last) else {
+            switch error {
+            case .nonFiniteLoss, .nonFiniteWeights, .deviceFailed: return .runStopped(cause: error, kept: nil)
+            default: return error
+            }
+        }
+        let at = saved.batchesDone.map { "epoch \(saved.epoch + 1), batch \($0)" } ?? "end of epoch \(saved.epoch)"
+        return .runStopped(cause: error, kept: "the last good checkpoint (\(at)) is kept in \(last.path): fix the cause and add --resume to continue from it")
     }
 
     func epochEnded(_ record: EpochRecord, trainer: Trainer, title: String) throws {
         info.epoch = record.epoch
+        info.batchesDone = nil
+        info.partialMetrics = nil
         info.history = trainer.history
         info.optimizerIterations = trainer.optimizer.iterations
         info.dropoutSteps = trainer.model.dropoutSteps
