@@ -1,0 +1,593 @@
+import XCTest
+import Foundation
+import VGGTL
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 6: bad input, interrupted runs and device faults end in a clear message with nothing
+/// lost. Most cases run the real `vggtl` binary (as a user does) on small data written here:
+/// feature files for the fast head-training cases, JPEG class folders for the image cases.
+final class ReliabilityTests: XCTestCase {
+    var temp: URL!
+
+    override func setUpWithError() throws {
+        temp = FileManager.default.temporaryDirectory.appendingPathComponent("vggtl-rel-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: temp, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: temp) }
+
+    func path(_ name: String) -> String { temp.appendingPathComponent(name).path }
+    func url(_ name: String) -> URL { temp.appendingPathComponent(name) }
+
+    // MARK: - Running the binary
+
+    static var binary: URL {
+        var dir = Bundle.main.bundleURL
+        if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
+        for candidate in [dir, Bundle(for: ReliabilityTests.self).bundleURL.deletingLastPathComponent()] {
+            let u = candidate.appendingPathComponent("vggtl")
+            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
+        }
+        return dir.appendingPathComponent("vggtl")
+    }
+
+    struct Result {
+        var status: Int32
+        var signaled: Bool
+        var output: String
+        var errorLines: [Substring] { output.split(separator: "\n").filter { $0.hasPrefix("vggtl: error") } }
+    }
+
+    /// Runs vggtl (or, with `shell`, a bash line in which $VGGTL is the binary); stdout and stderr together.
+    func run(_ args: [String], env: [String: String] = [:], shell: String? = nil,
+             whileRunning: ((Process, FileHandle) -> Data)? = nil) throws -> Result {
+        let p = Process()
+        if let shell {
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = ["-c", shell + " " + args.map { "'\($0)'" }.joined(separator: " ")]
+        } else {
+            p.executableURL = Self.binary
+            p.arguments = args
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["VGGTL"] = Self.binary.path
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = Pipe()
+        p.standardOutput = out; p.standardError = out
+        try p.run()
+        var data = Data()
+        if let whileRunning {
+            data.append(whileRunning(p, out.fileHandleForReading))
+        }
+        data.append(out.fileHandleForReading.readDataToEndOfFile())
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
+                      output: String(decoding: data, as: UTF8.self))
+    }
+
+    /// A user mistake: exit status 1, one error line that contains every needle, no crash report.
+    func assertCleanError(_ r: Result, _ needles: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 1, r.output, file: file, line: line)
+        XCTAssertFalse(r.signaled, r.output, file: file, line: line)
+        XCTAssertEqual(r.errorLines.count, 1, r.output, file: file, line: line)
+        for n in needles { XCTAssertTrue(r.output.contains(n), "expected '\(n)' in:\n\(r.output)", file: file, line: line) }
+        XCTAssertFalse(r.output.contains("Fatal error") || r.output.contains("Stack dump") || r.output.contains("Backtrace"), r.output, file: file, line: line)
+    }
+
+    // MARK: - Data written here
+
+    /// features.npy [rows, 1, 1, width], labels.npy, classes.json: a learnable task.
+    func writeFeatures(_ name: String, rows: Int = 40, width: Int = 8, classes: [String] = ["cats", "dogs"], seed: UInt64 = 1) throws -> String {
+        let dir = url(name)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: seed)
+        var values: [Float] = [], labels: [Int] = []
+        for i in 0..<rows {
+            let c = i % classes.count
+            labels.append(c)
+            for j in 0..<width { values.append(g.uniform(-1, 1) + (j % classes.count == c ? 1.5 : 0)) }
+        }
+        try NPY.write(values, shape: [rows, 1, 1, width], to: dir.appendingPathComponent("features.npy"))
+        try NPY.writeInt64(labels, shape: [rows], to: dir.appendingPathComponent("labels.npy"))
+        try JSONEncoder().encode(classes).write(to: dir.appendingPathComponent("classes.json"))
+        return dir.path
+    }
+
+    func noiseImage(width: Int, height: Int, seed: UInt64, red: Bool) -> RGBImage {
+        var g = SeededGenerator(seed: seed)
+        var px = [UInt8]()
+        for _ in 0..<(width * height) {
+            let base = Int(g.next() % 120)
+            let strong = UInt8(120 + base), weak = UInt8(base / 2)
+            px += red ? [strong, weak, weak] : [weak, weak, strong]
+        }
+        return RGBImage(width: width, height: height, pixels: px)
+    }
+
+    /// Two class folders of small JPEGs.
+    func writeImages(_ name: String, perClass: Int = 8, classes: [String] = ["cats", "dogs"]) throws -> URL {
+        let root = url(name)
+        for (c, cls) in classes.enumerated() {
+            let dir = root.appendingPathComponent(cls)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for i in 0..<perClass {
+                try ImageCodec.writeJPEG(noiseImage(width: 36, height: 32, seed: UInt64(c * 100 + i), red: c == 0),
+                                         to: dir.appendingPathComponent(String(format: "img%02d.jpg", i)))
+            }
+        }
+        return root
+    }
+
+    func put(_ bytes: [UInt8], _ relative: String, in root: URL) throws {
+        let u = root.appendingPathComponent(relative)
+        try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(bytes).write(to: u)
+    }
+
+    /// A run's weights (and optimizer state) by name.
+    func weights(_ run: String, _ checkpoint: String = "last") throws -> [String: [Float]] {
+        let info = try Checkpoint.load(url(run).appendingPathComponent("\(checkpoint).json"))
+        let set = try WeightFile.load(url(run).appendingPathComponent(info.weightsFile))
+        return Dictionary(uniqueKeysWithValues: set.tensors.map { ($0.name, $0.values) })
+    }
+
+    func files(in name: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path(name))) ?? []).sorted()
+    }
+
+    var headFlags: [String] { ["--device", "cpu", "--batch", "8", "--hidden", "16", "--optimizer", "adam", "--lr", "1e-2", "--seed", "7"] }
+
+    // MARK: - Data
+
+    func testUnreadableImagesAreSkippedWithOneWarningLineEachAndACount() throws {
+        let data = try writeImages("data", perClass: 2)
+        let good = try ImageCodec.encodeJPEG(noiseImage(width: 40, height: 40, seed: 99, red: true))
+        try put(Array(good.prefix(good.count / 2)), "cats/truncated.jpg", in: data)
+        var corrupt = good
+        for i in 150..<corrupt.count - 2 { corrupt[i] = 0xFF }
+        try put(corrupt, "cats/corrupt.jpg", in: data)
+        try put([], "dogs/empty.jpg", in: data)
+        try put(Array("<html>not an image</html>".utf8), "dogs/page.jpg", in: data)
+        var huge = try ImageCodec.encodeJPEG(noiseImage(width: 8, height: 8, seed: 5, red: false))
+        let sof = (0..<huge.count - 1).first { huge[$0] == 0xFF && huge[$0 + 1] == 0xC0 }!
+        huge.replaceSubrange(sof + 5..<sof + 9, with: [0x4E, 0x20, 0x4E, 0x20])  // 20000x20000
+        try put(huge, "dogs/huge.jpg", in: data)
+        let finetune = ["finetune", "--weights", "none", "--unfreeze", "none", "--data", data.path, "--size", "32x32"] + headFlags
+        let r = try run(finetune + ["--out", path("run"), "--epochs", "2"])
+        XCTAssertEqual(r.status, 0, r.output)
+        for (file, says) in [("truncated.jpg", "truncated"), ("corrupt.jpg", "cannot decode JPEG"), ("empty.jpg", "empty"),
+                             ("page.jpg", "HTML"), ("huge.jpg", "20000x20000")] {
+            let lines = r.output.split(separator: "\n").filter { $0.hasPrefix("warning: skipped") && $0.contains(file) }
+            XCTAssertEqual(lines.count, 1, "one warning line for \(file) over both epochs:\n\(r.output)")
+            XCTAssertTrue(lines.first?.contains(says) ?? false, "\(file): \(lines)")
+        }
+        XCTAssertTrue(r.output.contains("warning: 5 unreadable images skipped"), r.output)
+        XCTAssertEqual(try Checkpoint.load(url("run/last.json")).epoch, 2)
+
+        // --strict: the same data is an error that names the file.
+        let s = try run(finetune + ["--out", path("strict"), "--epochs", "1", "--strict"])
+        assertCleanError(s, ["--strict", data.path + "/"])
+        let e = try run(["extract", "--device", "cpu", "--weights", "none", "--data", data.path, "--out", path("feat"), "--size", "32x32", "--strict"])
+        assertCleanError(e, ["--strict", "cannot be read"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("feat/features.npy")))
+    }
+
+    func testStructuralProblemsAreErrorsThatSayWhatWasFound() throws {
+        let one = try writeImages("one", perClass: 2, classes: ["cats"])
+        assertCleanError(try run(["extract", "--device", "cpu", "--weights", "none", "--data", one.path, "--out", path("f1"), "--size", "32x32"]),
+                         ["found 1 class 'cats'", "need at least 2"])
+        let flat = url("flat")
+        try put(try ImageCodec.encodeJPEG(noiseImage(width: 8, height: 8, seed: 1, red: true)), "a.jpg", in: flat)
+        assertCleanError(try run(["extract", "--device", "cpu", "--weights", "none", "--data", flat.path, "--out", path("f2"), "--size", "32x32"]),
+                         ["no class subfolders", "1 images directly"])
+        let empty = url("empty")
+        try FileManager.default.createDirectory(at: empty.appendingPathComponent("cats"), withIntermediateDirectories: true)
+        try put(Array("notes".utf8), "dogs/readme.txt", in: empty)
+        assertCleanError(try run(["extract", "--device", "cpu", "--weights", "none", "--data", empty.path, "--out", path("f3"), "--size", "32x32"]),
+                         ["found 2 classes", "no .jpg/.jpeg/.png images"])
+        // One empty class folder beside full ones: a warning that names it (Keras keeps the class too).
+        let partial = try writeImages("partial", perClass: 2)
+        try FileManager.default.createDirectory(at: partial.appendingPathComponent("emu"), withIntermediateDirectories: true)
+        let r = try run(["extract", "--device", "cpu", "--weights", "none", "--data", partial.path, "--out", path("f4"), "--size", "32x32"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("warning: class 'emu' has no .jpg/.jpeg/.png images"), r.output)
+    }
+
+    func testAwkwardButValidImagesAreRead() throws {
+        let root = url("odd data")
+        let cats = "chats \u{e9}t\u{e9}", dogs = "\u{72ac} dogs"
+        try put(try ImageCodec.encodeJPEG(noiseImage(width: 1, height: 1, seed: 1, red: true)), "\(cats)/tiny 1x1.jpg", in: root)
+        try put(try ImageCodec.encodeJPEG(noiseImage(width: 40, height: 30, seed: 2, red: true), grayscale: true), "\(cats)/gray.jpg", in: root)
+        try put(try ImageCodec.encodeJPEG(noiseImage(width: 40, height: 30, seed: 3, red: true), progressive: true), "\(cats)/deep/nested/progressive.JPG", in: root)
+        try put(ReliabilityTests.cmykJPEG, "\(dogs)/cmyk.jpeg", in: root)
+        try put(try ImageCodec.encodePNG(noiseImage(width: 3, height: 500, seed: 4, red: false)), "\(dogs)/\u{5c0f}\u{72d7} tall.png", in: root)
+        let r = try run(["extract", "--device", "cpu", "--weights", "none", "--data", root.path, "--out", path("feat"), "--size", "32x32", "--strict"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertFalse(r.output.contains("warning"), r.output)
+        XCTAssertEqual(try NPY.read(url("feat/features.npy")).shape, [5, 1, 1, 512])
+        let classes = try JSONDecoder().decode([String].self, from: Data(contentsOf: url("feat/classes.json")))
+        XCTAssertEqual(classes, [cats, dogs])
+    }
+
+    // MARK: - Weights and checkpoints
+
+    func testDamagedCheckpointsAreErrorsNamingFileTensorAndShapes() throws {
+        let feat = try writeFeatures("feat")
+        XCTAssertEqual(try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "1"] + headFlags).status, 0)
+        let info = try Checkpoint.load(url("run/last.json"))
+        let arrays = url("run/" + info.weightsFile)
+        let bytes = try Data(contentsOf: arrays)
+        let resume = ["train-top", "--features", feat, "--out", path("run"), "--epochs", "2", "--resume"] + headFlags
+
+        try bytes.prefix(bytes.count - 10).write(to: arrays)
+        assertCleanError(try run(resume), [arrays.path, "truncated"])
+
+        var damaged = bytes
+        damaged[3] = 0x7F   // the header length now points far beyond the file
+        try damaged.write(to: arrays)
+        assertCleanError(try run(resume), [arrays.path])
+
+        // Arrays of another model under the checkpoint's name: tensor and both shapes.
+        try Safetensors.write(WeightSet(tensors: [("dense/kernel", [8, 5], [Float](repeating: 0, count: 40))]), to: arrays)
+        assertCleanError(try run(resume), ["dense/kernel", "[8,5]", "[8,16]", arrays.path])
+
+        try Data("{\"format\": \"vggtl-checkpoint-1\", \"epoch\": ".utf8).write(to: url("run/last.json"))
+        assertCleanError(try run(resume), [path("run/last.json"), "not a vggtl checkpoint"])
+    }
+
+    func testClassCountMismatchBetweenCheckpointAndData() throws {
+        let feat = try writeFeatures("feat")
+        XCTAssertEqual(try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "1"] + headFlags).status, 0)
+        let three = try writeImages("three", perClass: 1, classes: ["cats", "dogs", "emus"])
+        assertCleanError(try run(["evaluate", "--device", "cpu", "--model", path("run"), "--data", three.path]),
+                         ["3 classes", "2 classes", "predictions layer has 1 unit"])
+        let feat3 = try writeFeatures("feat3", classes: ["cats", "dogs", "emus"])
+        assertCleanError(try run(["train-top", "--features", feat3, "--out", path("run"), "--epochs", "2", "--resume"] + headFlags),
+                         ["--resume", "2 classes", "3 classes"])
+    }
+
+    // MARK: - Flags
+
+    func testImpossibleFlagsAreRejectedBeforeAnyWork() throws {
+        let data = try writeImages("data", perClass: 1)
+        try Data("a file".utf8).write(to: url("file"))
+        let base = ["--data", data.path, "--out", path("out")]
+        let cases: [([String], String)] = [
+            (["train", "--size", "0x0"] + base, "--size"),
+            (["train", "--size", "16x16"] + base, "--size"),
+            (["train", "--size", "99999x64"] + base, "--size"),
+            (["train", "--size", "big"] + base, "--size"),
+            (["finetune", "--weights", "imagenet", "--size", "8x8"] + base, "--size"),
+            (["train", "--batch", "0"] + base, "--batch"),
+            (["train", "--batch=-3"] + base, "--batch"),
+            (["train", "--lr=-0.1"] + base, "--lr"),
+            (["train", "--lr", "0"] + base, "--lr"),
+            (["train", "--epochs", "0"] + base, "--epochs"),
+            (["train", "--dropout", "1.5"] + base, "--dropout"),
+            (["train", "--preprocess", "magic"] + base, "--preprocess"),
+            (["train", "--device", "tpu"] + base, "--device"),
+            (["train", "--device", "opencl:9"] + base, "opencl:9"),
+            (["train", "--data", data.path, "--out", path("file/run")], "--out"),
+            (["extract", "--weights", "none", "--data", data.path, "--out", path("file/feat")], "--out"),
+            (["extract", "--weights", "none", "--data", data.path, "--out", path("feat"), "--batch", "0"], "--batch"),
+            (["evaluate", "--model", path("out"), "--data", data.path, "--batch", "0"], "--batch"),
+        ]
+        for (args, flag) in cases {
+            let r = try run(args + (args.contains("--device") ? [] : ["--device", "cpu"]))
+            assertCleanError(r, [flag])
+            XCTAssertFalse(r.output.split(separator: "\n").contains { $0.hasPrefix("Epoch") || $0.hasPrefix("found ") || $0.hasPrefix("device:") || $0.hasPrefix("training on") },
+                           "\(args): work started:\n\(r.output)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("out/last.json")))
+    }
+
+    // MARK: - Interruption
+
+    /// SIGINT in the middle of an epoch (through the real handler): a checkpoint at that batch,
+    /// exit status 130; --resume ends bit-identical to a run that was never interrupted
+    /// (weights, Adam state, dropout masks, history).
+    func testSIGINTMidEpochCheckpointsAndResumeEqualsUninterruptedRun() throws {
+        let feat = try writeFeatures("feat", rows: 40)
+        let common = ["train-top", "--features", feat, "--epochs", "3", "--val-split", "0.2"] + headFlags
+        XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
+
+        // 32 training rows, batch 8: 4 batches per epoch; the 6th batch is epoch 2, batch 2.
+        let r = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "6"])
+        XCTAssertEqual(r.status, 130, r.output)
+        XCTAssertTrue(r.output.contains("interrupted by SIGINT (Ctrl-C) in epoch 2 after batch 2 of 4"), r.output)
+        XCTAssertTrue(r.output.contains("--resume"), r.output)
+        XCTAssertFalse(r.output.contains("vggtl: error"), r.output)
+        let saved = try Checkpoint.load(url("split/last.json"))
+        XCTAssertEqual(saved.epoch, 1)
+        XCTAssertEqual(saved.batchesDone, 2)
+        XCTAssertEqual(saved.history.records.count, 1)
+
+        let resumed = try run(common + ["--out", path("split"), "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("after epoch 1, batch 2 of epoch 2"), resumed.output)
+        try assertSameRun("full", "split")
+    }
+
+    func assertSameRun(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let ia = try Checkpoint.load(url("\(a)/last.json")), ib = try Checkpoint.load(url("\(b)/last.json"))
+        XCTAssertEqual(ia.epoch, ib.epoch, file: file, line: line)
+        XCTAssertNil(ib.batchesDone, file: file, line: line)
+        XCTAssertEqual(ia.history.records.map(\.loss), ib.history.records.map(\.loss), file: file, line: line)
+        XCTAssertEqual(ia.history.records.map(\.valLoss), ib.history.records.map(\.valLoss), file: file, line: line)
+        XCTAssertEqual(ia.optimizerIterations, ib.optimizerIterations, file: file, line: line)
+        XCTAssertEqual(ia.dropoutSteps, ib.dropoutSteps, file: file, line: line)
+        let wa = try weights(a), wb = try weights(b)
+        XCTAssertEqual(wa.keys.sorted(), wb.keys.sorted(), file: file, line: line)
+        for (name, v) in wa { XCTAssertEqual(v, wb[name], "\(name) after resume", file: file, line: line) }
+    }
+
+    /// SIGTERM sent from outside while a fine-tuning run on images (block5 and the head train,
+    /// with augmentation) is in an epoch: exit status 143, and the resumed run equals the
+    /// uninterrupted one.
+    func testSIGTERMFromOutsideDuringImageTrainingThenResumeEqualsUninterruptedRun() throws {
+        let data = try writeImages("data", perClass: 3)
+        var flags = headFlags
+        flags[3] = "4"  // --batch 4: batches of 4 and 2 images
+        let common = ["finetune", "--weights", "none", "--unfreeze", "block5", "--data", data.path, "--size", "32x32", "--epochs", "1", "--augment"] + flags
+        XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
+        let r = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "1:WAIT"]) { process, pipe in
+            // Read until the child has finished its first batch and waits, then signal it.
+            var seen = Data()
+            while !String(decoding: seen, as: UTF8.self).contains("vggtl-test: waiting for a signal") {
+                let chunk = pipe.availableData
+                if chunk.isEmpty { break }
+                seen.append(chunk)
+            }
+            kill(process.processIdentifier, SIGTERM)
+            return seen
+        }
+        XCTAssertEqual(r.status, 143, r.output)
+        XCTAssertTrue(r.output.contains("interrupted by SIGTERM in epoch 1 after batch 1 of 2"), r.output)
+        XCTAssertEqual(try Checkpoint.load(url("split/last.json")).batchesDone, 1)
+        XCTAssertEqual(try run(common + ["--out", path("split"), "--resume"]).status, 0)
+        try assertSameRun("full", "split")
+    }
+
+    /// kill -9 in the middle of writing a checkpoint (after the arrays file, and after the new
+    /// JSON is complete but before its rename) leaves the previous checkpoint loadable; the
+    /// resumed run cleans up what the dead process left and ends as an uninterrupted run.
+    func testKill9WhileWritingACheckpointLeavesThePreviousOneIntact() throws {
+        let feat = try writeFeatures("feat")
+        let common = ["train-top", "--features", feat, "--epochs", "3"] + headFlags
+        XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
+        for point in ["checkpoint-arrays", "checkpoint-json"] {
+            let run1 = "killed-\(point)"
+            let r = try run(common + ["--out", path(run1)], env: ["VGGTL_TEST_CRASH_AT": "\(point):2"])
+            XCTAssertTrue(r.signaled, r.output)
+            XCTAssertEqual(r.status, SIGKILL, r.output)
+            let info = try Checkpoint.load(url("\(run1)/last.json"))
+            XCTAssertEqual(info.epoch, 1, "the checkpoint of epoch 1 survives a kill while epoch 2's is written")
+            XCTAssertNoThrow(try weights(run1))
+            XCTAssertGreaterThan(files(in: run1).count, 4, "the dead process left its files: \(files(in: run1))")
+            let resumed = try run(common + ["--out", path(run1), "--resume"])
+            XCTAssertEqual(resumed.status, 0, resumed.output)
+            try assertSameRun("full", run1)
+            XCTAssertEqual(files(in: run1), ["curves.svg", "history.csv", "last.json", try Checkpoint.load(url("\(run1)/last.json")).weightsFile].sorted(),
+                           "leftovers are removed")
+        }
+    }
+
+    /// kill -9 at arbitrary moments of a run: whatever the moment, last.json is absent (nothing
+    /// finished yet) or a complete checkpoint whose arrays load.
+    func testKill9AtAnyMomentLeavesALoadableCheckpoint() throws {
+        let feat = try writeFeatures("feat", rows: 200, width: 64)
+        for (i, delay) in [0.05, 0.2, 0.35, 0.5, 0.8].enumerated() {
+            let name = "run\(i)"
+            let r = try run(["train-top", "--features", feat, "--out", path(name), "--epochs", "200", "--hidden", "256"] + headFlags) { process, _ in
+                usleep(UInt32(delay * 1_000_000))
+                kill(process.processIdentifier, SIGKILL)
+                return Data()
+            }
+            XCTAssertTrue(r.signaled || r.status == 0, r.output)
+            if FileManager.default.fileExists(atPath: path("\(name)/last.json")) {
+                XCTAssertNoThrow(try weights(name), "after a kill at \(delay) s")
+            }
+        }
+    }
+
+    // MARK: - Numerics
+
+    func testNaNLossStopsWithStepAndCauseAndKeepsTheLastGoodCheckpoint() throws {
+        let feat = try writeFeatures("feat")
+        let flags = ["--device", "cpu", "--batch", "8", "--hidden", "16", "--optimizer", "sgd", "--seed", "7"]
+        XCTAssertEqual(try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "1", "--lr", "0.01"] + flags).status, 0)
+        let before = try Checkpoint.load(url("run/last.json"))
+        let beforeWeights = try weights("run")
+        let r = try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "3", "--lr", "1e30", "--resume"] + flags)
+        assertCleanError(r, ["loss became", "at epoch 2, batch", "step", "learning rate", "--lr", "last good checkpoint (end of epoch 1)", "--resume"])
+        let after = try Checkpoint.load(url("run/last.json"))
+        XCTAssertEqual(after.weightsFile, before.weightsFile)
+        XCTAssertEqual(after.epoch, 1)
+        XCTAssertEqual(try weights("run"), beforeWeights)
+
+        let fresh = try run(["train-top", "--features", feat, "--out", path("fresh"), "--epochs", "2", "--lr", "1e30"] + flags)
+        assertCleanError(fresh, ["loss became", "at epoch 1", "no checkpoint had been written yet"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("fresh/last.json")))
+    }
+
+    /// Weights that became NaN or infinite are never written as a checkpoint.
+    func testNonFiniteWeightsAreNeverCheckpointed() throws {
+        let config = ModelConfig(trunk: .none, inputShape: [1, 1, 4], headHidden: 3, headDropout: 0, classes: 2)
+        let model = try Model(config, on: cpuDevice, seed: 1)
+        let info = CheckpointInfo(model: config, classNames: ["a", "b"], input: InputSpec(height: 32, width: 32, preprocessing: .rescale),
+                                  featureTrunk: nil, unfreeze: "all", optimizer: try OptimizerSpec(kind: .sgd, learningRate: 0.1),
+                                  optimizerIterations: 0, schedule: .constant, epoch: 1, history: History(), seed: 1,
+                                  dropoutSteps: [:], weightsFile: "")
+        try Checkpoint.save(info, model: model, optimizer: nil, in: temp, name: "last")
+        let good = try Checkpoint.load(url("last.json")).weightsFile
+        let p = model.network.parameters[0].value
+        var v = p.toArray(); v[1] = .nan
+        try v.withUnsafeBufferPointer { cpuDevice.write($0, to: p.buffer, offset: 0) }
+        var next = info; next.epoch = 2
+        XCTAssertThrowsError(try Checkpoint.save(next, model: model, optimizer: nil, in: temp, name: "last")) { e in
+            XCTAssertTrue("\(e)".contains(model.network.parameters[0].name) && "\(e)".contains("--lr"), "\(e)")
+        }
+        XCTAssertEqual(try Checkpoint.load(url("last.json")).weightsFile, good)
+        XCTAssertEqual(files(in: ".").filter { $0.hasSuffix(".safetensors") }, [good])
+    }
+
+    // MARK: - Devices
+
+    func requireOpenCL() throws {
+        guard !OpenCLDevice.enumerate().isEmpty else { throw XCTSkip("no OpenCL device") }
+    }
+
+    func testOpenCLAllocationBeyondTheDeviceLimitSuggestsABatchThatFits() throws {
+        try requireOpenCL()
+        let data = try writeImages("data", perClass: 12)
+        // PoCL with a 1 GiB memory limit allows 256 MiB per buffer; block1_conv1's output for
+        // 24 images at 224x224 is 294 MiB.
+        let r = try run(["extract", "--device", "opencl", "--weights", "none", "--data", data.path, "--out", path("feat"),
+                         "--size", "224x224", "--batch", "24"], env: ["POCL_MEMORY_LIMIT": "1"])
+        assertCleanError(r, ["at --batch 24 it does not fit", "try --batch", "CL_DEVICE_MAX_MEM_ALLOC_SIZE"])
+        let suggested = Int(r.output.components(separatedBy: "try --batch ")[1].prefix { $0.isNumber })!
+        XCTAssertLessThan(suggested, 24)
+        XCTAssertLessThanOrEqual(suggested * 224 * 224 * 64 * 4, 256 << 20, "the suggested batch fits the limit")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("feat/features.npy")))
+    }
+
+    func testKernelBuildFailureShowsTheBuildLog() throws {
+        try requireOpenCL()
+        let broken = "__kernel void broken(__global float *x) { x[get_global_id(0)] = undefined_thing_42; }"
+        XCTAssertThrowsError(try OpenCLDevice.checkBuild(index: 0, file: "broken.cl", source: broken)) { e in
+            guard case let .kernelBuild(file, _, log) = e as? VGGTLError else { return XCTFail("\(e)") }
+            XCTAssertEqual(file, "Kernels/broken.cl")
+            XCTAssertTrue(log.contains("undefined_thing_42"), log)
+            XCTAssertTrue("\(e)".contains("build log") && "\(e)".contains("--device cpu"), "\(e)")
+        }
+        XCTAssertNoThrow(try OpenCLDevice.checkBuild(index: 0, file: "fine.cl", source: "__kernel void fine(__global float *x) { x[0] = 1.0f; }"))
+    }
+
+    /// An OpenCL device that fails in the middle of a run (simulated: a call returns
+    /// CL_OUT_OF_RESOURCES, as a lost device does): a clear error, no crash, the last checkpoint kept.
+    func testDeviceLostMidRunIsAClearErrorAndKeepsTheCheckpoint() throws {
+        try requireOpenCL()
+        let feat = try writeFeatures("feat")
+        var flags = headFlags
+        flags[1] = "opencl"
+        XCTAssertEqual(try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "1"] + flags).status, 0)
+        let before = try Checkpoint.load(url("run/last.json"))
+        let r = try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "3", "--resume"] + flags,
+                        env: ["VGGTL_TEST_OPENCL_FAIL_AFTER": "60"])
+        assertCleanError(r, ["failed", "CL_OUT_OF_RESOURCES", "lost", "last good checkpoint (end of epoch 1)"])
+        XCTAssertEqual(try Checkpoint.load(url("run/last.json")).weightsFile, before.weightsFile)
+        XCTAssertNoThrow(try weights("run"))
+    }
+
+    func testAutoFallsBackToTheCPUWhenTheOpenCLGPUFails() throws {
+        let gpu = OpenCLDeviceInfo(index: 0, name: "Broken GPU", platform: "Test", type: .gpu, computeUnits: 1, globalMemoryBytes: 1 << 30,
+                                   maxAllocationBytes: 1 << 28, maxWorkGroupSize: 256, driverVersion: "1", version: "OpenCL 1.2")
+        var warnings: [String] = []
+        let d = try DeviceChoice.openAuto([gpu], openOpenCL: { (_: Int) throws -> Device in
+            throw VGGTLError.kernelBuild(file: "Kernels/conv.cl", device: "opencl:0", log: "error: bad thing")
+        }, openCPU: { cpuDevice }, warn: { warnings.append($0) })
+        XCTAssertEqual(d.kind, .cpu)
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings[0].contains("Broken GPU") && warnings[0].contains("using the CPU") && warnings[0].contains("conv.cl"), warnings[0])
+        // No GPU: the CPU, silently; an explicit --device opencl does not fall back.
+        warnings = []
+        XCTAssertEqual(try DeviceChoice.openAuto([], openOpenCL: { _ in XCTFail(); return cpuDevice }, openCPU: { cpuDevice },
+                                                 warn: { warnings.append($0) }).kind, .cpu)
+        XCTAssertEqual(warnings, [])
+    }
+
+    func testNoOpenCLDriverIsAClearErrorAndAutoUsesTheCPU() throws {
+        let empty = url("no-icd")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let env = ["OCL_ICD_VENDORS": empty.path]
+        let feat = try writeFeatures("feat")
+        var flags = headFlags
+        flags[1] = "opencl"
+        assertCleanError(try run(["train-top", "--features", feat, "--out", path("cl"), "--epochs", "1"] + flags, env: env),
+                         ["no OpenCL device found", "--device cpu"])
+        flags[1] = "auto"
+        let r = try run(["train-top", "--features", feat, "--out", path("auto"), "--epochs", "1"] + flags, env: env)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("device: cpu"), r.output)
+    }
+
+    // MARK: - Disk full
+
+    /// Writes fail past a file-size limit (ulimit -f, EFBIG) as they do on a full disk: an error
+    /// naming the file, nothing under the final name, no temporary file left.
+    func testWriteFailureWhileWritingFeaturesLeavesNoFile() throws {
+        let data = try writeImages("data", perClass: 12)
+        let r = try run(["extract", "--device", "cpu", "--weights", "none", "--data", data.path, "--out", path("feat"), "--size", "32x32"],
+                        shell: "ulimit -f 16; exec \"$VGGTL\"")
+        assertCleanError(r, [path("feat/features.npy"), "too large", "free space"])
+        XCTAssertEqual(files(in: "feat"), [], "no features.npy and no temporary file")
+    }
+
+    func testWriteFailureWhileWritingACheckpointKeepsThePreviousOne() throws {
+        let feat = try writeFeatures("feat", width: 512)
+        let flags = ["--device", "cpu", "--batch", "8", "--hidden", "256", "--seed", "7"]
+        XCTAssertEqual(try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "1"] + flags).status, 0)
+        let before = try Checkpoint.load(url("run/last.json"))
+        let beforeFiles = files(in: "run")
+        let r = try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "2", "--resume"] + flags,
+                        shell: "ulimit -f 256; exec \"$VGGTL\"")
+        assertCleanError(r, ["cannot write", ".safetensors", "too large", "last good checkpoint (end of epoch 1)"])
+        XCTAssertEqual(try Checkpoint.load(url("run/last.json")).weightsFile, before.weightsFile)
+        XCTAssertNoThrow(try weights("run"))
+        XCTAssertEqual(files(in: "run"), beforeFiles, "no new or half-written file")
+    }
+
+    /// A real full disk: a 1 MiB tmpfs (needs root; skipped elsewhere).
+    func testFullTmpfsWhileCheckpointingIsAnErrorWithNoHalfWrittenFile() throws {
+        let mnt = url("small-disk")
+        try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
+        let m = Process()
+        m.executableURL = URL(fileURLWithPath: "/bin/mount")
+        m.arguments = ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt.path]
+        m.standardError = FileHandle.nullDevice
+        guard (try? m.run()) != nil else { throw XCTSkip("cannot run mount") }
+        m.waitUntilExit()
+        guard m.terminationStatus == 0 else { throw XCTSkip("cannot mount a tmpfs here (not root?)") }
+        defer {
+            let u = Process()
+            u.executableURL = URL(fileURLWithPath: "/bin/umount")
+            u.arguments = [mnt.path]
+            try? u.run(); u.waitUntilExit()
+        }
+        let feat = try writeFeatures("feat", width: 512)
+        let r = try run(["train-top", "--features", feat, "--out", mnt.appendingPathComponent("run").path, "--epochs", "1",
+                         "--device", "cpu", "--batch", "8", "--hidden", "512", "--seed", "7"])
+        assertCleanError(r, ["cannot write", "No space left on device"])
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: mnt.appendingPathComponent("run").path)) ?? []
+        XCTAssertFalse(left.contains { $0.hasSuffix(".safetensors") || $0.contains(".tmp-") || $0 == "last.json" }, "\(left)")
+    }
+
+    /// A CMYK (Adobe, inverted) JPEG written by Pillow: the same bytes as DataTests' fixture.
+    static let cmykJPEG: [UInt8] = [
+        255, 216, 255, 238, 0, 14, 65, 100, 111, 98, 101, 0, 100, 0, 0, 0, 0, 0, 255, 219, 0, 67, 0, 2,
+        1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 2, 2, 2, 2, 4, 3, 2, 2, 2, 2, 5, 4, 4, 3,
+        4, 6, 5, 6, 6, 6, 5, 6, 6, 6, 7, 9, 8, 6, 7, 9, 7, 6, 6, 8, 11, 8, 9, 10,
+        10, 10, 10, 10, 6, 8, 11, 12, 11, 10, 12, 9, 10, 10, 10, 255, 192, 0, 20, 8, 0, 8, 0, 8,
+        4, 67, 17, 0, 77, 17, 0, 89, 17, 0, 75, 17, 0, 255, 196, 0, 31, 0, 0, 1, 5, 1, 1, 1,
+        1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 255, 196,
+        0, 181, 16, 0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 125, 1, 2, 3, 0, 4,
+        17, 5, 18, 33, 49, 65, 6, 19, 81, 97, 7, 34, 113, 20, 50, 129, 145, 161, 8, 35, 66, 177, 193, 21,
+        82, 209, 240, 36, 51, 98, 114, 130, 9, 10, 22, 23, 24, 25, 26, 37, 38, 39, 40, 41, 42, 52, 53, 54,
+        55, 56, 57, 58, 67, 68, 69, 70, 71, 72, 73, 74, 83, 84, 85, 86, 87, 88, 89, 90, 99, 100, 101, 102,
+        103, 104, 105, 106, 115, 116, 117, 118, 119, 120, 121, 122, 131, 132, 133, 134, 135, 136, 137, 138, 146, 147, 148, 149,
+        150, 151, 152, 153, 154, 162, 163, 164, 165, 166, 167, 168, 169, 170, 178, 179, 180, 181, 182, 183, 184, 185, 186, 194,
+        195, 196, 197, 198, 199, 200, 201, 202, 210, 211, 212, 213, 214, 215, 216, 217, 218, 225, 226, 227, 228, 229, 230, 231,
+        232, 233, 234, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 255, 218, 0, 14, 4, 67, 0, 77, 0, 89, 0,
+        75, 0, 0, 63, 0, 253, 22, 255, 0, 130, 47, 127, 193, 50, 255, 0, 225, 221, 31, 240, 178, 127, 226, 246,
+        127, 194, 99, 255, 0, 9, 143, 246, 63, 252, 203, 127, 217, 255, 0, 100, 251, 39, 219, 191, 233, 230, 111, 51,
+        127, 218, 127, 217, 219, 179, 190, 120, 253, 22, 253, 187, 63, 224, 153, 127, 240, 243, 143, 248, 69, 191, 226, 246,
+        127, 194, 17, 255, 0, 8, 71, 219, 191, 230, 91, 254, 210, 251, 111, 219, 62, 207, 255, 0, 79, 48, 121, 123,
+        62, 203, 254, 214, 239, 51, 182, 222, 126, 148, 248, 109, 241, 39, 254, 34, 79, 251, 111, 252, 73, 127, 225, 75,
+        255, 0, 194, 151, 242, 255, 0, 229, 231, 254, 18, 63, 237, 143, 237, 125, 223, 236, 217, 125, 159, 202, 254, 203,
+        255, 0, 166, 155, 252, 255, 0, 224, 217, 243, 126, 169, 127, 193, 68, 62, 63, 255, 0, 195, 53, 255, 0, 194,
+        31, 255, 0, 20, 151, 246, 215, 246, 215, 246, 135, 252, 191, 253, 155, 201, 242, 126, 205, 255, 0, 76, 223, 118,
+        124, 223, 108, 109, 239, 158, 63, 255, 217,
+    ]
+}
