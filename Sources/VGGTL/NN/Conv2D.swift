@@ -41,8 +41,7 @@ public final class Conv2D: Layer {
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         let g = try geometry(x.shape)
         let y = try reuse(&self.y, [g.batch, g.outH, g.outW, g.outC], on: x.device, what: "\(name) output")
-        try Convolution.forward(x: x, w: kernel.value, bias: bias?.value, y: y, g)
-        if activation == .relu { x.device.relu(y.buffer, y.buffer, count: y.count) }
+        try Convolution.forward(x: x, w: kernel.value, bias: bias?.value, y: y, relu: activation == .relu, g)
         self.x = x; geometry = g
         return y
     }

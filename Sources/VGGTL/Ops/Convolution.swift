@@ -1,9 +1,25 @@
+import Foundation
+
 /// Convolution over NHWC input with HWIO kernels, as im2col tiles times the kernel matrix.
 /// Written once on top of the device primitives (im2col, col2imAdd, gemm).
 public enum Convolution {
-    /// The algorithm a geometry runs, named so benchmarks can print it.
-    public static func algorithm(_ g: WindowGeometry) -> String {
-        isPointwise(g) ? "gemm-1x1" : "im2col-gemm(tile \(tileRows(g)) rows)"
+    /// The algorithm a geometry runs on a device, named so benchmarks can print it.
+    public static func algorithm(_ g: WindowGeometry, on device: Device? = nil) -> String {
+        if isPointwise(g) { return "gemm-1x1" }
+        if let v = winograd(g, device) { return v.name }
+        return "im2col-gemm(tile \(tileRows(g)) rows)"
+    }
+
+    /// The Winograd variant for this geometry on this device, or nil for im2col + GEMM.
+    /// Winograd runs on the CPU device for 3x3 stride-1 'same' convolutions (OpenCL uses im2col).
+    static func winograd(_ g: WindowGeometry, _ device: Device?) -> Winograd.Variant? {
+        guard device is CPUDevice, Winograd.applies(g) else { return nil }
+        switch convolutionAlgorithm {
+        case .im2col: return nil
+        case .winograd2: return Winograd.f2
+        case .winograd4: return Winograd.f4
+        case .auto: return Winograd.variant(g)
+        }
     }
 
     static func isPointwise(_ g: WindowGeometry) -> Bool {
@@ -14,9 +30,14 @@ public enum Convolution {
         max(1, min(g.outPixels, convolutionTileFloats / g.patchSize))
     }
 
-    /// y = conv(x, w) (+ bias). y has shape (batch, outH, outW, outC).
-    public static func forward(x: Tensor, w: Tensor, bias: Tensor?, y: Tensor, _ g: WindowGeometry) throws {
+    /// y = conv(x, w) (+ bias) (then ReLU when `relu`). y has shape (batch, outH, outW, outC).
+    public static func forward(x: Tensor, w: Tensor, bias: Tensor?, y: Tensor, relu: Bool = false, _ g: WindowGeometry) throws {
         let d = x.device
+        if let v = winograd(g, d), let cpuDevice = d as? CPUDevice {
+            try Winograd.run(v, device: cpuDevice, x: x.buffer, w: w.buffer, bias: bias?.buffer, relu: relu,
+                             y: y.buffer, g, flip: false)
+            return
+        }
         if isPointwise(g) {
             d.gemm(transA: false, transB: false, m: g.outPixels, n: g.outC, k: g.inC, alpha: 1,
                    a: x.buffer, aOffset: 0, lda: g.inC, b: w.buffer, bOffset: 0, ldb: g.outC,
@@ -33,11 +54,17 @@ public enum Convolution {
             }
         }
         if let bias { d.addBias(y.buffer, bias: bias.buffer, rows: g.outPixels, channels: g.outC) }
+        if relu { d.relu(y.buffer, y.buffer, count: g.outCount) }
     }
 
     /// dx = the gradient with respect to the input (overwritten).
     public static func backwardData(dy: Tensor, w: Tensor, dx: Tensor, _ g: WindowGeometry) throws {
         let d = dy.device
+        if let v = winograd(g, d), let cpuDevice = d as? CPUDevice {
+            try Winograd.run(v, device: cpuDevice, x: dy.buffer, w: w.buffer, bias: nil, relu: false,
+                             y: dx.buffer, g, flip: true)
+            return
+        }
         if isPointwise(g) {
             d.gemm(transA: false, transB: true, m: g.outPixels, n: g.inC, k: g.outC, alpha: 1,
                    a: dy.buffer, aOffset: 0, lda: g.outC, b: w.buffer, bOffset: 0, ldb: g.outC,
@@ -59,7 +86,9 @@ public enum Convolution {
     /// dw (HWIO) and db, overwritten.
     public static func backwardFilter(x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?, _ g: WindowGeometry) throws {
         let d = x.device
-        if isPointwise(g) {
+        if let v = winograd(g, d), let cpuDevice = d as? CPUDevice {
+            try Winograd.filterGradient(v, device: cpuDevice, x: x.buffer, dy: dy.buffer, dw: dw.buffer, g)
+        } else if isPointwise(g) {
             d.gemm(transA: true, transB: false, m: g.inC, n: g.outC, k: g.outPixels, alpha: 1,
                    a: x.buffer, aOffset: 0, lda: g.inC, b: dy.buffer, bOffset: 0, ldb: g.outC,
                    beta: 0, c: dw.buffer, cOffset: 0, ldc: g.outC)
@@ -77,3 +106,9 @@ public enum Convolution {
         if let db { d.biasGradient(dy.buffer, rows: g.outPixels, channels: g.outC, db: db.buffer, accumulate: false) }
     }
 }
+
+/// Which convolution algorithm 3x3 stride-1 'same' layers use on the CPU (benchmarks and
+/// tests set it; `VGGTL_CONV=im2col|winograd2|winograd4` sets it for a run).
+public enum ConvolutionAlgorithm: String, Sendable { case auto, im2col, winograd2, winograd4 }
+public var convolutionAlgorithm: ConvolutionAlgorithm =
+    ProcessInfo.processInfo.environment["VGGTL_CONV"].flatMap(ConvolutionAlgorithm.init(rawValue:)) ?? .auto

@@ -103,7 +103,7 @@ public final class CPUDevice: Device {
 
     public func addBias(_ yb: DeviceBuffer, bias: DeviceBuffer, rows: Int, channels: Int) {
         let y = cpu(yb), b = cpu(bias)
-        parallelChunks(rows, threads: threads, grain: max(1, 16384 / channels)) { range in
+        parallelChunks(rows, threads: threads, grain: max(1, 65536 / channels)) { range in
             for r in range { let row = y + r * channels; for j in 0..<channels { row[j] += b[j] } }
         }
     }
@@ -146,25 +146,34 @@ public final class CPUDevice: Device {
         for j in 0..<channels { out[j] = (accumulate ? out[j] : 0) + Float(sums[j]) }
     }
 
+    @inline(__always)
     private func map(_ count: Int, _ body: (Int) -> Void) {
         parallelChunks(count, threads: threads, grain: 65536) { range in for i in range { body(i) } }
     }
 
     public func relu(_ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int) {
         let x = cpu(xb), y = cpu(yb)
-        map(count) { i in y[i] = max(x[i], 0) }
+        parallelChunks(count, threads: threads, grain: 65536) { r in
+            for i in r { y[i] = max(x[i], 0) }
+        }
     }
     public func reluBackward(_ yb: DeviceBuffer, _ dyb: DeviceBuffer, _ dxb: DeviceBuffer, count: Int) {
         let y = cpu(yb), dy = cpu(dyb), dx = cpu(dxb)
-        map(count) { i in dx[i] = y[i] > 0 ? dy[i] : 0 }
+        parallelChunks(count, threads: threads, grain: 65536) { r in
+            for i in r { dx[i] = y[i] > 0 ? dy[i] : 0 }
+        }
     }
     public func scale(_ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int, by s: Float) {
         let x = cpu(xb), y = cpu(yb)
-        map(count) { i in y[i] = x[i] * s }
+        parallelChunks(count, threads: threads, grain: 65536) { r in
+            for i in r { y[i] = x[i] * s }
+        }
     }
     public func axpy(alpha: Float, _ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int) {
         let x = cpu(xb), y = cpu(yb)
-        map(count) { i in y[i] += alpha * x[i] }
+        parallelChunks(count, threads: threads, grain: 65536) { r in
+            for i in r { y[i] += alpha * x[i] }
+        }
     }
 
     /// Calls body(outputPixel, n, oh, ow) over all output pixels, in parallel.
@@ -187,7 +196,7 @@ public final class CPUDevice: Device {
                     guard iw >= 0, iw < g.inW else { continue }
                     let src = x + ((n * g.inH + ih) * g.inW + iw) * c
                     if first { dst.update(from: src, count: c); first = false }
-                    else { for j in 0..<c where src[j] > dst[j] { dst[j] = src[j] } }
+                    else { for j in 0..<c { dst[j] = max(dst[j], src[j]) } }
                 }
             }
         }
@@ -385,22 +394,29 @@ public final class CPUDevice: Device {
             map(count) { i in p[i] -= c.lr * (g[i] + c.weightDecay * p[i]) }
             return
         }
-        let v = cpu(velocity)
-        map(count) { i in
-            let gi = g[i] + c.weightDecay * p[i]
-            v[i] = c.momentum * v[i] + gi
-            p[i] -= c.lr * (c.nesterov ? gi + c.momentum * v[i] : v[i])
+        let v = cpu(velocity), lr = c.lr, mu = c.momentum, wd = c.weightDecay, nesterov = c.nesterov
+        parallelChunks(count, threads: threads, grain: 65536) { r in
+            for i in r {
+                let gi = g[i] + wd * p[i]
+                let vi = mu * v[i] + gi
+                v[i] = vi
+                p[i] -= lr * (nesterov ? gi + mu * vi : vi)
+            }
         }
     }
 
     public func adamUpdate(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, count: Int, step: Int, _ c: AdamConfig) {
         let p = cpu(param), g = cpu(grad), mp = cpu(m), vp = cpu(v)
         let c1 = 1 - powf(c.beta1, Float(step)), c2 = 1 - powf(c.beta2, Float(step))
-        map(count) { i in
-            let gi = g[i] + c.weightDecay * p[i]
-            mp[i] = c.beta1 * mp[i] + (1 - c.beta1) * gi
-            vp[i] = c.beta2 * vp[i] + (1 - c.beta2) * gi * gi
-            p[i] -= c.lr * (mp[i] / c1) / ((vp[i] / c2).squareRoot() + c.epsilon)
+        let b1 = c.beta1, b2 = c.beta2, lr = c.lr, eps = c.epsilon, wd = c.weightDecay
+        parallelChunks(count, threads: threads, grain: 65536) { r in
+            for i in r {
+                let gi = g[i] + wd * p[i]
+                let mi = b1 * mp[i] + (1 - b1) * gi
+                let vi = b2 * vp[i] + (1 - b2) * gi * gi
+                mp[i] = mi; vp[i] = vi
+                p[i] -= lr * (mi / c1) / ((vi / c2).squareRoot() + eps)
+            }
         }
     }
 

@@ -1,0 +1,104 @@
+import XCTest
+@testable import VGGTL
+
+/// The CPU's convolution algorithms agree with each other: Winograd F(2x2,3x3) and F(4x4,3x3)
+/// against im2col + GEMM (itself finite-difference checked in GradientCheckTests), forward with
+/// bias and ReLU, backward-data and backward-filter, plus a finite-difference check of the
+/// Winograd backward-data directly.
+final class ConvAlgorithmTests: XCTestCase {
+    func put(_ values: [Float], _ t: Tensor) {
+        values.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: 0) }
+    }
+
+    override func tearDown() {
+        convolutionAlgorithm = .auto
+        winogradChunkFloats = 4 << 20
+        winogradMinChunk = 128
+    }
+
+    /// Output, dx, dkernel, dbias of one Conv2D step under an algorithm.
+    func step(_ algorithm: ConvolutionAlgorithm, shape: [Int], filters: Int, seed: UInt64) throws -> [[Float]] {
+        convolutionAlgorithm = algorithm
+        var rng = SeededGenerator(seed: seed)
+        let conv = try Conv2D("c", inChannels: shape[3], filters: filters, on: cpuDevice, rng: &rng)
+        // A nonzero bias so the fused bias + ReLU epilogue is exercised.
+        put(randomArray(filters, seed: seed + 3, range: -0.2...0.2), conv.bias!.value)
+        let x = try Tensor(randomArray(shape.reduce(1, *), seed: seed + 1), shape: shape, on: cpuDevice)
+        let y = try conv.forward(x, training: true)
+        let dy = try Tensor(randomArray(y.count, seed: seed + 2), shape: y.shape, on: cpuDevice)
+        let dx = try conv.backward(dy, inputGradient: true)!
+        return [y.toArray(), dx.toArray(), conv.kernel.grad!.toArray(), conv.bias!.grad!.toArray()]
+    }
+
+    func testWinogradMatchesIm2col() throws {
+        let cases: [(shape: [Int], filters: Int)] = [
+            ([2, 7, 9, 16], 8),       // sizes not multiples of the tile, batch 2
+            ([1, 13, 11, 64], 64),
+            ([2, 6, 5, 32], 48),      // C != K
+            ([1, 5, 7, 512], 512),    // block5 channel counts
+            ([3, 4, 4, 8], 24),
+        ]
+        for c in cases {
+            let ref = try step(.im2col, shape: c.shape, filters: c.filters, seed: 21)
+            for (alg, tol) in [(ConvolutionAlgorithm.winograd2, Float(1e-5)), (.winograd4, Float(1e-4))] {
+                let got = try step(alg, shape: c.shape, filters: c.filters, seed: 21)
+                for (i, label) in ["output", "dx", "dkernel", "dbias"].enumerated() {
+                    let e = relativeError(got[i], ref[i])
+                    XCTAssertLessThanOrEqual(e, tol, "\(alg) \(c.shape)->\(c.filters) \(label): relative error \(e)")
+                    if i < 2 { print("conv \(alg) \(c.shape)->\(c.filters) \(label): max rel error \(e)") }
+                }
+            }
+        }
+    }
+
+    /// Many small chunks of tiles, split across threads, give the same answer as one chunk.
+    func testWinogradChunking() throws {
+        let ref = try step(.im2col, shape: [2, 11, 10, 16], filters: 16, seed: 5)
+        winogradChunkFloats = 1  // 5 tiles per chunk
+        winogradMinChunk = 5
+        for alg in [ConvolutionAlgorithm.winograd2, .winograd4] {
+            let got = try step(alg, shape: [2, 11, 10, 16], filters: 16, seed: 5)
+            for i in 0..<4 { assertClose(got[i], ref[i], tol: 1e-4, "\(alg) chunked tensor \(i)") }
+        }
+    }
+
+    /// d/dx of L = sum(conv(x) * r) by central differences in float64 of the float32 forward.
+    func testWinogradBackwardDataFiniteDifferences() throws {
+        for alg in [ConvolutionAlgorithm.winograd2, .winograd4] {
+            convolutionAlgorithm = alg
+            var rng = SeededGenerator(seed: 8)
+            let conv = try Conv2D("fd", inChannels: 8, filters: 8, activation: .linear, on: cpuDevice, rng: &rng)
+            let shape = [1, 6, 7, 8]
+            var xv = randomArray(shape.reduce(1, *), seed: 9)
+            let x = try Tensor(xv, shape: shape, on: cpuDevice)
+            let r = try Tensor(randomArray(6 * 7 * 8, seed: 10), shape: [1, 6, 7, 8], on: cpuDevice)
+            let rv = r.toArray()
+            _ = try conv.forward(x, training: true)
+            let dx = try conv.backward(r, inputGradient: true)!.toArray()
+            func loss() throws -> Double {
+                put(xv, x)
+                return zip(try conv.forward(x, training: true).toArray(), rv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            }
+            let h: Float = 1e-2
+            for i in stride(from: 0, to: xv.count, by: 7) {
+                let v = xv[i]
+                xv[i] = v + h; let lp = try loss()
+                xv[i] = v - h; let lm = try loss()
+                xv[i] = v
+                let numeric = Float((lp - lm) / Double(2 * h))
+                XCTAssertEqual(dx[i], numeric, accuracy: 2e-3 + 1e-2 * abs(numeric), "\(alg) dx[\(i)]")
+            }
+        }
+    }
+
+    func testAlgorithmChoiceIsNamed() throws {
+        let conv1 = try WindowGeometry(batch: 1, inH: 150, inW: 150, inC: 3, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 64)
+        XCTAssertTrue(Convolution.algorithm(conv1, on: cpuDevice).hasPrefix("im2col"))
+        let conv2 = try WindowGeometry(batch: 1, inH: 150, inW: 150, inC: 64, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 64)
+        XCTAssertEqual(Convolution.algorithm(conv2, on: cpuDevice), "winograd-F(4x4,3x3)")
+        let block5 = try WindowGeometry(batch: 1, inH: 2, inW: 2, inC: 512, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 512)
+        XCTAssertEqual(Convolution.algorithm(block5, on: cpuDevice), "winograd-F(2x2,3x3)")
+        let strided = try WindowGeometry(batch: 1, inH: 16, inW: 16, inC: 64, kernel: (3, 3), stride: (2, 2), padding: .same, outC: 64)
+        XCTAssertTrue(Convolution.algorithm(strided, on: cpuDevice).hasPrefix("im2col"))
+    }
+}
