@@ -10,6 +10,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed steps per case (the median is reported).") var steps = 3
     @Option(help: "GEMM size for the peak measurement (0 skips it).") var gemm = 2048
     @Flag(help: "Print JSON for scripts instead of a table.") var json = false
+    @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
+    @Option(help: "Image size for --layers.") var size = 150
+    @Option(help: "Batch for --layers.") var batch = 16
 
     func run() throws {
         let device = try global.openDevice()
@@ -22,6 +25,7 @@ struct Bench: ParsableCommand {
         }
         guard steps >= 1 else { throw VGGTLError.badFlag(flag: "--steps", value: "\(steps)", expected: "at least 1") }
         let peak = gemm > 0 ? try WorkloadBench.gemmGFLOPS(on: device, n: gemm) : nil
+        if layers { try runLayers(device, peak: peak); return }
         if !json {
             print("device: \(device.name)")
             if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
@@ -47,5 +51,32 @@ struct Bench: ParsableCommand {
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try enc.encode(Report(device: device.name, gemmGFLOPS: peak, cases: results)), as: UTF8.self))
         }
+    }
+
+    func runLayers(_ device: Device, peak: Double?) throws {
+        let results = try WorkloadBench.layers(size: size, batch: batch, on: device, repeats: steps, gemmPeak: peak)
+        if json {
+            struct Report: Codable { var device: String; var size: Int; var batch: Int; var gemmGFLOPS: Double?; var kernels: [KernelResult] }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(Report(device: device.name, size: size, batch: batch, gemmGFLOPS: peak, kernels: results)), as: UTF8.self))
+            return
+        }
+        print("device: \(device.name)")
+        if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
+        print("size \(size), batch \(batch); conv GFLOP/s count direct-convolution work (2 x MACs)")
+        print("layer           pass             algorithm                       ms    GFLOP/s  % peak    GB/s")
+        var total = 0.0
+        for r in results {
+            func f(_ v: Double?, _ width: Int, _ fmt: String) -> String {
+                let s = v.map { String(format: fmt, $0) } ?? "-"
+                return String(repeating: " ", count: max(0, width - s.count)) + s
+            }
+            if r.algorithm != "elementwise" { total += r.milliseconds }
+            print(r.layer.padding(toLength: 16, withPad: " ", startingAt: 0) + r.pass.padding(toLength: 17, withPad: " ", startingAt: 0)
+                  + r.algorithm.padding(toLength: 28, withPad: " ", startingAt: 0)
+                  + f(r.milliseconds, 8, "%.1f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%") + f(r.gbPerSecond, 8, "%.1f"))
+        }
+        print(String(format: "sum of conv and pool kernels: %.0f ms per batch of %d", total, batch))
     }
 }

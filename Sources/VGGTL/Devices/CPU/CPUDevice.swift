@@ -64,9 +64,10 @@ public final class CPUDevice: Device {
                     for kw in 0..<g.kW {
                         let iw = ow * g.strideW - g.padLeft + kw
                         if ih >= 0, ih < g.inH, iw >= 0, iw < g.inW {
-                            dst.update(from: x + ((n * g.inH + ih) * g.inW + iw) * c, count: c)
+                            let src = x + ((n * g.inH + ih) * g.inW + iw) * c
+                            if c < 16 { for j in 0..<c { dst[j] = src[j] } } else { dst.update(from: src, count: c) }
                         } else {
-                            dst.update(repeating: 0, count: c)
+                            if c < 16 { for j in 0..<c { dst[j] = 0 } } else { dst.update(repeating: 0, count: c) }
                         }
                         dst += c
                     }
@@ -160,7 +161,7 @@ public final class CPUDevice: Device {
     public func reluBackward(_ yb: DeviceBuffer, _ dyb: DeviceBuffer, _ dxb: DeviceBuffer, count: Int) {
         let y = cpu(yb), dy = cpu(dyb), dx = cpu(dxb)
         parallelChunks(count, threads: threads, grain: 65536) { r in
-            for i in r { dx[i] = y[i] > 0 ? dy[i] : 0 }
+            for i in r { let g = dy[i]; dx[i] = y[i] > 0 ? g : 0 }
         }
     }
     public func scale(_ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int, by s: Float) {
@@ -203,8 +204,13 @@ public final class CPUDevice: Device {
     }
 
     public func maxPoolBackward(_ xb: DeviceBuffer, _ dyb: DeviceBuffer, _ dxb: DeviceBuffer, _ g: WindowGeometry) {
-        // Each image scatters its gradients to the first maximum of each window; images run in parallel.
         let x = cpu(xb), dy = cpu(dyb), dx = cpu(dxb), c = g.inC
+        if g.kH == 2, g.kW == 2, g.strideH == 2, g.strideW == 2, g.padTop == 0, g.padLeft == 0, g.outH * 2 <= g.inH, g.outW * 2 <= g.inW {
+            maxPool2x2Backward(x, dy, dx, g)
+            return
+        }
+        // General windows (which may overlap): each image scatters its gradients to the first
+        // maximum of each window; images run in parallel.
         dx.update(repeating: 0, count: g.inCount)
         parallelChunks(g.batch, threads: threads, grain: 1) { images in
             var best = [Int](repeating: 0, count: c)
@@ -225,6 +231,47 @@ public final class CPUDevice: Device {
                     let src = dy + ((n * g.outH + oh) * g.outW + ow) * c
                     for j in 0..<c { dx[best[j]] += src[j] }
                 } }
+            }
+        }
+    }
+
+    /// 2x2 stride-2 windows (VGG's pools) never overlap: every input row pair is written once,
+    /// the first maximum of each window (row-major order) taking the gradient, branch-free.
+    private func maxPool2x2Backward(_ x: UnsafeMutablePointer<Float>, _ dy: UnsafeMutablePointer<Float>,
+                                    _ dx: UnsafeMutablePointer<Float>, _ g: WindowGeometry) {
+        let c = g.inC, inW = g.inW, inH = g.inH, outW = g.outW, outH = g.outH
+        // One task per input row pair (n, oh); rows past 2 * outH (odd heights) get zeros.
+        parallelChunks(g.batch * inH, threads: threads, grain: 8) { rows in
+            for row in rows {
+                let n = row / inH, ih = row % inH
+                let line = dx + (n * inH + ih) * inW * c
+                if ih >= 2 * outH { line.update(repeating: 0, count: inW * c); continue }
+                guard ih % 2 == 0 else { continue }
+                let line1 = line + inW * c
+                let xl0 = x + (n * inH + ih) * inW * c, xl1 = xl0 + inW * c
+                for ow in 0..<outW {
+                    let o = 2 * ow * c
+                    let a = xl0 + o, b = a + c, cc = xl1 + o, d = cc + c
+                    let da = line + o, db = da + c, dc = line1 + o, dd = dc + c
+                    let src = dy + ((n * outH + ih / 2) * outW + ow) * c
+                    for j in 0..<c {
+                        let va = a[j], vb = b[j], vc = cc[j], vd = d[j], gj = src[j]
+                        let m = max(max(va, vb), max(vc, vd))
+                        // The gradient passes down the window order until the first maximum takes it
+                        // (float selects only, so the loop vectorises).
+                        da[j] = va == m ? gj : 0
+                        let r1 = va == m ? 0 : gj
+                        db[j] = vb == m ? r1 : 0
+                        let r2 = vb == m ? 0 : r1
+                        dc[j] = vc == m ? r2 : 0
+                        dd[j] = vc == m ? 0 : r2
+                    }
+                }
+                if 2 * outW < inW {
+                    let tail = (inW - 2 * outW) * c
+                    (line + 2 * outW * c).update(repeating: 0, count: tail)
+                    (line1 + 2 * outW * c).update(repeating: 0, count: tail)
+                }
             }
         }
     }
@@ -409,13 +456,27 @@ public final class CPUDevice: Device {
         let p = cpu(param), g = cpu(grad), mp = cpu(m), vp = cpu(v)
         let c1 = 1 - powf(c.beta1, Float(step)), c2 = 1 - powf(c.beta2, Float(step))
         let b1 = c.beta1, b2 = c.beta2, lr = c.lr, eps = c.epsilon, wd = c.weightDecay
+        // Explicit SIMD: a scalar sqrt keeps its errno path (a libm call) and the loop scalar.
+        typealias V = SIMD8<Float>
         parallelChunks(count, threads: threads, grain: 65536) { r in
-            for i in r {
+            var i = r.lowerBound
+            let load = { (q: UnsafeMutablePointer<Float>, i: Int) -> V in UnsafeRawPointer(q + i).loadUnaligned(as: V.self) }
+            let store = { (v: V, q: UnsafeMutablePointer<Float>, i: Int) in UnsafeMutableRawPointer(q + i).storeBytes(of: v, as: V.self) }
+            while i + 8 <= r.upperBound {
+                let pi = load(p, i), gi = load(g, i) + wd * pi
+                let mi = b1 * load(mp, i) + (1 - b1) * gi
+                let vi = b2 * load(vp, i) + (1 - b2) * gi * gi
+                store(mi, mp, i); store(vi, vp, i)
+                store(pi - lr * (mi / c1) / ((vi / c2).squareRoot() + eps), p, i)
+                i += 8
+            }
+            while i < r.upperBound {
                 let gi = g[i] + wd * p[i]
                 let mi = b1 * mp[i] + (1 - b1) * gi
                 let vi = b2 * vp[i] + (1 - b2) * gi * gi
                 mp[i] = mi; vp[i] = vi
                 p[i] -= lr * (mi / c1) / ((vi / c2).squareRoot() + eps)
+                i += 1
             }
         }
     }
