@@ -51,6 +51,33 @@ final class ConvAlgorithmTests: XCTestCase {
         }
     }
 
+    /// The CPU's per-thread im2col tiles (fused bias + ReLU) against the device-generic im2col path,
+    /// on geometries Winograd does not take.
+    func testPerThreadIm2colMatchesGeneric() throws {
+        let cases: [(shape: [Int], filters: Int, k: Int, s: Int, p: Padding)] = [
+            ([2, 9, 11, 3], 16, 3, 1, .same),      // VGG's first layer
+            ([1, 70, 65, 3], 8, 3, 1, .same),      // several tiles per thread
+            ([2, 11, 9, 5], 8, 5, 2, .valid),
+            ([3, 9, 10, 64], 5, 3, 2, .valid),
+        ]
+        for c in cases {
+            func run(_ alg: ConvolutionAlgorithm) throws -> [[Float]] {
+                convolutionAlgorithm = alg
+                var rng = SeededGenerator(seed: 4)
+                let conv = try Conv2D("t", inChannels: c.shape[3], filters: c.filters, kernelSize: (c.k, c.k), strides: (c.s, c.s),
+                                      padding: c.p, on: cpuDevice, rng: &rng)
+                put(randomArray(c.filters, seed: 6, range: -0.2...0.2), conv.bias!.value)
+                let x = try Tensor(randomArray(c.shape.reduce(1, *), seed: 7), shape: c.shape, on: cpuDevice)
+                let y = try conv.forward(x, training: true)
+                let dy = try Tensor(randomArray(y.count, seed: 8), shape: y.shape, on: cpuDevice)
+                let dx = try conv.backward(dy, inputGradient: true)!
+                return [y.toArray(), dx.toArray(), conv.kernel.grad!.toArray(), conv.bias!.grad!.toArray()]
+            }
+            let ref = try run(.im2colWholeTile), got = try run(.im2col)
+            for i in 0..<4 { assertClose(got[i], ref[i], tol: 1e-5, "per-thread im2col \(c.shape) tensor \(i)") }
+        }
+    }
+
     /// Many small chunks of tiles, split across threads, give the same answer as one chunk.
     func testWinogradChunking() throws {
         let ref = try step(.im2col, shape: [2, 11, 10, 16], filters: 16, seed: 5)
@@ -93,7 +120,7 @@ final class ConvAlgorithmTests: XCTestCase {
 
     func testAlgorithmChoiceIsNamed() throws {
         let conv1 = try WindowGeometry(batch: 1, inH: 150, inW: 150, inC: 3, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 64)
-        XCTAssertTrue(Convolution.algorithm(conv1, on: cpuDevice).hasPrefix("im2col"))
+        XCTAssertTrue(Convolution.algorithm(conv1, on: cpuDevice).hasPrefix("im2col-gemm-per-thread"))
         let conv2 = try WindowGeometry(batch: 1, inH: 150, inW: 150, inC: 64, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 64)
         XCTAssertEqual(Convolution.algorithm(conv2, on: cpuDevice), "winograd-F(4x4,3x3)")
         let block5 = try WindowGeometry(batch: 1, inH: 2, inW: 2, inC: 512, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 512)

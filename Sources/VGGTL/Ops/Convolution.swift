@@ -7,6 +7,7 @@ public enum Convolution {
     public static func algorithm(_ g: WindowGeometry, on device: Device? = nil) -> String {
         if isPointwise(g) { return "gemm-1x1" }
         if let v = winograd(g, device) { return v.name }
+        if device is CPUDevice, convolutionAlgorithm != .im2colWholeTile { return "im2col-gemm-per-thread(tile \(TiledIm2col.tileRows(g)) rows)" }
         return "im2col-gemm(tile \(tileRows(g)) rows)"
     }
 
@@ -15,7 +16,7 @@ public enum Convolution {
     static func winograd(_ g: WindowGeometry, _ device: Device?) -> Winograd.Variant? {
         guard device is CPUDevice, Winograd.applies(g) else { return nil }
         switch convolutionAlgorithm {
-        case .im2col: return nil
+        case .im2col, .im2colWholeTile: return nil
         case .winograd2: return Winograd.f2
         case .winograd4: return Winograd.f4
         case .auto: return Winograd.variant(g)
@@ -36,6 +37,10 @@ public enum Convolution {
         if let v = winograd(g, d), let cpuDevice = d as? CPUDevice {
             try Winograd.run(v, device: cpuDevice, x: x.buffer, w: w.buffer, bias: bias?.buffer, relu: relu,
                              y: y.buffer, g, flip: false)
+            return
+        }
+        if !isPointwise(g), convolutionAlgorithm != .im2colWholeTile, let cpuDevice = d as? CPUDevice {
+            try TiledIm2col.forward(device: cpuDevice, x: x.buffer, w: w.buffer, bias: bias?.buffer, relu: relu, y: y.buffer, g)
             return
         }
         if isPointwise(g) {
@@ -88,6 +93,8 @@ public enum Convolution {
         let d = x.device
         if let v = winograd(g, d), let cpuDevice = d as? CPUDevice {
             try Winograd.filterGradient(v, device: cpuDevice, x: x.buffer, dy: dy.buffer, dw: dw.buffer, g)
+        } else if !isPointwise(g), convolutionAlgorithm != .im2colWholeTile, let cpuDevice = d as? CPUDevice {
+            try TiledIm2col.backwardFilter(device: cpuDevice, x: x.buffer, dy: dy.buffer, dw: dw.buffer, g)
         } else if isPointwise(g) {
             d.gemm(transA: true, transB: false, m: g.inC, n: g.outC, k: g.outPixels, alpha: 1,
                    a: x.buffer, aOffset: 0, lda: g.inC, b: dy.buffer, bOffset: 0, ldb: g.outC,
@@ -108,7 +115,9 @@ public enum Convolution {
 }
 
 /// Which convolution algorithm 3x3 stride-1 'same' layers use on the CPU (benchmarks and
-/// tests set it; `VGGTL_CONV=im2col|winograd2|winograd4` sets it for a run).
-public enum ConvolutionAlgorithm: String, Sendable { case auto, im2col, winograd2, winograd4 }
+/// tests set it; `VGGTL_CONV=im2col|winograd2|winograd4` sets it for a run). `im2col` on the CPU
+/// is per-thread tiles with fused bias and ReLU; `im2colWholeTile` is the device-generic path
+/// (big tiles through the Device primitives, as on OpenCL).
+public enum ConvolutionAlgorithm: String, Sendable { case auto, im2col, im2colWholeTile, winograd2, winograd4 }
 public var convolutionAlgorithm: ConvolutionAlgorithm =
     ProcessInfo.processInfo.environment["VGGTL_CONV"].flatMap(ConvolutionAlgorithm.init(rawValue:)) ?? .auto

@@ -53,7 +53,11 @@ public final class CPUDevice: Device {
     }
 
     public func im2col(_ xb: DeviceBuffer, _ g: WindowGeometry, row0: Int, rows: Int, col: DeviceBuffer) {
-        let x = cpu(xb), out = cpu(col), c = g.inC, patch = g.patchSize
+        im2col(cpu(xb), g, row0: row0, rows: rows, col: cpu(col), threads: threads)
+    }
+
+    func im2col(_ x: UnsafeMutablePointer<Float>, _ g: WindowGeometry, row0: Int, rows: Int, col out: UnsafeMutablePointer<Float>, threads: Int) {
+        let c = g.inC, patch = g.patchSize
         parallelChunks(rows, threads: threads, grain: 64) { range in
             for r in range {
                 let p = row0 + r
