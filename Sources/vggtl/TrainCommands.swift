@@ -66,7 +66,8 @@ func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, 
 /// Runs a training job in its run folder, resuming when asked.
 func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Device, global: GlobalOptions, opts: TrainingOptions,
                  optimizerSpec: OptimizerSpec, unfreeze: UnfreezeSpec, prepare: (Model) throws -> Void,
-                 train: BatchProvider, validation: BatchProvider?, firstBatch: () throws -> Batch?, title: String) throws -> (Model, TrainingRun) {
+                 train: BatchProvider, validation: BatchProvider?, firstBatch: () throws -> Batch?, title: String,
+                 scheduleEpochs: Int? = nil) throws -> (Model, TrainingRun) {
     let dir = opts.outURL
     let lastJSON = dir.appendingPathComponent("last.json")
     var info = baseInfo
@@ -97,7 +98,7 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
         model.apply(unfreeze)
         optimizer = optimizerSpec.make()
     }
-    let trainer = Trainer(model: model, optimizer: optimizer, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
+    let trainer = Trainer(model: model, optimizer: optimizer, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: scheduleEpochs ?? opts.epochs))
     trainer.earlyStoppingPatience = opts.earlyStopping
     trainer.strictImages = opts.strict
     if opts.verify, device.kind != .cpu, let b = try firstBatch() {
@@ -167,17 +168,31 @@ struct Finetune: ParsableCommand {
                 print("head initialised from \(topModel) (\(r.loaded.count) arrays)")
             }
         }
-        if headEpochs > 0 && !opts.resume {
+        var spec2 = spec
+        spec2.learningRate = spec.learningRate / 10
+        // A resumed two-stage run continues in the stage its checkpoint is in: stage 2 once an
+        // epoch past the head epochs has started.
+        let saved = opts.resume ? try? Checkpoint.load(opts.outURL.appendingPathComponent("last.json")) : nil
+        let inStage2 = saved.map { $0.epoch > headEpochs || ($0.epoch == headEpochs && $0.batchesDone != nil) } ?? false
+        if headEpochs > 0 && inStage2 {
+            var stage2 = opts
+            stage2.epochs = headEpochs + opts.epochs
+            print("stage 2: unfreeze \(unfreezeSpec), \(spec2.summary)")
+            _ = try runTraining(config: config, info: info, device: device, global: global, opts: stage2, optimizerSpec: spec2,
+                                unfreeze: unfreezeSpec, prepare: prepare, train: train, validation: validation,
+                                firstBatch: { train.batches(epoch: 0).next() }, title: "finetune stage 2 (\(unfreezeSpec))",
+                                scheduleEpochs: opts.epochs)
+        } else if headEpochs > 0 {
             // Stage 1: the head alone on the frozen trunk, at the given rate.
             var stage1 = opts
             stage1.epochs = headEpochs
-            let (model, run) = try runTraining(config: config, info: info, device: device, global: global, opts: stage1, optimizerSpec: spec,
+            var info1 = info
+            info1.unfreeze = UnfreezeSpec.none.description
+            let (model, run) = try runTraining(config: config, info: info1, device: device, global: global, opts: stage1, optimizerSpec: spec,
                                                unfreeze: .none, prepare: prepare, train: train, validation: validation,
                                                firstBatch: { train.batches(epoch: 0).next() }, title: "finetune stage 1 (head)")
             // Stage 2: unfreeze and continue at a tenth of the rate, with fresh optimizer state.
             model.apply(unfreezeSpec)
-            var spec2 = spec
-            spec2.learningRate = spec.learningRate / 10
             let trainer = Trainer(model: model, optimizer: spec2.make(), schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
             trainer.earlyStoppingPatience = opts.earlyStopping
             trainer.strictImages = opts.strict
