@@ -46,6 +46,10 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
+// A child that only reads an HDF5 file for the parent (see Isolation.swift).
+HDF5Isolation.runChildIfAsked()
+HDF5Isolation.install()
+
 // A file-size limit (ulimit -f) makes writes fail with EFBIG instead of killing the process:
 // the atomic writers then report the file and leave no partial file behind.
 signal(SIGXFSZ, SIG_IGN)

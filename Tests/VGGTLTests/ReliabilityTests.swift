@@ -350,6 +350,27 @@ final class ReliabilityTests: XCTestCase {
         try assertSameRun("full", "split")
     }
 
+    /// The tutorials' two-stage fine-tuning (head alone, then block5 at a tenth of the rate):
+    /// interrupted in either stage, --resume continues in that stage and ends as an
+    /// uninterrupted run.
+    func testTwoStageFinetuneResumesInTheStageItWasInterrupted() throws {
+        let data = try writeImages("data", perClass: 3)
+        var flags = headFlags
+        flags[3] = "4"   // 6 images, batches of 4 and 2
+        let common = ["finetune", "--weights", "none", "--unfreeze", "block5", "--head-epochs", "1", "--data", data.path,
+                      "--size", "32x32", "--epochs", "1"] + flags
+        XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
+        for (batch, stage) in [(1, 1), (3, 2)] {
+            let name = "split\(batch)"
+            let r = try run(common + ["--out", path(name)], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "\(batch)"])
+            XCTAssertEqual(r.status, 130, r.output)
+            XCTAssertEqual(try Checkpoint.load(url("\(name)/last.json")).unfreeze, stage == 1 ? "none" : "block5")
+            let resumed = try run(common + ["--out", path(name), "--resume"])
+            XCTAssertEqual(resumed.status, 0, resumed.output)
+            try assertSameRun("full", name)
+        }
+    }
+
     /// kill -9 in the middle of writing a checkpoint (after the arrays file, and after the new
     /// JSON is complete but before its rename) leaves the previous checkpoint loadable; the
     /// resumed run cleans up what the dead process left and ends as an uninterrupted run.
@@ -562,6 +583,89 @@ final class ReliabilityTests: XCTestCase {
         assertCleanError(r, ["cannot write", "No space left on device"])
         let left = (try? FileManager.default.contentsOfDirectory(atPath: mnt.appendingPathComponent("run").path)) ?? []
         XCTAssertFalse(left.contains { $0.hasSuffix(".safetensors") || $0.contains(".tmp-") || $0 == "last.json" }, "\(left)")
+    }
+
+    // MARK: - Fuzzing findings (Fuzz/regressions: the inputs libFuzzer found)
+
+    static var regressions: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/regressions")
+    }
+
+    func regression(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: Self.regressions.appendingPathComponent(name)))
+    }
+
+    func peakRSSBytes() -> Int {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return u.ru_maxrss * 1024
+    }
+
+    /// An .npy header whose 4-byte length field says 2 GB: a truncation error, without first
+    /// allocating the 2 GB (libFuzzer: out-of-memory).
+    func testFuzzNPYHugeHeaderLengthIsATruncationErrorWithoutAllocating() throws {
+        let u = url("bad.npy")
+        try Data(try regression("npy-header-length-2gb.bin")).write(to: u)
+        let before = peakRSSBytes()
+        XCTAssertThrowsError(try NPY.read(u)) { e in
+            XCTAssertTrue("\(e)".contains("truncated") && "\(e)".contains(u.path), "\(e)")
+        }
+        XCTAssertLessThan(peakRSSBytes() - before, 1 << 30, "no gigabyte allocation for a 132-byte file")
+    }
+
+    /// IDX dimensions whose product overflows Int (libFuzzer: an overflow trap), and images
+    /// without pixels: errors that name the file.
+    func testFuzzIDXOverflowingDimensionsAreAnError() throws {
+        let bytes = try regression("idx-dimension-product-overflow.bin")
+        let split = Int(bytes[0]) << 8 | Int(bytes[1])   // as the fuzz harness splits it
+        let images = url("images-idx3-ubyte"), labels = url("labels-idx1-ubyte")
+        try Data(bytes[2..<(2 + split)]).write(to: images)
+        try Data(bytes[(2 + split)...]).write(to: labels)
+        XCTAssertThrowsError(try IDX.load(images: images, labels: labels, classNames: [])) { e in
+            XCTAssertTrue("\(e)".contains("impossibly large") && "\(e)".contains(images.path), "\(e)")
+        }
+        try Data([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5]).write(to: images)
+        try Data([0, 0, 8, 1, 0, 0, 0, 1, 0]).write(to: labels)
+        XCTAssertThrowsError(try IDX.load(images: images, labels: labels, classNames: [])) { e in
+            XCTAssertTrue("\(e)".contains("no pixels"), "\(e)")
+        }
+    }
+
+    /// Damaged .h5 files on which Debian's libhdf5 1.10 crashes (SIGSEGV) or loops forever: the
+    /// CLI reads .h5 files in a child process first, so these are errors that name the file.
+    func testFuzzHDF5FilesThatBreakLibhdf5AreErrorsInTheCLI() throws {
+        let segv = url("segv.h5"), loop = url("loop.h5")
+        try Data(try regression("hdf5-libhdf5-segv-global-heap.h5")).write(to: segv)
+        try Data(try regression("hdf5-libhdf5-endless-loop.h5")).write(to: loop)
+        let env = ["VGGTL_HDF5_CHECK_SECONDS": "5"]
+        assertCleanError(try run(["weights", "inspect", segv.path], env: env), [segv.path, "Keras HDF5", "HDF5 library crashes reading it"])
+        assertCleanError(try run(["weights", "inspect", loop.path], env: env), [loop.path, "Keras HDF5", "HDF5 library did not finish"])
+        // The first finding (ASan: SEGV in libhdf5's global heap; a normal build looped forever).
+        let heap = url("heap.h5")
+        try Data(try regression("hdf5-vlen-attribute-heap.h5")).write(to: heap)
+        assertCleanError(try run(["weights", "inspect", heap.path], env: env), [heap.path, "Keras HDF5"])
+        let data = try writeImages("data", perClass: 1)
+        assertCleanError(try run(["finetune", "--device", "cpu", "--weights", segv.path, "--data", data.path, "--out", path("run")], env: env),
+                         [segv.path, "HDF5 library crashes reading it"])
+        // A sound file passes the check and reads as before.
+        let good = url("good.h5")
+        try KerasH5.write(WeightSet(tensors: [("dense/kernel", [2, 2], [1, 2, 3, 4])]), to: good)
+        let r = try run(["weights", "inspect", good.path])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("dense/kernel"), r.output)
+    }
+
+    /// An attribute whose element count times string size overflows Int (libFuzzer: an overflow
+    /// trap in our reader, not libhdf5's): an error, in-process.
+    func testFuzzHDF5AttributeSizeOverflowIsAnError() throws {
+        let u = url("overflow.h5")
+        try Data(try regression("hdf5-attribute-string-size-overflow.h5")).write(to: u)
+        for read in [{ _ = try KerasH5.read(u) }, { _ = try KerasH5.describe(u) }] {
+            XCTAssertThrowsError(try read()) { e in
+                XCTAssertTrue("\(e)".contains("more than the file can hold") && "\(e)".contains(u.path), "\(e)")
+            }
+        }
     }
 
     /// A CMYK (Adobe, inverted) JPEG written by Pillow: the same bytes as DataTests' fixture.

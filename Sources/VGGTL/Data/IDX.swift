@@ -37,6 +37,9 @@ public enum IDX {
         guard imageDims.count == 3 || (imageDims.count == 4 && (imageDims[3] == 1 || imageDims[3] == 3)) else {
             throw VGGTLError.invalidArgument("\(images.path): an IDX image file has 3 dimensions (count, rows, columns) or 4 ending in 1 or 3 channels; this one has \(imageDims)")
         }
+        guard imageDims.dropFirst().allSatisfy({ $0 > 0 }) else {
+            throw VGGTLError.invalidArgument("\(images.path): IDX images of size \(imageDims.dropFirst().map(String.init).joined(separator: "x")) have no pixels; the file is corrupt")
+        }
         let (labelDims, labelData) = try read(labels)
         guard labelDims.count == 1 else {
             throw VGGTLError.invalidArgument("\(labels.path): an IDX label file has 1 dimension; this one has \(labelDims); are images and labels swapped?")
@@ -74,7 +77,10 @@ public enum IDX {
         let dims = (0..<ndim).map { d in
             (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) }
         }
-        let total = dims.reduce(1, *)
+        // Dimensions come from the file: their product may overflow (a corrupt header).
+        guard let total = checkedElementCount(dims) else {
+            throw VGGTLError.invalidArgument("\(path): IDX header dimensions \(dims.map(String.init).joined(separator: "x")) are impossibly large; the file is corrupt: download it again")
+        }
         guard bytes.count - headerSize >= total else {
             throw VGGTLError.invalidArgument("\(path): header says \(dims.map(String.init).joined(separator: "x")) = \(total) bytes but the file has \(bytes.count - headerSize); the file is truncated: download it again")
         }

@@ -34,7 +34,7 @@ final class BinaryFileReader {
     /// Reads exactly `count` bytes at `offset` into `into`.
     func read(at offset: Int, count: Int, into: UnsafeMutableRawPointer) throws {
         guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
-            throw VGGTLError.truncatedFile(file: url.path, format: format, expectedBytes: offset + count, actualBytes: size)
+            throw VGGTLError.truncatedFile(file: url.path, format: format, expectedBytes: saturatingSum(offset, count), actualBytes: size)
         }
         var done = 0
         while done < count {
@@ -49,6 +49,10 @@ final class BinaryFileReader {
     }
 
     func bytes(at offset: Int, count: Int) throws -> [UInt8] {
+        // Bounds first: a corrupt length field must not allocate gigabytes before failing.
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw VGGTLError.truncatedFile(file: url.path, format: format, expectedBytes: saturatingSum(offset, count), actualBytes: size)
+        }
         var out = [UInt8](repeating: 0, count: count)
         try out.withUnsafeMutableBytes { try read(at: offset, count: count, into: $0.baseAddress!) }
         return out
@@ -139,6 +143,12 @@ private let posixWrite = Glibc.write
 #else
 private let posixWrite = Darwin.write
 #endif
+
+/// a + b, or Int.max when that overflows (for messages about absurd sizes).
+func saturatingSum(_ a: Int, _ b: Int) -> Int {
+    let (s, o) = a.addingReportingOverflow(b)
+    return o ? Int.max : s
+}
 
 func errnoText() -> String { String(cString: strerror(errno)) }
 

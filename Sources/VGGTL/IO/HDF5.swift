@@ -57,11 +57,15 @@ final class H5ID {
 final class H5File {
     let path: String
     private var fileID: hid_t = -1
+    /// Bytes on disk: counts read from a damaged file are checked against it before anything
+    /// is allocated (found by fuzzing: an attribute claiming 2^60 strings).
+    private(set) var fileSize = Int.max
 
     deinit { if fileID >= 0 { _ = H5Fclose(fileID) } }
 
     init(reading url: URL) throws {
         path = url.path
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue { fileSize = size }
         let fapl = H5Pcreate(H5P_CLS_FILE_ACCESS_ID_g)
         defer { if fapl >= 0 { _ = H5Pclose(fapl) } }
         if fapl >= 0 { _ = H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) }
@@ -162,6 +166,9 @@ final class H5File {
         let n = Int(H5Sget_simple_extent_npoints(space.id))
         guard n >= 0 else { throw fail(what) }
         if n == 0 { return [] }
+        guard n <= fileSize else {
+            throw VGGTLError.corruptFile(file: path, format: "Keras HDF5", reason: "attribute \(name) of \(owner) claims \(n) strings, more than the file can hold")
+        }
         guard H5Tget_class(type.id) == H5T_STRING else {
             throw VGGTLError.corruptFile(file: path, format: "Keras HDF5", reason: "attribute \(name) of \(owner) is not a string list")
         }
@@ -178,8 +185,11 @@ final class H5File {
         }
         let size = H5Tget_size(type.id)
         guard size > 0 else { throw fail(what) }
+        guard let bytes = checkedElementCount([n, size]), bytes <= fileSize else {
+            throw VGGTLError.corruptFile(file: path, format: "Keras HDF5", reason: "attribute \(name) of \(owner) claims \(n) strings of \(size) bytes, more than the file can hold")
+        }
         let pad = H5Tget_strpad(type.id)
-        var buf = [UInt8](repeating: 0, count: n * size)
+        var buf = [UInt8](repeating: 0, count: bytes)
         try check(H5Aread(attr.id, type.id, &buf), what)
         return (0..<n).map { i in
             var s = buf[(i * size)..<((i + 1) * size)]
@@ -288,13 +298,19 @@ final class H5File {
         default:
             throw VGGTLError.unsupportedFile(file: self.path, reason: "dataset \(path) does not hold numbers (HDF5 class \(H5Tget_class(type.id).rawValue))")
         }
-        return (dims.map { Int($0) }, dtype, ds)
+        let shape = dims.compactMap { Int(exactly: $0) }
+        guard shape.count == dims.count else {
+            throw VGGTLError.corruptFile(file: self.path, format: "HDF5", reason: "dataset \(path) has an impossible shape \(dims)")
+        }
+        return (shape, dtype, ds)
     }
 
     /// A numeric dataset converted to Float by libhdf5 (float16/64 and integers included).
     func readFloats(_ loc: H5ID, _ path: String) throws -> (shape: [Int], dtype: String, values: [Float]) {
         let (shape, dtype, ds) = try datasetInfo(loc, path)
-        guard let count = checkedElementCount(shape), count <= Int(Int32.max) * 16 else {
+        // Keras writes weights uncompressed; even compressed (deflate, at most ~1000:1) they
+        // cannot hold more than this.
+        guard let count = checkedElementCount(shape), count <= Int(Int32.max) * 16, count / 1024 <= fileSize else {
             throw VGGTLError.corruptFile(file: self.path, format: "HDF5", reason: "dataset \(path) has an implausible shape \(shape)")
         }
         var status: herr_t = 0

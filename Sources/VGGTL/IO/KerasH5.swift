@@ -33,9 +33,16 @@ public enum KerasH5 {
 
     // MARK: reading
 
+    /// Runs before libhdf5 reads a file. libhdf5 can crash (SIGSEGV) on some damaged files, and
+    /// no error handling inside the process can catch that; the vggtl CLI sets this to a check
+    /// that first reads the file in a child process and turns such a crash into an error.
+    /// nil (the default for library users and tests): no check.
+    nonisolated(unsafe) public static var preflight: ((URL) throws -> Void)?
+
     /// Every weight of every layer in `layer_names` order, with canonical names.
     public static func read(_ url: URL) throws -> WeightSet {
-        try HDF5.locked {
+        try preflight?(url)
+        return try HDF5.locked {
             let f = try H5File(reading: url)
             var set = WeightSet(source: url.path)
             let root = try f.root()
@@ -52,7 +59,8 @@ public enum KerasH5 {
 
     /// Names, shapes and dtypes without reading values.
     public static func describe(_ url: URL) throws -> (entries: [WeightFileEntry], metadata: [String: String]) {
-        try HDF5.locked {
+        try preflight?(url)
+        return try HDF5.locked {
             let f = try H5File(reading: url)
             let root = try f.root()
             let metadata = try f.scalarStringAttributes(root, of: "the root group").filter { $0.value.utf8.count < 200 }
