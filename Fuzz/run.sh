@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz every reader for a bounded time with libFuzzer, starting from the corpus kept in
-# Fuzz/corpus/<target>/ (new interesting inputs are added there; crashes go to Fuzz/crashes/).
+# Fuzz/corpus/<target>/ (afterwards minimised in place: the smallest set of inputs with the same
+# coverage); crashes go to Fuzz/crashes/, logs to Fuzz/logs/. A crash that is fixed gets its
+# input copied to Fuzz/regressions/ and a test in Tests/VGGTLTests/ReliabilityTests.swift.
 #   Fuzz/run.sh [seconds per target] [target ...]     (default: 60 s each, all targets)
 # Targets: jpeg png hdf5 safetensors npy idx cifar10. Needs a Swift toolchain with
 # compiler-rt (swift.org's Linux toolchains ship libclang_rt.fuzzer_no_main).
@@ -31,4 +33,13 @@ for t in "${targets[@]}"; do
   FUZZ_TARGET=$t ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no "$bin" "corpus/$t" -max_total_time="$seconds" -max_len=65536 \
     -rss_limit_mb=2048 -timeout=10 -artifact_prefix="crashes/$t-" -print_final_stats=1 "${extra[@]}" >"logs/$t.log" 2>&1 || true
   grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|ERROR: |SUMMARY|Test unit written|oom/timeout/crash" "logs/$t.log" | tail -6 || true
+  # Keep the corpus small: merge it into a fresh folder (coverage-preserving), then swap.
+  rm -rf "corpus/.$t.min" && mkdir "corpus/.$t.min"
+  if FUZZ_TARGET=$t ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no "$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 \
+       "corpus/.$t.min" "corpus/$t" >"logs/$t.merge.log" 2>&1 && [ -n "$(ls "corpus/.$t.min")" ]; then
+    rm -rf "corpus/$t" && mv "corpus/.$t.min" "corpus/$t"
+  else
+    rm -rf "corpus/.$t.min"
+  fi
+  echo "   corpus: $(ls "corpus/$t" | wc -l) files"
 done

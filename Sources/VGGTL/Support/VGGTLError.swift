@@ -86,7 +86,7 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable {
         case let .interrupted(signal, epoch, batch, batches, checkpoint):
             return "interrupted by \(signal) in epoch \(epoch) after batch \(batch) of \(batches); saved \(checkpoint): run the same command with --resume to continue"
         case let .nonFiniteLoss(value, epoch, batch, step, lr):
-            return "the training loss became \(value) at epoch \(epoch), batch \(batch) (step \(step)); the likely cause is a learning rate too high for this model and data (\(lr)): lower --lr (e.g. \(lr / 10)), or check the inputs and labels"
+            return "the training loss became \(value.isNaN ? "NaN" : value > 0 ? "+infinity" : "-infinity") at epoch \(epoch), batch \(batch) (step \(step)); the likely cause is a learning rate too high for this model and data (\(lr)): lower --lr (e.g. \(lr / 10)), or check the inputs and labels"
         case let .nonFiniteWeights(tensor, epoch):
             return "the weights became NaN or infinite during epoch \(epoch) (\(tensor)); the learning rate is probably too high: lower --lr"
         case let .batchDoesNotFit(reason, batch, suggested):
