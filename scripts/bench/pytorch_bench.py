@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""The PyTorch side of BENCHMARKS.md: the six `vggtl bench` cases, defined the same way.
+
+Random weights and data, float32, CPU, median seconds per step over --steps timed steps after
+one warm-up step, reported as img/s. A measurement tool, not a dependency of vggtl:
+
+    python3 -m venv /tmp/venv-torch
+    /tmp/venv-torch/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
+    /tmp/venv-torch/bin/python scripts/bench/pytorch_bench.py --threads 2 --json
+
+Cases (as Sources/VGGTL/Bench/Workloads.swift):
+  extract224 / extract150: VGG16 conv trunk forward (no grad), batch 32
+  full150 / full224: every layer trained, trunk + Flatten-Dense256-ReLU-Dropout0.5-Dense2,
+                     softmax cross-entropy, SGD lr 1e-4 momentum 0.9, batch 16
+  part150: as full150 with blocks 1-4 frozen (block5 + head trained)
+  bn32: VGG16 with BatchNorm after every conv + Keras top (4096-4096-10), Adam lr 1e-4,
+        32x32, batch 64
+"""
+import argparse, json, statistics, time
+import torch
+import torch.nn as nn
+
+CFG = [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)]
+
+
+def trunk(bn=False):
+    layers, c = [], 3
+    blocks = []
+    for reps, f in CFG:
+        block = []
+        for _ in range(reps):
+            block.append(nn.Conv2d(c, f, 3, padding=1))
+            if bn:
+                block.append(nn.BatchNorm2d(f, momentum=0.01, eps=1e-3))
+            block.append(nn.ReLU(inplace=True))
+            c = f
+        block.append(nn.MaxPool2d(2, 2))
+        blocks.append(nn.Sequential(*block))
+    return nn.Sequential(*blocks)
+
+
+def model(case, size):
+    side = size
+    for _ in range(5):
+        side //= 2
+    flat = 512 * side * side
+    if case == "bn32":
+        head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 4096), nn.ReLU(inplace=True),
+                             nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Linear(4096, 10))
+        return nn.Sequential(trunk(bn=True), head)
+    head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(256, 2))
+    return nn.Sequential(trunk(), head)
+
+
+CASES = {
+    # name: (kind, size, batch)
+    "extract224": ("extract", 224, 32),
+    "extract150": ("extract", 150, 32),
+    "full150": ("train", 150, 16),
+    "full224": ("train", 224, 16),
+    "part150": ("train", 150, 16),
+    "bn32": ("train", 32, 64),
+}
+
+
+def run(name, steps, channels_last):
+    kind, size, batch = CASES[name]
+    torch.manual_seed(1)
+    m = model(name, size)
+    x = torch.rand(batch, 3, size, size) * 2 - 1
+    y = torch.arange(batch) % (10 if name == "bn32" else 2)
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    times = []
+    if kind == "extract":
+        t = m[0].eval()
+        with torch.no_grad():
+            for i in range(steps + 1):
+                t0 = time.perf_counter()
+                t(x).sum().item()
+                if i > 0:
+                    times.append(time.perf_counter() - t0)
+    else:
+        if name == "part150":
+            for block in m[0][:4]:
+                for p in block.parameters():
+                    p.requires_grad_(False)
+        params = [p for p in m.parameters() if p.requires_grad]
+        opt = (torch.optim.Adam(params, lr=1e-4, eps=1e-7) if name == "bn32"
+               else torch.optim.SGD(params, lr=1e-4, momentum=0.9))
+        lossf = nn.CrossEntropyLoss()
+        m.train()
+        for i in range(steps + 1):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=False)
+            loss = lossf(m(x), y)
+            loss.backward()
+            opt.step()
+            loss.item()
+            if i > 0:
+                times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return {"name": name, "imagesPerSecond": batch / med, "stepSeconds": times}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", default="all")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--channels-last", action="store_true", help="NHWC memory format (oneDNN's preferred)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    names = list(CASES) if a.cases == "all" else a.cases.split(",")
+    out = {"torch": torch.__version__, "threads": a.threads, "channelsLast": a.channels_last, "cases": []}
+    for n in names:
+        r = run(n, a.steps, a.channels_last)
+        out["cases"].append(r)
+        if not a.json:
+            print(f"{n:10s} {r['imagesPerSecond']:8.2f} img/s", flush=True)
+    if a.json:
+        print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
