@@ -118,7 +118,7 @@ public final class Trainer {
             Trainer.processBatches += 1
             TrainingInterrupt.batchFinished(Trainer.processBatches)
             if let signal = TrainingInterrupt.pending {
-                if verbose { print("") }
+                if verbose, isatty(STDOUT_FILENO) != 0 { print("") }  // end the progress line
                 throw TrainingInterruption(signal: signal, epoch: epoch, batches: k, batchCount: provider.batchCount, metrics: m)
             }
         }
