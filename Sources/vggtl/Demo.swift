@@ -28,7 +28,7 @@ struct Demo: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Fashion-MNIST IDX folder.") var data = "/usr/share/datasets/fashion-mnist"
     @Option(help: "Output folder (runs, curves, results).") var out = "runs/demo"
-    @Option(help: "Source-task training images (classes 0-4).") var sourceImages = 4000
+    @Option(help: "Source-task training images (classes 0-4).") var sourceImages = 6000
     @Option(help: "Source-task epochs.") var sourceEpochs = 2
     @Option(help: "Target-task training images per class (classes 5-9).") var perClass = 100
     @Option(help: "Epochs for the head on features (a).") var headEpochs = 40
@@ -125,7 +125,7 @@ struct Demo: ParsableCommand {
         try loadWeights(trunkWeights, into: fine.layers, skipMissing: true)
         try loadWeights(weightSet(of: headModel.layers), into: fine.layers.filter { VGG16.block(of: $0.name) == nil })
         fine.apply(.fromBlock(5))
-        _ = try fit("(b) fine-tune block5 + head", fine, try OptimizerSpec(kind: .sgd, learningRate: 1e-3, momentum: 0.9),
+        _ = try fit("(b) fine-tune block5 + head", fine, try OptimizerSpec(kind: .sgd, learningRate: 1e-2, momentum: 0.9),
                     train: loader(targetTrain, shuffle: true), epochs: finetuneEpochs)
         let accB = try accuracy(fine, loader(targetTest, shuffle: false, batch: 128))
         let timeB = Date().timeIntervalSince(tb)
