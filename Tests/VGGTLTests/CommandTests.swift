@@ -9,16 +9,7 @@ final class CommandTests: XCTestCase {
     static var data: URL!
     var temp: URL!
 
-    /// The vggtl binary next to the test bundle.
-    static var binary: URL {
-        var dir = Bundle.main.bundleURL
-        if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
-        for candidate in [dir, Bundle(for: CommandTests.self).bundleURL.deletingLastPathComponent()] {
-            let u = candidate.appendingPathComponent("vggtl")
-            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
-        }
-        return dir.appendingPathComponent("vggtl")
-    }
+    static var binary: URL { vggtlBinary }
 
     @discardableResult
     func vggtl(_ args: [String], fails: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws -> String {

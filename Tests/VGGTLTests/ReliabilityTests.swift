@@ -22,15 +22,7 @@ final class ReliabilityTests: XCTestCase {
 
     // MARK: - Running the binary
 
-    static var binary: URL {
-        var dir = Bundle.main.bundleURL
-        if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
-        for candidate in [dir, Bundle(for: ReliabilityTests.self).bundleURL.deletingLastPathComponent()] {
-            let u = candidate.appendingPathComponent("vggtl")
-            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
-        }
-        return dir.appendingPathComponent("vggtl")
-    }
+    static var binary: URL { vggtlBinary }
 
     struct Result {
         var status: Int32

@@ -29,3 +29,14 @@ func assertClose(_ a: [Float], _ b: [Float], tol: Float, _ what: String, file: S
     let e = relativeError(a, b)
     XCTAssertLessThanOrEqual(e, tol, "\(what): relative error \(e) > \(tol)", file: file, line: line)
 }
+
+/// The vggtl binary built next to the test bundle (the test target depends on it).
+let vggtlBinary: URL = {
+    var dir = Bundle.main.bundleURL
+    if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
+    for candidate in [dir, Bundle(for: ParityTests.self).bundleURL.deletingLastPathComponent()] {
+        let u = candidate.appendingPathComponent("vggtl")
+        if FileManager.default.isExecutableFile(atPath: u.path) { return u }
+    }
+    return dir.appendingPathComponent("vggtl")
+}()
