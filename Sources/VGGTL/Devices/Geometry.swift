@@ -43,6 +43,8 @@ public struct WindowGeometry: Equatable, Sendable {
     public var patchSize: Int { kH * kW * inC }
     public var inCount: Int { batch * inH * inW * inC }
     public var outCount: Int { batch * outH * outW * outC }
+    /// The output's NHWC shape.
+    public var outShape: [Int] { [batch, outH, outW, outC] }
 }
 
 extension WindowGeometry {

@@ -27,20 +27,17 @@ public final class Conv2D: Layer {
         guard s[3] == kernel.value.shape[2] else {
             throw VGGTLError.shapeMismatch(what: "layer \(name) input channels", expected: [kernel.value.shape[2]], got: [s[3]])
         }
-        do {
-            return try WindowGeometry(batch: s[0], inH: s[1], inW: s[2], inC: s[3], kernel: kernelSize, stride: strides,
-                                      padding: padding, outC: filters)
-        } catch let e as VGGTLError { throw VGGTLError.invalidArgument("layer \(name): \(e)") }
+        return try windowGeometry(layer: name, input: s, kernel: kernelSize, stride: strides, padding: padding, outC: filters)
     }
 
     public func outputShape(_ input: [Int]) throws -> [Int] {
         let g = try geometry(input)
-        return [g.batch, g.outH, g.outW, g.outC]
+        return g.outShape
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         let g = try geometry(x.shape)
-        let y = try reuse(&self.y, [g.batch, g.outH, g.outW, g.outC], on: x.device, what: "\(name) output")
+        let y = try reuse(&self.y, g.outShape, on: x.device, what: "\(name) output")
         try Convolution.forward(x: x, w: kernel.value, bias: bias?.value, y: y, relu: activation == .relu, g)
         self.x = x; geometry = g
         return y

@@ -60,6 +60,16 @@ func reuse(_ slot: inout Tensor?, _ shape: [Int], on device: Device, what: Strin
     return t
 }
 
+/// The window geometry of a conv or pooling layer for an NHWC input shape; errors name the layer.
+func windowGeometry(layer: String, input s: [Int], kernel: (Int, Int), stride: (Int, Int), padding: Padding,
+                    outC: Int? = nil) throws -> WindowGeometry {
+    try requireRank(s, 4, layer: layer)
+    do {
+        return try WindowGeometry(batch: s[0], inH: s[1], inW: s[2], inC: s[3], kernel: kernel, stride: stride,
+                                  padding: padding, outC: outC)
+    } catch let e as VGGTLError { throw VGGTLError.invalidArgument("layer \(layer): \(e)") }
+}
+
 func requireRank(_ shape: [Int], _ rank: Int, layer: String) throws {
     guard shape.count == rank else {
         throw VGGTLError.invalidArgument("layer \(layer) expects a rank-\(rank) input, got shape \(shape)")

@@ -11,20 +11,17 @@ public final class Pool2D: Layer {
     }
 
     func geometry(_ s: [Int]) throws -> WindowGeometry {
-        try requireRank(s, 4, layer: name)
-        do {
-            return try WindowGeometry(batch: s[0], inH: s[1], inW: s[2], inC: s[3], kernel: poolSize, stride: strides, padding: padding)
-        } catch let e as VGGTLError { throw VGGTLError.invalidArgument("layer \(name): \(e)") }
+        try windowGeometry(layer: name, input: s, kernel: poolSize, stride: strides, padding: padding)
     }
 
     public func outputShape(_ input: [Int]) throws -> [Int] {
         let g = try geometry(input)
-        return [g.batch, g.outH, g.outW, g.outC]
+        return g.outShape
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         let g = try geometry(x.shape)
-        let y = try reuse(&self.y, [g.batch, g.outH, g.outW, g.outC], on: x.device, what: "\(name) output")
+        let y = try reuse(&self.y, g.outShape, on: x.device, what: "\(name) output")
         switch kind {
         case .max: x.device.maxPool(x.buffer, y.buffer, g)
         case .average: x.device.avgPool(x.buffer, y.buffer, g)
