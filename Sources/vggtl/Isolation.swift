@@ -1,61 +1,95 @@
 import Foundation
 import VGGTL
 
-/// libhdf5 (Debian's 1.10) can crash with SIGSEGV on some damaged files (found by fuzzing, see
-/// RELIABILITY.md), which no error handling in the process survives. Before the CLI reads a .h5
-/// file it reads it once in a child process (this binary, with an environment variable); a
-/// child killed by a signal means a damaged file, reported as an error. Files that passed are
-/// remembered by path, size and modification time. `VGGTL_HDF5_CHECK_SECONDS` overrides the
-/// time limit (tests).
+/// libhdf5 (Debian's 1.10) can crash with SIGSEGV or loop forever on some damaged files (found
+/// by fuzzing, see RELIABILITY.md), and no error handling inside a process survives that. So the
+/// CLI never calls libhdf5 to read a file itself: a child process (this binary, told by
+/// environment variables) reads it and hands the result back through a temporary file
+/// (safetensors for weights, JSON for a description or an error). A child killed by a signal or
+/// stopped at the time limit means a damaged file, reported as an error that names it.
+/// `VGGTL_HDF5_CHECK_SECONDS` overrides the time limit (tests).
 enum HDF5Isolation {
-    static let childKey = "VGGTL_INTERNAL_CHECK_HDF5"
-    nonisolated(unsafe) private static var passed = Set<String>()
+    static let operationKey = "VGGTL_INTERNAL_HDF5"      // "read" or "describe"
+    static let fileKey = "VGGTL_INTERNAL_HDF5_FILE"
+    static let resultKey = "VGGTL_INTERNAL_HDF5_RESULT"
 
-    /// In the child: read the file (errors are fine: the parent reports them itself), exit.
-    static func runChildIfAsked() {
-        guard let path = ProcessInfo.processInfo.environment[childKey] else { return }
-        let url = URL(fileURLWithPath: path)
-        _ = try? KerasH5.describe(url)
-        _ = try? KerasH5.read(url)
-        exit(0)
+    struct Description: Codable {
+        var entries: [WeightFileEntry]
+        var metadata: [String: String]
     }
 
-    static func install() { KerasH5.preflight = check }
+    /// In the child: do the one operation, write its result or error, exit.
+    static func runChildIfAsked() {
+        let env = ProcessInfo.processInfo.environment
+        guard let op = env[operationKey], let path = env[fileKey], let result = env[resultKey] else { return }
+        let url = URL(fileURLWithPath: path), out = URL(fileURLWithPath: result)
+        do {
+            if op == "read" {
+                try Safetensors.write(try KerasH5.readHere(url), to: out)
+            } else {
+                let d = try KerasH5.describeHere(url)
+                try JSONEncoder().encode(Description(entries: d.entries, metadata: d.metadata)).write(to: out)
+            }
+            exit(0)
+        } catch {
+            let e = error as? VGGTLError ?? .corruptFile(file: path, format: "Keras HDF5", reason: "\(error)")
+            try? JSONEncoder().encode(e).write(to: errorURL(out))
+            exit(3)
+        }
+    }
 
-    static func check(_ url: URL) throws {
-        let key = url.path + "|" + fileStamp(url.path)
-        if passed.contains(key) { return }
+    static func install() {
+        // Without /proc (not Linux), files are read in-process.
         guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = []
+        KerasH5.isolation = KerasH5.Isolation(
+            read: { url in
+                try inChild(exe, "read", url) { out in
+                    var set = try Safetensors.read(out)
+                    set.source = url.path
+                    return set
+                }
+            },
+            describe: { url in
+                try inChild(exe, "describe", url) { out in
+                    let d = try JSONDecoder().decode(Description.self, from: Data(contentsOf: out))
+                    return (d.entries, d.metadata)
+                }
+            })
+    }
+
+    static func errorURL(_ out: URL) -> URL { out.appendingPathExtension("error") }
+
+    static func inChild<T>(_ exe: String, _ op: String, _ url: URL, _ decode: (URL) throws -> T) throws -> T {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vggtl-hdf5-\(getpid())-\(UUID().uuidString)")
+        defer {
+            try? FileManager.default.removeItem(at: out)
+            try? FileManager.default.removeItem(at: errorURL(out))
+        }
         var env = ProcessInfo.processInfo.environment
-        env[childKey] = url.path
+        env[operationKey] = op
+        env[fileKey] = url.path
+        env[resultKey] = out.path
         env["SWIFT_BACKTRACE"] = "enable=no"
-        p.environment = env
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return }  // cannot isolate: read in-process as before
-        // A damaged file can also send libhdf5 into an endless loop: a generous limit that grows
-        // with the file (a full VGG16 file, 528 MB, reads in a few seconds).
+        // A generous limit that grows with the file (a full VGG16 file, 528 MB, reads in a few seconds).
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
         let limit = ProcessInfo.processInfo.environment["VGGTL_HDF5_CHECK_SECONDS"].flatMap(Double.init) ?? 60 + Double(size) / 10_000_000
-        let deadline = Date().addingTimeInterval(limit)
-        while p.isRunning && Date() < deadline { usleep(2_000) }
-        if p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+        let r = try ChildProcess.run(exe, [], environment: env, timeout: limit, captureOutput: false)
+        if r.timedOut {
             throw VGGTLError.corruptFile(file: url.path, format: "Keras HDF5",
                                          reason: "the HDF5 library did not finish reading it in \(Int(limit)) s (a damaged file can send it into an endless loop)")
         }
-        p.waitUntilExit()
-        if p.terminationReason == .uncaughtSignal {
-            let name = p.terminationStatus == SIGSEGV ? "SIGSEGV" : p.terminationStatus == SIGBUS ? "SIGBUS"
-                : p.terminationStatus == SIGABRT ? "SIGABRT" : "signal \(p.terminationStatus)"
+        if r.signaled {
+            let name = r.status == SIGSEGV ? "SIGSEGV" : r.status == SIGBUS ? "SIGBUS"
+                : r.status == SIGABRT ? "SIGABRT" : r.status == SIGKILL ? "SIGKILL (out of memory?)" : "signal \(r.status)"
             throw VGGTLError.corruptFile(file: url.path, format: "Keras HDF5",
                                          reason: "the HDF5 library crashes reading it (\(name)), so its internal structure is damaged")
         }
-        passed.insert(key)
+        if let data = try? Data(contentsOf: errorURL(out)), let e = try? JSONDecoder().decode(VGGTLError.self, from: data) {
+            throw e
+        }
+        guard r.status == 0 else {
+            throw VGGTLError.corruptFile(file: url.path, format: "Keras HDF5", reason: "the process reading it ended with status \(r.status)")
+        }
+        return try decode(out)
     }
 }

@@ -5,7 +5,7 @@ import VGGTL
 /// Every command end to end through the real `vggtl` binary, on a small class-folder dataset of
 /// JPEGs written here: a learnable task (red-ish vs blue-ish noise), so training must reach high
 /// accuracy; resume must equal an uninterrupted run; classes follow sorted folder names.
-final class CommandTests: XCTestCase {
+final class CommandTests: VGGTLTestCase {
     static var data: URL!
     var temp: URL!
 
@@ -13,19 +13,13 @@ final class CommandTests: XCTestCase {
 
     @discardableResult
     func vggtl(_ args: [String], fails: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out; p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let r = try ChildProcess(Self.binary.path, args, ownProcessGroup: true).wait(timeout: childTimeLimit)
+        let text = r.text
+        XCTAssertFalse(r.timedOut, "vggtl \(args.joined(separator: " ")) still ran after \(Int(childTimeLimit)) s", file: file, line: line)
         if fails {
-            XCTAssertNotEqual(p.terminationStatus, 0, "vggtl \(args.joined(separator: " ")) should fail\n\(text)", file: file, line: line)
+            XCTAssertTrue(r.status != 0 || r.signaled, "vggtl \(args.joined(separator: " ")) should fail\n\(text)", file: file, line: line)
         } else {
-            XCTAssertEqual(p.terminationStatus, 0, "vggtl \(args.joined(separator: " "))\n\(text)", file: file, line: line)
+            XCTAssertTrue(r.status == 0 && !r.signaled, "vggtl \(args.joined(separator: " "))\n\(text)", file: file, line: line)
         }
         return text
     }
@@ -34,6 +28,7 @@ final class CommandTests: XCTestCase {
     static let classes = ["blue sky", "Red"]
 
     override class func setUp() {
+        super.setUp()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("vggtl-cmd-\(UUID().uuidString)")
         data = root.appendingPathComponent("data")
         var g = SeededGenerator(seed: 3)

@@ -5,7 +5,7 @@ import XCTest
 /// against im2col + GEMM (itself finite-difference checked in GradientCheckTests), forward with
 /// bias and ReLU, backward-data and backward-filter, plus a finite-difference check of the
 /// Winograd backward-data directly.
-final class ConvAlgorithmTests: XCTestCase {
+final class ConvAlgorithmTests: VGGTLTestCase {
     func put(_ values: [Float], _ t: Tensor) {
         values.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: 0) }
     }

@@ -5,7 +5,7 @@ import XCTest
 /// Image codec, resize, preprocessing, augmentation, sources and the batch loader.
 /// Expected pixel values marked "Pillow" were produced with Pillow 13.0 (PIL.Image.open(...)
 /// .convert("RGB"), Image.resize(BILINEAR)) and pasted below; the tests need no Python.
-final class DataTests: XCTestCase {
+final class DataTests: VGGTLTestCase {
     var temp: URL!
 
     override func setUpWithError() throws {

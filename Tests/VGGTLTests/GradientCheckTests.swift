@@ -4,7 +4,7 @@ import VGGTL
 /// Finite-difference checks of every layer's backward on the CPU backend. The scalar checked is
 /// L = sum(forward(x) * r) for a fixed random r, so dL/dy = r; central differences in float32
 /// with a step far above rounding and far below the curvature of the smooth ops.
-final class GradientCheckTests: XCTestCase {
+final class GradientCheckTests: VGGTLTestCase {
     let h: Float = 5e-3
 
     /// Checks dx and every parameter gradient of `layer` on input shape `shape`.

@@ -1,7 +1,7 @@
 import XCTest
 import VGGTL
 
-final class ModelTests: XCTestCase {
+final class ModelTests: VGGTLTestCase {
     func count(_ m: Model) -> Int { m.layers.reduce(0) { $0 + $1.weights.reduce(0) { $0 + $1.tensor.count } } }
 
     func testVGG16ParameterCountsMatchKeras() throws {

@@ -2,7 +2,7 @@ import XCTest
 import VGGTL
 
 /// The update kernels against the textbook formulas, evaluated here in Double for 5 steps.
-final class OptimizerTests: XCTestCase {
+final class OptimizerTests: VGGTLTestCase {
     let p0 = randomArray(37, seed: 1)
     let grads = (0..<5).map { randomArray(37, seed: 10 + UInt64($0)) }
 

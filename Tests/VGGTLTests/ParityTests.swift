@@ -9,7 +9,7 @@ let openclDevice: OpenCLDevice = {
 
 /// CPU vs OpenCL, forward and backward, for every layer and primitive, over shapes with odd
 /// sizes that are multiples of no tile, batch 1, and 3, 64 and 512 channels.
-final class ParityTests: XCTestCase {
+final class ParityTests: VGGTLTestCase {
     /// Builds the same layer (same seed) on both devices, runs forward and backward on the same
     /// input and upstream gradient, and compares output, dx and every parameter gradient.
     func parity(_ make: (Device) throws -> Layer, input shape: [Int], training: Bool = true, tol: Float = 1e-4,

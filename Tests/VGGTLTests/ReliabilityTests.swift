@@ -8,7 +8,7 @@ import Glibc
 /// Issue 6: bad input, interrupted runs and device faults end in a clear message with nothing
 /// lost. Most cases run the real `vggtl` binary (as a user does) on small data written here:
 /// feature files for the fast head-training cases, JPEG class folders for the image cases.
-final class ReliabilityTests: XCTestCase {
+final class ReliabilityTests: VGGTLTestCase {
     var temp: URL!
 
     override func setUpWithError() throws {
@@ -33,30 +33,16 @@ final class ReliabilityTests: XCTestCase {
 
     /// Runs vggtl (or, with `shell`, a bash line in which $VGGTL is the binary); stdout and stderr together.
     func run(_ args: [String], env: [String: String] = [:], shell: String? = nil,
-             whileRunning: ((Process, FileHandle) -> Data)? = nil) throws -> Result {
-        let p = Process()
-        if let shell {
-            p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = ["-c", shell + " " + args.map { "'\($0)'" }.joined(separator: " ")]
-        } else {
-            p.executableURL = Self.binary
-            p.arguments = args
-        }
+             whileRunning: ((ChildProcess) -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         var environment = ProcessInfo.processInfo.environment
         environment["VGGTL"] = Self.binary.path
         for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe()
-        p.standardOutput = out; p.standardError = out
-        try p.run()
-        var data = Data()
-        if let whileRunning {
-            data.append(whileRunning(p, out.fileHandleForReading))
-        }
-        data.append(out.fileHandleForReading.readDataToEndOfFile())
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
-                      output: String(decoding: data, as: UTF8.self))
+        let p = try shell.map { try ChildProcess("/bin/bash", ["-c", $0 + " " + args.map { "'\($0)'" }.joined(separator: " ")], environment: environment, ownProcessGroup: true) }
+            ?? ChildProcess(Self.binary.path, args, environment: environment, ownProcessGroup: true)
+        whileRunning?(p)
+        let r = p.wait(timeout: childTimeLimit)
+        XCTAssertFalse(r.timedOut, "vggtl \(args.joined(separator: " ")) still ran after \(Int(childTimeLimit)) s:\n\(r.text)", file: file, line: line)
+        return Result(status: r.status, signaled: r.signaled, output: r.text)
     }
 
     /// A user mistake: exit status 1, one error line that contains every needle, no crash report.
@@ -324,16 +310,10 @@ final class ReliabilityTests: XCTestCase {
         flags[3] = "2"  // --batch 2: 2 batches
         let common = ["finetune", "--weights", "none", "--unfreeze", "block5", "--data", data.path, "--size", "32x32", "--epochs", "1", "--augment"] + flags
         XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
-        let r = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "1:WAIT"]) { process, pipe in
-            // Read until the child has finished its first batch and waits, then signal it.
-            var seen = Data()
-            while !String(decoding: seen, as: UTF8.self).contains("vggtl-test: waiting for a signal") {
-                let chunk = pipe.availableData
-                if chunk.isEmpty { break }
-                seen.append(chunk)
-            }
-            kill(process.processIdentifier, SIGTERM)
-            return seen
+        let r = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "1:WAIT"]) { process in
+            // Wait until the child has finished its first batch and waits, then signal it.
+            XCTAssertTrue(process.read(until: "vggtl-test: waiting for a signal", timeout: childTimeLimit))
+            process.signal(SIGTERM)
         }
         XCTAssertEqual(r.status, 143, r.output)
         XCTAssertTrue(r.output.contains("interrupted by SIGTERM in epoch 1 after batch 1 of 2"), r.output)
@@ -399,10 +379,9 @@ final class ReliabilityTests: XCTestCase {
         let feat = try writeFeatures("feat", rows: 200, width: 64)
         for (i, delay) in [0.05, 0.2, 0.35, 0.5, 0.8].enumerated() {
             let name = "run\(i)"
-            let r = try run(["train-top", "--features", feat, "--out", path(name), "--epochs", "200", "--hidden", "256"] + headFlags) { process, _ in
+            let r = try run(["train-top", "--features", feat, "--out", path(name), "--epochs", "200", "--hidden", "256"] + headFlags) { process in
                 usleep(UInt32(delay * 1_000_000))
-                kill(process.processIdentifier, SIGKILL)
-                return Data()
+                process.signal(SIGKILL)
             }
             XCTAssertTrue(r.signaled || r.status == 0, r.output)
             if FileManager.default.fileExists(atPath: path("\(name)/last.json")) {
@@ -443,7 +422,7 @@ final class ReliabilityTests: XCTestCase {
         let good = try Checkpoint.load(url("last.json")).weightsFile
         let p = model.network.parameters[0].value
         var v = p.toArray(); v[1] = .nan
-        try v.withUnsafeBufferPointer { cpuDevice.write($0, to: p.buffer, offset: 0) }
+        v.withUnsafeBufferPointer { cpuDevice.write($0, to: p.buffer, offset: 0) }
         var next = info; next.epoch = 2
         XCTAssertThrowsError(try Checkpoint.save(next, model: model, optimizer: nil, in: temp, name: "last")) { e in
             XCTAssertTrue("\(e)".contains(model.network.parameters[0].name) && "\(e)".contains("--lr"), "\(e)")
@@ -562,19 +541,9 @@ final class ReliabilityTests: XCTestCase {
     func testFullTmpfsWhileCheckpointingIsAnErrorWithNoHalfWrittenFile() throws {
         let mnt = url("small-disk")
         try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
-        let m = Process()
-        m.executableURL = URL(fileURLWithPath: "/bin/mount")
-        m.arguments = ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt.path]
-        m.standardError = FileHandle.nullDevice
-        guard (try? m.run()) != nil else { throw XCTSkip("cannot run mount") }
-        m.waitUntilExit()
-        guard m.terminationStatus == 0 else { throw XCTSkip("cannot mount a tmpfs here (not root?)") }
-        defer {
-            let u = Process()
-            u.executableURL = URL(fileURLWithPath: "/bin/umount")
-            u.arguments = [mnt.path]
-            try? u.run(); u.waitUntilExit()
-        }
+        guard let m = try? ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt.path], timeout: 30),
+              !m.timedOut, !m.signaled, m.status == 0 else { throw XCTSkip("cannot mount a tmpfs here (not root?)") }
+        defer { _ = try? ChildProcess.run("/bin/umount", [mnt.path], timeout: 30) }
         let feat = try writeFeatures("feat", width: 512)
         let r = try run(["train-top", "--features", feat, "--out", mnt.appendingPathComponent("run").path, "--epochs", "1",
                          "--device", "cpu", "--batch", "8", "--hidden", "512", "--seed", "7"])

@@ -40,3 +40,53 @@ let vggtlBinary: URL = {
     }
     return dir.appendingPathComponent("vggtl")
 }()
+
+/// How long one vggtl command in a test may run before it is killed and the test fails.
+let childTimeLimit: Double = ProcessInfo.processInfo.environment["VGGTL_TEST_CHILD_SECONDS"].flatMap(Double.init) ?? 600
+
+/// The base of every test class: starts the watchdog.
+class VGGTLTestCase: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        TestWatchdog.shared.start()
+    }
+}
+
+/// A test that hangs must not hold CI until its overall time limit: after
+/// `VGGTL_TEST_MINUTES` (default 20) in one test, the watchdog names the test and ends the run
+/// with a failure status.
+final class TestWatchdog: NSObject, XCTestObservation, @unchecked Sendable {
+    static let shared = TestWatchdog()
+    private let lock = NSLock()
+    private var current: (name: String, since: Date)?
+    private var started = false
+    private let limit = 60 * (ProcessInfo.processInfo.environment["VGGTL_TEST_MINUTES"].flatMap(Double.init) ?? 20)
+
+    func start() {
+        lock.lock(); defer { lock.unlock() }
+        guard !started else { return }
+        started = true
+        XCTestObservationCenter.shared.addTestObserver(self)
+        let t = Thread { [self] in
+            while true {
+                sleep(10)
+                lock.lock()
+                let c = current
+                lock.unlock()
+                if let c, Date().timeIntervalSince(c.since) > limit {
+                    FileHandle.standardError.write(Data("test watchdog: \(c.name) has run for more than \(Int(limit)) s; stopping the test run (VGGTL_TEST_MINUTES changes the limit)\n".utf8))
+                    exit(1)
+                }
+            }
+        }
+        t.start()
+    }
+
+    func testCaseWillStart(_ testCase: XCTestCase) {
+        lock.lock(); current = (testCase.name, Date()); lock.unlock()
+    }
+
+    func testCaseDidFinish(_ testCase: XCTestCase) {
+        lock.lock(); current = nil; lock.unlock()
+    }
+}

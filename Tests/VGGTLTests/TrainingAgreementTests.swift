@@ -3,7 +3,7 @@ import VGGTL
 
 /// A 3-layer conv net trained on the same synthetic batches on both backends: it must learn,
 /// and the two loss curves must agree step by step.
-final class TrainingAgreementTests: XCTestCase {
+final class TrainingAgreementTests: VGGTLTestCase {
     static let classes = 4, size = 12, batch = 8
 
     /// Class c is a bright square in quadrant c over noise: learnable, not trivial.

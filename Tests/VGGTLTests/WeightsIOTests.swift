@@ -5,7 +5,7 @@ import VGGTL
 /// Weight and array files: Keras HDF5 (both layouts, both string kinds), safetensors (torch and
 /// Keras names), .npy; forward passes after loading against references computed here in Double
 /// from the files' raw values; round trips bit for bit; truncated and corrupt files.
-final class WeightsIOTests: XCTestCase {
+final class WeightsIOTests: VGGTLTestCase {
     private var dir: URL!
 
     override func setUpWithError() throws {

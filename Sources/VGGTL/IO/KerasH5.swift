@@ -33,16 +33,32 @@ public enum KerasH5 {
 
     // MARK: reading
 
-    /// Runs before libhdf5 reads a file. libhdf5 can crash (SIGSEGV) on some damaged files, and
-    /// no error handling inside the process can catch that; the vggtl CLI sets this to a check
-    /// that first reads the file in a child process and turns such a crash into an error.
-    /// nil (the default for library users and tests): no check.
-    nonisolated(unsafe) public static var preflight: ((URL) throws -> Void)?
+    /// Reads a file somewhere libhdf5 cannot harm this process. libhdf5 can crash (SIGSEGV) or
+    /// loop forever on some damaged files, which nothing inside the process survives; the vggtl
+    /// CLI sets this to read .h5 files in a child process. nil (library users, tests): read here.
+    public struct Isolation {
+        public var read: (URL) throws -> WeightSet
+        public var describe: (URL) throws -> (entries: [WeightFileEntry], metadata: [String: String])
+        public init(read: @escaping (URL) throws -> WeightSet,
+                    describe: @escaping (URL) throws -> (entries: [WeightFileEntry], metadata: [String: String])) {
+            self.read = read; self.describe = describe
+        }
+    }
+    nonisolated(unsafe) public static var isolation: Isolation?
+
+    public static func read(_ url: URL) throws -> WeightSet {
+        if let isolation { return try isolation.read(url) }
+        return try readHere(url)
+    }
+
+    public static func describe(_ url: URL) throws -> (entries: [WeightFileEntry], metadata: [String: String]) {
+        if let isolation { return try isolation.describe(url) }
+        return try describeHere(url)
+    }
 
     /// Every weight of every layer in `layer_names` order, with canonical names.
-    public static func read(_ url: URL) throws -> WeightSet {
-        try preflight?(url)
-        return try HDF5.locked {
+    public static func readHere(_ url: URL) throws -> WeightSet {
+        try HDF5.locked {
             let f = try H5File(reading: url)
             var set = WeightSet(source: url.path)
             let root = try f.root()
@@ -58,9 +74,8 @@ public enum KerasH5 {
     }
 
     /// Names, shapes and dtypes without reading values.
-    public static func describe(_ url: URL) throws -> (entries: [WeightFileEntry], metadata: [String: String]) {
-        try preflight?(url)
-        return try HDF5.locked {
+    public static func describeHere(_ url: URL) throws -> (entries: [WeightFileEntry], metadata: [String: String]) {
+        try HDF5.locked {
             let f = try H5File(reading: url)
             let root = try f.root()
             let metadata = try f.scalarStringAttributes(root, of: "the root group").filter { $0.value.utf8.count < 200 }

@@ -63,7 +63,7 @@ public enum WeightFormat: String, CaseIterable, Sendable {
 }
 
 /// One array in a weights file as stored (for `vggtl weights inspect`).
-public struct WeightFileEntry {
+public struct WeightFileEntry: Codable {
     /// The name in the file: an HDF5 dataset path or a safetensors key.
     public var storedName: String
     /// Our name for it (Keras' without ":0"); torch names stay as they are.

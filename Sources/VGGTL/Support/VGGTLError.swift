@@ -1,6 +1,6 @@
 /// The one error type of vggtl. Every case names what is wrong (file, layer, flag or device)
 /// and its description says what to do; the CLI prints it and exits non-zero.
-public enum VGGTLError: Error, CustomStringConvertible, Equatable {
+public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     case badFlag(flag: String, value: String, expected: String)
     case noOpenCLDevice
     case deviceIndexOutOfRange(index: Int, count: Int)
