@@ -169,10 +169,10 @@ extension WorkloadBench {
             let y = try Tensor(zeros: [pg.outCount], on: device), dx = try Tensor(zeros: [pg.inCount], on: device)
             let bytes = Double(4 * (pg.inCount + pg.outCount))
             let name = "block\(b + 1)_pool"
-            let tf = try time { device.maxPool(x.buffer, y.buffer, pg) }
+            let tf = time { device.maxPool(x.buffer, y.buffer, pg) }
             out.append(KernelResult(layer: name, pass: "forward", algorithm: "max-2x2", milliseconds: tf * 1e3, gflops: nil,
                                     gbPerSecond: bytes / tf / 1e9, percentOfPeak: nil))
-            let tb = try time { device.maxPoolBackward(x.buffer, y.buffer, dx.buffer, pg) }
+            let tb = time { device.maxPoolBackward(x.buffer, y.buffer, dx.buffer, pg) }
             out.append(KernelResult(layer: name, pass: "backward", algorithm: "max-2x2", milliseconds: tb * 1e3, gflops: nil,
                                     gbPerSecond: (bytes + Double(4 * pg.inCount)) / tb / 1e9, percentOfPeak: nil))
             side /= 2

@@ -36,6 +36,11 @@ public final class Tensor {
         return Tensor(sharing: self, shape: newShape)
     }
 
+    /// The first count(shape) floats of `buffer` (a shared, possibly larger, buffer).
+    init(view buffer: DeviceBuffer, shape: [Int], on device: Device) {
+        self.device = device; self.buffer = buffer; self.shape = shape
+    }
+
     private init(sharing t: Tensor, shape: [Int]) {
         device = t.device; buffer = t.buffer; self.shape = shape
     }

@@ -56,10 +56,10 @@ public final class BatchNormalization: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard let x else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
         let d = dy.device, rows = x.count / channels
-        let dx = try reuse(&self.dx, x.shape, on: d, what: "\(name) input gradient")
+        let dx = try gradientTensor(&self.dx, x.shape, on: d, what: "\(name) input gradient", target: target)
         if usedBatchStatistics {
             d.batchNormBackward(x.buffer, dy.buffer, dx.buffer, rows: rows, channels: channels, mean: mean!.buffer,
                                 variance: variance!.buffer, gamma: gamma.value.buffer, epsilon: epsilon,
@@ -69,7 +69,7 @@ public final class BatchNormalization: Layer {
         // Inference mode: an affine map per channel with the moving statistics.
         if trainable {
             // gamma/beta gradients use the same sums as training mode, with the moving statistics.
-            let scratch = try reuse(&self.scratch, x.shape, on: d, what: "\(name) scratch")
+            let scratch = try gradientTensor(&self.scratch, x.shape, on: d, what: "\(name) scratch", target: target, scratch: true)
             d.batchNormBackward(x.buffer, dy.buffer, scratch.buffer, rows: rows, channels: channels, mean: movingMean.buffer,
                                 variance: movingVariance.buffer, gamma: gamma.value.buffer, epsilon: epsilon,
                                 dgamma: try gamma.gradient().buffer, dbeta: try beta.gradient().buffer)

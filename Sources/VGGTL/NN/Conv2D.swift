@@ -43,18 +43,18 @@ public final class Conv2D: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard let x, let y, let g = geometry else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
         var grad = dy
         if activation == .relu {
-            grad = try reuse(&dyAct, dy.shape, on: dy.device, what: "\(name) gradient")
+            grad = try gradientTensor(&dyAct, dy.shape, on: dy.device, what: "\(name) gradient", target: target, scratch: true)
             dy.device.reluBackward(y.buffer, dy.buffer, grad.buffer, count: dy.count)
         }
         if kernel.trainable {
             try Convolution.backwardFilter(x: x, dy: grad, dw: kernel.gradient(), db: bias?.trainable == true ? bias!.gradient() : nil, g)
         }
         guard inputGradient else { return nil }
-        let dx = try reuse(&self.dx, x.shape, on: x.device, what: "\(name) input gradient")
+        let dx = try gradientTensor(&self.dx, x.shape, on: x.device, what: "\(name) input gradient", target: target)
         try Convolution.backwardData(dy: grad, w: kernel.value, dx: dx, g)
         return dx
     }

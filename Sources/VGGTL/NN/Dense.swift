@@ -36,12 +36,12 @@ public final class Dense: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard let x, let y else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
         let d = dy.device, n = x.shape[0]
         var grad = dy
         if activation == .relu {
-            grad = try reuse(&dyAct, dy.shape, on: d, what: "\(name) gradient")
+            grad = try gradientTensor(&dyAct, dy.shape, on: d, what: "\(name) gradient", target: target, scratch: true)
             d.reluBackward(y.buffer, dy.buffer, grad.buffer, count: dy.count)
         }
         if kernel.trainable {
@@ -52,7 +52,7 @@ public final class Dense: Layer {
             d.biasGradient(grad.buffer, rows: n, channels: units, db: try bias.gradient().buffer, accumulate: false)
         }
         guard inputGradient else { return nil }
-        let dx = try reuse(&self.dx, x.shape, on: d, what: "\(name) input gradient")
+        let dx = try gradientTensor(&self.dx, x.shape, on: d, what: "\(name) input gradient", target: target)
         d.gemm(transA: false, transB: true, m: n, n: inputs, k: units, alpha: 1, a: grad.buffer, aOffset: 0, lda: units,
                b: kernel.value.buffer, bOffset: 0, ldb: units, beta: 0, c: dx.buffer, cOffset: 0, ldc: inputs)
         return dx

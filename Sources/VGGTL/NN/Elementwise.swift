@@ -9,9 +9,9 @@ public final class ReLU: Layer {
         x.device.relu(x.buffer, y.buffer, count: x.count)
         return y
     }
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard inputGradient, let y else { return nil }
-        let dx = try reuse(&self.dx, dy.shape, on: dy.device, what: "\(name) input gradient")
+        let dx = try gradientTensor(&self.dx, dy.shape, on: dy.device, what: "\(name) input gradient", target: target)
         dy.device.reluBackward(y.buffer, dy.buffer, dx.buffer, count: dy.count)
         return dx
     }
@@ -45,10 +45,10 @@ public final class Dropout: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard inputGradient else { return nil }
         guard active else { return dy }
-        let dx = try reuse(&self.dx, dy.shape, on: dy.device, what: "\(name) input gradient")
+        let dx = try gradientTensor(&self.dx, dy.shape, on: dy.device, what: "\(name) input gradient", target: target)
         dy.device.dropout(dy.buffer, dx.buffer, count: dy.count, rate: rate, seed: lastSeed)
         return dx
     }

@@ -30,10 +30,10 @@ public final class Pool2D: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard inputGradient else { return nil }
         guard let x, let g = geometry else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
-        let dx = try reuse(&self.dx, x.shape, on: x.device, what: "\(name) input gradient")
+        let dx = try gradientTensor(&self.dx, x.shape, on: x.device, what: "\(name) input gradient", target: target)
         switch kind {
         case .max: x.device.maxPoolBackward(x.buffer, dy.buffer, dx.buffer, g)
         case .average: x.device.avgPoolBackward(dy.buffer, dx.buffer, g)
@@ -61,9 +61,9 @@ public final class GlobalAveragePooling2D: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard inputGradient else { return nil }
-        let dx = try reuse(&self.dx, inShape, on: dy.device, what: "\(name) input gradient")
+        let dx = try gradientTensor(&self.dx, inShape, on: dy.device, what: "\(name) input gradient", target: target)
         dy.device.globalAvgPoolBackward(dy.buffer, dx.buffer, batch: inShape[0], pixels: inShape[1] * inShape[2], channels: inShape[3])
         return dx
     }
@@ -83,7 +83,7 @@ public final class Flatten: Layer {
         inShape = x.shape
         return try x.reshape(outputShape(x.shape))
     }
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         inputGradient ? try dy.reshape(inShape) : nil
     }
 }

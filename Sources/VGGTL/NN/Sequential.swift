@@ -2,6 +2,8 @@
 /// nothing is trainable: frozen trunks cost no gradient work at all.
 public final class Sequential {
     public private(set) var layers: [Layer]
+    /// The layers' input and scratch gradients during backward.
+    public let gradients = GradientArena()
     public init(_ layers: [Layer]) { self.layers = layers }
 
     public func append(_ layer: Layer) { layers.append(layer) }
@@ -24,7 +26,9 @@ public final class Sequential {
         guard let lowest = layers.firstIndex(where: \.trainable) else { return }
         var grad = dy
         for i in stride(from: layers.count - 1, through: lowest, by: -1) {
-            guard let dx = try layers[i].backward(grad, inputGradient: i > lowest) else { break }
+            // dx goes to the slot that does not hold dy (a view such as Flatten's keeps dy's slot).
+            let target = GradientTarget(arena: gradients, input: gradients.slot(holding: grad) == 0 ? 1 : 0)
+            guard let dx = try layers[i].backward(grad, inputGradient: i > lowest, into: target) else { break }
             grad = dx
         }
     }
