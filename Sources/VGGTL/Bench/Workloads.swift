@@ -187,78 +187,15 @@ public struct KernelResult: Codable, Sendable {
 }
 
 extension WorkloadBench {
-    /// Times every VGG16 convolution (forward with bias + ReLU, backward-data, backward-filter),
-    /// every pooling layer (forward, backward), and the elementwise and optimizer kernels at one
-    /// image size and batch: the median of `repeats` runs after one warm-up.
+    /// Times every case of `KernelCases.vgg16` (every VGG16 convolution, pooling layer, and the
+    /// elementwise and optimizer kernels) at one image size and batch: the median of `repeats`
+    /// runs after one warm-up. Each case's tensors are freed before the next is set up.
     public static func layers(size: Int, batch: Int, on device: Device, repeats: Int = 3, gemmPeak: Double?) throws -> [KernelResult] {
-        func time(_ body: () throws -> Void) rethrows -> Double {
-            var ts: [Double] = []
-            for i in 0...repeats {
-                let t0 = Date()
-                try body()
-                device.synchronize()
-                if i > 0 { ts.append(Date().timeIntervalSince(t0)) }
-            }
-            return ts.sorted()[ts.count / 2]
+        try KernelCases.vgg16(on: device, size: size, batch: batch).map { c in
+            let seconds = try KernelCases.medianSeconds(c.prepare(), repeats: repeats)
+            let gf = c.flops.map { $0 / seconds / 1e9 }
+            return KernelResult(layer: c.layer, pass: c.pass, algorithm: c.algorithm, milliseconds: seconds * 1e3, gflops: gf,
+                                gbPerSecond: c.bytes.map { $0 / seconds / 1e9 }, percentOfPeak: gf.flatMap { g in gemmPeak.map { 100 * g / $0 } })
         }
-        var out: [KernelResult] = []
-        var side = size, channels = 3
-        var largest = 0
-        for (b, block) in VGG16.blocks.enumerated() {
-            for i in 1...block.convs {
-                let g = try WindowGeometry(batch: batch, inH: side, inW: side, inC: channels, kernel: (3, 3), stride: (1, 1),
-                                           padding: .same, outC: block.filters)
-                let x = try Tensor(uniformValues(g.inCount, seed: 3), shape: [batch, side, side, channels], on: device)
-                let w = try Tensor(uniformValues(9 * channels * block.filters, seed: 4).map { $0 * 0.05 },
-                                   shape: [3, 3, channels, block.filters], on: device)
-                let bias = try Tensor(zeros: [block.filters], on: device)
-                let y = try Tensor(zeros: [batch, side, side, block.filters], on: device)
-                let dy = try Tensor(uniformValues(g.outCount, seed: 5), shape: y.shape, on: device)
-                let dx = try Tensor(zeros: x.shape, on: device)
-                let dw = try Tensor(zeros: w.shape, on: device), db = try Tensor(zeros: bias.shape, on: device)
-                let flops = 2.0 * Double(g.outPixels * g.patchSize * g.outC)
-                let name = "block\(b + 1)_conv\(i)", algorithm = Convolution.algorithm(g, on: device)
-                func add(_ pass: String, _ seconds: Double) {
-                    let gf = flops / seconds / 1e9
-                    out.append(KernelResult(layer: name, pass: pass, algorithm: algorithm, milliseconds: seconds * 1e3, gflops: gf,
-                                            gbPerSecond: nil, percentOfPeak: gemmPeak.map { 100 * gf / $0 }))
-                }
-                add("forward", try time { try Convolution.forward(x: x, w: w, bias: bias, y: y, relu: true, g) })
-                if channels > 3 { add("backward-data", try time { try Convolution.backwardData(dy: dy, w: w, dx: dx, g) }) }
-                add("backward-filter", try time { try Convolution.backwardFilter(x: x, dy: dy, dw: dw, db: db, g) })
-                largest = max(largest, g.outCount)
-                channels = block.filters
-            }
-            let pg = try WindowGeometry(batch: batch, inH: side, inW: side, inC: channels, kernel: (2, 2), stride: (2, 2), padding: .valid)
-            let x = try Tensor(uniformValues(pg.inCount, seed: 6), shape: [batch, side, side, channels], on: device)
-            let y = try Tensor(zeros: [pg.outCount], on: device), dx = try Tensor(zeros: [pg.inCount], on: device)
-            let bytes = Double(4 * (pg.inCount + pg.outCount))
-            let name = "block\(b + 1)_pool"
-            let tf = time { device.maxPool(x.buffer, y.buffer, pg) }
-            out.append(KernelResult(layer: name, pass: "forward", algorithm: "max-2x2", milliseconds: tf * 1e3, gflops: nil,
-                                    gbPerSecond: bytes / tf / 1e9, percentOfPeak: nil))
-            let tb = time { device.maxPoolBackward(x.buffer, y.buffer, dx.buffer, pg) }
-            out.append(KernelResult(layer: name, pass: "backward", algorithm: "max-2x2", milliseconds: tb * 1e3, gflops: nil,
-                                    gbPerSecond: (bytes + Double(4 * pg.inCount)) / tb / 1e9, percentOfPeak: nil))
-            side /= 2
-        }
-        // Elementwise and optimizer kernels over the largest activation.
-        let a = try Tensor(uniformValues(largest, seed: 7), shape: [largest], on: device)
-        let b = try Tensor(uniformValues(largest, seed: 8), shape: [largest], on: device)
-        let c = try Tensor(zeros: [largest], on: device), v = try Tensor(zeros: [largest], on: device)
-        let s = try Tensor(zeros: [largest], on: device)  // Adam's second moment: never negative
-        let n = Double(largest * 4)
-        let kernels: [(String, Double, () -> Void)] = [
-            ("relu", 2 * n, { device.relu(a.buffer, c.buffer, count: largest) }),
-            ("relu-backward", 3 * n, { device.reluBackward(a.buffer, b.buffer, c.buffer, count: largest) }),
-            ("sgd-momentum", 5 * n, { device.sgdUpdate(param: c.buffer, grad: b.buffer, velocity: v.buffer, count: largest, SGDConfig(lr: 1e-4, momentum: 0.9)) }),
-            ("adam", 7 * n, { device.adamUpdate(param: c.buffer, grad: b.buffer, m: v.buffer, v: s.buffer, count: largest, step: 1, AdamConfig(lr: 1e-4)) }),
-        ]
-        for (kname, bytes, body) in kernels {
-            let t = time(body)
-            out.append(KernelResult(layer: "\(largest) floats", pass: kname, algorithm: "elementwise", milliseconds: t * 1e3,
-                                    gflops: nil, gbPerSecond: bytes / t / 1e9, percentOfPeak: nil))
-        }
-        return out
     }
 }

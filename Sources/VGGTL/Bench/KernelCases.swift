@@ -1,0 +1,125 @@
+import Foundation
+
+/// One kernel call of the per-layer benchmark: which layer and pass, how much work one call does,
+/// and how to set it up. `vggtl bench --layers` and the package-benchmark suite in Benchmarks/
+/// both time these, so the two always measure the same calls at the same shapes.
+public struct KernelCase {
+    /// Keras layer name (block3_conv1, block2_pool), or "N floats" for the elementwise kernels.
+    public let layer: String
+    /// forward, backward-data, backward-filter (convolutions); forward, backward (pools);
+    /// relu, relu-backward, sgd-momentum, adam (elementwise).
+    public let pass: String
+    /// The algorithm the engine picks for this shape on this device (printed next to the time).
+    public let algorithm: String
+    /// Direct-convolution FLOPs of one call (2 x MACs of the 3x3 convolution), whatever the
+    /// algorithm really does; nil for memory-bound kernels.
+    public let flops: Double?
+    /// Bytes one call reads and writes (memory-bound kernels); nil for convolutions.
+    public let bytes: Double?
+    /// Allocates the case's tensors and returns the body to time: one kernel call followed by
+    /// `device.synchronize()`. The tensors live as long as the returned closure, so running the
+    /// cases one after another holds one case's memory at a time (allocating every case of
+    /// VGG16 at 150x150 batch 16 up front would hold over 2 GB).
+    public let prepare: () throws -> () throws -> Void
+
+    public var name: String { "\(layer) \(pass)" }
+}
+
+public enum KernelCases {
+    /// Every VGG16 convolution (forward with bias + ReLU, backward-data except for the first layer,
+    /// whose input gradient nothing needs, backward-filter with bias gradient), every pooling layer
+    /// (forward, backward), and the ReLU/SGD-momentum/Adam kernels over the largest activation,
+    /// at one image size and batch, in network order.
+    public static func vgg16(on device: Device, size: Int, batch: Int) throws -> [KernelCase] {
+        var cases: [KernelCase] = []
+        var side = size, channels = 3
+        var largest = 0
+        for (b, block) in VGG16.blocks.enumerated() {
+            for i in 1...block.convs {
+                let g = try WindowGeometry(batch: batch, inH: side, inW: side, inC: channels, kernel: (3, 3), stride: (1, 1),
+                                           padding: .same, outC: block.filters)
+                // Captured by the closures below, which must not see the loop's later values.
+                let xShape = [batch, side, side, channels], yShape = [batch, side, side, block.filters]
+                let wShape = [3, 3, channels, block.filters], filters = block.filters
+                let makeX = { try Tensor(uniformValues(g.inCount, seed: 3), shape: xShape, on: device) }
+                let makeW = { try Tensor(uniformValues(9 * xShape[3] * filters, seed: 4).map { $0 * 0.05 }, shape: wShape, on: device) }
+                let makeDY = { try Tensor(uniformValues(g.outCount, seed: 5), shape: yShape, on: device) }
+                let flops = 2.0 * Double(g.outPixels * g.patchSize * g.outC)
+                let name = "block\(b + 1)_conv\(i)", algorithm = Convolution.algorithm(g, on: device)
+                func add(_ pass: String, _ prepare: @escaping () throws -> () throws -> Void) {
+                    cases.append(KernelCase(layer: name, pass: pass, algorithm: algorithm, flops: flops, bytes: nil, prepare: prepare))
+                }
+                add("forward") {
+                    let (x, w, bias, y) = try (makeX(), makeW(), Tensor(zeros: [filters], on: device), Tensor(zeros: yShape, on: device))
+                    return { try Convolution.forward(x: x, w: w, bias: bias, y: y, relu: true, g); device.synchronize() }
+                }
+                if channels > 3 {
+                    add("backward-data") {
+                        let (dy, w, dx) = try (makeDY(), makeW(), Tensor(zeros: xShape, on: device))
+                        return { try Convolution.backwardData(dy: dy, w: w, dx: dx, g); device.synchronize() }
+                    }
+                }
+                add("backward-filter") {
+                    let (x, dy, dw, db) = try (makeX(), makeDY(), Tensor(zeros: wShape, on: device), Tensor(zeros: [filters], on: device))
+                    return { try Convolution.backwardFilter(x: x, dy: dy, dw: dw, db: db, g); device.synchronize() }
+                }
+                largest = max(largest, g.outCount)
+                channels = block.filters
+            }
+            let pg = try WindowGeometry(batch: batch, inH: side, inW: side, inC: channels, kernel: (2, 2), stride: (2, 2), padding: .valid)
+            let xShape = [batch, side, side, channels]
+            let makeX = { try Tensor(uniformValues(pg.inCount, seed: 6), shape: xShape, on: device) }
+            // Forward reads x and writes y; backward reads x and dy and writes dx.
+            let bytes = Double(4 * (pg.inCount + pg.outCount))
+            let name = "block\(b + 1)_pool"
+            cases.append(KernelCase(layer: name, pass: "forward", algorithm: "max-2x2", flops: nil, bytes: bytes) {
+                let (x, y) = try (makeX(), Tensor(zeros: [pg.outCount], on: device))
+                return { device.maxPool(x.buffer, y.buffer, pg); device.synchronize() }
+            })
+            cases.append(KernelCase(layer: name, pass: "backward", algorithm: "max-2x2", flops: nil, bytes: bytes + Double(4 * pg.inCount)) {
+                let (x, dy, dx) = try (makeX(), Tensor(uniformValues(pg.outCount, seed: 5), shape: [pg.outCount], on: device),
+                                       Tensor(zeros: [pg.inCount], on: device))
+                return { device.maxPoolBackward(x.buffer, dy.buffer, dx.buffer, pg); device.synchronize() }
+            })
+            side /= 2
+        }
+        // Elementwise and optimizer kernels over the largest activation (block1's), the size that
+        // dominates their share of a training step.
+        let n = largest
+        let random = { (seed: UInt64) in try Tensor(uniformValues(n, seed: seed), shape: [n], on: device) }
+        let zeros = { try Tensor(zeros: [n], on: device) }
+        let floats = Double(n * 4)
+        func add(_ pass: String, _ bytes: Double, _ prepare: @escaping () throws -> () throws -> Void) {
+            cases.append(KernelCase(layer: "\(n) floats", pass: pass, algorithm: "elementwise", flops: nil, bytes: bytes, prepare: prepare))
+        }
+        add("relu", 2 * floats) {
+            let (x, y) = try (random(7), zeros())
+            return { device.relu(x.buffer, y.buffer, count: n); device.synchronize() }
+        }
+        add("relu-backward", 3 * floats) {
+            let (y, dy, dx) = try (random(7), random(8), zeros())
+            return { device.reluBackward(y.buffer, dy.buffer, dx.buffer, count: n); device.synchronize() }
+        }
+        add("sgd-momentum", 5 * floats) {
+            let (p, grad, velocity) = try (zeros(), random(8), zeros())
+            return { device.sgdUpdate(param: p.buffer, grad: grad.buffer, velocity: velocity.buffer, count: n, SGDConfig(lr: 1e-4, momentum: 0.9)); device.synchronize() }
+        }
+        add("adam", 7 * floats) {
+            // The second moment starts at zero: Adam takes its square root, so it must never be negative.
+            let (p, grad, m, v) = try (zeros(), random(8), zeros(), zeros())
+            return { device.adamUpdate(param: p.buffer, grad: grad.buffer, m: m.buffer, v: v.buffer, count: n, step: 1, AdamConfig(lr: 1e-4)); device.synchronize() }
+        }
+        return cases
+    }
+
+    /// Runs a prepared case once to warm up, then `repeats` times; the median seconds per call.
+    static func medianSeconds(_ run: () throws -> Void, repeats: Int) throws -> Double {
+        var ts: [Double] = []
+        for i in 0...repeats {
+            let t0 = Date()
+            try run()
+            if i > 0 { ts.append(Date().timeIntervalSince(t0)) }
+        }
+        return ts.sorted()[ts.count / 2]
+    }
+}
