@@ -3,7 +3,9 @@ import Foundation
 /// The whole-job benchmark cases, defined exactly as the PyTorch reference measures them
 /// (random weights and data, float32, median over repeated steps).
 public struct Workload: Sendable {
-    public enum Kind: Sendable { case extract, train }
+    /// load: the data pipeline alone (JPEG folder -> batches), no model: its img/s against a
+    /// training case's says how much of the CPU loading takes from compute.
+    public enum Kind: Sendable { case extract, train, load }
     public let name: String
     public let kind: Kind
     public let size: Int
@@ -26,6 +28,7 @@ public struct Workload: Sendable {
         Workload(name: "full224", kind: .train, size: 224, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .all, adam: false, classes: 2, pytorchCPU: 2.09),
         Workload(name: "part150", kind: .train, size: 150, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .fromBlock(5), adam: false, classes: 2, pytorchCPU: 12.6),
         Workload(name: "full150jpeg", kind: .train, size: 150, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .all, adam: false, classes: 2, pytorchCPU: nil, fromJPEGs: true),
+        Workload(name: "load150jpeg", kind: .load, size: 150, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .none, adam: false, classes: 2, pytorchCPU: nil, fromJPEGs: true),
         Workload(name: "bn32", kind: .train, size: 32, batch: 64, trunk: .vgg16BN, includeTop: true, unfreeze: .all, adam: true, classes: 10, pytorchCPU: 76),
     ]
 
@@ -36,6 +39,7 @@ public struct Workload: Sendable {
         switch kind {
         case .extract: return 2 * trunkGMAC
         case .train: return unfreeze == .all ? 3 * 2 * trunkGMAC : nil
+        case .load: return nil
         }
     }
 }
@@ -54,6 +58,7 @@ public struct WorkloadResult: Codable, Sendable {
 public enum WorkloadBench {
     /// Runs `warmup` + `steps` steps of a case and reports the median.
     public static func run(_ w: Workload, on device: Device, steps: Int, warmup: Int = 1, gemmPeak: Double?) throws -> WorkloadResult {
+        if w.kind == .load { return try runLoader(w, on: device, steps: steps, warmup: warmup) }
         var config = ModelConfig(trunk: w.trunk, inputShape: [w.size, w.size, 3], includeTop: w.includeTop, classes: w.classes)
         if w.kind == .extract { config.headHidden = 0 }
         let model = try Model(config, on: device, seed: 1)
@@ -84,6 +89,8 @@ public enum WorkloadBench {
                 try model.network.backward(g)
                 try optimizer.update(model.network.trainableParameters)
                 device.synchronize()
+            case .load:
+                break
             }
             if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
         }
@@ -94,6 +101,22 @@ public enum WorkloadBench {
                               percentOfPeak: gemmPeak.flatMap { p in gflops.map { 100 * $0 / p } },
                               pytorchImagesPerSecond: device.kind == .cpu ? w.pytorchCPU : nil,
                               ratioToPyTorch: device.kind == .cpu ? w.pytorchCPU.map { ips / $0 } : nil, stepSeconds: times)
+    }
+
+    /// Batches from the JPEG folder as fast as the loader makes them (all cores, nothing else running).
+    static func runLoader(_ w: Workload, on device: Device, steps: Int, warmup: Int) throws -> WorkloadResult {
+        let jpegs = try JPEGFolder(batch: w.batch, size: w.size, seed: 1)
+        defer { jpegs.remove() }
+        var times: [Double] = []
+        // More batches than a training case's steps: one batch takes a fraction of a second.
+        for i in 0..<(warmup + 4 * steps) {
+            let t0 = Date()
+            _ = jpegs.next()
+            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
+        }
+        let ips = Double(w.batch) / times.sorted()[times.count / 2]
+        return WorkloadResult(name: w.name, device: device.name, imagesPerSecond: ips, gflops: nil, percentOfPeak: nil,
+                              pytorchImagesPerSecond: nil, ratioToPyTorch: nil, stepSeconds: times)
     }
 
     /// Median SGEMM GFLOP/s at n x n x n on a device.
