@@ -4,7 +4,7 @@ import VGGTL
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure img/s and GFLOP/s of the VGG16 jobs (extract224 extract150 full150 full224 part150 bn32) and GEMM.")
+        abstract: "Measure img/s and GFLOP/s of the VGG16 jobs (extract224 extract150 full150 full224 part150 bn32, and full150jpeg/load150jpeg: the JPEG pipeline with and without training) and GEMM.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Comma-separated cases, or 'all'.") var cases = "all"
     @Option(help: "Timed steps per case (the median is reported).") var steps = 3
