@@ -659,7 +659,7 @@ private func gzipStored(_ data: [UInt8]) -> [UInt8] {
 }
 
 /// Bytes made with Pillow (see the note at the top of the file).
-private enum Fixtures {
+enum Fixtures {
     static let pillowJPEG: [UInt8] = [
         255, 216, 255, 224, 0, 16, 74, 70, 73, 70, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 255, 219, 0, 67,
         0, 5, 3, 4, 4, 4, 3, 5, 4, 4, 4, 5, 5, 5, 6, 7, 12, 8, 7, 7, 7, 7, 15, 11,

@@ -208,21 +208,30 @@ public final class CPUDevice: Device {
         }
     }
 
+    /// Calls `tap` with the element offset of every in-image input pixel under the window of
+    /// output pixel (n, oh, ow), in row-major window order (padding taps are skipped).
+    @inline(__always)
+    private func forEachTap(_ g: WindowGeometry, _ n: Int, _ oh: Int, _ ow: Int, _ tap: (Int) -> Void) {
+        for kh in 0..<g.kH {
+            let ih = oh * g.strideH - g.padTop + kh
+            guard ih >= 0, ih < g.inH else { continue }
+            for kw in 0..<g.kW {
+                let iw = ow * g.strideW - g.padLeft + kw
+                guard iw >= 0, iw < g.inW else { continue }
+                tap(((n * g.inH + ih) * g.inW + iw) * g.inC)
+            }
+        }
+    }
+
     public func maxPool(_ xb: DeviceBuffer, _ yb: DeviceBuffer, _ g: WindowGeometry) {
         let x = cpu(xb), y = cpu(yb), c = g.inC
         forEachOutputPixel(g) { p, n, oh, ow in
             let dst = y + p * c
             var first = true
-            for kh in 0..<g.kH {
-                let ih = oh * g.strideH - g.padTop + kh
-                guard ih >= 0, ih < g.inH else { continue }
-                for kw in 0..<g.kW {
-                    let iw = ow * g.strideW - g.padLeft + kw
-                    guard iw >= 0, iw < g.inW else { continue }
-                    let src = x + ((n * g.inH + ih) * g.inW + iw) * c
-                    if first { dst.update(from: src, count: c); first = false }
-                    else { for j in 0..<c { dst[j] = max(dst[j], src[j]) } }
-                }
+            forEachTap(g, n, oh, ow) { base in
+                let src = x + base
+                if first { dst.update(from: src, count: c); first = false }
+                else { for j in 0..<c { dst[j] = max(dst[j], src[j]) } }
             }
         }
     }
@@ -241,16 +250,9 @@ public final class CPUDevice: Device {
             for n in images {
                 for oh in 0..<g.outH { for ow in 0..<g.outW {
                     var first = true
-                    for kh in 0..<g.kH {
-                        let ih = oh * g.strideH - g.padTop + kh
-                        guard ih >= 0, ih < g.inH else { continue }
-                        for kw in 0..<g.kW {
-                            let iw = ow * g.strideW - g.padLeft + kw
-                            guard iw >= 0, iw < g.inW else { continue }
-                            let base = ((n * g.inH + ih) * g.inW + iw) * c
-                            if first { for j in 0..<c { best[j] = base + j }; first = false }
-                            else { for j in 0..<c where x[base + j] > x[best[j]] { best[j] = base + j } }
-                        }
+                    forEachTap(g, n, oh, ow) { base in
+                        if first { for j in 0..<c { best[j] = base + j }; first = false }
+                        else { for j in 0..<c where x[base + j] > x[best[j]] { best[j] = base + j } }
                     }
                     let src = dy + ((n * g.outH + oh) * g.outW + ow) * c
                     for j in 0..<c { dx[best[j]] += src[j] }
@@ -312,15 +314,9 @@ public final class CPUDevice: Device {
         forEachOutputPixel(g) { p, n, oh, ow in
             let dst = y + p * c
             dst.update(repeating: 0, count: c)
-            for kh in 0..<g.kH {
-                let ih = oh * g.strideH - g.padTop + kh
-                guard ih >= 0, ih < g.inH else { continue }
-                for kw in 0..<g.kW {
-                    let iw = ow * g.strideW - g.padLeft + kw
-                    guard iw >= 0, iw < g.inW else { continue }
-                    let src = x + ((n * g.inH + ih) * g.inW + iw) * c
-                    for j in 0..<c { dst[j] += src[j] }
-                }
+            forEachTap(g, n, oh, ow) { base in
+                let src = x + base
+                for j in 0..<c { dst[j] += src[j] }
             }
             let inv = 1 / Float(windowCount(g, oh, ow))
             for j in 0..<c { dst[j] *= inv }
@@ -334,15 +330,9 @@ public final class CPUDevice: Device {
             for n in images { for oh in 0..<g.outH { for ow in 0..<g.outW {
                 let inv = 1 / Float(windowCount(g, oh, ow))
                 let src = dy + ((n * g.outH + oh) * g.outW + ow) * c
-                for kh in 0..<g.kH {
-                    let ih = oh * g.strideH - g.padTop + kh
-                    guard ih >= 0, ih < g.inH else { continue }
-                    for kw in 0..<g.kW {
-                        let iw = ow * g.strideW - g.padLeft + kw
-                        guard iw >= 0, iw < g.inW else { continue }
-                        let dst = dx + ((n * g.inH + ih) * g.inW + iw) * c
-                        for j in 0..<c { dst[j] += src[j] * inv }
-                    }
+                forEachTap(g, n, oh, ow) { base in
+                    let dst = dx + base
+                    for j in 0..<c { dst[j] += src[j] * inv }
                 }
             } } }
         }
