@@ -46,17 +46,20 @@ public enum KerasH5 {
     }
     nonisolated(unsafe) public static var isolation: Isolation?
 
+    /// Every weight of every layer in `layer_names` order, with canonical names (through
+    /// `isolation` when it is set).
     public static func read(_ url: URL) throws -> WeightSet {
         if let isolation { return try isolation.read(url) }
         return try readHere(url)
     }
 
+    /// Names, shapes and dtypes without reading values (through `isolation` when it is set).
     public static func describe(_ url: URL) throws -> (entries: [WeightFileEntry], metadata: [String: String]) {
         if let isolation { return try isolation.describe(url) }
         return try describeHere(url)
     }
 
-    /// Every weight of every layer in `layer_names` order, with canonical names.
+    /// `read` in this process.
     public static func readHere(_ url: URL) throws -> WeightSet {
         try HDF5.locked {
             let f = try H5File(reading: url)
@@ -73,7 +76,7 @@ public enum KerasH5 {
         }
     }
 
-    /// Names, shapes and dtypes without reading values.
+    /// `describe` in this process.
     public static func describeHere(_ url: URL) throws -> (entries: [WeightFileEntry], metadata: [String: String]) {
         try HDF5.locked {
             let f = try H5File(reading: url)

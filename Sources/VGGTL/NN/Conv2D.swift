@@ -45,11 +45,7 @@ public final class Conv2D: Layer {
 
     public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard let x, let y, let g = geometry else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
-        var grad = dy
-        if activation == .relu {
-            grad = try target?.reusable(dy) ?? gradientTensor(&dyAct, dy.shape, on: dy.device, what: "\(name) gradient", target: target, scratch: true)
-            dy.device.reluBackward(y.buffer, dy.buffer, grad.buffer, count: dy.count)
-        }
+        let grad = activation == .relu ? try reluMasked(dy, output: y, scratch: &dyAct, what: "\(name) gradient", target: target) : dy
         if kernel.trainable {
             try Convolution.backwardFilter(x: x, dy: grad, dw: kernel.gradient(), db: bias?.trainable == true ? bias!.gradient() : nil, g)
         }

@@ -39,11 +39,7 @@ public final class Dense: Layer {
     public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
         guard let x, let y else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
         let d = dy.device, n = x.shape[0]
-        var grad = dy
-        if activation == .relu {
-            grad = try target?.reusable(dy) ?? gradientTensor(&dyAct, dy.shape, on: d, what: "\(name) gradient", target: target, scratch: true)
-            d.reluBackward(y.buffer, dy.buffer, grad.buffer, count: dy.count)
-        }
+        let grad = activation == .relu ? try reluMasked(dy, output: y, scratch: &dyAct, what: "\(name) gradient", target: target) : dy
         if kernel.trainable {
             d.gemm(transA: true, transB: false, m: inputs, n: units, k: n, alpha: 1, a: x.buffer, aOffset: 0, lda: inputs,
                    b: grad.buffer, bOffset: 0, ldb: units, beta: 0, c: try kernel.gradient().buffer, cOffset: 0, ldc: units)

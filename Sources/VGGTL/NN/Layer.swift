@@ -107,6 +107,14 @@ public struct GradientTarget {
     func reusable(_ dy: Tensor) -> Tensor? { arena.slot(holding: dy) != nil ? dy : nil }
 }
 
+/// dy with the ReLU mask of output `y` applied: in place when dy lives in the arena, else into
+/// the layer's own `scratch` (no target) or the arena's scratch slot.
+func reluMasked(_ dy: Tensor, output y: Tensor, scratch: inout Tensor?, what: String, target: GradientTarget?) throws -> Tensor {
+    let masked = try target?.reusable(dy) ?? gradientTensor(&scratch, dy.shape, on: dy.device, what: what, target: target, scratch: true)
+    dy.device.reluBackward(y.buffer, dy.buffer, masked.buffer, count: dy.count)
+    return masked
+}
+
 /// The layer's own `slot` without a target, else the arena slot for an input gradient or scratch.
 func gradientTensor(_ own: inout Tensor?, _ shape: [Int], on device: Device, what: String,
                     target: GradientTarget?, scratch: Bool = false) throws -> Tensor {
