@@ -111,15 +111,4 @@ public enum KernelCases {
         }
         return cases
     }
-
-    /// Runs a prepared case once to warm up, then `repeats` times; the median seconds per call.
-    static func medianSeconds(_ run: () throws -> Void, repeats: Int) throws -> Double {
-        var ts: [Double] = []
-        for i in 0...repeats {
-            let t0 = Date()
-            try run()
-            if i > 0 { ts.append(Date().timeIntervalSince(t0)) }
-        }
-        return ts.sorted()[ts.count / 2]
-    }
 }

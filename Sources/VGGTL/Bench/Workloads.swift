@@ -58,44 +58,26 @@ public struct WorkloadResult: Codable, Sendable {
 public enum WorkloadBench {
     /// Runs `warmup` + `steps` steps of a case and reports the median.
     public static func run(_ w: Workload, on device: Device, steps: Int, warmup: Int = 1, gemmPeak: Double?) throws -> WorkloadResult {
-        if w.kind == .load { return try runLoader(w, on: device, steps: steps, warmup: warmup) }
-        var config = ModelConfig(trunk: w.trunk, inputShape: [w.size, w.size, 3], includeTop: w.includeTop, classes: w.classes)
-        if w.kind == .extract { config.headHidden = 0 }
-        let model = try Model(config, on: device, seed: 1)
-        model.apply(w.unfreeze)
-        let x = try Tensor(uniformValues(w.batch * w.size * w.size * 3, seed: 5), shape: [w.batch, w.size, w.size, 3], on: device)
-        let labels = try Tensor((0..<w.batch).map { Float($0 % w.classes) }, shape: config.loss == .softmaxCrossEntropy ? [w.batch] : [w.batch, 1], on: device)
-        let optimizer: Optimizer = w.adam ? Adam(learningRate: 1e-4) : SGD(learningRate: 1e-4, momentum: 0.9)
-        let loss = Loss(config.loss)
-        // Extraction runs the trunk alone; the head is not part of the reference's number.
-        let trunk = Sequential(Array(model.layers.prefix { VGG16.block(of: $0.name) != nil }))
         let jpegs = try w.fromJPEGs ? JPEGFolder(batch: w.batch, size: w.size, seed: 1) : nil
         defer { jpegs?.remove() }
-        var times: [Double] = []
-        for i in 0..<(warmup + steps) {
-            let t0 = Date()
-            if let jpegs {
-                // Waiting for the loader is part of the step: that is what the case measures.
-                let b = jpegs.next()
-                b.x.withUnsafeBufferPointer { device.write($0, to: x.buffer, offset: 0) }
-                b.labels.withUnsafeBufferPointer { device.write($0, to: labels.buffer, offset: 0) }
+        let times: [Double]
+        if w.kind == .load, let jpegs {
+            // Batches as fast as the loader makes them (all cores, nothing else running); more of
+            // them than a training case's steps, as one takes a fraction of a second.
+            times = stepSeconds(warmup: warmup, steps: 4 * steps) { _ = jpegs.next() }
+        } else {
+            let (x, labels, step) = try modelStep(w, on: device)
+            times = try stepSeconds(warmup: warmup, steps: steps) {
+                if let jpegs {
+                    // Waiting for the loader is part of the step: that is what the case measures.
+                    let b = jpegs.next()
+                    b.x.withUnsafeBufferPointer { device.write($0, to: x.buffer, offset: 0) }
+                    b.labels.withUnsafeBufferPointer { device.write($0, to: labels.buffer, offset: 0) }
+                }
+                try step()
             }
-            switch w.kind {
-            case .extract:
-                let f = try trunk.forward(x, training: false)
-                _ = f.toArray().first
-            case .train:
-                let (_, g) = try loss.compute(logits: model.network.forward(x, training: true), labels: labels)
-                try model.network.backward(g)
-                try optimizer.update(model.network.trainableParameters)
-                device.synchronize()
-            case .load:
-                break
-            }
-            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
         }
-        let median = times.sorted()[times.count / 2]
-        let ips = Double(w.batch) / median
+        let ips = Double(w.batch) / median(times)
         let gflops = w.gflopPerImage.map { $0 * ips }
         return WorkloadResult(name: w.name, device: device.name, imagesPerSecond: ips, gflops: gflops,
                               percentOfPeak: gemmPeak.flatMap { p in gflops.map { 100 * $0 / p } },
@@ -103,20 +85,28 @@ public enum WorkloadBench {
                               ratioToPyTorch: device.kind == .cpu ? w.pytorchCPU.map { ips / $0 } : nil, stepSeconds: times)
     }
 
-    /// Batches from the JPEG folder as fast as the loader makes them (all cores, nothing else running).
-    static func runLoader(_ w: Workload, on device: Device, steps: Int, warmup: Int) throws -> WorkloadResult {
-        let jpegs = try JPEGFolder(batch: w.batch, size: w.size, seed: 1)
-        defer { jpegs.remove() }
-        var times: [Double] = []
-        // More batches than a training case's steps: one batch takes a fraction of a second.
-        for i in 0..<(warmup + 4 * steps) {
-            let t0 = Date()
-            _ = jpegs.next()
-            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
+    /// The case's model with its input and label tensors, and one step: the trunk's forward
+    /// (extract) or a training step (train).
+    static func modelStep(_ w: Workload, on device: Device) throws -> (x: Tensor, labels: Tensor, step: () throws -> Void) {
+        var config = ModelConfig(trunk: w.trunk, inputShape: [w.size, w.size, 3], includeTop: w.includeTop, classes: w.classes)
+        if w.kind == .extract { config.headHidden = 0 }
+        let model = try Model(config, on: device, seed: 1)
+        model.apply(w.unfreeze)
+        let x = try Tensor(uniformValues(w.batch * w.size * w.size * 3, seed: 5), shape: [w.batch, w.size, w.size, 3], on: device)
+        let labels = try Tensor((0..<w.batch).map { Float($0 % w.classes) }, shape: config.loss == .softmaxCrossEntropy ? [w.batch] : [w.batch, 1], on: device)
+        if w.kind == .extract {
+            // Extraction runs the trunk alone; the head is not part of the reference's number.
+            let trunk = Sequential(Array(model.layers.prefix { VGG16.block(of: $0.name) != nil }))
+            return (x, labels, { _ = try trunk.forward(x, training: false).toArray().first })
         }
-        let ips = Double(w.batch) / times.sorted()[times.count / 2]
-        return WorkloadResult(name: w.name, device: device.name, imagesPerSecond: ips, gflops: nil, percentOfPeak: nil,
-                              pytorchImagesPerSecond: nil, ratioToPyTorch: nil, stepSeconds: times)
+        let optimizer: Optimizer = w.adam ? Adam(learningRate: 1e-4) : SGD(learningRate: 1e-4, momentum: 0.9)
+        let loss = Loss(config.loss)
+        return (x, labels, {
+            let (_, g) = try loss.compute(logits: model.network.forward(x, training: true), labels: labels)
+            try model.network.backward(g)
+            try optimizer.update(model.network.trainableParameters)
+            device.synchronize()
+        })
     }
 
     /// Median SGEMM GFLOP/s at n x n x n on a device.
@@ -132,7 +122,7 @@ public enum WorkloadBench {
             device.synchronize()
             if i > 0 { rates.append(2 * Double(n * n * n) / Date().timeIntervalSince(t0) / 1e9) }
         }
-        return rates.sorted()[rates.count / 2]
+        return median(rates)
     }
 }
 
@@ -189,6 +179,20 @@ final class JPEGFolder {
     func remove() { try? FileManager.default.removeItem(at: root) }
 }
 
+/// Seconds of each of `steps` calls of `body` after `warmup` untimed ones.
+func stepSeconds(warmup: Int, steps: Int, _ body: () throws -> Void) rethrows -> [Double] {
+    var times: [Double] = []
+    for i in 0..<(warmup + steps) {
+        let t0 = Date()
+        try body()
+        if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
+    }
+    return times
+}
+
+/// The middle element (the upper one of an even count), as every vggtl benchmark reports.
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
 /// Uniform random floats in [-1, 1) from a seed (benchmarks, tests, synthetic data).
 func uniformValues(_ count: Int, seed: UInt64) -> [Float] {
     var g = SeededGenerator(seed: seed)
@@ -215,7 +219,7 @@ extension WorkloadBench {
     /// runs after one warm-up. Each case's tensors are freed before the next is set up.
     public static func layers(size: Int, batch: Int, on device: Device, repeats: Int = 3, gemmPeak: Double?) throws -> [KernelResult] {
         try KernelCases.vgg16(on: device, size: size, batch: batch).map { c in
-            let seconds = try KernelCases.medianSeconds(c.prepare(), repeats: repeats)
+            let seconds = median(try stepSeconds(warmup: 1, steps: repeats, c.prepare()))
             let gf = c.flops.map { $0 / seconds / 1e9 }
             return KernelResult(layer: c.layer, pass: c.pass, algorithm: c.algorithm, milliseconds: seconds * 1e3, gflops: gf,
                                 gbPerSecond: c.bytes.map { $0 / seconds / 1e9 }, percentOfPeak: gf.flatMap { g in gemmPeak.map { 100 * g / $0 } })
