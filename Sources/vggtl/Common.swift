@@ -47,35 +47,72 @@ func classFolders(_ path: String, flag: String) throws -> ClassFolderSource {
     return try ClassFolderSource(directory: url)
 }
 
-/// Options every training command shares.
-struct TrainingOptions: ParsableArguments {
+/// The defaults that differ between commands, so that `--help` shows each command's own.
+protocol CommandDefaults {
+    static var optimizer: String { get }
+    static var learningRate: Float { get }
+    /// The input size, as help shows it.
+    static var size: String { get }
+    /// Where the preprocessing comes from, as help shows it.
+    static var preprocessing: String { get }
+    static var strictHelp: String { get }
+}
+
+enum FinetuneDefaults: CommandDefaults {
+    static let optimizer = "sgd", learningRate: Float = 1e-4
+    static let size = "the size the weights carry, else 150x150"
+    static let preprocessing = "chosen from the weights: their vggtl metadata, else torch for PyTorch files, caffe for Keras files, rescale for --weights none"
+    static let strictHelp = "Stop at the first unreadable image instead of skipping it with a warning."
+}
+
+enum ExtractDefaults: CommandDefaults {
+    static let optimizer = "", learningRate: Float = 0
+    static let size = FinetuneDefaults.size, preprocessing = FinetuneDefaults.preprocessing, strictHelp = FinetuneDefaults.strictHelp
+}
+
+enum TrainDefaults: CommandDefaults {
+    static let optimizer = "adam", learningRate: Float = 1e-3
+    static let size = "32x32", preprocessing = "rescale"
+    static let strictHelp = FinetuneDefaults.strictHelp
+}
+
+enum TrainTopDefaults: CommandDefaults {
+    static let optimizer = "rmsprop", learningRate: Float = 1e-3
+    static let size = "", preprocessing = ""
+    static let strictHelp = "Stop when the features' origin is unknown (no features.json) or --val-features came from other weights, size or preprocessing (default: a warning)."
+}
+
+/// Options every training command shares; `D` gives the command's own defaults.
+struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
     @Option(help: "Run folder: checkpoints (last, best), history.csv, curves.svg.") var out: String
     @Option(help: "Epochs.") var epochs = 10
     @Option(help: "Batch size.") var batch = 16
-    @Option(help: "Learning rate.") var lr: Float?
-    @Option(help: "sgd | adam | rmsprop.") var optimizer: String?
+    @Option(help: "Learning rate.") var lr: Float = D.learningRate
+    @Option(help: "sgd | adam | rmsprop.") var optimizer: String = D.optimizer
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
     @Option(help: "L2 weight decay.") var weightDecay: Float = 0
     @Option(help: "constant | step:EVERY:FACTOR | cosine[:FLOOR].") var schedule = "constant"
-    @Option(help: "Stop when val_loss has not improved for N epochs.") var earlyStopping: Int?
-    @Option(help: "Write TensorBoard scalar event files into this folder.") var tensorboard: String?
+    @Option(help: "Stop when val_loss has not improved for N epochs (needs validation data). (default: off)") var earlyStopping: Int?
+    @Option(help: "Write TensorBoard scalar event files into this folder. (default: none)") var tensorboard: String?
     @Flag(help: "Continue the run in --out where it stopped.") var resume = false
-    @Flag(help: "Before training, run the first batch on the chosen device and on the CPU and stop if they disagree.") var verify = false
-    @Flag(help: "Stop at the first unreadable image instead of skipping it with a warning.") var strict = false
+    @Flag(help: "Before training, run the first batch on the chosen device and on the CPU and stop if they disagree beyond float32 rounding.") var verify = false
+    @Flag(help: "--verify, and print its per-tensor table (relative L2 error against the CPU, rounding estimate, tolerance).") var verifyReport = false
+    @Flag(help: ArgumentHelp(D.strictHelp)) var strict = false
 
     func validate() throws {
         guard epochs >= 1 else { throw VGGTLError.badFlag(flag: "--epochs", value: "\(epochs)", expected: "at least 1") }
         guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
-        if let lr { guard lr > 0, lr.isFinite else { throw VGGTLError.badFlag(flag: "--lr", value: "\(lr)", expected: "a positive number such as 1e-4") } }
+        guard lr > 0, lr.isFinite else { throw VGGTLError.badFlag(flag: "--lr", value: "\(lr)", expected: "a positive number such as 1e-4") }
+        let _: OptimizerSpec.Kind = try parseEnum(optimizer, flag: "--optimizer")
         if let earlyStopping, earlyStopping < 1 { throw VGGTLError.badFlag(flag: "--early-stopping", value: "\(earlyStopping)", expected: "at least 1 epoch") }
         _ = try LearningRateSchedule(parsing: schedule, epochs: epochs)
         try checkWritable(out, flag: "--out")
     }
 
-    func optimizerSpec(defaultKind: OptimizerSpec.Kind, defaultLR: Float) throws -> OptimizerSpec {
-        try OptimizerSpec(kind: optimizer.map { try parseEnum($0, flag: "--optimizer") } ?? defaultKind,
-                          learningRate: lr ?? defaultLR, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
+    func optimizerSpec() throws -> OptimizerSpec {
+        try OptimizerSpec(kind: try parseEnum(optimizer, flag: "--optimizer"),
+                          learningRate: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
     }
 
     var outURL: URL { URL(fileURLWithPath: out) }
@@ -92,17 +129,5 @@ func checkWritable(_ path: String, flag: String) throws {
     }
 }
 
-/// `imagenet` (Keras' cache or download), `none` (random), or a weights file.
-func resolveWeights(_ text: String, includeTop: Bool = false) throws -> URL? {
-    switch text.lowercased() {
-    case "none", "random": return nil
-    case "imagenet": return try ImageNetWeights.resolve(includeTop: includeTop)
-    default:
-        guard FileManager.default.fileExists(atPath: text) else {
-            throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "imagenet, none, or an existing .h5/.safetensors file")
-        }
-        return URL(fileURLWithPath: text)
-    }
-}
-
-func stderr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+/// A line on stderr, after what stdout holds so far: piped output keeps its order.
+func stderr(_ s: String) { writeStandardError(s + "\n") }

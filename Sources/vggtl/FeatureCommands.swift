@@ -32,13 +32,14 @@ func fileStamp(_ path: String) -> String {
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Bottleneck features: the frozen VGG16 trunk over class folders -> features.npy, labels.npy, classes.json.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "imagenet | a .h5/.safetensors file | a run folder (its trunk).") var weights = "imagenet"
+    @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16, VGG16-BN) | a run folder (its trunk, size, preprocessing).") var weights = "imagenet"
     @Option(help: "Images: one subfolder per class.") var data: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32
-    @Flag(help: "The trunk has BatchNorm (VGG16-BN weights).") var bn = false
+    @Flag(help: "The trunk has BatchNorm (VGG16-BN); found from the weights when they have BatchNorm tensors.") var bn = false
+    @Flag(help: "Start trunk layers that --weights lacks from random values instead of stopping.") var allowMissingWeights = false
     @Flag(help: "Stop at the first unreadable image instead of skipping it with a warning.") var strict = false
-    @OptionGroup var image: ImageOptions
+    @OptionGroup var image: ImageOptions<ExtractDefaults>
 
     func run() throws {
         guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
@@ -47,11 +48,11 @@ struct Extract: ParsableCommand {
         let device = try global.openDevice()
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
-        let trunkKind: ModelConfig.Trunk = bn ? .vgg16BN : .vgg16
-        let weightsURL = try resolveWeights(weights)
-        let input = try image.spec(defaultSize: (150, 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL))
-        let weightsName = weightsURL?.path ?? "none"
-        let fingerprint = fnv1a(([weightsName, weightsURL.map { fileStamp($0.path) } ?? "", "\(input)", trunkKind.rawValue]
+        let choice = try WeightsChoice(weights)
+        let trunkKind = try choice.trunk(bnFlag: bn)
+        let input = try image.spec(defaultSize: choice.inputSize ?? (150, 150), defaultPreprocessing: choice.preprocessing)
+        let weightsName = choice.name
+        let fingerprint = fnv1a(([weightsName, choice.stamp, "\(input)", trunkKind.rawValue]
                                  + source.files.map { "\($0.path)|\($0.label)|\(fileStamp($0.path))" }).joined(separator: "\n"))
         let infoURL = outDir.appendingPathComponent("features.json")
         if let data = FileManager.default.contents(atPath: infoURL.path), let old = try? JSONDecoder().decode(FeaturesInfo.self, from: data),
@@ -59,9 +60,13 @@ struct Extract: ParsableCommand {
             print("features in \(out) are up to date (same weights, preprocessing, size and images): reused, not recomputed")
             return
         }
+        print(choice.describe(input: input, bnFlag: bn, preprocessFlag: image.preprocess != nil))
         var rng = SeededGenerator(seed: global.seed)
-        let trunk = Sequential(try VGG16.trunk(batchNorm: bn, on: device, rng: &rng))
-        if let weightsURL { try loadWeights(from: weightsURL, into: trunk.layers) }
+        let trunk = Sequential(try VGG16.trunk(batchNorm: trunkKind == .vgg16BN, on: device, rng: &rng))
+        if let set = try choice.load() {
+            let r = try loadWeights(set, into: trunk.layers, skipMissing: allowMissingWeights)
+            if !r.skipped.isEmpty { stderr("warning: \(weightsName) has no weights for \(r.skipped.count) trunk arrays (\(r.skipped.prefix(4).joined(separator: ", "))\(r.skipped.count > 4 ? ", ..." : "")): they start from random values") }
+        }
         let featureShape = Array(try trunk.outputShape([1, input.height, input.width, 3]).dropFirst())
         let loader = BatchLoader(source: source, batchSize: batch, input: input, shuffle: false, seed: global.seed)
         print("extracting \(featureShape) features of \(source.count) images in \(source.classNames.count) classes on \(device.name)")
@@ -108,7 +113,13 @@ struct TrainTop: ParsableCommand {
     @Option(help: "Validation features folder.") var valFeatures: String?
     @Option(help: "Hold out this fraction for validation instead.") var valSplit: Double?
     @OptionGroup var head: HeadOptions
-    @OptionGroup var opts: TrainingOptions
+    @OptionGroup var opts: TrainingOptions<TrainTopDefaults>
+
+    /// A doubt about the features: a warning, or an error under --strict.
+    func doubt(_ text: String) throws {
+        if opts.strict { throw VGGTLError.invalidArgument("--strict: \(text)") }
+        stderr("warning: \(text) (--strict makes this an error)")
+    }
 
     static func load(_ dir: String) throws -> (values: [Float], shape: [Int], labels: [Int], classes: [String], info: FeaturesInfo?) {
         let u = URL(fileURLWithPath: dir)
@@ -141,6 +152,10 @@ struct TrainTop: ParsableCommand {
             guard v.shape == t.shape, v.classes == t.classes else {
                 throw VGGTLError.invalidArgument("--val-features \(valFeatures): shape \(v.shape) / classes \(v.classes) differ from --features (\(t.shape) / \(t.classes))")
             }
+            if let a = t.info, let b = v.info, a.input != b.input || a.trunk != b.trunk || a.weights != b.weights {
+                try doubt("--val-features \(valFeatures) came from \(b.trunk.rawValue) \(b.weights) at \(b.input.height)x\(b.input.width) \(b.input.preprocessing.rawValue), "
+                          + "--features from \(a.trunk.rawValue) \(a.weights) at \(a.input.height)x\(a.input.width) \(a.input.preprocessing.rawValue): validation measures other features")
+            }
             validation = try ArrayBatches(values: v.values, sampleShape: v.shape, labels: v.labels, batchSize: opts.batch, shuffle: false, seed: global.seed)
         } else if let valSplit {
             guard valSplit > 0, valSplit < 1 else { throw VGGTLError.badFlag(flag: "--val-split", value: "\(valSplit)", expected: "a fraction in (0, 1)") }
@@ -151,7 +166,10 @@ struct TrainTop: ParsableCommand {
         }
         var config = ModelConfig(trunk: .none, inputShape: t.shape, classes: t.classes.count)
         try head.apply(to: &config)
-        let spec = try opts.optimizerSpec(defaultKind: .rmsprop, defaultLR: 1e-3)
+        let spec = try opts.optimizerSpec()
+        if t.info == nil {
+            try doubt("\(features) has no features.json: the trunk, size and preprocessing of these features are unknown, so evaluate and predict cannot use the head on images")
+        }
         let input = t.info?.input ?? InputSpec(height: t.shape[0] * 32, width: (t.shape.count > 1 ? t.shape[1] : 1) * 32, preprocessing: .caffe)
         let info = CheckpointInfo(model: config, classNames: t.classes, input: input,
                                   featureTrunk: t.info.map { .init(trunk: $0.trunk, weights: $0.weights) }, unfreeze: "all",

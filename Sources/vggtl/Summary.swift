@@ -5,6 +5,7 @@ struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print VGG16's layers as Keras' model.summary() does.")
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Keras' original top (fc1, fc2, predictions) instead of the tutorials' head.") var includeTop = false
+    @Flag(help: "The bare trunk, as Keras' VGG16(include_top=False).summary() (14,714,688 parameters at any size).") var noHead = false
     @Flag(help: "BatchNorm after every convolution (VGG16-BN).") var bn = false
     @Option(help: "Input size HxW.") var size = "224x224"
     @Option(help: "Number of classes.") var classes = 1000
@@ -13,6 +14,23 @@ struct Summary: ParsableCommand {
 
     func run() throws {
         let (h, w) = try parseSize(size)
+        if noHead {
+            guard !includeTop else { throw VGGTLError.invalidArgument("use either --no-head or --include-top, not both") }
+            var rng = SeededGenerator(seed: global.seed)
+            let trunk = try VGG16.trunk(batchNorm: bn, on: CPUDevice(threads: global.threads), rng: &rng)
+            let weighted = trunk.filter { !$0.parameters.isEmpty }
+            for (i, layer) in weighted.enumerated() {
+                switch try UnfreezeSpec(parsing: unfreeze) {
+                case .none: layer.trainable = false
+                case .all: layer.trainable = true
+                case .fromBlock(let k): layer.trainable = (VGG16.block(of: layer.name) ?? 0) >= k
+                case .lastLayers(let n): layer.trainable = i >= weighted.count - n
+                }
+            }
+            let model = Sequential(trunk)
+            print(try Model.summary(inputShape: [h, w, 3], layers: model.layers))
+            return
+        }
         let config = ModelConfig(trunk: bn ? .vgg16BN : .vgg16, inputShape: [h, w, 3], includeTop: includeTop,
                                  headPooling: try parseEnum(pooling, flag: "--pooling"), classes: classes)
         // Weights are allocated to count them: the CPU is always there and needs no kernels.

@@ -2,10 +2,10 @@ import ArgumentParser
 import Foundation
 import VGGTL
 
-/// Input options shared by commands that read images.
-struct ImageOptions: ParsableArguments {
-    @Option(help: "Input size HxW (images are resized to it).") var size: String?
-    @Option(help: "caffe (Keras VGG16 preprocess_input) | torch | rescale (1/255).") var preprocess: String?
+/// Input options shared by commands that read images; `D` gives the command's defaults for help.
+struct ImageOptions<D: CommandDefaults>: ParsableArguments {
+    @Option(help: "Input size HxW (images are resized to it). (default: \(D.size))") var size: String?
+    @Option(help: "caffe (Keras VGG16 preprocess_input) | torch | rescale (1/255). (default: \(D.preprocessing))") var preprocess: String?
 
     /// Sizes and modes are checked while parsing, before any device, weights or data is touched.
     func validate() throws {
@@ -17,6 +17,43 @@ struct ImageOptions: ParsableArguments {
         let (h, w) = try size.map { try parseSize($0) } ?? defaultSize
         let p: Preprocessing = try preprocess.map { try parseEnum($0, flag: "--preprocess") } ?? defaultPreprocessing
         return InputSpec(height: h, width: w, preprocessing: p)
+    }
+}
+
+/// `--augment [keras|cifar|none]` and the individual parameters that override a preset.
+struct AugmentOptions: ParsableArguments {
+    @Option(help: "keras: the tutorials' ImageDataGenerator (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip); cifar: the CIFAR-10 recipe (pad 4 px and crop back at a random offset, horizontal flip); none. A bare --augment means keras. (default: none)")
+    var augment: String?
+    @Option(help: "Rotation range in degrees (default: the --augment preset's, else none).") var rotation: Float?
+    @Option(help: "Width and height shift range: a fraction of the size when < 1, else pixels (default: the --augment preset's, else none).") var shift: Float?
+    @Option(help: "Zoom range z: zoom drawn in [1-z, 1+z] (default: the --augment preset's, else none).") var zoom: Float?
+    @Option(help: "Shear range in degrees (default: the --augment preset's, else none).") var shear: Float?
+    @Flag(inversion: .prefixedNo, help: "Random horizontal flips (default: the --augment preset's, else none).") var flip: Bool?
+    @Option(help: "Zero-pad by N pixels and crop back at a random offset (default: the --augment preset's, else none).") var padCrop: Int?
+
+    func validate() throws { _ = try augmentation() }
+
+    /// The preset with the given parameters replaced; nil when nothing is augmented.
+    func augmentation() throws -> Augmentation? {
+        var a = Augmentation()
+        if let augment {
+            guard let preset = Augmentation.presets[augment.lowercased()] else {
+                throw VGGTLError.badFlag(flag: "--augment", value: augment, expected: "keras, cifar or none")
+            }
+            a = preset
+        }
+        for (flag, value) in [("--rotation", rotation), ("--shift", shift), ("--zoom", zoom), ("--shear", shear)] {
+            if let value, !(value >= 0 && value.isFinite) { throw VGGTLError.badFlag(flag: flag, value: "\(value)", expected: "a range >= 0") }
+        }
+        if let zoom, zoom >= 1 { throw VGGTLError.badFlag(flag: "--zoom", value: "\(zoom)", expected: "a range in [0, 1) such as 0.2") }
+        if let padCrop, padCrop < 0 { throw VGGTLError.badFlag(flag: "--pad-crop", value: "\(padCrop)", expected: "0 or more pixels") }
+        if let rotation { a.rotation = rotation }
+        if let shift { a.widthShift = shift; a.heightShift = shift }
+        if let zoom { a.zoom = zoom }
+        if let shear { a.shear = shear }
+        if let flip { a.horizontalFlip = flip }
+        if let padCrop { a.padCrop = padCrop }
+        return a.isIdentity ? nil : a
     }
 }
 
@@ -39,12 +76,6 @@ struct HeadOptions: ParsableArguments {
     }
 }
 
-/// The default preprocessing for a weights file: PyTorch weights expect torch's, Keras' caffe.
-func defaultPreprocessing(for weights: URL?) -> Preprocessing {
-    guard let weights else { return .rescale }
-    return weights.pathExtension.lowercased() == "safetensors" ? .torch : .caffe
-}
-
 func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, seed: UInt64) throws
     -> (train: [Int], val: ImageSource?, valIndices: [Int]?) {
     if let valDir {
@@ -63,11 +94,15 @@ func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, 
     return (Array(0..<source.count), nil, nil)
 }
 
-/// Runs a training job in its run folder, resuming when asked.
-func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Device, global: GlobalOptions, opts: TrainingOptions,
-                 optimizerSpec: OptimizerSpec, unfreeze: UnfreezeSpec, prepare: (Model) throws -> Void,
-                 train: BatchProvider, validation: BatchProvider?, firstBatch: () throws -> Batch?, title: String,
-                 scheduleEpochs: Int? = nil) throws -> (Model, TrainingRun) {
+/// Runs a training job in its run folder, resuming when asked. `scheduleStart`: the epoch at
+/// which the learning-rate schedule starts (a second stage has its own).
+func runTraining<D>(config: ModelConfig, info baseInfo: CheckpointInfo, device: Device, global: GlobalOptions, opts: TrainingOptions<D>,
+                    optimizerSpec: OptimizerSpec, unfreeze: UnfreezeSpec, prepare: (Model) throws -> Void,
+                    train: BatchProvider, validation: BatchProvider?, firstBatch: () throws -> Batch?, title: String,
+                    scheduleEpochs: Int? = nil, scheduleStart: Int = 0) throws -> (Model, TrainingRun) {
+    if let n = opts.earlyStopping, validation == nil {
+        throw VGGTLError.badFlag(flag: "--early-stopping", value: "\(n)", expected: "validation data to watch: add --val DIR or --val-split F (train-top: --val-features or --val-split)")
+    }
     let dir = opts.outURL
     let lastJSON = dir.appendingPathComponent("last.json")
     var info = baseInfo
@@ -99,12 +134,11 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
         optimizer = optimizerSpec.make()
     }
     let trainer = Trainer(model: model, optimizer: optimizer, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: scheduleEpochs ?? opts.epochs))
+    trainer.scheduleStartEpoch = scheduleStart
     trainer.earlyStoppingPatience = opts.earlyStopping
     trainer.strictImages = opts.strict
-    if opts.verify, device.kind != .cpu, let b = try firstBatch() {
-        let r = try Verification.firstBatch(model, batch: b)
-        print(r.text)
-        guard r.agrees else { throw VGGTLError.invalidArgument("--verify: \(model.device.name) disagrees with the CPU (\(r.worstTensor)); use --device cpu and report the device") }
+    if opts.verify || opts.verifyReport {
+        try verifyFirstBatch(model, batch: try firstBatch(), report: opts.verifyReport)
     }
     print("device: \(device.name)")
     print("model: \(config.trunk.rawValue) \(config.inputShape), \(config.classes) classes, unfreeze \(unfreeze), \(optimizerSpec.summary)")
@@ -116,46 +150,75 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
     return (model, run)
 }
 
+/// `--verify`: the first batch on the model's device against the CPU; stops on a disagreement.
+func verifyFirstBatch(_ model: Model, batch: Batch?, report: Bool) throws {
+    guard model.device.kind != .cpu else {
+        print("verify: the model runs on the CPU; there is no other device to check against it")
+        return
+    }
+    guard let batch else { return }
+    let r = try Verification.firstBatch(model, batch: batch)
+    if report { print(r.table) }
+    print(r.summary)
+    guard r.agrees else { throw VGGTLError.invalidArgument(r.disagreement) }
+}
+
 struct Finetune: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Fine-tune VGG16 on class folders: ImageNet trunk, new head, chosen blocks unfrozen.")
+    static let configuration = CommandConfiguration(abstract: "Fine-tune VGG16 on class folders: ImageNet trunk, new head, chosen blocks unfrozen (SGD 1e-4, momentum 0.9, 150x150).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16).") var weights = "imagenet"
+    @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16, VGG16-BN) | a run folder.") var weights = "imagenet"
     @Option(help: "Training images: one subfolder per class.") var data: String
-    @Option(help: "Validation images (same class folders).") var val: String?
-    @Option(help: "Hold out this fraction of --data for validation instead.") var valSplit: Double?
+    @Option(help: "Validation images (same class folders). (default: none)") var val: String?
+    @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
     @Option(help: "none | block5 | block4 | ... | block1 | all | N.") var unfreeze = "block5"
-    @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate.") var headEpochs = 0
-    @Flag(help: "Augment as the tutorials' ImageDataGenerator (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip).") var augment = false
-    @Option(help: "Start the head from a train-top run folder (the tutorials' top_model_weights).") var topModel: String?
-    @Flag(help: "The trunk has BatchNorm (VGG16-BN weights, e.g. torchvision's vgg16_bn).") var bn = false
+    @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate; each stage has its own --schedule.") var headEpochs = 0
+    @OptionGroup var augmentation: AugmentOptions
+    @Option(help: "Start the head from a train-top run folder (the tutorials' top_model_weights). (default: none)") var topModel: String?
+    @Flag(help: "The trunk has BatchNorm (VGG16-BN); found from the weights when they have BatchNorm tensors.") var bn = false
     @Flag(help: "Let unfrozen BatchNorm layers normalise with batch statistics (default: their moving statistics, as Keras advises for fine-tuning).") var bnBatchStatistics = false
-    @OptionGroup var image: ImageOptions
+    @Flag(help: "Stop when the head in --weights does not fit this task (default: the trunk loads and the head starts fresh, as Keras' include_top=False).") var strictWeights = false
+    @Flag(help: "Start trunk layers that --weights lacks from random values instead of stopping.") var allowMissingWeights = false
+    @OptionGroup var image: ImageOptions<FinetuneDefaults>
     @OptionGroup var head: HeadOptions
-    @OptionGroup var opts: TrainingOptions
+    @OptionGroup var opts: TrainingOptions<FinetuneDefaults>
 
     func run() throws {
+        let choice = try WeightsChoice(weights)
+        let trunk = try choice.trunk(bnFlag: bn)
         let device = try global.openDevice()
-        let weightsURL = try resolveWeights(weights)
-        let input = try image.spec(defaultSize: (150, 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL))
+        let input = try image.spec(defaultSize: choice.inputSize ?? (150, 150), defaultPreprocessing: choice.preprocessing)
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
         let split = try validationSplit(source, valDir: val, valSplit: valSplit, seed: global.seed)
-        var config = ModelConfig(trunk: bn ? .vgg16BN : .vgg16, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
+        var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
         config.frozenBatchNormStatistics = !bnBatchStatistics
         try head.apply(to: &config)
-        let spec = try opts.optimizerSpec(defaultKind: .sgd, defaultLR: 1e-4)
+        let spec = try opts.optimizerSpec()
         let unfreezeSpec = try UnfreezeSpec(parsing: unfreeze)
+        let augment = try augmentation.augmentation()
         let train = BatchLoader(source: source, indices: split.train, batchSize: opts.batch, input: input,
-                                augmentation: augment ? .tutorial : nil, shuffle: true, seed: global.seed)
+                                augmentation: augment, shuffle: true, seed: global.seed)
         let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: opts.batch, input: input, shuffle: false, seed: global.seed) }
         let info = CheckpointInfo(model: config, classNames: source.classNames, input: input, featureTrunk: nil, unfreeze: unfreezeSpec.description,
                                   optimizer: spec, optimizerIterations: 0, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs),
                                   epoch: 0, history: History(), seed: global.seed, dropoutSteps: [:], weightsFile: "")
         print("found \(source.count) images in \(source.classNames.count) classes: \(source.classNames.joined(separator: ", "))")
+        print(choice.describe(input: input, bnFlag: bn, preprocessFlag: image.preprocess != nil))
+        if let augment { print("augmentation: \(augment.summary)") }
         let prepare: (Model) throws -> Void = { model in
-            if let weightsURL {
-                let r = try loadWeights(from: weightsURL, into: model.layers, skipMissing: true)
-                print("loaded \(r.loaded.count) arrays from \(weightsURL.lastPathComponent); new: \(r.skipped.map { String($0.split(separator: "/")[0]) }.uniqued().joined(separator: ", "))")
+            if let set = try choice.load() {
+                let r = try loadWeights(set, into: model.layers, skipMissing: allowMissingWeights, mayStartFresh: { VGG16.block(of: $0) == nil })
+                let file = URL(fileURLWithPath: choice.name).lastPathComponent
+                if !r.mismatched.isEmpty {
+                    let what = "the head in \(file) does not fit this task (\(r.mismatched.prefix(2).joined(separator: "; "))\(r.mismatched.count > 2 ? "; ..." : ""))"
+                    guard !strictWeights else {
+                        throw VGGTLError.badFlag(flag: "--strict-weights", value: "set", expected: "weights whose head fits the task, but \(what); drop --strict-weights to start the head fresh")
+                    }
+                    print("\(what): the trunk loaded, the head starts fresh (--strict-weights makes this an error)")
+                }
+                let fresh = model.weightedLayers.map(\.name).filter { layer in !r.loaded.contains { $0.hasPrefix(layer + "/") } }
+                print("loaded \(r.loaded.count) arrays from \(file); new: \(fresh.joined(separator: ", "))")
+                if !r.skipped.isEmpty { stderr("warning: \(file) has no weights for \(r.skipped.count) trunk arrays (\(r.skipped.prefix(4).joined(separator: ", "))\(r.skipped.count > 4 ? ", ..." : "")): they start from random values") }
             }
             if let topModel {
                 let top = try Checkpoint.preferred(in: URL(fileURLWithPath: topModel))
@@ -174,6 +237,7 @@ struct Finetune: ParsableCommand {
         // epoch past the head epochs has started.
         let saved = opts.resume ? try? Checkpoint.load(opts.outURL.appendingPathComponent("last.json")) : nil
         let inStage2 = saved.map { $0.epoch > headEpochs || ($0.epoch == headEpochs && $0.batchesDone != nil) } ?? false
+        // Stage 2 runs epochs headEpochs+1 ... headEpochs+epochs with its own schedule over its own epochs.
         if headEpochs > 0 && inStage2 {
             var stage2 = opts
             stage2.epochs = headEpochs + opts.epochs
@@ -181,9 +245,9 @@ struct Finetune: ParsableCommand {
             _ = try runTraining(config: config, info: info, device: device, global: global, opts: stage2, optimizerSpec: spec2,
                                 unfreeze: unfreezeSpec, prepare: prepare, train: train, validation: validation,
                                 firstBatch: { train.batches(epoch: 0).next() }, title: "finetune stage 2 (\(unfreezeSpec))",
-                                scheduleEpochs: opts.epochs)
+                                scheduleEpochs: opts.epochs, scheduleStart: headEpochs)
         } else if headEpochs > 0 {
-            // Stage 1: the head alone on the frozen trunk, at the given rate.
+            // Stage 1: the head alone on the frozen trunk, at the given rate, its schedule over the head epochs.
             var stage1 = opts
             stage1.epochs = headEpochs
             var info1 = info
@@ -194,6 +258,7 @@ struct Finetune: ParsableCommand {
             // Stage 2: unfreeze and continue at a tenth of the rate, with fresh optimizer state.
             model.apply(unfreezeSpec)
             let trainer = Trainer(model: model, optimizer: spec2.make(), schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
+            trainer.scheduleStartEpoch = headEpochs
             trainer.earlyStoppingPatience = opts.earlyStopping
             trainer.strictImages = opts.strict
             run.info.unfreeze = unfreezeSpec.description
@@ -209,18 +274,24 @@ struct Finetune: ParsableCommand {
 }
 
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train VGG16 or VGG16-BN from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]).")
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train VGG16 or VGG16-BN from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]; Adam 1e-3, 32x32).")
     @OptionGroup var global: GlobalOptions
     @Option(help: "vgg16 | vgg16-bn.") var model = "vgg16-bn"
     @Option(help: "Class folders, cifar10:DIR or fashion-mnist[:DIR].") var data: String
-    @Option(help: "Validation images (class folders); built-in datasets use their test split.") var val: String?
-    @Option(help: "Hold out this fraction of --data for validation instead.") var valSplit: Double?
+    @Option(help: "Validation images (class folders). (default: a built-in dataset's test split, else none)") var val: String?
+    @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
     @Flag(help: "Keras' top (fc1 4096, fc2 4096, predictions) instead of the tutorials' head.") var includeTop = false
-    @Flag(help: "Augment (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip).") var augment = false
-    @Option(help: "Use only the first N training images (quick runs).") var limit: Int?
-    @OptionGroup var image: ImageOptions
+    @OptionGroup var augmentation: AugmentOptions
+    @Option(help: "Use only the first N training images (quick runs). (default: all)") var limit: Int?
+    @Option(help: "Validate on only the first N validation images (quick runs). (default: all)") var valLimit: Int?
+    @OptionGroup var image: ImageOptions<TrainDefaults>
     @OptionGroup var head: HeadOptions
-    @OptionGroup var opts: TrainingOptions
+    @OptionGroup var opts: TrainingOptions<TrainDefaults>
+
+    func validate() throws {
+        if let limit, limit < 1 { throw VGGTLError.badFlag(flag: "--limit", value: "\(limit)", expected: "at least 1 image") }
+        if let valLimit, valLimit < 1 { throw VGGTLError.badFlag(flag: "--val-limit", value: "\(valLimit)", expected: "at least 1 image") }
+    }
 
     func run() throws {
         let device = try global.openDevice()
@@ -233,14 +304,18 @@ struct TrainCommand: ParsableCommand {
         var split = try validationSplit(trainSource, valDir: val, valSplit: valSplit, seed: global.seed)
         if split.val == nil, let testSource { split.val = testSource }
         if let limit { split.train = Array(split.train.prefix(limit)) }
-        let optimizer = try opts.optimizerSpec(defaultKind: .adam, defaultLR: 1e-3)
+        if let valLimit, let v = split.val { split.valIndices = Array((split.valIndices ?? Array(0..<v.count)).prefix(valLimit)) }
+        let optimizer = try opts.optimizerSpec()
+        let augment = try augmentation.augmentation()
         let train = BatchLoader(source: trainSource, indices: split.train, batchSize: opts.batch, input: input,
-                                augmentation: augment ? .tutorial : nil, shuffle: true, seed: global.seed)
+                                augmentation: augment, shuffle: true, seed: global.seed)
         let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: max(opts.batch, 64), input: input, shuffle: false, seed: global.seed) }
         let info = CheckpointInfo(model: config, classNames: trainSource.classNames, input: input, featureTrunk: nil, unfreeze: "all",
                                   optimizer: optimizer, optimizerIterations: 0, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs),
                                   epoch: 0, history: History(), seed: global.seed, dropoutSteps: [:], weightsFile: "")
-        print("training on \(split.train.count) images in \(trainSource.classNames.count) classes")
+        print("training on \(split.train.count) images in \(trainSource.classNames.count) classes"
+              + (validation.map { ", validating on \($0.indices.count)" } ?? ""))
+        if let augment { print("augmentation: \(augment.summary)") }
         _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: optimizer, unfreeze: .all,
                             prepare: { _ in }, train: train, validation: validation,
                             firstBatch: { train.batches(epoch: 0).next() }, title: "train \(config.trunk.rawValue)")

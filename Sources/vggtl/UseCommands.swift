@@ -2,58 +2,128 @@ import ArgumentParser
 import Foundation
 import VGGTL
 
+/// `--model RUN --checkpoint best|last`: the checkpoint a command uses, said in one line.
+struct RunChoice: ParsableArguments {
+    @Option(help: "Run folder (from finetune, train or train-top).") var model: String
+    @Option(help: "best (lowest val_loss) | last. (default: best when the run has one, else last)") var checkpoint: String?
+
+    func validate() throws {
+        if let checkpoint, checkpoint != "best", checkpoint != "last" {
+            throw VGGTLError.badFlag(flag: "--checkpoint", value: checkpoint, expected: "best or last")
+        }
+    }
+
+    /// The checkpoint's info and model on `device`, and a line that says which checkpoint it is.
+    func open(on device: Device) throws -> (info: CheckpointInfo, model: Model, name: String, line: String) {
+        let json = try Checkpoint.preferred(in: URL(fileURLWithPath: model), checkpoint)
+        let (info, net) = try Checkpoint.imageModel(json: json, on: device)
+        let name = json.deletingPathExtension().lastPathComponent
+        let valLoss = info.history.records.last?.valLoss.map { String(format: ", val_loss %.4f", $0) } ?? ""
+        let why = name == "best" ? "the epoch with the lowest val_loss" : "the last epoch"
+        let other = name == "best" ? " (--checkpoint last for the last)" : ""
+        return (info, net, name, "using \(json.path) (\(why)): epoch \(info.epoch)\(valLoss)\(other)")
+    }
+}
+
+/// Pretty, key-sorted JSON on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try enc.encode(value), as: UTF8.self))
+}
+
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Accuracy, per-class precision/recall and the confusion matrix of a trained run on labelled images.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Run folder (uses best.json, else last.json).") var model: String
+    @OptionGroup var runFolder: RunChoice
     @Option(help: "Class folders, cifar10:DIR or fashion-mnist[:DIR] (their test split).") var data: String
     @Option(help: "Batch size.") var batch = 32
+    @Flag(help: "Print the results as JSON (for scripts) instead of the table.") var json = false
+
+    struct Output: Encodable {
+        struct PerClass: Encodable { var name: String; var precision: Double; var recall: Double; var support: Int }
+        var model: String, checkpoint: String, epoch: Int, data: String, images: Int
+        var accuracy: Double, loss: Double?
+        var classes: [PerClass]
+        var confusion: [[Int]]
+        var skipped: [String]
+    }
 
     func run() throws {
         guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
         let device = try global.openDevice()
-        let (info, net) = try Checkpoint.imageModel(runDir: URL(fileURLWithPath: model), on: device)
+        let (info, net, checkpointName, line) = try runFolder.open(on: device)
         let source = try DataSpec(parsing: data, flag: "--data").evaluationSource()
         guard source.classNames == info.classNames else {
             let predictions = "its predictions layer has \(info.model.outputUnits) unit\(info.model.outputUnits == 1 ? "" : "s")"
-            throw VGGTLError.invalidArgument("--data \(data) has \(source.classNames.count) classes \(source.classNames), but the model in \(model) "
+            throw VGGTLError.invalidArgument("--data \(data) has \(source.classNames.count) classes \(source.classNames), but the model in \(runFolder.model) "
                 + "was trained on \(info.classNames.count) classes \(info.classNames) (\(predictions)); evaluate on data with the same class folders")
         }
         // The model's own input size and preprocessing, whatever the flags of this command.
         let loader = BatchLoader(source: source, batchSize: batch, input: info.input, shuffle: false, seed: global.seed)
-        print("evaluating \(source.count) images at \(info.input.height)x\(info.input.width), preprocessing \(info.input.preprocessing.rawValue), on \(device.name)")
+        if !json {
+            print(line)
+            print("evaluating \(source.count) images at \(info.input.height)x\(info.input.width), preprocessing \(info.input.preprocessing.rawValue), on \(device.name)")
+        }
         let trainer = Trainer(model: net, optimizer: SGD(learningRate: 1))
-        let r = try trainer.evaluate(loader)
+        let r = try trainer.evaluate(loader, progress: !json)
         if !trainer.unreadableImages.isEmpty { stderr("warning: \(trainer.unreadableImages.count) unreadable image\(trainer.unreadableImages.count == 1 ? "" : "s") skipped; the report covers the other \(r.truth.count)") }
-        print(ClassificationReport(classNames: info.classNames, truth: r.truth, predicted: r.predicted, loss: r.metrics.meanLoss).text)
+        let report = ClassificationReport(classNames: info.classNames, truth: r.truth, predicted: r.predicted, loss: r.metrics.meanLoss)
+        guard json else { print(report.text); return }
+        try printJSON(Output(model: runFolder.model, checkpoint: checkpointName, epoch: info.epoch, data: data, images: report.total,
+                             accuracy: report.accuracy, loss: report.loss.flatMap { $0.isFinite ? $0 : nil },
+                             classes: info.classNames.enumerated().map { c, name in
+                                 .init(name: name, precision: report.precision(c), recall: report.recall(c), support: report.confusion[c].reduce(0, +)) },
+                             confusion: report.confusion, skipped: trainer.unreadableImages))
     }
 }
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Top-k classes with probabilities for image files or folders.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Run folder (uses best.json, else last.json).") var model: String
+    @OptionGroup var runFolder: RunChoice
     @Option(help: "How many classes to show per image.") var top = 3
+    @Flag(help: "Print the predictions as JSON (for scripts).") var json = false
     @Argument(help: "Image files or folders.") var inputs: [String]
 
-    func run() throws {
-        guard top >= 1 else { throw VGGTLError.badFlag(flag: "--top", value: "\(top)", expected: "at least 1") }
-        let device = try global.openDevice()
-        let (info, net) = try Checkpoint.imageModel(runDir: URL(fileURLWithPath: model), on: device)
+    struct Output: Encodable {
+        struct Guess: Encodable { var `class`: String; var probability: Float }
+        struct Prediction: Encodable { var file: String; var top: [Guess] }
+        struct Skipped: Encodable { var file: String; var reason: String }
+        var model: String, checkpoint: String, epoch: Int
+        var predictions: [Prediction]
+        var skipped: [Skipped]
+    }
+
+    /// Image files of the arguments: files as given, folders searched recursively (sorted), paths
+    /// joined without doubled slashes.
+    static func imageFiles(_ inputs: [String]) throws -> [String] {
         var files: [String] = []
         for path in inputs {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
                 throw VGGTLError.invalidArgument("\(path): no such file or folder")
             }
-            if isDir.boolValue {
-                let items = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
-                files += items.filter { ["jpg", "jpeg", "png"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
-                    .sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }.map { path + "/" + $0 }
-            } else { files.append(path) }
+            guard isDir.boolValue else { files.append(path); continue }
+            var base = path
+            while base.count > 1, base.hasSuffix("/") { base.removeLast() }
+            let items = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
+            files += items.filter { ["jpg", "jpeg", "png"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
+                .sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+                .map { base == "/" ? "/" + $0 : base + "/" + $0 }
         }
+        return files
+    }
+
+    func run() throws {
+        guard top >= 1 else { throw VGGTLError.badFlag(flag: "--top", value: "\(top)", expected: "at least 1") }
+        let device = try global.openDevice()
+        let (info, net, checkpointName, line) = try runFolder.open(on: device)
+        let files = try Self.imageFiles(inputs)
+        if !json { print(line) }
         let x = try Tensor(zeros: [1] + net.config.inputShape, on: device)
         var buffer = [Float](repeating: 0, count: x.count)
+        var out = Output(model: runFolder.model, checkpoint: checkpointName, epoch: info.epoch, predictions: [], skipped: [])
         for file in files {
             do {
                 let img = resize(try ImageCodec.decode(contentsOf: URL(fileURLWithPath: file)), height: info.input.height, width: info.input.width)
@@ -61,10 +131,16 @@ struct Predict: ParsableCommand {
                 buffer.withUnsafeBufferPointer { device.write($0, to: x.buffer, offset: 0) }
                 let p = probabilities(logits: try net.network.forward(x, training: false).toArray(), rows: 1)[0]
                 let best = p.indices.sorted { p[$0] > p[$1] }.prefix(top)
-                print(file + ": " + best.map { "\(info.classNames[$0]) \(String(format: "%.4f", p[$0]))" }.joined(separator: ", "))
+                if json {
+                    out.predictions.append(.init(file: file, top: best.map { .init(class: info.classNames[$0], probability: p[$0]) }))
+                } else {
+                    print(file + ": " + best.map { "\(info.classNames[$0]) \(String(format: "%.4f", p[$0]))" }.joined(separator: ", "))
+                }
             } catch let e as VGGTLError {
+                if json { out.skipped.append(.init(file: file, reason: e.description)) }
                 stderr("warning: skipped \(file): \(e)")
             }
         }
+        if json { try printJSON(out) }
     }
 }

@@ -6,8 +6,9 @@ struct Weights: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect and convert weight files (Keras .h5, safetensors; Keras or PyTorch names).",
         subcommands: [Inspect.self, Convert.self])
-    /// Accepted so `vggtl --threads 2 weights ...` works like the other commands; files need no device.
-    @OptionGroup var global: GlobalOptions
+    /// Accepted (not listed) so that `vggtl --threads 2 weights ...` works like the other
+    /// commands; reading and converting files needs no device, seed or threads.
+    @OptionGroup(visibility: .private) var global: GlobalOptions
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -68,8 +69,8 @@ struct Weights: ParsableCommand {
 
     struct Convert: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Convert between Keras .h5 and safetensors, and between Keras and PyTorch (torchvision) names.")
-        @Argument(help: "Input weights (.h5 or .safetensors, detected from the content).")
+            abstract: "Convert between Keras .h5 and safetensors, and between Keras and PyTorch (torchvision) names; the preprocessing, trunk and input size travel in the output's metadata.")
+        @Argument(help: "Input weights (.h5 or .safetensors, detected from the content), or a run folder (its model's weights).")
         var input: String
         @Argument(help: "Output file.")
         var output: String
@@ -77,9 +78,18 @@ struct Weights: ParsableCommand {
         var format: String?
         @Option(help: "keras | torch (default: keras for h5; for safetensors the input's naming).")
         var naming: String?
+        @Option(help: "Record this preprocessing (caffe | torch | rescale) in the output. (default: the input's: its metadata, the run's, else torch for PyTorch names, caffe for Keras names)")
+        var preprocess: String?
+        @Option(help: "Record this input size HxW in the output. (default: the input's metadata or the run's, else none)")
+        var size: String?
+
+        func validate() throws {
+            if let preprocess { let _: Preprocessing = try parseEnum(preprocess, flag: "--preprocess") }
+            if let size { _ = try parseSize(size) }
+        }
 
         func run() throws {
-            let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
+            let outURL = URL(fileURLWithPath: output)
             let fmt: WeightFormat
             if let format {
                 guard let f = WeightFormat(rawValue: format) else { throw VGGTLError.badFlag(flag: "--format", value: format, expected: "h5 or safetensors") }
@@ -93,8 +103,14 @@ struct Weights: ParsableCommand {
             if let naming, naming != "keras", naming != "torch" {
                 throw VGGTLError.badFlag(flag: "--naming", value: naming, expected: "keras or torch")
             }
-            var set = try WeightFile.load(inURL)
+            let choice = try WeightsChoice(input)
+            guard var set = try choice.load() else { throw VGGTLError.badFlag(flag: "INPUT", value: input, expected: "a weights file or a run folder") }
             let isTorch = TorchVGG16.looksLikeTorch(set)
+            // What the weights expect travels with them (vggtl reads it back as the defaults).
+            set.metadata[WeightMetadata.preprocessing] = try preprocess.map { (try parseEnum($0, flag: "--preprocess") as Preprocessing).rawValue }
+                ?? choice.preprocessing.rawValue
+            set.metadata[WeightMetadata.trunk] = (choice.batchNorm ? ModelConfig.Trunk.vgg16BN : .vgg16).rawValue
+            if let (h, w) = try size.map({ try parseSize($0) }) ?? choice.inputSize { set.metadata[WeightMetadata.inputSize] = "\(h)x\(w)" }
             let target = naming ?? (fmt == .h5 ? "keras" : (isTorch ? "torch" : "keras"))
             if target == "torch", fmt == .h5 {
                 throw VGGTLError.badFlag(flag: "--naming", value: "torch", expected: "keras for an .h5 output (Keras files need Keras layer names)")
@@ -102,7 +118,8 @@ struct Weights: ParsableCommand {
             if target == "keras", isTorch { set = try TorchVGG16.toKeras(set) }
             if target == "torch", !isTorch { set = try TorchVGG16.fromKeras(set) }
             try WeightFile.save(set, to: outURL, format: fmt)
-            print("wrote \(outURL.path): \(fmt == .h5 ? "Keras HDF5" : "safetensors"), \(target) names, \(set.tensors.count) tensors, \(wGrouped(set.parameterCount)) parameters")
+            let meta = [WeightMetadata.trunk, WeightMetadata.preprocessing, WeightMetadata.inputSize].compactMap { k in set.metadata[k].map { "\(k)=\($0)" } }
+            print("wrote \(outURL.path): \(fmt == .h5 ? "Keras HDF5" : "safetensors"), \(target) names, \(set.tensors.count) tensors, \(wGrouped(set.parameterCount)) parameters; \(meta.joined(separator: ", "))")
         }
     }
 }

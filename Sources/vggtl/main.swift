@@ -24,6 +24,7 @@ struct VGGTLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vggtl",
         abstract: "VGG16 transfer learning and fine-tuning on CPUs (OpenBLAS) and GPUs (OpenCL).",
+        version: "vggtl \(VGGTLVersion.current)",
         subcommands: [Devices.self, Summary.self, Extract.self, TrainTop.self, Finetune.self, TrainCommand.self, Evaluate.self, Predict.self, Demo.self, Bench.self, Weights.self])
 }
 
@@ -41,8 +42,19 @@ func hoistGlobalOptions(_ args: [String]) -> [String] {
     return [sub] + globals + rest.dropFirst()
 }
 
+/// A bare `--augment` (last, or followed by another option) means `--augment keras`, as it did
+/// before presets existed.
+func expandBareAugment(_ args: [String]) -> [String] {
+    var out: [String] = []
+    for (i, a) in args.enumerated() {
+        out.append(a)
+        if a == "--augment", i + 1 == args.count || args[i + 1].hasPrefix("-") { out.append("keras") }
+    }
+    return out
+}
+
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("vggtl: error: \(message)\n".utf8))
+    writeStandardError("vggtl: error: \(message)\n")
     exit(1)
 }
 
@@ -55,12 +67,12 @@ HDF5Isolation.install()
 signal(SIGXFSZ, SIG_IGN)
 
 do {
-    var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+    var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(Array(CommandLine.arguments.dropFirst()))))
     try command.run()
 } catch let error as VGGTLError {
     if case let .interrupted(signal, _, _, _, _) = error {
         // Not a failure of vggtl, but the run did not finish: the shell's code for the signal.
-        FileHandle.standardError.write(Data("vggtl: \(error.description)\n".utf8))
+        writeStandardError("vggtl: \(error.description)\n")
         exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : 128 + SIGINT)
     }
     fail(error.description)

@@ -5,8 +5,10 @@ import Foundation
 /// (a fraction of the width/height when < 1, else pixels; uniform in [-f, f]), `shear_range`
 /// (degrees, as Keras 2), `zoom_range` z (zx, zy independently uniform in [1-z, 1+z]),
 /// `horizontal_flip` (p = 0.5), `fill_mode="nearest"`. The transform is one affine map about
-/// the image centre sampled bilinearly (Keras' apply_affine_transform, order=1); the loader
-/// applies it after resizing to the target size and before preprocessing.
+/// the image centre sampled bilinearly (Keras' apply_affine_transform, order=1). `padCrop` p is
+/// the CIFAR-10 training recipe's RandomCrop(padding=p): zero-pad by p pixels and crop back at a
+/// random offset. The loader applies all of it after resizing to the target size and before
+/// preprocessing.
 public struct Augmentation: Codable, Equatable, Sendable {
     public var rotation: Float
     public var widthShift: Float
@@ -14,9 +16,12 @@ public struct Augmentation: Codable, Equatable, Sendable {
     public var shear: Float
     public var zoom: Float
     public var horizontalFlip: Bool
+    /// Pixels of zero padding around the image before a random crop back to its size (0: none).
+    public var padCrop: Int
 
     public init(rotation: Float = 0, widthShift: Float = 0, heightShift: Float = 0, shear: Float = 0,
-                zoom: Float = 0, horizontalFlip: Bool = false) {
+                zoom: Float = 0, horizontalFlip: Bool = false, padCrop: Int = 0) {
+        self.padCrop = padCrop
         self.rotation = rotation
         self.widthShift = widthShift
         self.heightShift = heightShift
@@ -29,9 +34,28 @@ public struct Augmentation: Codable, Equatable, Sendable {
     public static let tutorial = Augmentation(rotation: 40, widthShift: 0.2, heightShift: 0.2, shear: 0.2,
                                               zoom: 0.2, horizontalFlip: true)
 
+    /// The CIFAR-10 training recipe (torchvision RandomCrop(32, padding=4) + RandomHorizontalFlip):
+    /// shifts of up to 4 pixels with black borders, and flips.
+    public static let cifar = Augmentation(horizontalFlip: true, padCrop: 4)
+
+    /// Named presets for `--augment`.
+    public static let presets: [String: Augmentation] = ["keras": tutorial, "cifar": cifar, "none": Augmentation()]
+
     /// True when no parameter does anything.
     public var isIdentity: Bool {
-        rotation == 0 && widthShift == 0 && heightShift == 0 && shear == 0 && zoom == 0 && !horizontalFlip
+        rotation == 0 && widthShift == 0 && heightShift == 0 && shear == 0 && zoom == 0 && !horizontalFlip && padCrop == 0
+    }
+
+    /// "rotation 40, shift 0.2, ..." for logs: the parameters that do something.
+    public var summary: String {
+        var parts: [String] = []
+        if rotation != 0 { parts.append("rotation \(rotation)") }
+        if widthShift != 0 || heightShift != 0 { parts.append(widthShift == heightShift ? "shift \(widthShift)" : "shift \(heightShift)x\(widthShift)") }
+        if shear != 0 { parts.append("shear \(shear)") }
+        if zoom != 0 { parts.append("zoom \(zoom)") }
+        if horizontalFlip { parts.append("flip") }
+        if padCrop != 0 { parts.append("pad-crop \(padCrop) px") }
+        return parts.isEmpty ? "none" : parts.joined(separator: ", ")
     }
 
     /// One concrete transform, as Keras' `get_random_transform` returns it.
@@ -49,9 +73,15 @@ public struct Augmentation: Codable, Equatable, Sendable {
         public var zoomRows: Double
         public var zoomColumns: Double
         public var flipHorizontal: Bool
+        /// The pad-crop offset: output pixel (r, c) is the flipped, transformed image's
+        /// (r + cropRows, c + cropColumns), black outside.
+        public var cropRows: Int
+        public var cropColumns: Int
 
         public init(rotation: Double = 0, heightShift: Double = 0, widthShift: Double = 0, shear: Double = 0,
-                    zoomRows: Double = 1, zoomColumns: Double = 1, flipHorizontal: Bool = false) {
+                    zoomRows: Double = 1, zoomColumns: Double = 1, flipHorizontal: Bool = false, cropRows: Int = 0, cropColumns: Int = 0) {
+            self.cropRows = cropRows
+            self.cropColumns = cropColumns
             self.rotation = rotation
             self.heightShift = heightShift
             self.widthShift = widthShift
@@ -83,6 +113,10 @@ public struct Augmentation: Codable, Equatable, Sendable {
             t.zoomColumns = Double(rng.uniform(1 - zoom, 1 + zoom))
         }
         if horizontalFlip { t.flipHorizontal = rng.uniform(0, 1) < 0.5 }
+        if padCrop > 0 {
+            t.cropRows = Int(rng.next() % UInt64(2 * padCrop + 1)) - padCrop
+            t.cropColumns = Int(rng.next() % UInt64(2 * padCrop + 1)) - padCrop
+        }
         return t
     }
 
@@ -93,6 +127,25 @@ public struct Augmentation: Codable, Equatable, Sendable {
     /// Applies one transform: Keras' apply_affine_transform (order=1, fill_mode nearest), then
     /// the flip. Output pixels round to the nearest level.
     public static func apply(_ t: Transform, to image: RGBImage) -> RGBImage {
+        let moved = applyAffineAndFlip(t, to: image)
+        return t.cropRows == 0 && t.cropColumns == 0 ? moved : shifted(moved, rows: t.cropRows, columns: t.cropColumns)
+    }
+
+    /// Pad-crop: output (r, c) = input (r + rows, c + columns), black outside the image.
+    static func shifted(_ image: RGBImage, rows dr: Int, columns dc: Int) -> RGBImage {
+        let h = image.height, w = image.width
+        var out = [UInt8](repeating: 0, count: h * w * 3)
+        let c0 = max(0, -dc), c1 = min(w, w - dc)
+        if c1 > c0 {
+            for r in max(0, -dr)..<max(max(0, -dr), min(h, h - dr)) {
+                let src = ((r + dr) * w + c0 + dc) * 3, dst = (r * w + c0) * 3
+                out[dst..<(dst + (c1 - c0) * 3)] = image.pixels[src..<(src + (c1 - c0) * 3)]
+            }
+        }
+        return RGBImage(width: w, height: h, pixels: out)
+    }
+
+    static func applyAffineAndFlip(_ t: Transform, to image: RGBImage) -> RGBImage {
         let h = image.height, w = image.width
         if h == 0 || w == 0 { return image }
         // 3x3 matrices on (row, col, 1), composed as Keras does: rotation . shift . shear . zoom.

@@ -63,6 +63,6 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
     }
 
     public static func printWarning(_ text: String) {
-        FileHandle.standardError.write(Data("warning: \(text)\n".utf8))
+        writeStandardError("warning: \(text)\n")
     }
 }

@@ -46,7 +46,7 @@ public enum ImageNetWeights {
             if verifyCached {
                 let got = try MD5.hex(ofFile: candidate)
                 guard got == md5 else {
-                    throw VGGTLError.checksumMismatch(file: candidate.path, url: baseURL.appendingPathComponent(name).absoluteString, expected: md5, got: got)
+                    throw VGGTLError.cachedWeightsDamaged(path: candidate.path, url: baseURL.appendingPathComponent(name).absoluteString, expected: md5, got: got)
                 }
             }
             return candidate
@@ -176,11 +176,11 @@ final class DownloadProgressBar {
         } else {
             line += String(format: "%.1f MiB", mb)
         }
-        FileHandle.standardError.write(Data(line.utf8))
+        writeStandardError(line)
         drawn = true
     }
 
     func finish() {
-        if drawn { FileHandle.standardError.write(Data("\n".utf8)); drawn = false }
+        if drawn { writeStandardError("\n"); drawn = false }
     }
 }

@@ -1,44 +1,91 @@
 import Foundation
 
+/// What a load did: weights copied, model weights the file lacks (kept as they were), and the
+/// file's tensors left out because their layer starts fresh ("predictions/kernel [4096,10],
+/// the model has [256,3]").
+public struct WeightLoadReport {
+    public var loaded: [String] = []
+    public var skipped: [String] = []
+    public var mismatched: [String] = []
+}
+
 /// Copies the weights of `w` into the layers with the same names ("block1_conv1/kernel") and
 /// checks every shape first: on any error nothing is changed. PyTorch names are mapped first
-/// (`TorchVGG16.toKeras`). Tensors of the file that no layer has are ignored (a full VGG16 file
-/// loads into a notop model). Weights of the model that the file lacks are an error unless
-/// `skipMissing` (e.g. a new head on an ImageNet trunk): they keep their current values and are
-/// listed in `skipped`. A file that matches nothing is always an error.
+/// (`TorchVGG16.toKeras`); errors then name the torch tensor and shapes as the user has them.
+/// Tensors of the file that no layer has are ignored (a full VGG16 file loads into a notop
+/// model), except BatchNorm tensors of a convolution that is loaded without its BatchNorm: that
+/// would silently compute something else, so it is an error.
+///
+/// Weights of the model that the file lacks are an error unless `skipMissing`, or unless
+/// `mayStartFresh` says their layer may start fresh (a new head on a pretrained trunk). When the
+/// file's tensors do not fit such a layer (a 1000-class head for a 3-class task), every layer
+/// that may start fresh does (the head as a whole, as Keras' include_top=False) and the
+/// report lists why in `mismatched`. A file that matches nothing is always an error.
 @discardableResult
-public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool = false) throws -> (loaded: [String], skipped: [String]) {
-    let set = TorchVGG16.looksLikeTorch(w) ? try TorchVGG16.toKeras(w) : w
+public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool = false,
+                        mayStartFresh: ((String) -> Bool)? = nil) throws -> WeightLoadReport {
+    let torch = TorchVGG16.looksLikeTorch(w)
+    let set = torch ? try TorchVGG16.toKeras(w) : w
+    let origins = torch ? try TorchVGG16.origins(of: w) : [:]
     let file = set.sourceDescription
     var index: [String: Int] = [:]
     for (i, t) in set.tensors.enumerated() where index[t.name] == nil { index[t.name] = i }
-    var plan: [(target: NamedTensor, source: Int)] = []
-    var missing: [String] = []
+    var plan: [(target: NamedTensor, source: Int, layer: String)] = []
+    var missing: [String] = [], mismatched: [String] = []
     for layer in layers {
+        let fresh = mayStartFresh?(layer.name) ?? false
         for target in layer.weights {
-            guard let i = index[target.name] else { missing.append(target.name); continue }
+            guard let i = index[target.name] else {
+                if !fresh { missing.append(target.name) }
+                continue
+            }
             let t = set.tensors[i]
             guard t.shape == target.tensor.shape else {
+                if fresh {
+                    mismatched.append("\(origins[t.name]?.torch ?? t.name) \(compactShape(origins[t.name]?.torchShape ?? t.shape)), "
+                                      + "the model has \(compactShape(origins[t.name]?.toTorchShape(target.tensor.shape) ?? target.tensor.shape))")
+                    continue
+                }
+                if let o = origins[t.name] {
+                    throw VGGTLError.weightShapeMismatch(file: file, tensor: "\(o.torch) (\(t.name))", fileShape: o.torchShape,
+                                                         modelShape: o.toTorchShape(target.tensor.shape))
+                }
                 throw VGGTLError.weightShapeMismatch(file: file, tensor: target.name, fileShape: t.shape, modelShape: target.tensor.shape)
             }
             guard t.values.count == target.tensor.count else {
                 throw VGGTLError.corruptFile(file: file, format: "weights", reason: "\(t.name) has \(t.values.count) values for shape \(t.shape)")
             }
-            plan.append((target, i))
+            plan.append((target, i, layer.name))
         }
     }
-    if !missing.isEmpty, !skipMissing || plan.isEmpty {
+    // The head goes as a whole: one layer that does not fit makes every fresh-able layer start fresh.
+    if !mismatched.isEmpty, let mayStartFresh { plan.removeAll { mayStartFresh($0.layer) } }
+    if !missing.isEmpty, !skipMissing {
         throw VGGTLError.missingWeights(file: file, tensors: missing, fileLayers: set.layerNames)
     }
-    for (target, i) in plan {
+    if plan.isEmpty, !layers.allSatisfy({ $0.weights.isEmpty }) {
+        throw VGGTLError.missingWeights(file: file, tensors: missing.isEmpty ? layers.flatMap { $0.weights.map(\.name) } : missing,
+                                        fileLayers: set.layerNames)
+    }
+    // A convolution loaded while its BatchNorm in the file has nowhere to go.
+    let layerNames = Set(layers.map(\.name))
+    let fileLayers = Set(set.layerNames)
+    for conv in Set(plan.map(\.layer)).sorted() where conv.contains("_conv") {
+        let bn = TorchVGG16.batchNormLayerName(forConv: conv)
+        if fileLayers.contains(bn), !layerNames.contains(bn) {
+            throw VGGTLError.weightNaming(file: file, reason: "it has BatchNorm layers (\(bn) after \(conv)) but the model has none: "
+                                          + "build the VGG16-BN trunk (--bn) for these weights", found: set.layerNames)
+        }
+    }
+    for (target, i, _) in plan {
         set.tensors[i].values.withUnsafeBufferPointer { target.tensor.device.write($0, to: target.tensor.buffer, offset: 0) }
     }
-    return (plan.map(\.target.name), missing)
+    return WeightLoadReport(loaded: plan.map(\.target.name), skipped: missing, mismatched: mismatched)
 }
 
 /// Reads a weights file (any format, Keras or PyTorch names) and loads it into `layers`.
 @discardableResult
-public func loadWeights(from url: URL, into layers: [Layer], skipMissing: Bool = false) throws -> (loaded: [String], skipped: [String]) {
+public func loadWeights(from url: URL, into layers: [Layer], skipMissing: Bool = false) throws -> WeightLoadReport {
     try loadWeights(WeightFile.load(url), into: layers, skipMissing: skipMissing)
 }
 

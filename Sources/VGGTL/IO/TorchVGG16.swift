@@ -142,7 +142,8 @@ public enum TorchVGG16 {
                 linears.append((w, timm[key.replacingOccurrences(of: "weight", with: "bias")]))
             }
         }
-        let headNames = linears.count == 1 ? ["predictions"] : (1..<linears.count).map { "fc\($0)" } + ["predictions"]
+        // A state dict of `model.features` alone has no linear layers: a trunk without a head.
+        let headNames = linears.isEmpty ? [] : (1..<linears.count).map { "fc\($0)" } + ["predictions"]
         for (k, l) in linears.enumerated() {
             let name = headNames[k], s = shapes[l.weight]!
             let out4 = s.count == 4
@@ -167,6 +168,24 @@ public enum TorchVGG16 {
             if let b = l.bias { out.append(Mapping(torch: b, keras: "\(name)/bias", kind: .copy, kerasShape: shapes[b]!)) }
         }
         if out.isEmpty { throw fail("no VGG16 weights found") }
+        return out
+    }
+
+    /// For each Keras weight a torch file maps to: the torch tensor it comes from, its shape, and
+    /// the torch shape a Keras shape corresponds to (for errors that name what the user has).
+    public static func origins(of w: WeightSet) throws -> [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] {
+        let shapes = Dictionary(w.tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        var out: [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] = [:]
+        for m in try plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription) {
+            let original = shapes[m.torch] ?? []
+            let back: ([Int]) -> [Int]
+            switch m.kind {
+            case .copy: back = { $0 }
+            case .convKernel: back = { $0.count == 4 ? [$0[3], $0[2], $0[0], $0[1]] : $0 }
+            case .denseKernel, .fc1Kernel: back = { $0.count == 2 ? [$0[1], $0[0]] : $0 }
+            }
+            out[m.keras] = (m.torch, original, back)
+        }
         return out
     }
 

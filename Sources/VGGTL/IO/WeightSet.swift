@@ -151,3 +151,26 @@ public enum WeightFile {
         try save(w, to: url, format: format)
     }
 }
+
+/// Metadata vggtl writes into weight files (safetensors `__metadata__`, HDF5 root attributes) so
+/// that what the weights expect travels with them through `vggtl weights convert`.
+public enum WeightMetadata {
+    /// caffe | torch | rescale: how images must be preprocessed for these weights.
+    public static let preprocessing = "vggtl.preprocessing"
+    /// "HxW": the input size the weights were trained or exported at.
+    public static let inputSize = "vggtl.input_size"
+    /// vgg16 | vgg16-bn: the trunk the tensors belong to.
+    public static let trunk = "vggtl.trunk"
+}
+
+extension WeightSet {
+    /// True when the names hold VGG BatchNorm layers: Keras blockB_bnI or torchvision vgg16_bn's
+    /// features.N.running_mean.
+    public static func hasBatchNorm(names: [String]) -> Bool {
+        names.contains { n in
+            if TorchVGG16.parseBlockLayer(layerName(of: n), kind: "bn") != nil { return true }
+            let s = TorchVGG16.stripPrefix(n)
+            return s.hasPrefix("features.") && s.hasSuffix(".running_mean")
+        }
+    }
+}

@@ -1,9 +1,14 @@
 extension Model {
     /// A Keras-style summary table: layer (type), output shape, params, trainable; then totals.
     public func summary(batchLabel: String = "None") throws -> String {
+        try Model.summary(inputShape: config.inputShape, layers: layers, batchLabel: batchLabel)
+    }
+
+    /// The table for any layers on an input shape (e.g. the bare trunk, include_top=False).
+    public static func summary(inputShape: [Int], layers: [Layer], batchLabel: String = "None") throws -> String {
         var rows: [(String, String, String, String)] = [("Layer (type)", "Output Shape", "Param #", "Trainable")]
-        var shape = [1] + config.inputShape
-        rows.append(("input (InputLayer)", "(\(batchLabel), \(config.inputShape.map(String.init).joined(separator: ", ")))", "0", "-"))
+        var shape = [1] + inputShape
+        rows.append(("input (InputLayer)", "(\(batchLabel), \(inputShape.map(String.init).joined(separator: ", ")))", "0", "-"))
         var total = 0, trainableCount = 0
         for layer in layers {
             shape = try layer.outputShape(shape)
@@ -11,7 +16,7 @@ extension Model {
             let trainableParams = layer.parameters.filter(\.trainable).reduce(0) { $0 + $1.value.count }
             total += params; trainableCount += trainableParams
             let out = "(\(batchLabel), " + shape.dropFirst().map(String.init).joined(separator: ", ") + ")"
-            rows.append(("\(layer.name) (\(Self.typeName(layer)))", out, "\(params)",
+            rows.append(("\(layer.name) (\(typeName(layer)))", out, "\(params)",
                          layer.parameters.isEmpty ? "-" : (layer.trainable ? "yes" : "no")))
         }
         let widths = (0..<4).map { c in rows.map { [$0.0, $0.1, $0.2, $0.3][c].count }.max()! + 3 }

@@ -40,12 +40,14 @@ public final class Model {
     public let config: ModelConfig
     public let network: Sequential
     public let device: Device
+    /// The seed the model was built with: its initial weights and its dropout masks follow from it.
+    public let seed: UInt64
 
     public init(_ config: ModelConfig, on device: Device, seed: UInt64) throws {
         guard config.classes >= 2 else {
             throw VGGTLError.invalidArgument("a classifier needs at least 2 classes, got \(config.classes)")
         }
-        self.config = config; self.device = device
+        self.config = config; self.device = device; self.seed = seed
         var rng = SeededGenerator(seed: seed)
         var layers: [Layer] = []
         if config.trunk != .none {

@@ -22,6 +22,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     case weightNaming(file: String, reason: String, found: [String])
     case weightsNotCached(file: String, path: String, url: String, md5: String, reason: String)
     case checksumMismatch(file: String, url: String, expected: String, got: String)
+    /// A file already in the Keras cache whose MD5 is not the published one.
+    case cachedWeightsDamaged(path: String, url: String, expected: String, got: String)
     // Runs: what stopped a training run, and what was kept.
     /// SIGINT/SIGTERM: a checkpoint was written at the last finished batch.
     case interrupted(signal: String, epoch: Int, batch: Int, batches: Int, checkpoint: String)
@@ -75,7 +77,7 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
                 + "build the model with the file's architecture (input channels, units, classes) or leave this layer out of the load"
         case let .missingWeights(file, tensors, fileLayers):
             return "\(file) has no weights for \(listSome(tensors)) (the file has \(fileLayers.isEmpty ? "no layers" : "layers " + listSome(fileLayers))); "
-                + "check the layer names, or load with skipMissing to keep these layers' current values"
+                + "check that the file is a VGG16 of this kind, or add --allow-missing-weights to start these layers from random values"
         case let .weightNaming(file, reason, found):
             return "\(file): \(reason) (names found: \(listSome(found)))"
         case let .weightsNotCached(file, path, url, md5, reason):
@@ -83,6 +85,9 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
                 + "Download \(url) on a machine with internet access and put it at \(path) (MD5 \(md5))"
         case let .checksumMismatch(file, url, expected, got):
             return "\(file) has MD5 \(got) but Keras publishes \(expected) for \(url): the download is damaged or not that file; delete it and try again"
+        case let .cachedWeightsDamaged(path, url, expected, got):
+            return "the cached ImageNet weights \(path) have MD5 \(got), not the \(expected) Keras publishes for \(url): "
+                + "the file is damaged or not VGG16's weights. Delete it (rm '\(path)') and run again to download it, or put the right file there"
         case let .interrupted(signal, epoch, batch, batches, checkpoint):
             return "interrupted by \(signal) in epoch \(epoch) after batch \(batch) of \(batches); saved \(checkpoint): run the same command with --resume to continue"
         case let .nonFiniteLoss(value, epoch, batch, step, lr):

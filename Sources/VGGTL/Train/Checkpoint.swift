@@ -108,8 +108,20 @@ public enum Checkpoint {
         }
     }
 
-    /// The checkpoint a finished run is used through: best-by-val_loss when there is one, else the last.
-    public static func preferred(in runDir: URL) throws -> URL {
+    /// The checkpoint a finished run is used through: best-by-val_loss when there is one, else
+    /// the last; `which` ("best" or "last") asks for one of them.
+    public static func preferred(in runDir: URL, _ which: String? = nil) throws -> URL {
+        if let which {
+            guard which == "best" || which == "last" else {
+                throw VGGTLError.badFlag(flag: "--checkpoint", value: which, expected: "best or last")
+            }
+            let u = runDir.appendingPathComponent("\(which).json")
+            guard FileManager.default.fileExists(atPath: u.path) else {
+                throw VGGTLError.invalidArgument("\(runDir.path) has no \(which).json"
+                    + (which == "best" ? " (best is kept only for runs with validation data); use --checkpoint last" : "; train into it first"))
+            }
+            return u
+        }
         for name in ["best", "last"] {
             let u = runDir.appendingPathComponent("\(name).json")
             if FileManager.default.fileExists(atPath: u.path) { return u }
@@ -151,7 +163,12 @@ extension Checkpoint {
     /// A model that takes images, from a run folder: a finetune/train run as saved, or a head
     /// trained on features put back on the trunk those features came from.
     public static func imageModel(runDir: URL, on device: Device) throws -> (CheckpointInfo, Model) {
-        let json = try preferred(in: runDir)
+        try imageModel(json: try preferred(in: runDir), on: device)
+    }
+
+    /// `imageModel` from a chosen checkpoint JSON (best.json or last.json of a run folder).
+    public static func imageModel(json: URL, on device: Device) throws -> (CheckpointInfo, Model) {
+        let runDir = json.deletingLastPathComponent()
         let info = try load(json)
         guard let ft = info.featureTrunk, info.model.trunk == .none else { return try restore(json, on: device) }
         var config = info.model
@@ -161,9 +178,24 @@ extension Checkpoint {
         guard ft.weights != "none" else {
             throw VGGTLError.invalidArgument("\(runDir.path): its features came from a randomly initialised trunk, which cannot be rebuilt")
         }
-        try loadWeights(from: URL(fileURLWithPath: ft.weights), into: model.layers.filter { VGG16.block(of: $0.name) != nil })
+        try loadWeights(try trunkSource(ft.weights), into: model.layers.filter { VGG16.block(of: $0.name) != nil })
         let head = try WeightFile.load(json.deletingLastPathComponent().appendingPathComponent(info.weightsFile))
         try loadWeights(head, into: model.layers.filter { VGG16.block(of: $0.name) == nil })
         return (info, model)
+    }
+}
+
+extension Checkpoint {
+    /// The weights at `path`: a weights file, or a run folder (its model's weights, read through
+    /// its preferred checkpoint), as `extract --weights` accepts them.
+    public static func trunkSource(_ path: String) throws -> WeightSet {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+            return try WeightFile.load(URL(fileURLWithPath: path))
+        }
+        let (_, model) = try imageModel(runDir: URL(fileURLWithPath: path), on: try CPUDevice())
+        var set = weightSet(of: model.layers)
+        set.source = path
+        return set
     }
 }

@@ -21,6 +21,8 @@ public final class Trainer {
     public let optimizer: Optimizer
     public let baseLearningRate: Float
     public var schedule: LearningRateSchedule
+    /// The epoch (0-based) at which `schedule` starts: a second training stage has its own schedule.
+    public var scheduleStartEpoch = 0
     public var history = History()
     /// Stop when val_loss has not improved for this many epochs.
     public var earlyStoppingPatience: Int?
@@ -91,7 +93,7 @@ public final class Trainer {
         if strictImages { throw VGGTLError.unreadableImages(files: failures.map(\.name), reasons: failures.map(\.reason)) }
         for f in failures where warned.insert(f.name).inserted {
             unreadableImages.append(f.name)
-            FileHandle.standardError.write(Data("warning: skipped \(f.name): \(f.reason)\n".utf8))
+            writeStandardError("warning: skipped \(f.name): \(f.reason)\n")
         }
     }
 
@@ -125,15 +127,21 @@ public final class Trainer {
         bar?.update(k, images: m.samples, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)], final: true)
         let newlySkipped = unreadableImages.count - warnedBefore
         if newlySkipped > 0 {
-            FileHandle.standardError.write(Data("warning: \(newlySkipped) unreadable image\(newlySkipped == 1 ? "" : "s") skipped (\(unreadableImages.count) so far); add --strict to stop instead\n".utf8))
+            writeStandardError("warning: \(newlySkipped) unreadable image\(newlySkipped == 1 ? "" : "s") skipped (\(unreadableImages.count) so far); add --strict to stop instead\n")
         }
         return m
     }
 
     /// Inference over a provider: metrics plus true and predicted classes (and logits rows), in order.
-    public func evaluate(_ provider: BatchProvider) throws -> (metrics: EpochMetrics, truth: [Int], predicted: [Int], logits: [Float]) {
+    /// `progress`: a progress bar on a terminal (erased when done; nothing on a pipe).
+    public func evaluate(_ provider: BatchProvider, progress: Bool = false) throws -> (metrics: EpochMetrics, truth: [Int], predicted: [Int], logits: [Float]) {
         var m = EpochMetrics(), truth: [Int] = [], predicted: [Int] = [], all: [Float] = []
+        let bar = progress ? ProgressBar(total: provider.batchCount, label: "validation", transient: true) : nil
+        var k = 0
+        defer { bar?.update(k, images: m.samples, metrics: [], final: true) }
         for batch in provider.batches(epoch: 0) {
+            k += 1
+            defer { bar?.update(k, images: m.samples, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)]) }
             try report(batch.failures)
             guard batch.count > 0 else { continue }
             let (logits, l): (Tensor, Float) = try fittingBatch(batch.count) {
@@ -167,7 +175,7 @@ public final class Trainer {
             if vl < best { best = vl; sinceBest = 0 } else { sinceBest += 1 }
         }
         for epoch in startEpoch..<epochs {
-            optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch)
+            optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch - scheduleStartEpoch)
             if verbose { print("Epoch \(epoch + 1)/\(epochs)") }
             let t0 = Date()
             let resumed = epoch == startEpoch ? skipBatches : 0
@@ -177,7 +185,7 @@ public final class Trainer {
             var record = EpochRecord(epoch: epoch + 1, loss: m.meanLoss, accuracy: m.accuracy, valLoss: nil, valAccuracy: nil,
                                      learningRate: Double(optimizer.learningRate), seconds: 0)
             if let validation {
-                let v = try evaluate(validation).metrics
+                let v = try evaluate(validation, progress: verbose).metrics
                 record.valLoss = v.meanLoss; record.valAccuracy = v.accuracy
                 if verbose { print(String(format: "val_loss: %.4f - val_acc: %.4f", v.meanLoss, v.accuracy)) }
             }

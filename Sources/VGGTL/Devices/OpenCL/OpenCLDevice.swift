@@ -62,6 +62,9 @@ public final class OpenCLDevice: Device {
     /// Test hook: `VGGTL_TEST_OPENCL_FAIL_AFTER=N` makes the OpenCL call after the N-th
     /// successful one fail with CL_OUT_OF_RESOURCES, as a lost device does.
     private var callsUntilFault: Int? = ProcessInfo.processInfo.environment["VGGTL_TEST_OPENCL_FAIL_AFTER"].flatMap { Int($0) }
+    /// Test hook: `VGGTL_TEST_OPENCL_SCALE_BIAS_GRAD=F` multiplies every bias gradient by F, a
+    /// planted wrong kernel that `--verify` must catch.
+    private let biasGradientScale: Float? = ProcessInfo.processInfo.environment["VGGTL_TEST_OPENCL_SCALE_BIAS_GRAD"].flatMap { Float($0) }
 
     /// Every OpenCL device on this machine, across all platforms; [] when there is no driver.
     public static func enumerate() -> [OpenCLDeviceInfo] { OpenCLRuntime.devices().map(\.info) }
@@ -359,6 +362,7 @@ public final class OpenCLDevice: Device {
         launchReduction(k.columnSumPartial, tiles: plan.tiles, chunks: plan.chunks,
                         mem(dy), rows, channels, plan.rowsPerChunk, partial)
         launch(k.biasGradientFinish, channels, partial, plan.chunks, channels, mem(db), accumulate)
+        if let f = biasGradientScale { scale(db, db, count: channels, by: f) }
     }
 
     public func channelMeanVariance(_ x: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer) {
