@@ -18,23 +18,59 @@ final class RelabeledSource: ImageSource, @unchecked Sendable {
     func image(_ i: Int) throws -> RGBImage { try base.image(indices[i]) }
 }
 
+/// Per-seed results of one method: test accuracy after each epoch on the validation subset,
+/// training seconds after each epoch, and the final accuracy on every target test image.
+struct MethodRun {
+    var perEpoch: [Double] = []
+    var secondsAfter: [Double] = []
+    var final = 0.0
+
+    /// Training seconds until the validation accuracy first reached `target`; nil if it never did.
+    func timeTo(_ target: Double) -> Double? { perEpoch.firstIndex { $0 >= target }.map { secondsAfter[$0] } }
+}
+
+/// "mean ± sd (min-max)" of values, as percentages or seconds.
+func spread(_ v: [Double], percent: Bool) -> String {
+    guard !v.isEmpty else { return "-" }
+    let mean = v.reduce(0, +) / Double(v.count)
+    let sd = v.count > 1 ? (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot() : 0
+    let k = percent ? 100.0 : 1.0
+    let f = percent ? "%.1f" : "%.0f"
+    return String(format: "\(f) ± \(f) (\(f)–\(f))", k * mean, k * sd, k * v.min()!, k * v.max()!) + (percent ? "%" : " s")
+}
+
 /// The main job on real data: a real transfer on Fashion-MNIST (Debian's dataset-fashion-mnist).
 /// A VGG16-BN source model learns classes 0-4 at 32x32; then classes 5-9, with only a few
-/// training images per class, are learnt three ways and tested on their 5,000 test images:
-/// (a) bottleneck features of the frozen source trunk + a small head, (b) fine-tuning block5 +
-/// head, (c) the same network from scratch.
+/// training images per class, are learnt three ways: (a) bottleneck features of the frozen
+/// source trunk + a small head, (b) fine-tuning block5 + head, (c) the same network from
+/// scratch. Each method runs with several seeds (initialisation, shuffling, dropout) on the one
+/// source model, and is judged as the InceptionV3 transfer tutorial judges: jump start (test
+/// accuracy after epoch 1), final accuracy, and training time to a target accuracy.
 struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The built-in transfer-learning demo on Fashion-MNIST (about 10 minutes on 2 CPU cores).")
+    static let configuration = CommandConfiguration(abstract: "The built-in transfer-learning demo on Fashion-MNIST: three methods, several seeds (within 10 minutes on 2 CPU cores).")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Fashion-MNIST IDX folder.") var data = "/usr/share/datasets/fashion-mnist"
     @Option(help: "Output folder (runs, curves, results).") var out = "runs/demo"
-    @Option(help: "Source-task training images (classes 0-4).") var sourceImages = 6000
+    @Option(help: "Source-task training images (classes 0-4).") var sourceImages = 5000
     @Option(help: "Source-task epochs.") var sourceEpochs = 2
     @Option(help: "Target-task training images per class (classes 5-9).") var perClass = 100
-    @Option(help: "Epochs for the head on features (a).") var headEpochs = 40
-    @Option(help: "Epochs for fine-tuning (b).") var finetuneEpochs = 6
-    @Option(help: "Epochs from scratch (c).") var scratchEpochs = 12
+    @Option(help: "Seeds per method (--seed, --seed+1, ...).") var seeds = 3
+    @Option(help: "Epochs for the head on features (a).") var headEpochs = 30
+    @Option(help: "Epochs for fine-tuning (b).") var finetuneEpochs = 5
+    @Option(help: "Epochs from scratch (c).") var scratchEpochs = 8
+    @Option(help: "Target test images per class scored after every epoch (jump start, time to target); the final score uses all.") var valPerClass = 100
+    @Option(help: "Target test images per class for the final score (Fashion-MNIST has 1,000).") var testPerClass = 1000
+    @Option(help: "The accuracy that 'time to target' waits for.") var target = 0.85
     @Option(help: "Batch size.") var batch = 32
+
+    func validate() throws {
+        for (flag, v) in [("--source-images", sourceImages), ("--source-epochs", sourceEpochs), ("--per-class", perClass), ("--seeds", seeds),
+                          ("--head-epochs", headEpochs), ("--finetune-epochs", finetuneEpochs), ("--scratch-epochs", scratchEpochs),
+                          ("--val-per-class", valPerClass), ("--test-per-class", testPerClass), ("--batch", batch)] where v < 1 {
+            throw VGGTLError.badFlag(flag: flag, value: "\(v)", expected: "at least 1")
+        }
+        guard target > 0, target <= 1 else { throw VGGTLError.badFlag(flag: "--target", value: "\(target)", expected: "an accuracy in (0, 1]") }
+    }
 
     func run() throws {
         try checkWritable(out, flag: "--out")
@@ -62,97 +98,148 @@ struct Demo: ParsableCommand {
         }
         let targetNames = Array(names[5..<10])
         let targetTrain = RelabeledSource(train, indices: targetTrainIdx, labelMap: targetMap, classNames: targetNames)
-        let targetTest = RelabeledSource(test, indices: (0..<test.count).filter { test.label($0) >= 5 }, labelMap: targetMap, classNames: targetNames)
+        var perTest: [Int: Int] = [:]
+        let testIdx = (0..<test.count).filter { i in
+            let l = test.label(i)
+            guard l >= 5, perTest[l, default: 0] < testPerClass else { return false }
+            perTest[l, default: 0] += 1
+            return true
+        }
+        let targetTest = RelabeledSource(test, indices: testIdx, labelMap: targetMap, classNames: targetNames)
+        // The per-epoch score: the first `valPerClass` test images of each class.
+        var perVal: [Int: Int] = [:]
+        let valPositions = testIdx.indices.filter { k in
+            let l = test.label(testIdx[k])
+            perVal[l, default: 0] += 1
+            return perVal[l]! <= valPerClass
+        }
         print("source task: \(source.count) images of \(source.classNames.joined(separator: ", "))")
-        print("target task: \(targetTrain.count) training images (\(perClass) per class) and \(targetTest.count) test images of \(targetNames.joined(separator: ", "))")
+        print("target task: \(targetTrain.count) training images (\(perClass) per class) and \(targetTest.count) test images of \(targetNames.joined(separator: ", ")); "
+              + "\(valPositions.count) of them scored after every epoch; \(seeds) seeds per method")
 
-        func loader(_ s: ImageSource, shuffle: Bool, batch: Int? = nil) -> BatchLoader {
-            BatchLoader(source: s, batchSize: batch ?? self.batch, input: input, shuffle: shuffle, seed: global.seed)
+        func loader(_ s: ImageSource, shuffle: Bool, seed: UInt64, batch: Int? = nil, indices: [Int]? = nil) -> BatchLoader {
+            BatchLoader(source: s, indices: indices, batchSize: batch ?? self.batch, input: input, shuffle: shuffle, seed: seed)
         }
         func config(_ trunk: ModelConfig.Trunk, shape: [Int]) -> ModelConfig {
             ModelConfig(trunk: trunk, inputShape: shape, headPooling: .flatten, headHidden: 256, headDropout: 0.5, classes: 5)
         }
-        func fit(_ name: String, _ model: Model, _ opt: OptimizerSpec, train: BatchProvider, epochs: Int) throws -> (History, Double) {
-            print("\n== \(name): \(opt.summary), \(epochs) epochs")
-            let t = Date()
-            let trainer = Trainer(model: model, optimizer: opt.make())
-            let h = try trainer.fit(train: train, validation: nil, epochs: epochs)
-            try writeAtomically(Data(historySVG(h, title: name).utf8), to: outDir.appendingPathComponent("\(slug(name)).svg"))
-            try writeAtomically(Data(h.csv.utf8), to: outDir.appendingPathComponent("\(slug(name)).csv"))
-            return (h, Date().timeIntervalSince(t))
-        }
         func accuracy(_ model: Model, _ provider: BatchProvider) throws -> Double {
             try Trainer(model: model, optimizer: SGD(learningRate: 1)).evaluate(provider).metrics.accuracy
         }
+        /// Trains epoch by epoch, scoring `val` after each; training time excludes the scoring.
+        func fit(_ name: String, _ model: Model, _ opt: OptimizerSpec, train: BatchProvider, epochs: Int,
+                 val: BatchProvider, test: BatchProvider) throws -> MethodRun {
+            print("\n== \(name): \(opt.summary), \(epochs) epochs")
+            let trainer = Trainer(model: model, optimizer: opt.make())
+            var run = MethodRun(), seconds = 0.0
+            for epoch in 0..<epochs {
+                let t = Date()
+                try trainer.fit(train: train, validation: nil, epochs: epoch + 1, startEpoch: epoch)
+                seconds += Date().timeIntervalSince(t)
+                let acc = try accuracy(model, val)
+                trainer.history.records[epoch].valAccuracy = acc
+                run.perEpoch.append(acc); run.secondsAfter.append(seconds)
+                print(String(format: "test accuracy on %d images after epoch %d: %.2f%%", valPositions.count, epoch + 1, 100 * acc))
+            }
+            run.final = try accuracy(model, test)
+            print(String(format: "final test accuracy on %d images: %.2f%% (%.0f s of training)", targetTest.count, 100 * run.final, seconds))
+            try writeAtomically(Data(historySVG(trainer.history, title: name).utf8), to: outDir.appendingPathComponent("\(slug(name)).svg"))
+            try writeAtomically(Data(trainer.history.csv.utf8), to: outDir.appendingPathComponent("\(slug(name)).csv"))
+            return run
+        }
 
-        // 1. The source model.
+        // 1. The source model (one, shared by every seed of the methods).
         let sourceModel = try Model(config(.vgg16BN, shape: [32, 32, 3]), on: device, seed: global.seed)
-        let (_, sourceTime) = try fit("source VGG16-BN on classes 0-4", sourceModel,
-                                      try OptimizerSpec(kind: .adam, learningRate: 1e-3), train: loader(source, shuffle: true), epochs: sourceEpochs)
-        let sourceTest = RelabeledSource(test, indices: Array((0..<test.count).filter { test.label($0) < 5 }.prefix(1000)),
+        let ts = Date()
+        print("\n== source VGG16-BN on classes 0-4: Adam(lr=0.001), \(sourceEpochs) epochs")
+        try Trainer(model: sourceModel, optimizer: Adam(learningRate: 1e-3))
+            .fit(train: loader(source, shuffle: true, seed: global.seed), validation: nil, epochs: sourceEpochs)
+        let sourceTime = Date().timeIntervalSince(ts)
+        let sourceTest = RelabeledSource(test, indices: Array((0..<test.count).filter { test.label($0) < 5 }.prefix(min(1000, 5 * testPerClass))),
                                          labelMap: Dictionary(uniqueKeysWithValues: (0..<5).map { ($0, $0) }), classNames: Array(names[0..<5]))
-        let sourceAccuracy = try accuracy(sourceModel, loader(sourceTest, shuffle: false, batch: 128))
+        let sourceAccuracy = try accuracy(sourceModel, loader(sourceTest, shuffle: false, seed: 0, batch: 128))
         print(String(format: "source model: %.2f%% on %d test images of classes 0-4", 100 * sourceAccuracy, sourceTest.count))
         let sourceTrunk = sourceModel.layers.filter { VGG16.block(of: $0.name) != nil }
         let trunkWeights = weightSet(of: sourceTrunk)
 
-        // (a) Bottleneck features of the frozen source trunk, then a head on them.
-        let ta = Date()
+        // Bottleneck features of the frozen source trunk: the same for every seed.
+        let tf = Date()
         let trunk = Sequential(sourceTrunk)
-        func features(_ s: ImageSource) throws -> ArrayBatches {
+        func features(_ s: ImageSource) throws -> (values: [Float], labels: [Int]) {
             var values: [Float] = [], labels: [Int] = []
             var x: Tensor?
-            for b in loader(s, shuffle: false, batch: 128).batches(epoch: 0) where b.count > 0 {
+            for b in loader(s, shuffle: false, seed: 0, batch: 128).batches(epoch: 0) where b.count > 0 {
                 if x?.shape.first != b.count { x = try Tensor(uninitialized: [b.count, 32, 32, 3], on: device) }
                 b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
                 values += try trunk.forward(x!, training: false).toArray()
                 labels += b.labels.map { Int($0) }
             }
-            return try ArrayBatches(values: values, sampleShape: [1, 1, 512], labels: labels, batchSize: batch, shuffle: true, seed: global.seed)
+            return (values, labels)
         }
         let trainFeatures = try features(targetTrain), testFeatures = try features(targetTest)
-        let headModel = try Model(config(.none, shape: [1, 1, 512]), on: device, seed: global.seed)
-        _ = try fit("(a) bottleneck features + head", headModel, try OptimizerSpec(kind: .adam, learningRate: 1e-3), train: trainFeatures, epochs: headEpochs)
-        let accA = try accuracy(headModel, try ArrayBatches(values: testFeatures.values, sampleShape: [1, 1, 512], labels: testFeatures.labels,
-                                                        batchSize: 256, shuffle: false, seed: 0))
-        let timeA = Date().timeIntervalSince(ta)
+        let featureSeconds = Date().timeIntervalSince(tf)
+        let testFeatureBatches = try ArrayBatches(values: testFeatures.values, sampleShape: [1, 1, 512], labels: testFeatures.labels, batchSize: 256, shuffle: false, seed: 0)
+        let valFeatureBatches = try testFeatureBatches.subset(valPositions)
+        let valImages = loader(targetTest, shuffle: false, seed: 0, batch: 128, indices: valPositions)
+        let testImages = loader(targetTest, shuffle: false, seed: 0, batch: 128)
 
-        // (b) Fine-tune block5 + head, starting from the source trunk and the head of (a), as the tutorials do.
-        let tb = Date()
-        var fineConfig = config(.vgg16BN, shape: [32, 32, 3])
-        fineConfig.frozenBatchNormStatistics = true  // as Keras advises for fine-tuning
-        let fine = try Model(fineConfig, on: device, seed: global.seed)
-        try loadWeights(trunkWeights, into: fine.layers, skipMissing: true)
-        try loadWeights(weightSet(of: headModel.layers), into: fine.layers.filter { VGG16.block(of: $0.name) == nil })
-        fine.apply(.fromBlock(5))
-        _ = try fit("(b) fine-tune block5 + head", fine, try OptimizerSpec(kind: .sgd, learningRate: 1e-2, momentum: 0.9),
-                    train: loader(targetTrain, shuffle: true), epochs: finetuneEpochs)
-        let accB = try accuracy(fine, loader(targetTest, shuffle: false, batch: 128))
-        let timeB = Date().timeIntervalSince(tb)
+        var runs: [String: [MethodRun]] = [:]
+        let methods = ["(a) bottleneck features + head", "(b) fine-tune block5 + head", "(c) same network from scratch"]
+        for k in 0..<seeds {
+            let seed = global.seed &+ UInt64(k)
+            // (a) A head on the features. Its time includes computing the features once.
+            let head = try Model(config(.none, shape: [1, 1, 512]), on: device, seed: seed)
+            var a = try fit("(a) bottleneck features + head, seed \(seed)", head, try OptimizerSpec(kind: .adam, learningRate: 1e-3),
+                            train: try ArrayBatches(values: trainFeatures.values, sampleShape: [1, 1, 512], labels: trainFeatures.labels,
+                                                    batchSize: batch, shuffle: true, seed: seed),
+                            epochs: headEpochs, val: valFeatureBatches, test: testFeatureBatches)
+            a.secondsAfter = a.secondsAfter.map { $0 + featureSeconds }
+            runs[methods[0], default: []].append(a)
 
-        // (c) The same network from scratch on the few target images.
-        let tc = Date()
-        let scratch = try Model(config(.vgg16BN, shape: [32, 32, 3]), on: device, seed: global.seed &+ 1)
-        _ = try fit("(c) from scratch", scratch, try OptimizerSpec(kind: .adam, learningRate: 1e-3), train: loader(targetTrain, shuffle: true), epochs: scratchEpochs)
-        let accC = try accuracy(scratch, loader(targetTest, shuffle: false, batch: 128))
-        let timeC = Date().timeIntervalSince(tc)
+            // (b) Fine-tune block5 + head, from the source trunk and this seed's head of (a), as the tutorials do.
+            var fineConfig = config(.vgg16BN, shape: [32, 32, 3])
+            fineConfig.frozenBatchNormStatistics = true  // as Keras advises for fine-tuning
+            let fine = try Model(fineConfig, on: device, seed: seed)
+            try loadWeights(trunkWeights, into: fine.layers, skipMissing: true)
+            try loadWeights(weightSet(of: head.layers), into: fine.layers.filter { VGG16.block(of: $0.name) == nil })
+            fine.apply(.fromBlock(5))
+            runs[methods[1], default: []].append(try fit("(b) fine-tune block5 + head, seed \(seed)", fine,
+                                                         try OptimizerSpec(kind: .sgd, learningRate: 1e-2, momentum: 0.9),
+                                                         train: loader(targetTrain, shuffle: true, seed: seed), epochs: finetuneEpochs,
+                                                         val: valImages, test: testImages))
+
+            // (c) The same network from scratch on the few target images.
+            let scratch = try Model(config(.vgg16BN, shape: [32, 32, 3]), on: device, seed: seed &+ 1000)
+            runs[methods[2], default: []].append(try fit("(c) from scratch, seed \(seed)", scratch, try OptimizerSpec(kind: .adam, learningRate: 1e-3),
+                                                         train: loader(targetTrain, shuffle: true, seed: seed), epochs: scratchEpochs,
+                                                         val: valImages, test: testImages))
+        }
 
         let total = Date().timeIntervalSince(t0)
-        var table = """
-        Fashion-MNIST transfer: source VGG16-BN trained on \(source.count) images of classes 0-4 (\(sourceEpochs) epochs, \(String(format: "%.0f", sourceTime)) s,
-        \(String(format: "%.2f%%", 100 * sourceAccuracy)) on \(sourceTest.count) of its test images);
-        target classes 5-9 with \(perClass) training images per class, tested on \(targetTest.count) test images.
+        let date = ISO8601DateFormatter().string(from: Date()).prefix(10)
+        var text = """
+        # vggtl demo: transfer learning on Fashion-MNIST
 
-        | method | test accuracy | time (s) |
-        | --- | --- | --- |
+        Source: VGG16-BN trained on \(source.count) images of classes 0-4 (\(sourceEpochs) epochs, \(String(format: "%.0f", sourceTime)) s, \(String(format: "%.2f%%", 100 * sourceAccuracy)) on \(sourceTest.count) of its test images), one model shared by all seeds.
+        Target: classes 5-9 with \(perClass) training images per class; \(seeds) seeds per method (\(global.seed)...\(global.seed &+ UInt64(seeds - 1)): initialisation, shuffling, dropout).
+        Jump start: test accuracy after epoch 1 on \(valPositions.count) test images (\(valPerClass) per class); final: on all \(targetTest.count) test images; time to \(String(format: "%.0f%%", 100 * target)): training seconds until the per-epoch score first reached it (method (a) includes computing the features, \(String(format: "%.0f", featureSeconds)) s). Values: mean ± standard deviation (min–max) over the seeds.
+
+        | method | jump start (epoch 1) | final accuracy | time to \(String(format: "%.0f%%", 100 * target)) | training time |
+        | --- | --- | --- | --- | --- |
 
         """
-        for (name, acc, time) in [("(a) bottleneck features + head", accA, timeA), ("(b) fine-tune block5 + head", accB, timeB), ("(c) same network from scratch", accC, timeC)] {
-            table += "| \(name) | \(String(format: "%.2f%%", 100 * acc)) | \(String(format: "%.0f", time)) |\n"
+        for m in methods {
+            let r = runs[m] ?? []
+            let reached = r.compactMap { $0.timeTo(target) }
+            let timeText = reached.isEmpty ? "not reached (0/\(r.count))" : spread(reached, percent: false) + (reached.count < r.count ? ", \(reached.count)/\(r.count) seeds" : "")
+            text += "| \(m) | \(spread(r.map { $0.perEpoch[0] }, percent: true)) | \(spread(r.map(\.final), percent: true)) | \(timeText) | \(spread(r.map { $0.secondsAfter.last! }, percent: false)) |\n"
         }
-        table += "\ntotal \(String(format: "%.0f", total)) s on \(device.name)\n"
-        print("\n" + table)
-        try writeAtomically(Data(table.utf8), to: outDir.appendingPathComponent("results.md"))
+        text += "\nPer seed (final accuracy): " + methods.map { m in
+            "\(m.prefix(3)) " + (runs[m] ?? []).map { String(format: "%.2f%%", 100 * $0.final) }.joined(separator: ", ")
+        }.joined(separator: "; ") + "\n"
+        text += "\nTotal \(String(format: "%.0f", total)) s on \(device.name), \(date).\n"
+        print("\n" + text)
+        try writeAtomically(Data(text.utf8), to: outDir.appendingPathComponent("results.md"))
         print("curves and histories: \(out)/*.svg, *.csv; table: \(out)/results.md")
     }
 

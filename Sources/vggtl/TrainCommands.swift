@@ -212,7 +212,7 @@ struct Finetune: ParsableCommand {
                 if !r.mismatched.isEmpty {
                     let what = "the head in \(file) does not fit this task (\(r.mismatched.prefix(2).joined(separator: "; "))\(r.mismatched.count > 2 ? "; ..." : ""))"
                     guard !strictWeights else {
-                        throw VGGTLError.badFlag(flag: "--strict-weights", value: "set", expected: "weights whose head fits the task, but \(what); drop --strict-weights to start the head fresh")
+                        throw VGGTLError.invalidArgument("--strict-weights: \(what); drop --strict-weights to start the head fresh")
                     }
                     print("\(what): the trunk loaded, the head starts fresh (--strict-weights makes this an error)")
                 }

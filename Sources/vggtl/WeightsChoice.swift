@@ -80,7 +80,7 @@ struct WeightsChoice {
     /// BatchNorm is an error: the BatchNorm layers would have nothing to load.
     func trunk(bnFlag: Bool) throws -> ModelConfig.Trunk {
         if bnFlag, !batchNorm, !isNone {
-            throw VGGTLError.badFlag(flag: "--bn", value: "set", expected: "weights with BatchNorm layers; \(name) is a plain VGG16 (drop --bn)")
+            throw VGGTLError.invalidArgument("--bn: \(name) has no BatchNorm tensors (a plain VGG16); drop --bn, or use VGG16-BN weights")
         }
         return batchNorm || bnFlag ? .vgg16BN : .vgg16
     }

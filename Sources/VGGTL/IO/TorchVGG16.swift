@@ -9,7 +9,8 @@ import Foundation
 /// block5_conv3 (blocks found from the index gaps the pooling layers leave, so VGG11/13/19 map
 /// too); classifier.{0,3,6} -> fc1, fc2, predictions. vgg16_bn: features.N (conv, bn, relu)
 /// with bn weight/bias/running_mean/running_var -> blockB_bnI gamma/beta/moving_mean/
-/// moving_variance (num_batches_tracked skipped). timm: pre_logits.fc1 (4096, 512, 7, 7),
+/// moving_variance (num_batches_tracked skipped). A state dict saved from `model.features` alone
+/// ("0.weight", ...) reads as features.N. timm: pre_logits.fc1 (4096, 512, 7, 7),
 /// pre_logits.fc2 (4096, 4096, 1, 1) and head.fc -> fc1, fc2, predictions.
 public enum TorchVGG16 {
     enum Kind: Equatable {
@@ -43,7 +44,12 @@ public enum TorchVGG16 {
         }
     }
 
-    static func stripPrefix(_ n: String) -> String { n.hasPrefix("module.") ? String(n.dropFirst(7)) : n }
+    /// The name without DataParallel's "module."; a state dict of `model.features` alone
+    /// ("0.weight", "2.bias", ...) is read as features.N.
+    static func stripPrefix(_ n: String) -> String {
+        let s = n.hasPrefix("module.") ? String(n.dropFirst(7)) : n
+        return s.first?.isNumber == true ? "features." + s : s
+    }
 
     /// Which Keras weight each torch tensor becomes, and its shape there (names absent from the
     /// answer are skipped, e.g. num_batches_tracked). Throws naming the tensors it cannot place.

@@ -10,11 +10,12 @@ import Foundation
 /// tensor, whether the device's difference from the CPU is of the size float32 rounding makes:
 ///
 /// - error: the L2 norm of (device - CPU) over the tensor;
-/// - rounding: how far the CPU's own result moves when its inputs and weights are changed by a
-///   few float32 roundings (relative `perturbation`, random signs; the larger of `samples` draws),
-///   plus `perturbation` times the result itself (its own last rounding). A reordered sum is
-///   such a change; the network's conditioning (ReLU and max-pool decisions, cancellation in
-///   long sums) amplifies it as it amplifies the device's;
+/// - rounding: how far the CPU's own result moves when its input, its weights, every layer's
+///   output and the loss gradient are changed by a few float32 roundings (relative
+///   `perturbation`, random signs; the larger of `samples` draws), plus `perturbation` times the
+///   result itself (its own last rounding). A reordered sum is such a change; the network's
+///   conditioning (ReLU and max-pool decisions, BatchNorm over few values, cancellation in long
+///   sums) amplifies it as it amplifies the device's;
 /// - floor: `floorFraction` of the tensor's size were every element as large as the model's
 ///   root-mean-square gradient (for logits and loss: of their own size), so a gradient that is
 ///   zero in exact arithmetic does not need a relative match;
@@ -62,9 +63,9 @@ public enum Verification {
         /// One line for the log.
         public var summary: String {
             let w = worst
-            return String(format: "verify: %@ vs cpu on the first batch, %d tensors: %@; closest to its tolerance: %@ (relative L2 error %.2e, tolerance %.2e)",
+            return String(format: "verify: %@ vs cpu on the first batch, %d tensors: %@; %@: %@ (relative L2 error %.2e, tolerance %.2e)",
                           device, checks.count, agrees ? "agree within float32 rounding" : "\(failures.count) DISAGREE",
-                          w.name, w.relativeError, w.relative(w.tolerance))
+                          agrees ? "closest to its tolerance" : "worst", w.name, w.relativeError, w.relative(w.tolerance))
         }
 
         /// The message when they disagree: the numbers, and what the user can do.
@@ -98,32 +99,39 @@ public enum Verification {
     /// as it was (weights, BatchNorm statistics, dropout counters).
     public static func firstBatch(_ model: Model, batch: Batch, samples: Int = 2) throws -> Report {
         let snapshot = weightSet(of: model.layers)
-        let device = try pass(model, x: batch.x, batch: batch)
+        let results = try pass(model, x: batch.x, batch: batch)
         try loadWeights(snapshot, into: model.layers)
-
-        let cpu = try CPUDevice()
-        let twin = try Model(model.config, on: cpu, seed: model.seed)
+        let twin = try Model(model.config, on: try CPUDevice(), seed: model.seed)
         for (a, b) in zip(model.layers, twin.layers) {
             b.trainable = a.trainable
             if let da = a as? Dropout, let db = b as? Dropout { db.step = da.step }
         }
-        try loadWeights(snapshot, into: twin.layers)
-        let reference = try pass(twin, x: batch.x, batch: batch)
-        var rounding = [Double](repeating: 0, count: reference.count)
+        return try check(results, from: model.device.name, against: twin, weights: snapshot, batch: batch, samples: samples)
+    }
+
+    /// Compares results of a pass against `reference` (a CPU model with the same layers,
+    /// trainable flags and dropout counters) run on the same batch with `weights`, and the
+    /// rounding estimate from `samples` perturbed runs of it.
+    static func check(_ results: [(name: String, values: [Float])], from name: String, against reference: Model,
+                      weights snapshot: WeightSet, batch: Batch, samples: Int) throws -> Report {
+        try loadWeights(snapshot, into: reference.layers)
+        let cpu = try pass(reference, x: batch.x, batch: batch)
+        var rounding = [Double](repeating: 0, count: cpu.count)
         for s in 0..<samples {
             var rng = SeededGenerator(seed: 0x5645_5249_4659 &+ UInt64(s))
             var perturbed = snapshot
             for i in perturbed.tensors.indices { perturb(&perturbed.tensors[i].values, rng: &rng) }
-            try loadWeights(perturbed, into: twin.layers)
+            try loadWeights(perturbed, into: reference.layers)
             var x = batch.x
             perturb(&x, rng: &rng)
-            let moved = try pass(twin, x: x, batch: batch)
-            for (k, (a, b)) in zip(moved, reference).enumerated() { rounding[k] = max(rounding[k], distance(a.values, b.values)) }
+            let moved = try pass(reference, x: x, batch: batch, perturbing: &rng)
+            for (k, (a, b)) in zip(moved, cpu).enumerated() { rounding[k] = max(rounding[k], distance(a.values, b.values)) }
         }
+        try loadWeights(snapshot, into: reference.layers)
         // The result's own last rounding, which no upstream change shows where the result is
         // insensitive to its inputs (softmax of near-zero logits).
-        for (k, r) in reference.enumerated() { rounding[k] += Double(perturbation) * squaredNorm(r.values).squareRoot() }
-        return compare(device: model.device.name, device: device, cpu: reference, rounding: rounding)
+        for (k, r) in cpu.enumerated() { rounding[k] += Double(perturbation) * squaredNorm(r.values).squareRoot() }
+        return compare(device: name, device: results, cpu: cpu, rounding: rounding)
     }
 
     /// The per-tensor checks from the device's and the CPU's results and the rounding estimates.
@@ -145,30 +153,75 @@ public enum Verification {
     }
 
     /// Forward, loss and backward of one batch in training mode; the model's dropout counters
-    /// are put back so that every pass draws the same masks.
+    /// are put back so that every pass draws the same masks. `perturbing`: every layer's output
+    /// and the loss gradient are changed by `perturbation` too, element by element, as their own
+    /// rounding would change them (uncorrelated, unlike the effect of changed weights, which
+    /// BatchNorm largely normalises away).
     static func pass(_ m: Model, x values: [Float], batch: Batch) throws -> [(name: String, values: [Float])] {
+        var none: SeededGenerator? = nil
+        return try pass(m, x: values, batch: batch, perturbing: &none)
+    }
+
+    static func pass(_ m: Model, x values: [Float], batch: Batch, perturbing rng: inout SeededGenerator) throws -> [(name: String, values: [Float])] {
+        var some: SeededGenerator? = rng
+        defer { rng = some! }
+        return try pass(m, x: values, batch: batch, perturbing: &some)
+    }
+
+    static func pass(_ m: Model, x values: [Float], batch: Batch, perturbing rng: inout SeededGenerator?) throws -> [(name: String, values: [Float])] {
         let d = m.device
         let x = try Tensor(values, shape: [batch.count] + m.config.inputShape, on: d)
         let y = try Tensor(batch.labels, shape: m.config.loss == .softmaxCrossEntropy ? [batch.count] : [batch.count, 1], on: d)
         let steps = m.dropoutSteps
         defer { for layer in m.layers { if let dr = layer as? Dropout { dr.step = steps[dr.name] ?? 0 } } }
-        let logits = try m.network.forward(x, training: true)
+        let logits: Tensor
+        if rng != nil {
+            // Layer by layer, each new output changed as its own rounding would change it.
+            var h = x
+            for layer in m.network.layers {
+                let y = try layer.forward(h, training: true)
+                if y.buffer !== h.buffer { try perturbInPlace(y, rng: &rng!) }
+                h = y
+            }
+            logits = h
+        } else {
+            logits = try m.network.forward(x, training: true)
+        }
         let (l, g) = try Loss(m.config.loss).compute(logits: logits, labels: y)
+        if rng != nil { try perturbInPlace(g, rng: &rng!) }
         try m.network.backward(g)
         return [("logits", logits.toArray()), ("loss", [l])]
             + m.network.trainableParameters.compactMap { p in p.grad.map { ("d " + p.name, $0.toArray()) } }
     }
 
-    /// v *= 1 + perturbation * r, r uniform in [-1, 1).
+    /// v *= 1 + perturbation * r, r uniform in [-1, 1). (Buffer loops: VGG16 has 15 million weights.)
     static func perturb(_ v: inout [Float], rng: inout SeededGenerator) {
-        for i in v.indices { v[i] *= 1 + perturbation * rng.uniform(-1, 1) }
+        v.withUnsafeMutableBufferPointer { p in
+            for i in p.indices { p[i] *= 1 + perturbation * rng.uniform(-1, 1) }
+        }
     }
 
-    static func squaredNorm(_ v: [Float]) -> Double { v.reduce(0.0) { $0 + Double($1) * Double($1) } }
+    static func perturbInPlace(_ t: Tensor, rng: inout SeededGenerator) throws {
+        var v = t.toArray()
+        perturb(&v, rng: &rng)
+        v.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: 0) }
+    }
+
+    static func squaredNorm(_ v: [Float]) -> Double {
+        v.withUnsafeBufferPointer { p in
+            var s = 0.0
+            for x in p { s += Double(x) * Double(x) }
+            return s
+        }
+    }
 
     static func distance(_ a: [Float], _ b: [Float]) -> Double {
-        var s = 0.0
-        for i in a.indices { let e = Double(a[i]) - Double(b[i]); s += e * e }
-        return s.squareRoot()
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                var s = 0.0
+                for i in 0..<min(pa.count, pb.count) { let e = Double(pa[i]) - Double(pb[i]); s += e * e }
+                return s.squareRoot()
+            }
+        }
     }
 }
