@@ -87,7 +87,9 @@ final class CommandTests: VGGTLTestCase {
         // The head goes back on its trunk for images: evaluate and predict use the features' preprocessing.
         let report = try vggtl(["evaluate", "--device", "cpu", "--model", path("top"), "--data", Self.data.path])
         XCTAssertTrue(report.contains("confusion matrix"), report)
-        let acc = Double(report.split(separator: " ")[1])!
+        XCTAssertTrue(report.contains("top/best.json (the epoch with the lowest val_loss): epoch "), report)
+        let accuracyLine = report.split(separator: "\n").first { $0.hasPrefix("accuracy: ") } ?? ""
+        let acc = Double(accuracyLine.split(separator: " ").dropFirst().first ?? "") ?? 0
         XCTAssertGreaterThanOrEqual(acc, 0.9, report)
         let pred = try vggtl(["predict", "--device", "cpu", "--model", path("top"), "--top", "1", Self.data.appendingPathComponent("Red/img00.jpg").path])
         XCTAssertTrue(pred.contains("img00.jpg: Red "), pred)

@@ -364,7 +364,7 @@ final class NewcomerTests: BinaryTestCase {
                          "--test-per-class", "4", "--batch", "8"])
         ok(r)
         let results = try String(contentsOf: url("demo/results.md"), encoding: .utf8)
-        for needle in ["jump start (epoch 1)", "final accuracy", "time to 85%", "(a) bottleneck features + head |", "(c) same network from scratch |", "±"] {
+        for needle in ["jump start (epoch 1)", "final accuracy", "time to 60%", "time to 85%", "(a) bottleneck features + head |", "(c) same network from scratch |", "±"] {
             XCTAssertTrue(results.contains(needle), "results.md lacks \(needle):\n\(results)")
         }
         XCTAssertEqual(results.components(separatedBy: "Per seed")[1].components(separatedBy: "%,").count, 4, results)
