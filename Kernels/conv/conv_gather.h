@@ -1,0 +1,18 @@
+// The patch gather of the implicit-GEMM kernels (implicit_gemm.cl, split_k.cl), for the
+// geometry constants those files describe. Other programs of this folder do not define them.
+#ifdef KH
+#define Q (KH * KW * IC)
+#define OPIX (OH * OW)
+
+// The input value feeding output pixel (n at rowBase, top-left tap ihB, iwB) through tap (kh, kw),
+// channel c; zero outside the (dilated) input.
+inline float gather(__global const float* x, int rowBase, int ihB, int iwB, int kh, int kw, int c, bool ok) {
+    int th = ihB + kh, tw = iwB + kw;
+#if DH > 1 || DW > 1
+    ok = ok && th >= 0 && tw >= 0 && th % DH == 0 && tw % DW == 0;
+    th /= DH; tw /= DW;
+#endif
+    ok = ok && th >= 0 && th < IH && tw >= 0 && tw < IW;
+    return ok ? x[rowBase + (th * IW + tw) * IC + c] : 0.0f;
+}
+#endif

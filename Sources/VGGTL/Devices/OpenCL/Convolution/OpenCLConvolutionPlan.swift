@@ -1,0 +1,523 @@
+import Foundation
+
+/// One pass of a convolution.
+enum ConvPass: String, CaseIterable, Sendable {
+    case forward, backwardData = "backward-data", backwardFilter = "backward-filter"
+}
+
+/// One way of computing one pass of a convolution on an OpenCL device.
+enum OpenCLConvAlgorithm: Hashable, Sendable {
+    /// The patch gather fused into the GEMM tile loads (Kernels/conv/implicit_gemm.cl), bias and
+    /// ReLU in the epilogue, no im2col buffer. Backward-data runs it as the transposed
+    /// convolution: dy convolved with the kernel read flipped (and dy dilated by the stride).
+    case implicitGemm(ConvTile)
+    /// The kernel gradient as a GEMM over chunks of the N*OH*OW output pixels, one chunk per
+    /// work-group layer, partial sums reduced on the device; the bias gradient alongside.
+    /// `splits` nil: chosen from the geometry and the device's compute units.
+    case splitK(ConvTile, splits: Int?)
+    /// Winograd F(m x m, 3 x 3) for 3x3 stride-1 convolutions (Kernels/conv/winograd.cl): input
+    /// transform, (m+2)^2 batched GEMMs with `tile`, output transform with bias and ReLU.
+    case winograd(m: Int, ConvTile)
+    /// im2col tiles and CLBlast's sgemm (col2im for backward-data): the generic path, any geometry.
+    case im2colGemm
+    /// A 1x1, stride-1, unpadded convolution is one CLBlast sgemm.
+    case gemm1x1
+}
+
+/// The shape arithmetic a specialised kernel is compiled for: the convolution itself, or, for
+/// backward-data, the transposed convolution dx = conv(dilate(dy, stride), flip(w)).
+struct ConvKernelGeometry: Equatable {
+    var ih: Int, iw: Int, ic: Int, kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int
+    var oh: Int, ow: Int, oc: Int, dh: Int, dw: Int, flip: Bool
+
+    static func forward(_ g: WindowGeometry) -> ConvKernelGeometry {
+        ConvKernelGeometry(ih: g.inH, iw: g.inW, ic: g.inC, kh: g.kH, kw: g.kW, sh: g.strideH, sw: g.strideW,
+                           ph: g.padTop, pw: g.padLeft, oh: g.outH, ow: g.outW, oc: g.outC, dh: 1, dw: 1, flip: false)
+    }
+
+    /// dx[i] = sum_kh dy[(i + padTop - kh) / s] w[kh] (where divisible): with kh' = KH-1-kh the
+    /// tap offset is i - (KH-1-padTop) + kh', a stride-1 convolution over dy dilated by s.
+    static func backwardData(_ g: WindowGeometry) -> ConvKernelGeometry {
+        ConvKernelGeometry(ih: g.outH, iw: g.outW, ic: g.outC, kh: g.kH, kw: g.kW, sh: 1, sw: 1,
+                           ph: g.kH - 1 - g.padTop, pw: g.kW - 1 - g.padLeft, oh: g.inH, ow: g.inW, oc: g.inC,
+                           dh: g.strideH, dw: g.strideW, flip: true)
+    }
+
+    var defines: [(String, Int)] {
+        [("IH", ih), ("IW", iw), ("IC", ic), ("KH", kh), ("KW", kw), ("SH", sh), ("SW", sw), ("PH", ph), ("PW", pw),
+         ("OH", oh), ("OW", ow), ("OC", oc), ("DH", dh), ("DW", dw), ("FLIP", flip ? 1 : 0)]
+    }
+
+    var winogradApplies: Bool { kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 }
+    var patch: Int { kh * kw * ic }
+}
+
+/// How one convolution geometry runs on one OpenCL device: an algorithm per pass, chosen among
+/// candidates (a first-use autotune on GPUs, cached on disk; the device table's defaults
+/// otherwise), with each pass's name and workspace. Shaped as the seam's `ConvolutionPlan`.
+final class OpenCLConvolutionPlan {
+    let geometry: WindowGeometry
+    let device: OpenCLDevice
+    private let ctx: OpenCLConvolutionKernels
+    private var chosen: [ConvPass: OpenCLConvAlgorithm] = [:]
+    /// Winograd-transformed kernels kept for a frozen layer (`kernelIsConstant`), per pass.
+    private var keptKernel: [ConvPass: (algorithm: OpenCLConvAlgorithm, buffer: CLBuffer)] = [:]
+    /// Seconds per candidate from the autotune, fastest first (empty when none ran).
+    private(set) var measurements: [ConvPass: [(name: String, seconds: Double)]] = [:]
+
+    init(device: OpenCLDevice, geometry: WindowGeometry) {
+        self.device = device
+        self.geometry = geometry
+        ctx = device.convolutionKernels
+        if ctx.options.autotune, let cache = ctx.tuningCache {
+            for pass in ConvPass.allCases {
+                let c = candidates(pass)
+                guard c.count > 1, let name = cache.load(cache.key(pass: pass.rawValue, geometry: geometry, candidates: c.map { self.name($0, pass) })),
+                      let a = c.first(where: { self.name($0, pass) == name }) else { continue }
+                chosen[pass] = a
+            }
+        }
+    }
+
+    // MARK: - Names and workspace
+
+    var forwardAlgorithm: String { name(algorithm(.forward), .forward) }
+    var backwardDataAlgorithm: String { name(algorithm(.backwardData), .backwardData) }
+    var backwardFilterAlgorithm: String { name(algorithm(.backwardFilter), .backwardFilter) }
+    var forwardWorkspace: Int { workspace(algorithm(.forward), .forward) }
+    var backwardDataWorkspace: Int { workspace(algorithm(.backwardData), .backwardData) }
+    var backwardFilterWorkspace: Int { workspace(algorithm(.backwardFilter), .backwardFilter) }
+
+    /// The algorithm a pass runs: the tuned choice once there is one, else the default.
+    func algorithm(_ pass: ConvPass) -> OpenCLConvAlgorithm { chosen[pass] ?? defaultAlgorithm(pass) }
+
+    func name(_ a: OpenCLConvAlgorithm, _ pass: ConvPass) -> String {
+        switch a {
+        case .implicitGemm(let t): return "implicit-gemm(\(t))"
+        case .splitK(let t, let s): return "split-k(\(t), \(splitPlan(t, forced: s).splits) splits)"
+        case .winograd(let m, let t): return "winograd-F(\(m)x\(m),3x3)(\(t))"
+        case .im2colGemm: return "im2col-gemm(tile \(im2colRows(pass)) rows)"
+        case .gemm1x1: return "gemm-1x1"
+        }
+    }
+
+    /// Floats of workspace a pass takes with algorithm `a`.
+    func workspace(_ a: OpenCLConvAlgorithm, _ pass: ConvPass) -> Int {
+        let g = geometry
+        switch a {
+        case .implicitGemm, .gemm1x1: return 0
+        case .splitK(let t, let s):
+            let splits = splitPlan(t, forced: s).splits
+            return splits > 1 ? splits * (g.patchSize * g.outC + g.outC) : 0
+        case .winograd(let m, _):
+            let e = kernelGeometry(pass), xi = (m + 2) * (m + 2)
+            let chunk = winogradChunk(m, e)
+            return xi * chunk * (e.ic + e.oc) + (keptKernel[pass] == nil ? xi * e.ic * e.oc : 0)
+        case .im2colGemm: return im2colRows(pass) * g.patchSize
+        }
+    }
+
+    // MARK: - Candidates
+
+    var isPointwise: Bool {
+        let g = geometry
+        return g.kH == 1 && g.kW == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padLeft == 0
+    }
+
+    func kernelGeometry(_ pass: ConvPass) -> ConvKernelGeometry {
+        pass == .backwardData ? .backwardData(geometry) : .forward(geometry)
+    }
+
+    /// Every algorithm the autotune may time for `pass`, the default first.
+    func candidates(_ pass: ConvPass) -> [OpenCLConvAlgorithm] {
+        let list = candidateSet(pass)
+        let first = defaultAlgorithm(pass, among: list)
+        return [first] + list.filter { $0 != first }
+    }
+
+    /// The algorithm a pass runs without an autotune: Winograd F(4x4) (or F(2x2) on small
+    /// images) for 3x3 stride-1 layers with enough channels on a GPU, implicit GEMM for other
+    /// forward passes and stride-1 backward-data, im2col + col2im for strided backward-data
+    /// (the transposed implicit GEMM multiplies by the zeros of the dilation), split-K for the
+    /// kernel gradient. Tiles: the device table's first shape among those that pad the GEMM least.
+    func defaultAlgorithm(_ pass: ConvPass) -> OpenCLConvAlgorithm {
+        defaultAlgorithm(pass, among: candidateSet(pass))
+    }
+
+    /// The algorithms that apply to `pass` and that the options allow, in table order.
+    private func candidateSet(_ pass: ConvPass) -> [OpenCLConvAlgorithm] {
+        let e = kernelGeometry(pass)
+        let generic: [OpenCLConvAlgorithm] = isPointwise ? [.gemm1x1] : [.im2colGemm]
+        func winograd(_ ms: [Int]) -> [OpenCLConvAlgorithm] {
+            e.winogradApplies ? ms.map { .winograd(m: $0, winogradTile($0, e)) } : []
+        }
+        var list: [OpenCLConvAlgorithm]
+        switch pass {
+        case .forward, .backwardData:
+            let implicit = gemmTiles(pass).map { OpenCLConvAlgorithm.implicitGemm($0) }
+            switch ctx.options.family {
+            case .auto: list = implicit + winograd([4, 2]) + generic
+            case .implicit: list = implicit
+            case .winograd2: list = winograd([2])
+            case .winograd4: list = winograd([4])
+            case .im2col: list = generic
+            }
+        case .backwardFilter:
+            let splitK = gemmTiles(pass).map { OpenCLConvAlgorithm.splitK($0, splits: nil) }
+            switch ctx.options.family {
+            case .auto: list = splitK + generic
+            case .im2col: list = generic
+            default: list = splitK
+            }
+        }
+        return list.isEmpty ? generic : list
+    }
+
+    /// The device's tile shapes that suit a pass's GEMM: those the kernel can stage, without
+    /// the ones that pad the GEMM to more than 1.5x the least padded shape (a 128-wide tile on
+    /// 64 channels computes twice the work; the autotune need not build and time it).
+    private func gemmTiles(_ pass: ConvPass) -> [ConvTile] {
+        let g = geometry
+        let tiles = pass == .backwardFilter ? ctx.tiles.filter(\.fitsColumnStaging) : ctx.tiles
+        let (m, n) = pass == .forward ? (g.outPixels, g.outC)
+            : pass == .backwardData ? (g.batch * g.inH * g.inW, g.inC) : (g.patchSize, g.outC)
+        func padded(_ t: ConvTile) -> Double {
+            Double((m + t.tm - 1) / t.tm * t.tm) * Double((n + t.tn - 1) / t.tn * t.tn)
+        }
+        guard let least = tiles.map(padded).min() else { return [] }
+        return tiles.filter { padded($0) <= 1.5 * least }
+    }
+
+    private func defaultAlgorithm(_ pass: ConvPass, among list: [OpenCLConvAlgorithm]) -> OpenCLConvAlgorithm {
+        let e = kernelGeometry(pass)
+        let g = geometry
+        if device.info.type != .cpu, e.ic >= 16, e.oc >= 16 {
+            let m = winogradCost(4, e) <= winogradCost(2, e) ? 4 : 2
+            if let w = list.first(where: { if case .winograd(m, _) = $0 { return true }; return false }) { return w }
+        }
+        switch pass {
+        case .forward, .backwardData:
+            let implicit = list.compactMap { a -> ConvTile? in if case .implicitGemm(let t) = a { return t }; return nil }
+            let strided = pass == .backwardData && (g.strideH > 1 || g.strideW > 1)
+            if strided, list.contains(.im2colGemm) { return .im2colGemm }
+            if !implicit.isEmpty {
+                let rows = pass == .forward ? g.outPixels : g.batch * g.inH * g.inW
+                return .implicitGemm(leastPadded(implicit, m: rows, n: e.oc))
+            }
+        case .backwardFilter:
+            let tiles = list.compactMap { a -> ConvTile? in if case .splitK(let t, _) = a { return t }; return nil }
+            if !tiles.isEmpty { return .splitK(leastPadded(tiles, m: g.patchSize, n: g.outC), splits: nil) }
+        }
+        return list.first { if case .winograd = $0 { return false }; return true } ?? list[0]
+    }
+
+    /// The first tile (in table order) whose padded GEMM is within 10% of the least padded one.
+    private func leastPadded(_ tiles: [ConvTile], m: Int, n: Int) -> ConvTile {
+        func padded(_ t: ConvTile) -> Double {
+            Double((m + t.tm - 1) / t.tm * t.tm) * Double((n + t.tn - 1) / t.tn * t.tn)
+        }
+        let best = tiles.map(padded).min()!
+        return tiles.first { padded($0) <= best * 1.1 }!
+    }
+
+    /// Transformed-domain multiplies of a Winograd variant: tiles x (m+2)^2.
+    private func winogradCost(_ m: Int, _ e: ConvKernelGeometry) -> Int {
+        ((e.oh + m - 1) / m) * ((e.ow + m - 1) / m) * (m + 2) * (m + 2)
+    }
+
+    private func winogradTile(_ m: Int, _ e: ConvKernelGeometry) -> ConvTile {
+        let tiles = geometry.batch * ((e.oh + m - 1) / m) * ((e.ow + m - 1) / m)
+        return leastPadded(ctx.tiles, m: min(tiles, winogradChunk(m, e)), n: e.oc)
+    }
+
+    /// Tiles per Winograd chunk: the transformed input and products of a chunk fit the workspace.
+    func winogradChunk(_ m: Int, _ e: ConvKernelGeometry) -> Int {
+        let tiles = geometry.batch * ((e.oh + m - 1) / m) * ((e.ow + m - 1) / m)
+        return max(1, min(tiles, ctx.workspaceFloats / ((m + 2) * (m + 2) * max(e.ic, e.oc))))
+    }
+
+    private func im2colRows(_ pass: ConvPass) -> Int {
+        let g = geometry
+        return max(1, min(g.outPixels, ctx.workspaceFloats / g.patchSize))
+    }
+
+    /// Splits of the N*OH*OW reduction: enough work-groups for about four per compute unit (two
+    /// on a CPU device), at least four reduction steps per split, partial sums within the workspace.
+    func splitPlan(_ t: ConvTile, forced: Int?) -> (splits: Int, chunk: Int) {
+        let g = geometry
+        let p = g.outPixels
+        let tiles = ((g.patchSize + t.tm - 1) / t.tm) * ((g.outC + t.tn - 1) / t.tn)
+        var s: Int
+        if let forced {
+            s = max(1, min(forced, p))
+        } else {
+            let target = device.info.computeUnits * (device.info.type == .cpu ? 2 : 4)
+            s = max(1, (target + tiles - 1) / tiles)
+            s = min(s, max(1, p / (t.tk * 4)))
+        }
+        s = min(s, max(1, ctx.workspaceFloats / (g.patchSize * g.outC)))
+        var chunk = (p + s - 1) / s
+        chunk = (chunk + t.tk - 1) / t.tk * t.tk
+        s = (p + chunk - 1) / chunk
+        return (s, chunk)
+    }
+
+    // MARK: - The passes (ConvolutionPlan)
+
+    /// y = conv(x, w) (+ bias) (then ReLU when relu).
+    func forward(x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
+        try check(x, geometry.inCount, "input"); try check(w, geometry.patchSize * geometry.outC, "kernel")
+        try check(y, geometry.outCount, "output"); if let bias { try check(bias, geometry.outC, "bias") }
+        try run(.forward) { a in
+            try self.forward(using: a, x: x, w: w, bias: bias, relu: relu, y: y, kernelIsConstant: kernelIsConstant)
+        }
+    }
+
+    /// dx (overwritten) = the gradient with respect to the input.
+    func backwardData(dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
+        try check(dy, geometry.outCount, "output gradient"); try check(w, geometry.patchSize * geometry.outC, "kernel")
+        try check(dx, geometry.inCount, "input gradient")
+        try run(.backwardData) { a in try self.backwardData(using: a, dy: dy, w: w, dx: dx, kernelIsConstant: kernelIsConstant) }
+    }
+
+    /// dw (HWIO) and db, overwritten.
+    func backwardFilter(x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
+        try check(x, geometry.inCount, "input"); try check(dy, geometry.outCount, "output gradient")
+        try check(dw, geometry.patchSize * geometry.outC, "kernel gradient"); if let db { try check(db, geometry.outC, "bias gradient") }
+        try run(.backwardFilter) { a in try self.backwardFilter(using: a, x: x, dy: dy, dw: dw, db: db) }
+    }
+
+    private func check(_ t: Tensor, _ count: Int, _ what: String) throws {
+        guard t.device === device else {
+            throw VGGTLError.invalidArgument("convolution \(what) lives on \(t.device.name), not on \(device.name)")
+        }
+        guard t.count == count else {
+            throw VGGTLError.shapeMismatch(what: "convolution \(what)", expected: [count], got: t.shape)
+        }
+    }
+
+    /// Runs `pass` with its chosen algorithm; on first use (autotune on, nothing cached) times
+    /// each candidate on these very tensors and keeps the fastest. Every candidate overwrites
+    /// the pass's outputs, and the winner runs last, so the call's results are the winner's.
+    private func run(_ pass: ConvPass, _ body: (OpenCLConvAlgorithm) throws -> Void) throws {
+        if let a = chosen[pass] { return try runOrFallBack(pass, a, body) }
+        let list = candidates(pass)
+        guard ctx.options.autotune, list.count > 1 else {
+            chosen[pass] = list[0]
+            return try runOrFallBack(pass, list[0], body)
+        }
+        var results: [(algorithm: OpenCLConvAlgorithm, seconds: Double)] = []
+        for a in list {
+            do {
+                try body(a)   // builds the kernels, warms the caches
+                device.synchronize()
+                try device.checkHealthy()
+                var best = Double.infinity
+                for _ in 0..<3 {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    try body(a)
+                    device.synchronize()
+                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                    if let leader = results.map(\.seconds).min(), best > 3 * leader { break }
+                }
+                try device.checkHealthy()
+                results.append((a, best))
+            } catch {
+                try device.checkHealthy()   // a device fault is not a candidate's problem: stop
+                continue                    // a candidate that cannot build or allocate: skip it
+            }
+        }
+        guard let winner = results.min(by: { $0.seconds < $1.seconds }) else {
+            chosen[pass] = list[0]
+            return try runOrFallBack(pass, list[0], body)
+        }
+        chosen[pass] = winner.algorithm
+        measurements[pass] = results.sorted { $0.seconds < $1.seconds }.map { (name($0.algorithm, pass), $0.seconds) }
+        if let cache = ctx.tuningCache {
+            cache.store(name(winner.algorithm, pass), key: cache.key(pass: pass.rawValue, geometry: geometry, candidates: list.map { name($0, pass) }))
+        }
+        if results.last?.algorithm != winner.algorithm { try body(winner.algorithm) }
+    }
+
+    /// Runs `a`; if its specialised kernels do not build on this driver, says so once and
+    /// keeps the generic path (built when the device opened) for this pass from then on.
+    private func runOrFallBack(_ pass: ConvPass, _ a: OpenCLConvAlgorithm, _ body: (OpenCLConvAlgorithm) throws -> Void) throws {
+        do {
+            try body(a)
+        } catch VGGTLError.kernelBuild(let file, _, let log) {
+            let generic: OpenCLConvAlgorithm = isPointwise ? .gemm1x1 : .im2colGemm
+            guard a != generic else { throw VGGTLError.kernelBuild(file: file, device: device.name, log: log) }
+            let firstLines = log.split(separator: "\n").prefix(6).joined(separator: "\n  ")
+            FileHandle.standardError.write(Data("warning: \(device.name): \(name(a, pass)) (\(file)) did not build; \(pass.rawValue) of \(geometry.kH)x\(geometry.kW) convolution \(geometry.inH)x\(geometry.inW)x\(geometry.inC) -> \(geometry.outC) uses \(name(generic, pass)):\n  \(firstLines)\n".utf8))
+            chosen[pass] = generic
+            try body(generic)
+        }
+    }
+
+    // MARK: - Algorithms
+
+    func forward(using a: OpenCLConvAlgorithm, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor,
+                 kernelIsConstant: Bool) throws {
+        let d = device, g = geometry
+        switch a {
+        case .implicitGemm(let t):
+            try implicitGemm(t, .forward(g), x: d.mem(x.buffer), w: d.mem(w.buffer), bias: bias.map { d.mem($0.buffer) }, relu: relu, y: d.mem(y.buffer))
+        case .winograd(let m, let t):
+            try winograd(m, t, .forward, x: d.mem(x.buffer), w: d.mem(w.buffer), bias: bias.map { d.mem($0.buffer) }, relu: relu,
+                         y: d.mem(y.buffer), kernelIsConstant: kernelIsConstant)
+        case .gemm1x1:
+            d.gemm(transA: false, transB: false, m: g.outPixels, n: g.outC, k: g.inC, alpha: 1, a: x.buffer, aOffset: 0, lda: g.inC,
+                   b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: y.buffer, cOffset: 0, ldc: g.outC)
+            epilogue(bias: bias, relu: relu, y: y)
+        case .im2colGemm:
+            let rows = im2colRows(.forward)
+            let col = try ctx.workspace(.a, floats: rows * g.patchSize)
+            for row0 in stride(from: 0, to: g.outPixels, by: rows) {
+                let r = min(rows, g.outPixels - row0)
+                d.im2col(x.buffer, g, row0: row0, rows: r, col: col)
+                d.gemm(transA: false, transB: false, m: r, n: g.outC, k: g.patchSize, alpha: 1, a: col, aOffset: 0, lda: g.patchSize,
+                       b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: y.buffer, cOffset: row0 * g.outC, ldc: g.outC)
+            }
+            epilogue(bias: bias, relu: relu, y: y)
+        case .splitK:
+            throw VGGTLError.invalidArgument("\(name(a, .forward)) computes kernel gradients, not a forward pass")
+        }
+    }
+
+    private func epilogue(bias: Tensor?, relu: Bool, y: Tensor) {
+        let g = geometry
+        if let bias { device.addBias(y.buffer, bias: bias.buffer, rows: g.outPixels, channels: g.outC) }
+        if relu { device.relu(y.buffer, y.buffer, count: g.outCount) }
+    }
+
+    func backwardData(using a: OpenCLConvAlgorithm, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
+        let d = device, g = geometry
+        switch a {
+        case .implicitGemm(let t):
+            try implicitGemm(t, .backwardData(g), x: d.mem(dy.buffer), w: d.mem(w.buffer), bias: nil, relu: false, y: d.mem(dx.buffer))
+        case .winograd(let m, let t):
+            try winograd(m, t, .backwardData, x: d.mem(dy.buffer), w: d.mem(w.buffer), bias: nil, relu: false, y: d.mem(dx.buffer),
+                         kernelIsConstant: kernelIsConstant)
+        case .gemm1x1:
+            d.gemm(transA: false, transB: true, m: g.outPixels, n: g.inC, k: g.outC, alpha: 1, a: dy.buffer, aOffset: 0, lda: g.outC,
+                   b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: dx.buffer, cOffset: 0, ldc: g.inC)
+        case .im2colGemm:
+            dx.zero()
+            let rows = im2colRows(.backwardData)
+            let dcol = try ctx.workspace(.a, floats: rows * g.patchSize)
+            for row0 in stride(from: 0, to: g.outPixels, by: rows) {
+                let r = min(rows, g.outPixels - row0)
+                d.gemm(transA: false, transB: true, m: r, n: g.patchSize, k: g.outC, alpha: 1, a: dy.buffer, aOffset: row0 * g.outC,
+                       lda: g.outC, b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: dcol, cOffset: 0, ldc: g.patchSize)
+                d.col2imAdd(dcol, g, row0: row0, rows: r, dx: dx.buffer)
+            }
+        case .splitK:
+            throw VGGTLError.invalidArgument("\(name(a, .backwardData)) computes kernel gradients, not input gradients")
+        }
+    }
+
+    func backwardFilter(using a: OpenCLConvAlgorithm, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
+        let d = device, g = geometry
+        switch a {
+        case .splitK(let t, let s):
+            try splitK(t, forced: s, x: d.mem(x.buffer), dy: d.mem(dy.buffer), dw: d.mem(dw.buffer), db: db.map { d.mem($0.buffer) })
+            return
+        case .gemm1x1:
+            d.gemm(transA: true, transB: false, m: g.inC, n: g.outC, k: g.outPixels, alpha: 1, a: x.buffer, aOffset: 0, lda: g.inC,
+                   b: dy.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: dw.buffer, cOffset: 0, ldc: g.outC)
+        case .im2colGemm:
+            let rows = im2colRows(.backwardFilter)
+            let col = try ctx.workspace(.a, floats: rows * g.patchSize)
+            for row0 in stride(from: 0, to: g.outPixels, by: rows) {
+                let r = min(rows, g.outPixels - row0)
+                d.im2col(x.buffer, g, row0: row0, rows: r, col: col)
+                d.gemm(transA: true, transB: false, m: g.patchSize, n: g.outC, k: r, alpha: 1, a: col, aOffset: 0, lda: g.patchSize,
+                       b: dy.buffer, bOffset: row0 * g.outC, ldb: g.outC, beta: row0 == 0 ? 0 : 1, c: dw.buffer, cOffset: 0, ldc: g.outC)
+            }
+        case .implicitGemm, .winograd:
+            throw VGGTLError.invalidArgument("\(name(a, .backwardFilter)) has no kernel-gradient pass")
+        }
+        if let db { d.biasGradient(dy.buffer, rows: g.outPixels, channels: g.outC, db: db.buffer, accumulate: false) }
+    }
+
+    // MARK: - Launches of the specialised kernels
+
+    private func groupKernel(_ name: String, _ file: String, _ defines: [(String, Int)], _ t: ConvTile) throws -> CLKernel {
+        let k = try ctx.kernel(name, file: file, defines: defines + t.defines)
+        guard k.maxWorkGroupSize >= t.threads else {
+            throw VGGTLError.kernelBuild(file: "Kernels/\(file)", device: device.name,
+                                         log: "\(name) with tile \(t) needs work-groups of \(t.threads) but the driver allows \(k.maxWorkGroupSize)")
+        }
+        return k
+    }
+
+    private func implicitGemm(_ t: ConvTile, _ e: ConvKernelGeometry, x: CLBuffer, w: CLBuffer, bias: CLBuffer?, relu: Bool, y: CLBuffer) throws {
+        let k = try groupKernel("conv_implicit_gemm", "conv/implicit_gemm.cl", e.defines, t)
+        let rows = geometry.batch * e.oh * e.ow
+        let tx = t.tn / t.wn, ty = t.tm / t.wm
+        device.enqueue(k, global: [(e.oc + t.tn - 1) / t.tn * tx, (rows + t.tm - 1) / t.tm * ty], local: [tx, ty],
+                       [x, w, bias ?? y, y, geometry.batch, bias != nil, relu])
+    }
+
+    private func splitK(_ t: ConvTile, forced: Int?, x: CLBuffer, dy: CLBuffer, dw: CLBuffer, db: CLBuffer?) throws {
+        let g = geometry, e = ConvKernelGeometry.forward(g)
+        let k = try groupKernel("conv_filter_split_k", "conv/split_k.cl", e.defines, t)
+        let plan = splitPlan(t, forced: forced)
+        let q = g.patchSize, count = q * g.outC
+        let out = plan.splits == 1 ? dw : try ctx.workspace(.a, floats: plan.splits * count)
+        let dbOut = plan.splits == 1 ? (db ?? dw) : try ctx.workspace(.bias, floats: plan.splits * g.outC)
+        let tx = t.tn / t.wn, ty = t.tm / t.wm
+        device.enqueue(k, global: [(g.outC + t.tn - 1) / t.tn * tx, (q + t.tm - 1) / t.tm * ty, plan.splits], local: [tx, ty, 1],
+                       [x, dy, out, dbOut, g.batch, plan.chunk, db != nil])
+        guard plan.splits > 1 else { return }
+        let reduce = try ctx.kernel("split_k_reduce", file: "conv/split_k.cl", defines: e.defines + t.defines)
+        device.launch(reduce, count, out, plan.splits, count, dw)
+        if let db { device.launch(reduce, g.outC, dbOut, plan.splits, g.outC, db) }
+    }
+
+    private func winograd(_ m: Int, _ t: ConvTile, _ pass: ConvPass, x: CLBuffer, w: CLBuffer, bias: CLBuffer?, relu: Bool, y: CLBuffer,
+                          kernelIsConstant: Bool) throws {
+        let e = kernelGeometry(pass)
+        guard e.winogradApplies else {
+            throw VGGTLError.invalidArgument("Winograd F(\(m)x\(m),3x3) needs a 3x3 stride-1 convolution, not \(geometry.kH)x\(geometry.kW) stride \(geometry.strideH)")
+        }
+        let defines = [("WINO_M", m), ("IH", e.ih), ("IW", e.iw), ("IC", e.ic), ("OH", e.oh), ("OW", e.ow), ("OC", e.oc),
+                       ("PH", e.ph), ("PW", e.pw), ("FLIP", e.flip ? 1 : 0)]
+        let file = "conv/winograd.cl"
+        let gemm = try groupKernel("winograd_batched_gemm", file, defines, t)
+        let all = defines + t.defines
+        let kernelTransform = try ctx.kernel("winograd_kernel_transform", file: file, defines: all)
+        let inputTransform = try ctx.kernel("winograd_input_transform", file: file, defines: all)
+        let outputTransform = try ctx.kernel("winograd_output_transform", file: file, defines: all)
+        let xi = (m + 2) * (m + 2)
+        let algorithm = OpenCLConvAlgorithm.winograd(m: m, t)
+
+        // U = G g G^T per channel pair: kept across calls while the caller says w is unchanged.
+        let u: CLBuffer
+        if kernelIsConstant, let kept = keptKernel[pass], kept.algorithm == algorithm {
+            u = kept.buffer
+        } else {
+            if kernelIsConstant {
+                u = try device.allocate(xi * e.ic * e.oc, what: "Winograd kernel of a frozen layer") as! CLBuffer
+                keptKernel[pass] = (algorithm, u)
+            } else {
+                u = try ctx.workspace(.kernel, floats: xi * e.ic * e.oc)
+                keptKernel[pass] = nil
+            }
+            device.launch(kernelTransform, e.ic * e.oc, w, u)
+        }
+
+        let tiles = geometry.batch * ((e.oh + m - 1) / m) * ((e.ow + m - 1) / m)
+        let chunk = winogradChunk(m, e)
+        let v = try ctx.workspace(.a, floats: xi * chunk * e.ic)
+        let p = try ctx.workspace(.b, floats: xi * chunk * e.oc)
+        let tx = t.tn / t.wn, ty = t.tm / t.wm
+        for t0 in stride(from: 0, to: tiles, by: chunk) {
+            let n = min(chunk, tiles - t0)
+            device.launch(inputTransform, n * e.ic, x, v, t0, n)
+            device.enqueue(gemm, global: [(e.oc + t.tn - 1) / t.tn * tx, (n + t.tm - 1) / t.tm * ty, xi], local: [tx, ty, 1],
+                           [v, u, p, n])
+            device.launch(outputTransform, n * e.oc, p, bias ?? p, y, t0, n, bias != nil, relu)
+        }
+    }
+}
