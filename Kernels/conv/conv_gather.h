@@ -3,16 +3,18 @@
 #ifdef KH
 #define Q (KH * KW * IC)
 #define OPIX (OH * OW)
+// A row offset that no tap brings back into the image: marks rows past the end of the GEMM.
+#define NO_ROW (-(1 << 24))
 
-// The input value feeding output pixel (n at rowBase, top-left tap ihB, iwB) through tap (kh, kw),
-// channel c; zero outside the (dilated) input.
-inline float gather(__global const float* x, int rowBase, int ihB, int iwB, int kh, int kw, int c, bool ok) {
+// The input value that output pixel (image base `nBase`, top-left tap `ihB`, `iwB`) sees
+// through tap (kh, kw) and channel c; zero outside the (dilated) input or when !ok.
+inline float gather(__global const float* x, int nBase, int ihB, int iwB, int kh, int kw, int c, bool ok) {
     int th = ihB + kh, tw = iwB + kw;
 #if DH > 1 || DW > 1
     ok = ok && th >= 0 && tw >= 0 && th % DH == 0 && tw % DW == 0;
     th /= DH; tw /= DW;
 #endif
     ok = ok && th >= 0 && th < IH && tw >= 0 && tw < IW;
-    return ok ? x[rowBase + (th * IW + tw) * IC + c] : 0.0f;
+    return ok ? x[nBase + (th * IW + tw) * IC + c] : 0.0f;
 }
 #endif

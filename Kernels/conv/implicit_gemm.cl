@@ -1,6 +1,5 @@
 // Convolution as GEMM with the patch gather (conv_gather.h) fused into the tile loads: no
-// im2col buffer.
-// NHWC activations, HWIO kernels. Compiled per geometry (Swift: OpenCLConvolutionPlan) with
+// im2col buffer. NHWC activations, HWIO kernels. Compiled per geometry (OpenCLConvolutionPlan):
 //   IH IW IC   input height, width, channels       KH KW   kernel
 //   SH SW      stride       PH PW   padding top/left (may be negative)
 //   OH OW OC   output height, width, channels      DH DW   input dilation (1, or the stride
@@ -9,8 +8,41 @@
 //              forward convolution whose input gradient this is), 0: as given
 // plus the tile shape of gemm_tile.h. The batch is an argument, so one build serves all batches.
 
+#define A_ROWS (TM * TK / NT)
+#define B_ELEMS (TK * TN / NT)
+
+// Element e of the B tile (TK x TN): its step row and column, and its address in w.
+#if FLIP
+// w is the forward kernel [KH][KW][OC][IC] read at the flipped tap; neighbouring items take
+// neighbouring q, i.e. neighbouring addresses.
+#define B_KK(e) ((e) % TK)
+#define B_NN(e) ((e) / TK)
+#define B_ADDR(q, n) (((KH * KW - 1 - (q) / IC) * OC + (n)) * IC + (q) % IC)
+#else
+#define B_KK(e) ((e) / TN)
+#define B_NN(e) ((e) % TN)
+#define B_ADDR(q, n) ((q) * OC + (n))
+#endif
+
+// Reads step q0's share of item tid into registers: A_ROWS patch values, B_ELEMS kernel values.
+inline void stage(__global const float* x, __global const float* w, int q0, int n0, int tid,
+                  const int* nBase, const int* ihB, const int* iwB, float* ra, float* rb) {
+    int q = q0 + tid % TK;
+    int c = q % IC, t = q / IC;
+    int kw = t % KW, kh = t / KW;
+#pragma unroll
+    for (int r = 0; r < A_ROWS; ++r) ra[r] = gather(x, nBase[r], ihB[r], iwB[r], kh, kw, c, q < Q);
+#pragma unroll
+    for (int r = 0; r < B_ELEMS; ++r) {
+        int e = tid + r * NT;
+        int qb = q0 + B_KK(e), n = n0 + B_NN(e);
+        rb[r] = (qb < Q && n < OC) ? w[B_ADDR(qb, n)] : 0.0f;
+    }
+}
+
 // y[m, n] = sum_q patch(x)[m, q] * w[q, n] (+ bias[n]) (then ReLU), m = output pixel,
-// n = output channel, q = (kh, kw, c) with channels fastest.
+// n = output channel, q = (kh, kw, c) with channels fastest. The next step's tiles are read
+// into registers while the current step multiplies.
 __kernel __attribute__((reqd_work_group_size(TX, TY, 1)))
 void conv_implicit_gemm(__global const float* restrict x, __global const float* restrict w,
                         __global const float* bias, __global float* y,
@@ -21,52 +53,34 @@ void conv_implicit_gemm(__global const float* restrict x, __global const float* 
     const int n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM;
     const int M = batch * OPIX;
 
-    // A staging: item tid loads column akk of rows tid / TK + r * (NT / TK): the rows never
-    // change, so their decoding is done once.
-    const int akk = tid % TK;
-#define A_ROWS (TM * TK / NT)
-    int rowBase[A_ROWS], ihB[A_ROWS], iwB[A_ROWS];
-    bool rowOk[A_ROWS];
+    // A staging: item tid loads reduction column akk of rows arow + r * (NT / TK), the same
+    // rows at every step, so their pixel coordinates are decoded once.
+    const int akk = tid % TK, arow = tid / TK;
+    int nBase[A_ROWS], ihB[A_ROWS], iwB[A_ROWS];
 #pragma unroll
     for (int r = 0; r < A_ROWS; ++r) {
-        int m = m0 + tid / TK + r * (NT / TK);
-        rowOk[r] = m < M;
+        int m = m0 + arow + r * (NT / TK);
         int n = m / OPIX, p = m - n * OPIX;
         int oh = p / OW, ow = p - oh * OW;
-        rowBase[r] = n * (IH * IW * IC);
-        ihB[r] = oh * SH - PH;
+        nBase[r] = n * (IH * IW * IC);
+        ihB[r] = m < M ? oh * SH - PH : NO_ROW;
         iwB[r] = ow * SW - PW;
     }
+    float ra[A_ROWS], rb[B_ELEMS];
 
     float acc[WM][WN];
     tile_zero(acc);
+    stage(x, w, 0, n0, tid, nBase, ihB, iwB, ra, rb);
     for (int q0 = 0; q0 < Q; q0 += TK) {
-        {
-            int q = q0 + akk;
-            int c = q % IC, t = q / IC;
-            int kw = t % KW, kh = t / KW;
-            bool qok = q < Q;
 #pragma unroll
-            for (int r = 0; r < A_ROWS; ++r)
-                As[akk][tid / TK + r * (NT / TK)] = gather(x, rowBase[r], ihB[r], iwB[r], kh, kw, c, qok && rowOk[r]);
-        }
+        for (int r = 0; r < A_ROWS; ++r) As[akk][arow + r * (NT / TK)] = ra[r];
 #pragma unroll
-        for (int r = 0; r < TK * TN / NT; ++r) {
+        for (int r = 0; r < B_ELEMS; ++r) {
             int e = tid + r * NT;
-#if FLIP
-            // w is the forward kernel [KH][KW][OC][IC]: element (q, n) = w[flipped tap][n][c].
-            // Neighbouring items take neighbouring q, i.e. neighbouring addresses.
-            int kk = e % TK, nn = e / TK;
-            int q = q0 + kk, n = n0 + nn;
-            int c = q % IC, tap = q / IC;
-            Bs[kk][nn] = (q < Q && n < OC) ? w[((KH * KW - 1 - tap) * OC + n) * IC + c] : 0.0f;
-#else
-            int nn = e % TN, kk = e / TN;
-            int q = q0 + kk, n = n0 + nn;
-            Bs[kk][nn] = (q < Q && n < OC) ? w[q * OC + n] : 0.0f;
-#endif
+            Bs[B_KK(e)][B_NN(e)] = rb[r];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+        if (q0 + TK < Q) stage(x, w, q0 + TK, n0, tid, nBase, ihB, iwB, ra, rb);
         tile_mac(As, Bs, acc, tx, ty);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
@@ -85,4 +99,3 @@ void conv_implicit_gemm(__global const float* restrict x, __global const float* 
         }
     }
 }
-

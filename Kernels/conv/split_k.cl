@@ -1,12 +1,33 @@
 // The kernel gradient of a convolution, for the geometry constants of implicit_gemm.cl and the
 // tile shape of gemm_tile.h; the patch gather is conv_gather.h's.
 
-// Kernel gradient as split-K: dw[q, n] = sum_p patch(x)[p, q] * dy[p, n] over output pixels p
-// in this work-group's chunk [s * chunk, s * chunk + chunk) of the N*OH*OW pixels, s the third
-// group index. Each split writes its partial sum to out + s * Q * OC (splitk_reduce adds them),
-// or straight to dw when there is one split. With wantBias, the work-groups of the first row of
-// tiles also sum their staged dy columns: the bias gradient's partial for split s, at
-// dbOut + s * OC.
+#define A_ELEMS (TM * TK / NT)
+#define B_ELEMS (TK * TN / NT)
+
+// Reads step p0's share of item tid into registers: A_ELEMS patch values (pixels
+// p0 + tid / TM + r * (NT / TM), the item's fixed patch column) and B_ELEMS values of dy.
+inline void stage_filter(__global const float* x, __global const float* dy, int p0, int pEnd, int n0, int tid,
+                         int kh, int kw, int c, bool qok, float* ra, float* rb) {
+#pragma unroll
+    for (int r = 0; r < A_ELEMS; ++r) {
+        int p = p0 + tid / TM + r * (NT / TM);
+        int n = p / OPIX, rem = p - n * OPIX;
+        int oh = rem / OW, ow = rem - oh * OW;
+        ra[r] = gather(x, n * (IH * IW * IC), oh * SH - PH, ow * SW - PW, kh, kw, c, qok && p < pEnd);
+    }
+#pragma unroll
+    for (int r = 0; r < B_ELEMS; ++r) {
+        int e = tid + r * NT;
+        int p = p0 + e / TN, n = n0 + e % TN;
+        rb[r] = (p < pEnd && n < OC) ? dy[p * OC + n] : 0.0f;
+    }
+}
+
+// Kernel gradient as split-K: dw[q, n] = sum_p patch(x)[p, q] * dy[p, n] over the output pixels
+// p of chunk s = the third group index, [s * chunk, s * chunk + chunk) of the N*OH*OW pixels.
+// Each split writes its partial sum to out + s * Q * OC (split_k_reduce adds them), or straight
+// to dw when there is one split. With wantBias, the work-groups of the first row of tiles also
+// sum their staged dy columns: split s's partial bias gradient, at dbOut + s * OC.
 __kernel __attribute__((reqd_work_group_size(TX, TY, 1)))
 void conv_filter_split_k(__global const float* restrict x, __global const float* restrict dy,
                          __global float* out, __global float* dbOut,
@@ -19,34 +40,28 @@ void conv_filter_split_k(__global const float* restrict x, __global const float*
     const int pBegin = s * chunk, pEnd = min(P, pBegin + chunk);
     const bool biasTile = wantBias && get_group_id(1) == 0;
 
-    // A staging (TM patch columns q x TK pixels): item tid always loads column q = m0 + tid % TM,
-    // so its tap and channel are decoded once.
+    // A staging (TM patch columns x TK pixels): item tid always loads column m0 + tid % TM, so
+    // its tap and channel are decoded once; neighbouring items read neighbouring channels.
     const int amm = tid % TM;
     const int q = m0 + amm;
-    const bool qok = q < Q;
     const int c = q % IC, tap = q / IC;
     const int kw = tap % KW, kh = tap / KW;
 
+    float ra[A_ELEMS], rb[B_ELEMS];
     float acc[WM][WN];
     tile_zero(acc);
     float dbAcc = 0.0f;
+    stage_filter(x, dy, pBegin, pEnd, n0, tid, kh, kw, c, q < Q, ra, rb);
     for (int p0 = pBegin; p0 < pEnd; p0 += TK) {
 #pragma unroll
-        for (int r = 0; r < TM * TK / NT; ++r) {
-            int kk = tid / TM + r * (NT / TM);
-            int p = p0 + kk;
-            int n = p / OPIX, rem = p - n * OPIX;
-            int oh = rem / OW, ow = rem - oh * OW;
-            As[kk][amm] = gather(x, n * (IH * IW * IC), oh * SH - PH, ow * SW - PW, kh, kw, c, qok && p < pEnd);
-        }
+        for (int r = 0; r < A_ELEMS; ++r) As[tid / TM + r * (NT / TM)][amm] = ra[r];
 #pragma unroll
-        for (int r = 0; r < TK * TN / NT; ++r) {
+        for (int r = 0; r < B_ELEMS; ++r) {
             int e = tid + r * NT;
-            int nn = e % TN, kk = e / TN;
-            int p = p0 + kk, n = n0 + nn;
-            Bs[kk][nn] = (p < pEnd && n < OC) ? dy[p * OC + n] : 0.0f;
+            Bs[e / TN][e % TN] = rb[r];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+        if (p0 + TK < pEnd) stage_filter(x, dy, p0 + TK, pEnd, n0, tid, kh, kw, c, q < Q, ra, rb);
         if (biasTile && tid < TN) {
             for (int kk = 0; kk < TK; ++kk) dbAcc += Bs[kk][tid];
         }
@@ -68,12 +83,26 @@ void conv_filter_split_k(__global const float* restrict x, __global const float*
     if (biasTile && tid < TN && n0 + tid < OC) dbOut[s * OC + n0 + tid] = dbAcc;
 }
 
-// out[i] = sum over s < splits of partial[s * count + i]: the split-K reduction, in split order
-// (deterministic).
-__kernel void split_k_reduce(__global const float* partial, int splits, int count, __global float* out) {
-    int i = get_global_id(0);
-    if (i >= count) return;
+// out[i] = sum over s < splits of partial[s * count + i], the split-K reduction. A work-group
+// of get_local_size(0) = cols * lanes items (lanes a power of two) sums cols outputs: lane l
+// adds splits l, l + lanes, ..., then the lanes are added pairwise in local memory. The order
+// is fixed, so the result is deterministic.
+__kernel void split_k_reduce(__global const float* partial, int splits, int count, int lanes,
+                             __global float* out) {
+    __local float sums[256];
+    const int lid = get_local_id(0), size = get_local_size(0);
+    const int cols = size / lanes;
+    const int col = lid % cols, lane = lid / cols;
+    const int i = get_group_id(0) * cols + col;
     float sum = 0.0f;
-    for (int s = 0; s < splits; ++s) sum += partial[s * count + i];
-    out[i] = sum;
+    if (i < count) {
+        for (int s = lane; s < splits; s += lanes) sum += partial[s * count + i];
+    }
+    sums[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int step = lanes / 2; step > 0; step /= 2) {
+        if (lane < step) sums[lid] += sums[lid + step * cols];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lane == 0 && i < count) out[i] = sums[lid];
 }

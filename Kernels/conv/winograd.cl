@@ -107,6 +107,26 @@ __kernel void winograd_input_transform(__global const float* x, __global float* 
     for (int xi = 0; xi < XI; ++xi) V[(xi * tiles + tl) * IC + c] = v[xi];
 }
 
+#define A_ROWS (TM * TK / NT)
+#define B_ELEMS (TK * TN / NT)
+
+// Reads step k0's share of item tid into registers: A_ROWS values of V[xi], B_ELEMS of U[xi].
+inline void stage_products(__global const float* A, __global const float* B, int k0, int m0, int n0, int tid,
+                           int tiles, float* ra, float* rb) {
+    int k = k0 + tid % TK;
+#pragma unroll
+    for (int r = 0; r < A_ROWS; ++r) {
+        int m = m0 + tid / TK + r * (NT / TK);
+        ra[r] = (k < IC && m < tiles) ? A[m * IC + k] : 0.0f;
+    }
+#pragma unroll
+    for (int r = 0; r < B_ELEMS; ++r) {
+        int e = tid + r * NT;
+        int kb = k0 + e / TN, n = n0 + e % TN;
+        rb[r] = (kb < IC && n < OC) ? B[kb * OC + n] : 0.0f;
+    }
+}
+
 // P[xi] (tiles x OC) = V[xi] (tiles x IC) * U[xi] (IC x OC) for xi = the third group index.
 __kernel __attribute__((reqd_work_group_size(TX, TY, 1)))
 void winograd_batched_gemm(__global const float* restrict V, __global const float* restrict U,
@@ -117,23 +137,20 @@ void winograd_batched_gemm(__global const float* restrict V, __global const floa
     const int n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM, xi = get_group_id(2);
     __global const float* A = V + xi * tiles * IC;
     __global const float* B = U + xi * (IC * OC);
-    const int akk = tid % TK;
+    float ra[A_ROWS], rb[B_ELEMS];
     float acc[WM][WN];
     tile_zero(acc);
+    stage_products(A, B, 0, m0, n0, tid, tiles, ra, rb);
     for (int k0 = 0; k0 < IC; k0 += TK) {
-        int k = k0 + akk;
 #pragma unroll
-        for (int r = 0; r < TM * TK / NT; ++r) {
-            int mm = tid / TK + r * (NT / TK), m = m0 + mm;
-            As[akk][mm] = (k < IC && m < tiles) ? A[m * IC + k] : 0.0f;
-        }
+        for (int r = 0; r < A_ROWS; ++r) As[tid % TK][tid / TK + r * (NT / TK)] = ra[r];
 #pragma unroll
-        for (int r = 0; r < TK * TN / NT; ++r) {
+        for (int r = 0; r < B_ELEMS; ++r) {
             int e = tid + r * NT;
-            int nn = e % TN, kk = e / TN;
-            Bs[kk][nn] = (k0 + kk < IC && n0 + nn < OC) ? B[(k0 + kk) * OC + n0 + nn] : 0.0f;
+            Bs[e / TN][e % TN] = rb[r];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+        if (k0 + TK < IC) stage_products(A, B, k0 + TK, m0, n0, tid, tiles, ra, rb);
         tile_mac(As, Bs, acc, tx, ty);
         barrier(CLK_LOCAL_MEM_FENCE);
     }

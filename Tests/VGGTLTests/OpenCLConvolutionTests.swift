@@ -164,6 +164,11 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
                 try check(c.name, other, forward: forward, backwardData: backwardData, backwardFilter: backwardFilter)
             }
         }
+        // Many splits: the reduction's lanes each add several partial sums before the tree.
+        let many = Self.geometry([2, 23, 19, 3], (3, 3), 1, .same, 8)
+        let plan = OpenCLConvolutionPlan(device: device, geometry: many)
+        XCTAssertGreaterThanOrEqual(plan.splitPlan(first, forced: 50).splits, 16)
+        try check("3x3 same, 874 pixels", many, forward: [], backwardData: [], backwardFilter: [.splitK(first, splits: 50)])
     }
 
     func unique(_ list: [OpenCLConvAlgorithm]) -> [OpenCLConvAlgorithm] {

@@ -471,8 +471,17 @@ final class OpenCLConvolutionPlan {
                        [x, dy, out, dbOut, g.batch, plan.chunk, db != nil])
         guard plan.splits > 1 else { return }
         let reduce = try ctx.kernel("split_k_reduce", file: "conv/split_k.cl", defines: e.defines + t.defines)
-        device.launch(reduce, count, out, plan.splits, count, dw)
-        if let db { device.launch(reduce, g.outC, dbOut, plan.splits, g.outC, db) }
+        self.reduce(reduce, out, splits: plan.splits, count: count, into: dw)
+        if let db { self.reduce(reduce, dbOut, splits: plan.splits, count: g.outC, into: db) }
+    }
+
+    /// Sums `splits` partial results of `count` floats: work-groups of cols x lanes items, the
+    /// lanes (a power of two, each adding at least four splits) along the splits.
+    private func reduce(_ kernel: CLKernel, _ partial: CLBuffer, splits: Int, count: Int, into out: CLBuffer) {
+        let local = kernel.localSize
+        let lanes = powerOfTwo(atMost: max(1, min(local, splits / 4)))
+        let cols = local / lanes
+        device.enqueue(kernel, global: [(count + cols - 1) / cols * local], local: [local], [partial, splits, count, lanes, out])
     }
 
     private func winograd(_ m: Int, _ t: ConvTile, _ pass: ConvPass, x: CLBuffer, w: CLBuffer, bias: CLBuffer?, relu: Bool, y: CLBuffer,
