@@ -1,6 +1,6 @@
 // The patch gather of the implicit-GEMM kernels (implicit_gemm.cl, split_k.cl), for the
-// geometry constants those files describe. Other programs of this folder do not define them.
-#ifdef KH
+// geometry constants those files describe (other programs of this folder lack DH).
+#if defined(KH) && defined(DH)
 #define Q (KH * KW * IC)
 #define OPIX (OH * OW)
 // A row offset that no tap brings back into the image: marks rows past the end of the GEMM.

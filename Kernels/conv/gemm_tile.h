@@ -6,7 +6,9 @@
 //   WM x WN  outputs per work item, strided by TY = TM/WM rows and TX = TN/WN columns, so
 //            neighbouring work items read neighbouring local-memory words and write
 //            neighbouring output columns
-// Work-groups are TX x TY work items (dimension 0 along the columns of C).
+// Work-groups are TX x TY work items (dimension 0 along the columns of C). Programs without a
+// tile shape (layout.cl) skip this header.
+#ifdef TM
 #define TX (TN / WN)
 #define TY (TM / WM)
 #define NT (TX * TY)
@@ -39,3 +41,4 @@ inline void tile_zero(float (*acc)[WN]) {
         for (int j = 0; j < WN; ++j) acc[i][j] = 0.0f;
     }
 }
+#endif

@@ -2,7 +2,7 @@ import XCTest
 @testable import VGGTL
 
 /// The OpenCL convolution algorithms (implicit GEMM, split-K, Winograd F(2x2)/F(4x4), and the
-/// CLBlast im2col/1x1 paths they are chosen against) on PoCL, each pass against a float64
+/// CLBlast im2col/1x1/convgemm paths they are chosen against) on PoCL, each pass against a float64
 /// direct convolution computed on the CPU, at odd shapes: odd sizes, stride 2, valid/same and
 /// asymmetric padding, 1x1, 3x3, 7x7 stride 2, 1x7/7x1, channels that are multiples of no
 /// tile, batch 1 and 3. Plus finite-difference checks of the backward passes through the
@@ -50,6 +50,8 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
         var g: WindowGeometry
         var winograd: [Int] = []
         var clblast = false
+        /// CLBlast's convgemm (forward, symmetric padding).
+        var convgemm = false
         var tiles: [ConvTile] = []
         /// Another batch size run through the same (batch-independent) kernels.
         var otherBatch: Int? = nil
@@ -70,12 +72,12 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
     static let cases: [Case] = [
         Case(name: "3x3 same, 3 input channels (block1_conv1 class)", g: geometry([1, 7, 9, 3], (3, 3), 1, .same, 16), otherBatch: 3),
         Case(name: "3x3 same, odd channels", g: geometry([3, 6, 5, 20], (3, 3), 1, .same, 24), winograd: [2, 4],
-             tiles: [ConvTile(128, 128, 16, 8, 8)], otherBatch: 1),
+             convgemm: true, tiles: [ConvTile(128, 128, 16, 8, 8)], otherBatch: 1),
         Case(name: "3x3 valid", g: geometry([2, 9, 7, 17], (3, 3), 1, .valid, 13), winograd: [2]),
         Case(name: "3x3 stride 2 same, even sizes (asymmetric padding)", g: geometry([2, 8, 10, 7], (3, 3), 2, .same, 9),
              clblast: true, tiles: [ConvTile(32, 64, 16, 2, 4)]),
         Case(name: "3x3 explicit asymmetric padding (2, 1, 0, 1)", g: padded([1, 7, 7, 9], (3, 3), (2, 1, 0, 1), 11), winograd: [4]),
-        Case(name: "7x7 stride 2 same (ResNet stem class)", g: geometry([1, 15, 13, 3], (7, 7), 2, .same, 16)),
+        Case(name: "7x7 stride 2 same (ResNet stem class)", g: geometry([1, 15, 13, 3], (7, 7), 2, .same, 16), convgemm: true),
         Case(name: "1x1 (pointwise)", g: geometry([2, 6, 5, 33], (1, 1), 1, .same, 18), clblast: true),
         Case(name: "1x1 stride 2", g: geometry([3, 8, 7, 6], (1, 1), 2, .valid, 7)),
         Case(name: "1x7 same", g: geometry([1, 9, 8, 10], (1, 7), 1, .same, 12)),
@@ -157,6 +159,7 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
                 let generic: OpenCLConvAlgorithm = g.kH == 1 && g.kW == 1 && g.strideH == 1 ? .gemm1x1 : .im2colGemm
                 forward.append(generic); backwardData.append(generic); backwardFilter.append(generic)
             }
+            if c.convgemm { forward.append(.clblastConvgemm) }
             try check(c.name, g, forward: forward, backwardData: backwardData, backwardFilter: backwardFilter)
             if let n = c.otherBatch {
                 var other = g

@@ -288,6 +288,19 @@ public final class OpenCLDevice: Device {
         orFail(clFinish(cl.queue), "clFinish")
     }
 
+    /// Runs a library call that enqueues on this device's queue (CLBlast), under the lock and
+    /// skipped after a failure. OpenCL statuses are recorded as for any OpenCL call; the
+    /// library's own statuses (-1000 and below: not implemented, bad arguments) are returned
+    /// for the caller to turn into an error, since they leave the device usable.
+    func onQueue(_ call: @autoclosure () -> String, _ body: (UnsafeMutablePointer<cl_command_queue?>) -> cl_int) -> cl_int {
+        lock.lock(); defer { lock.unlock() }
+        guard healthy else { return CL_SUCCESS }
+        var queue: cl_command_queue? = cl.queue
+        let code = body(&queue)
+        if code > -1000 { orFail(code, call()) }
+        return code
+    }
+
     // MARK: - GEMM
 
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k kk: Int, alpha: Float,

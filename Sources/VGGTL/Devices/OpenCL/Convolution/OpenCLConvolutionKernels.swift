@@ -4,7 +4,7 @@ import CCLBlast
 
 /// How an OpenCL device runs convolutions: read from the environment when the device opens.
 struct OpenCLConvolutionOptions: Sendable, Equatable {
-    enum Family: String, Sendable { case auto, implicit, winograd2, winograd4, im2col }
+    enum Family: String, Sendable { case auto, implicit, winograd2, winograd4, im2col, clblast }
 
     /// `VGGTL_OCL_CONV`: restricts the candidates to one family where it applies (auto: all).
     var family: Family = .auto
@@ -27,7 +27,7 @@ struct OpenCLConvolutionOptions: Sendable, Equatable {
     static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
                                 type: OpenCLDeviceType, maxAllocationBytes: Int) -> OpenCLConvolutionOptions {
         var o = OpenCLConvolutionOptions(autotune: type != .cpu,
-                                         workspaceBytes: min(maxAllocationBytes, 512 << 20))
+                                         workspaceBytes: min(maxAllocationBytes, 128 << 20))
         if let v = env["VGGTL_OCL_CONV"].flatMap(Family.init(rawValue:)) { o.family = v }
         if let v = env["VGGTL_OCL_AUTOTUNE"] { o.autotune = v == "1" || v == "on" || v == "yes" }
         if let v = env["VGGTL_OCL_TILE"] { o.tile = ConvTile(v) }

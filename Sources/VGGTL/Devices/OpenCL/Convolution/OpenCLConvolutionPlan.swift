@@ -22,6 +22,9 @@ enum OpenCLConvAlgorithm: Hashable, Sendable {
     case im2colGemm
     /// A 1x1, stride-1, unpadded convolution is one CLBlast sgemm.
     case gemm1x1
+    /// CLBlast's own implicit-im2col convolution (`CLBlastSconvgemm`), forward only, between
+    /// copies to and from its NCHW/OIHW layouts (Kernels/conv/layout.cl); symmetric padding only.
+    case clblastConvgemm
 }
 
 /// The shape arithmetic a specialised kernel is compiled for: the convolution itself, or, for
@@ -98,6 +101,7 @@ final class OpenCLConvolutionPlan {
         case .winograd(let m, let t): return "winograd-F(\(m)x\(m),3x3)(\(t))"
         case .im2colGemm: return "im2col-gemm(tile \(im2colRows(pass)) rows)"
         case .gemm1x1: return "gemm-1x1"
+        case .clblastConvgemm: return "clblast-convgemm(NCHW copies)"
         }
     }
 
@@ -114,7 +118,15 @@ final class OpenCLConvolutionPlan {
             let chunk = winogradChunk(m, e)
             return xi * chunk * (e.ic + e.oc) + (keptKernel[pass] == nil ? xi * e.ic * e.oc : 0)
         case .im2colGemm: return im2colRows(pass) * g.patchSize
+        case .clblastConvgemm: return g.inCount + g.outCount + (keptKernel[pass] == nil ? g.patchSize * g.outC : 0)
         }
+    }
+
+    /// Whether CLBlast's convgemm computes this geometry: its padding is the same on both sides.
+    var convgemmApplies: Bool {
+        let g = geometry
+        return g.outH == (g.inH + 2 * g.padTop - g.kH) / g.strideH + 1 && g.outW == (g.inW + 2 * g.padLeft - g.kW) / g.strideW + 1
+            && g.inH + 2 * g.padTop >= g.kH && g.inW + 2 * g.padLeft >= g.kW
     }
 
     // MARK: - Candidates
@@ -155,18 +167,20 @@ final class OpenCLConvolutionPlan {
         switch pass {
         case .forward, .backwardData:
             let implicit = gemmTiles(pass).map { OpenCLConvAlgorithm.implicitGemm($0) }
+            let convgemm: [OpenCLConvAlgorithm] = pass == .forward && convgemmApplies && !isPointwise ? [.clblastConvgemm] : []
             switch ctx.options.family {
-            case .auto: list = implicit + winograd([4, 2]) + generic
+            case .auto: list = implicit + winograd([4, 2]) + generic + convgemm
             case .implicit: list = implicit
             case .winograd2: list = winograd([2])
             case .winograd4: list = winograd([4])
             case .im2col: list = generic
+            case .clblast: list = convgemm.isEmpty ? generic : convgemm
             }
         case .backwardFilter:
             let splitK = gemmTiles(pass).map { OpenCLConvAlgorithm.splitK($0, splits: nil) }
             switch ctx.options.family {
             case .auto: list = splitK + generic
-            case .im2col: list = generic
+            case .im2col, .clblast: list = generic
             default: list = splitK
             }
         }
@@ -379,6 +393,9 @@ final class OpenCLConvolutionPlan {
                        b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: y.buffer, cOffset: row0 * g.outC, ldc: g.outC)
             }
             epilogue(bias: bias, relu: relu, y: y)
+        case .clblastConvgemm:
+            try convgemm(x: d.mem(x.buffer), w: d.mem(w.buffer), bias: bias.map { d.mem($0.buffer) }, relu: relu, y: d.mem(y.buffer),
+                         kernelIsConstant: kernelIsConstant)
         case .splitK:
             throw VGGTLError.invalidArgument("\(name(a, .forward)) computes kernel gradients, not a forward pass")
         }
@@ -411,8 +428,8 @@ final class OpenCLConvolutionPlan {
                        lda: g.outC, b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: dcol, cOffset: 0, ldc: g.patchSize)
                 d.col2imAdd(dcol, g, row0: row0, rows: r, dx: dx.buffer)
             }
-        case .splitK:
-            throw VGGTLError.invalidArgument("\(name(a, .backwardData)) computes kernel gradients, not input gradients")
+        case .splitK, .clblastConvgemm:
+            throw VGGTLError.invalidArgument("\(name(a, .backwardData)) has no input-gradient pass")
         }
     }
 
@@ -434,7 +451,7 @@ final class OpenCLConvolutionPlan {
                 d.gemm(transA: true, transB: false, m: g.patchSize, n: g.outC, k: r, alpha: 1, a: col, aOffset: 0, lda: g.patchSize,
                        b: dy.buffer, bOffset: row0 * g.outC, ldb: g.outC, beta: row0 == 0 ? 0 : 1, c: dw.buffer, cOffset: 0, ldc: g.outC)
             }
-        case .implicitGemm, .winograd:
+        case .implicitGemm, .winograd, .clblastConvgemm:
             throw VGGTLError.invalidArgument("\(name(a, .backwardFilter)) has no kernel-gradient pass")
         }
         if let db { d.biasGradient(dy.buffer, rows: g.outPixels, channels: g.outC, db: db.buffer, accumulate: false) }
@@ -482,6 +499,36 @@ final class OpenCLConvolutionPlan {
         let lanes = powerOfTwo(atMost: max(1, min(local, splits / 4)))
         let cols = local / lanes
         device.enqueue(kernel, global: [(count + cols - 1) / cols * local], local: [local], [partial, splits, count, lanes, out])
+    }
+
+    private func convgemm(x: CLBuffer, w: CLBuffer, bias: CLBuffer?, relu: Bool, y: CLBuffer, kernelIsConstant: Bool) throws {
+        let g = geometry
+        guard convgemmApplies else {
+            throw VGGTLError.invalidArgument("CLBlast's convgemm needs the same padding on both sides, not \(g.padTop),\(g.padLeft) with output \(g.outH)x\(g.outW)")
+        }
+        let defines = [("IH", g.inH), ("IW", g.inW), ("IC", g.inC), ("KH", g.kH), ("KW", g.kW), ("OH", g.outH), ("OW", g.outW), ("OC", g.outC)]
+        let file = "conv/layout.cl"
+        let toNCHW = try ctx.kernel("nhwc_to_nchw", file: file, defines: defines)
+        let toOIHW = try ctx.kernel("hwio_to_oihw", file: file, defines: defines)
+        let toNHWC = try ctx.kernel("nchw_to_nhwc", file: file, defines: defines)
+        let algorithm = OpenCLConvAlgorithm.clblastConvgemm
+        let wt: CLBuffer
+        if kernelIsConstant, let kept = keptKernel[.forward], kept.algorithm == algorithm {
+            wt = kept.buffer
+        } else {
+            if kernelIsConstant {
+                wt = try device.allocate(g.patchSize * g.outC, what: "OIHW kernel of a frozen layer") as! CLBuffer
+                keptKernel[.forward] = (algorithm, wt)
+            } else {
+                wt = try ctx.workspace(.kernel, floats: g.patchSize * g.outC)
+                keptKernel[.forward] = nil
+            }
+            device.launch(toOIHW, g.patchSize * g.outC, w, wt)
+        }
+        let xt = try ctx.workspace(.a, floats: g.inCount), yt = try ctx.workspace(.b, floats: g.outCount)
+        device.launch(toNCHW, g.inCount, x, xt, g.batch)
+        try device.clblastConvgemm(g, image: xt, kernel: wt, result: yt)
+        device.launch(toNHWC, g.outCount, yt, bias ?? yt, y, g.batch, bias != nil, relu)
     }
 
     private func winograd(_ m: Int, _ t: ConvTile, _ pass: ConvPass, x: CLBuffer, w: CLBuffer, bias: CLBuffer?, relu: Bool, y: CLBuffer,
