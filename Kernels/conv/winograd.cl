@@ -1,6 +1,8 @@
 // Winograd minimal filtering F(m x m, 3 x 3) for 3x3 stride-1 convolutions (Lavin & Gray):
 // input transform -> ALPHA^2 batched GEMMs (tiles x IC) * (IC x OC) -> output transform with
-// bias and ReLU. Compiled per geometry with WINO_M (2 or 4), IH IW IC OH OW OC PH PW (padding
+// bias and ReLU. The kernel gradient runs the same algebra backwards: with V = B^T d B and
+// dM = A dY A^T per tile, dU = sum over tiles of V^T dM (GEMMs reducing over tiles, split like
+// split_k.cl), and dw = G^T dU G. Compiled per geometry with WINO_M (2 or 4), IH IW IC OH OW OC PH PW (padding
 // top/left of the 3x3 window), FLIP (1: the kernel is the forward kernel of the convolution
 // whose input gradient this is, read flipped with its channel axes swapped) and the tile shape
 // of gemm_tile.h for the GEMMs. A chunk of tiles at a time: t0 is its first tile, tiles its size.
@@ -63,6 +65,40 @@ inline void at1(const float* m, int ms, float* o, int os) {
     o[os] = m1 - m2 + 2.0f * (m3 - m4);
     o[2 * os] = m1 + m2 + 4.0f * (m3 + m4);
     o[3 * os] = m1 - m2 + 8.0f * (m3 - m4) + m5;
+#endif
+}
+
+// out = A in (WINO_M inputs -> ALPHA outputs): the output transform's adjoint
+inline void a1(const float* y, int ys, float* m, int ms) {
+#if WINO_M == 2
+    float y0 = y[0], y1 = y[ys];
+    m[0] = y0;
+    m[ms] = y0 + y1;
+    m[2 * ms] = y0 - y1;
+    m[3 * ms] = -y1;
+#else
+    float y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
+    m[0] = y0;
+    m[ms] = y0 + y1 + y2 + y3;
+    m[2 * ms] = y0 - y1 + y2 - y3;
+    m[3 * ms] = y0 + 2.0f * y1 + 4.0f * y2 + 8.0f * y3;
+    m[4 * ms] = y0 - 2.0f * y1 + 4.0f * y2 - 8.0f * y3;
+    m[5 * ms] = y3;
+#endif
+}
+
+// out = G^T in (ALPHA inputs -> 3 outputs): the kernel transform's adjoint
+inline void gt1(const float* u, int us, float* g, int gs) {
+#if WINO_M == 2
+    float u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us];
+    g[0] = u0 + 0.5f * (u1 + u2);
+    g[gs] = 0.5f * (u1 - u2);
+    g[2 * gs] = 0.5f * (u1 + u2) + u3;
+#else
+    float u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us], u4 = u[4 * us], u5 = u[5 * us];
+    g[0] = 0.25f * u0 - (u1 + u2) / 6.0f + (u3 + u4) / 24.0f;
+    g[gs] = (u2 - u1) / 6.0f + (u3 - u4) / 12.0f;
+    g[2 * gs] = (u3 + u4 - u1 - u2) / 6.0f + u5;
 #endif
 }
 
@@ -193,3 +229,104 @@ __kernel void winograd_output_transform(__global const float* P, __global const 
         }
     }
 }
+
+// dM[xi, t, k] = (A dY A^T)[xi] for tile t of the chunk and output channel k, dY the tile's
+// m x m output gradients (zero past the image): one work item each.
+__kernel void winograd_grad_output_transform(__global const float* dy, __global float* M, int t0, int tiles) {
+    int gid = get_global_id(0);
+    if (gid >= tiles * OC) return;
+    int tl = gid / OC, k = gid - tl * OC;
+    int t = t0 + tl;
+    int n = t / (TH * TW), r = t - n * (TH * TW);
+    int th = r / TW, tw = r - th * TW;
+    __global const float* dyn = dy + n * (OH * OW * OC) + k;
+    float d[WINO_M * WINO_M], s[ALPHA * WINO_M], m[XI];
+    for (int i = 0; i < WINO_M; ++i) {
+        int oh = th * WINO_M + i;
+        for (int j = 0; j < WINO_M; ++j) {
+            int ow = tw * WINO_M + j;
+            d[i * WINO_M + j] = (oh < OH && ow < OW) ? dyn[(oh * OW + ow) * OC] : 0.0f;
+        }
+    }
+    for (int j = 0; j < WINO_M; ++j) a1(d + j, WINO_M, s + j, WINO_M);          // columns: s = A d (ALPHA x m)
+    for (int a = 0; a < ALPHA; ++a) a1(s + a * WINO_M, 1, m + a * ALPHA, 1);   // rows: m = s A^T
+    for (int xi = 0; xi < XI; ++xi) M[(xi * tiles + tl) * OC + k] = m[xi];
+}
+
+// Reads step t0's share of item tid: A_ROWS values of V[xi] (tile t0 + tid / TM + r * (NT / TM),
+// channel c0 + tid % TM: neighbouring items, neighbouring channels) and B_ELEMS of dM[xi].
+inline void stage_filter_products(__global const float* A, __global const float* B, int t0, int tEnd, int c0, int n0,
+                                  int tid, float* ra, float* rb) {
+    int c = c0 + tid % TM;
+#pragma unroll
+    for (int r = 0; r < A_ROWS; ++r) {
+        int t = t0 + tid / TM + r * (NT / TM);
+        ra[r] = (c < IC && t < tEnd) ? A[t * IC + c] : 0.0f;
+    }
+#pragma unroll
+    for (int r = 0; r < B_ELEMS; ++r) {
+        int e = tid + r * NT;
+        int t = t0 + e / TN, n = n0 + e % TN;
+        rb[r] = (t < tEnd && n < OC) ? B[t * OC + n] : 0.0f;
+    }
+}
+
+// partial[s, xi] (IC x OC) (+)= V[xi]^T dM[xi] over the chunk's tiles [s * per, s * per + per),
+// for the third group index = xi * splits + s; `accumulate` adds to what earlier chunks left.
+__kernel __attribute__((reqd_work_group_size(TX, TY, 1)))
+void winograd_filter_gemm(__global const float* restrict V, __global const float* restrict M,
+                          __global float* partial, int tiles, int splits, int per, int accumulate) {
+    __local float As[TK][TM + 1];
+    __local float Bs[TK][TN + 1];
+    const int tx = get_local_id(0), ty = get_local_id(1), tid = ty * TX + tx;
+    const int n0 = get_group_id(0) * TN, c0 = get_group_id(1) * TM;
+    const int xi = get_group_id(2) / splits, s = get_group_id(2) - xi * splits;
+    const int tBegin = s * per, tEnd = min(tiles, tBegin + per);
+    __global const float* A = V + xi * tiles * IC;
+    __global const float* B = M + xi * tiles * OC;
+    float ra[A_ROWS], rb[B_ELEMS];
+    float acc[WM][WN];
+    tile_zero(acc);
+    if (tBegin < tEnd) stage_filter_products(A, B, tBegin, tEnd, c0, n0, tid, ra, rb);
+    for (int t0 = tBegin; t0 < tEnd; t0 += TK) {
+#pragma unroll
+        for (int r = 0; r < A_ROWS; ++r) As[tid / TM + r * (NT / TM)][tid % TM] = ra[r];
+#pragma unroll
+        for (int r = 0; r < B_ELEMS; ++r) {
+            int e = tid + r * NT;
+            Bs[e / TN][e % TN] = rb[r];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (t0 + TK < tEnd) stage_filter_products(A, B, t0 + TK, tEnd, c0, n0, tid, ra, rb);
+        tile_mac(As, Bs, acc, tx, ty);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    __global float* o = partial + (s * XI + xi) * (IC * OC);
+#pragma unroll
+    for (int j = 0; j < WN; ++j) {
+        int n = n0 + tx + j * TX;
+        if (n >= OC) continue;
+#pragma unroll
+        for (int i = 0; i < WM; ++i) {
+            int c = c0 + ty + i * TY;
+            if (c < IC) o[c * OC + n] = accumulate ? o[c * OC + n] + acc[i][j] : acc[i][j];
+        }
+    }
+}
+
+// dw[kh, kw, c, k] = (G^T dU G)[kh, kw], dU[xi] the sum of the splits' partial products, in
+// split order: one work item per channel pair.
+__kernel void winograd_filter_finish(__global const float* partial, int splits, __global float* dw) {
+    int gid = get_global_id(0);
+    if (gid >= IC * OC) return;
+    float u[XI], t[3 * ALPHA], g[9];
+    for (int xi = 0; xi < XI; ++xi) {
+        float sum = 0.0f;
+        for (int s = 0; s < splits; ++s) sum += partial[(s * XI + xi) * (IC * OC) + gid];
+        u[xi] = sum;
+    }
+    for (int b = 0; b < ALPHA; ++b) gt1(u + b, ALPHA, t + b, ALPHA);   // columns: t = G^T u (3 x ALPHA)
+    for (int a = 0; a < 3; ++a) gt1(t + a * ALPHA, 1, g + a * 3, 1);   // rows: g = t G
+    for (int i = 0; i < 9; ++i) dw[i * (IC * OC) + gid] = g[i];
+}
+

@@ -154,6 +154,7 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
             backwardFilter += [.splitK(first, splits: 1), .splitK(first, splits: 3)]
             for m in c.winograd {
                 forward.append(.winograd(m: m, first)); backwardData.append(.winograd(m: m, first))
+                backwardFilter.append(.winograd(m: m, first))
             }
             if c.clblast {
                 let generic: OpenCLConvAlgorithm = g.kH == 1 && g.kW == 1 && g.strideH == 1 ? .gemm1x1 : .im2colGemm
@@ -167,11 +168,29 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
                 try check(c.name, other, forward: forward, backwardData: backwardData, backwardFilter: backwardFilter)
             }
         }
+        // A workspace of a few chunks' worth: Winograd's chunks of tiles, the kernel gradient
+        // accumulating over them.
+        let ctx = device.convolutionKernels
+        let savedOptions = ctx.options
+        defer { ctx.options = savedOptions }
+        ctx.options.workspaceBytes = 16 * 4 * 20 * 7 * 4   // 7 tiles of F(2x2) at 20 input channels
+        let chunked = Self.cases[1]
+        let chunkedPlan = OpenCLConvolutionPlan(device: device, geometry: chunked.g)
+        XCTAssertLessThan(chunkedPlan.winogradChunk(2, .forward(chunked.g)), 27, "several chunks")
+        try check(chunked.name + " in chunks", chunked.g, forward: [.winograd(m: 2, first)], backwardData: [.winograd(m: 2, first)],
+                  backwardFilter: [.winograd(m: 2, first)])
+        ctx.options = savedOptions
+
         // Many splits: the reduction's lanes each add several partial sums before the tree.
         let many = Self.geometry([2, 23, 19, 3], (3, 3), 1, .same, 8)
         let plan = OpenCLConvolutionPlan(device: device, geometry: many)
         XCTAssertGreaterThanOrEqual(plan.splitPlan(first, forced: 50).splits, 16)
         try check("3x3 same, 874 pixels", many, forward: [], backwardData: [], backwardFilter: [.splitK(first, splits: 50)])
+        // The Winograd kernel gradient split over tiles (as a GPU's many compute units ask for).
+        ctx.options.workGroupsPerUnit = 64
+        XCTAssertGreaterThan(plan.winogradFilterSplits(2, first).splits, 1)
+        try check("3x3 same, 874 pixels, split", many, forward: [], backwardData: [], backwardFilter: [.winograd(m: 2, first)])
+        ctx.options = savedOptions
     }
 
     func unique(_ list: [OpenCLConvAlgorithm]) -> [OpenCLConvAlgorithm] {
@@ -182,18 +201,19 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
 
     /// L = sum(conv(x, w) * r): dL/dx from backward-data and dL/dw from backward-filter against
     /// central differences of the device's own forward (linear, so the differences are exact up
-    /// to float32 rounding), for the transposed implicit GEMM at stride 2 with asymmetric
-    /// padding and for Winograd F(4x4) with explicit asymmetric padding.
+    /// to float32 rounding), for the transposed implicit GEMM and split-K at stride 2 with
+    /// asymmetric padding and for Winograd F(4x4) (all three passes) with explicit asymmetric padding.
     func testBackwardPassesMatchFiniteDifferences() throws {
         let first = device.convolutionKernels.tiles[0]
         let h: Float = 5e-3
-        for (c, a) in [(Self.cases[3], OpenCLConvAlgorithm.implicitGemm(first)), (Self.cases[4], .winograd(m: 4, first))] {
+        for (c, a, filter) in [(Self.cases[3], OpenCLConvAlgorithm.implicitGemm(first), OpenCLConvAlgorithm.splitK(first, splits: 2)),
+                               (Self.cases[4], .winograd(m: 4, first), .winograd(m: 4, first))] {
             let g = c.g
             let p = try Problem(g, on: device)
             let plan = OpenCLConvolutionPlan(device: device, geometry: g)
             let r = p.dy.toArray()
             try plan.backwardData(using: a, dy: p.dy, w: p.w, dx: p.dx, kernelIsConstant: false)
-            try plan.backwardFilter(using: .splitK(first, splits: 2), x: p.x, dy: p.dy, dw: p.dw, db: nil)
+            try plan.backwardFilter(using: filter, x: p.x, dy: p.dy, dw: p.dw, db: nil)
             let analytic = [p.dx.toArray(), p.dw.toArray()]
             func loss() throws -> Double {
                 try plan.forward(using: a, x: p.x, w: p.w, bias: nil, relu: false, y: p.y, kernelIsConstant: false)

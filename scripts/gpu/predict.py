@@ -6,7 +6,8 @@ at 4096^3, HBM ~4.8 TB/s. No GPU was used; a GPU run (scripts/gpu/run.sh) confir
 Assumptions (each a fraction of a measured ceiling, stated so a measurement can test it):
   implicit GEMM (ours)          70% of sgemm on the padded GEMM (gather index math, no vector loads)
   split-K kernel gradient       70% of sgemm on the padded GEMM, + partial sums written and re-read
-  Winograd batched GEMMs        60% of sgemm (reduction only C long, many mid-sized GEMMs)
+  Winograd batched GEMMs        60% of sgemm (forward/backward-data: reduction only C long, many
+                                mid-sized GEMMs; kernel gradient: C x K outputs, split over tiles)
   memory-bound kernels          70% of HBM (transforms, reductions); pooling backward and
                                 elementwise kernels at their measured 0.5 and 2.5 TB/s (issue 10)
   each kernel launch            5 us of queue overhead (in-order queue, small kernels)
@@ -84,6 +85,27 @@ def split_k(batch, h, cin, cout, cus=132):
     return kernel_time(flops, nbytes, SGEMM * EFF_SPLITK) + (LAUNCH * 2 if splits > 1 else 0), f"split-k({splits} splits)", nbytes
 
 
+def winograd_filter(mt, batch, h, cin, cout, cus=132):
+    """Kernel gradient by Winograd: V of x, dM of dy, dU = V^T dM split over tiles, dw = G^T dU G."""
+    a = (mt + 2) ** 2
+    t = batch * math.ceil(h / mt) ** 2
+    x, dy, v, dm = batch * h * h * cin, batch * h * h * cout, a * t * cin, a * t * cout
+    groups = min(a * math.ceil(cin / tm) * math.ceil(cout / tn) for tm, tn in TILES)
+    splits = max(1, min(math.ceil(4 * cus / groups), t // 64))
+    partial = splits * a * cin * cout
+    time = kernel_time(0, F * (x + v), 1) + kernel_time(0, F * (dy + dm), 1)
+    time += kernel_time(2 * a * t * padded(cin, cout), F * (v + dm + partial), SGEMM * EFF_WINO)
+    time += kernel_time(0, F * (partial + 9 * cin * cout), 1)
+    return time, f"winograd-F({mt}x{mt},3x3)", F * (x + dy + 2 * v + 2 * dm + 2 * partial + 9 * cin * cout)
+
+
+def filter_pass(batch, h, cin, cout):
+    options = [split_k(batch, h, cin, cout)]
+    if cin >= 16 and cout >= 16:
+        options += [winograd_filter(2, batch, h, cin, cout), winograd_filter(4, batch, h, cin, cout)]
+    return min(options, key=lambda o: o[0])
+
+
 def forward_pass(batch, h, cin, cout):
     options = [implicit(batch, h, cin, cout)]
     if cin >= 16 and cout >= 16:
@@ -109,7 +131,7 @@ def case_passes(kind, size, batch):
             if name != "block1_conv1" and not first_trained:
                 t, a, b = forward_pass(batch, h, cout, cin)   # backward-data: the flipped convolution
                 rows.append((name, "backward-data", t, a, direct_flops(batch, h, cin, cout), b))
-            t, a, b = split_k(batch, h, cin, cout)
+            t, a, b = filter_pass(batch, h, cin, cout)
             rows.append((name, "backward-filter", t, a, direct_flops(batch, h, cin, cout), b))
     return rows
 

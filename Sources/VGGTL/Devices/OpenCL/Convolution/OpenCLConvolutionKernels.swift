@@ -15,19 +15,23 @@ struct OpenCLConvolutionOptions: Sendable, Equatable {
     var tile: ConvTile?
     /// `VGGTL_OCL_WORKSPACE_MB`: the most device memory one pass's workspace may take.
     var workspaceBytes: Int
+    /// Work-groups per compute unit that split reductions (split-K, the Winograd kernel
+    /// gradient) aim for: 4 on GPUs, 2 on CPU devices.
+    var workGroupsPerUnit: Int
     /// `VGGTL_CLBLAST_XGEMM=MWG=128,NWG=128,...`: CLBlast Xgemm parameters for this device
     /// (`CLBlastOverrideParameters`, as printed by clblast_tuner_xgemm).
     var clblastXgemm: [(String, Int)] = []
 
     static func == (a: Self, b: Self) -> Bool {
         a.family == b.family && a.autotune == b.autotune && a.tile == b.tile && a.workspaceBytes == b.workspaceBytes
+            && a.workGroupsPerUnit == b.workGroupsPerUnit
             && a.clblastXgemm.elementsEqual(b.clblastXgemm, by: { $0 == $1 })
     }
 
     static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
                                 type: OpenCLDeviceType, maxAllocationBytes: Int) -> OpenCLConvolutionOptions {
-        var o = OpenCLConvolutionOptions(autotune: type != .cpu,
-                                         workspaceBytes: min(maxAllocationBytes, 128 << 20))
+        var o = OpenCLConvolutionOptions(autotune: type != .cpu, workspaceBytes: min(maxAllocationBytes, 128 << 20),
+                                         workGroupsPerUnit: type == .cpu ? 2 : 4)
         if let v = env["VGGTL_OCL_CONV"].flatMap(Family.init(rawValue:)) { o.family = v }
         if let v = env["VGGTL_OCL_AUTOTUNE"] { o.autotune = v == "1" || v == "on" || v == "yes" }
         if let v = env["VGGTL_OCL_TILE"] { o.tile = ConvTile(v) }

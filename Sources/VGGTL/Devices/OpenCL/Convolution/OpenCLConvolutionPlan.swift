@@ -98,7 +98,9 @@ final class OpenCLConvolutionPlan {
         switch a {
         case .implicitGemm(let t): return "implicit-gemm(\(t))"
         case .splitK(let t, let s): return "split-k(\(t), \(splitPlan(t, forced: s).splits) splits)"
-        case .winograd(let m, let t): return "winograd-F(\(m)x\(m),3x3)(\(t))"
+        case .winograd(let m, let t):
+            if pass == .backwardFilter { return "winograd-F(\(m)x\(m),3x3)(\(t), \(winogradFilterSplits(m, t).splits) splits)" }
+            return "winograd-F(\(m)x\(m),3x3)(\(t))"
         case .im2colGemm: return "im2col-gemm(tile \(im2colRows(pass)) rows)"
         case .gemm1x1: return "gemm-1x1"
         case .clblastConvgemm: return "clblast-convgemm(NCHW copies)"
@@ -113,9 +115,12 @@ final class OpenCLConvolutionPlan {
         case .splitK(let t, let s):
             let splits = splitPlan(t, forced: s).splits
             return splits > 1 ? splits * (g.patchSize * g.outC + g.outC) : 0
-        case .winograd(let m, _):
+        case .winograd(let m, let t):
             let e = kernelGeometry(pass), xi = (m + 2) * (m + 2)
             let chunk = winogradChunk(m, e)
+            if pass == .backwardFilter {
+                return xi * chunk * (e.ic + e.oc) + winogradFilterSplits(m, t).splits * xi * e.ic * e.oc
+            }
             return xi * chunk * (e.ic + e.oc) + (keptKernel[pass] == nil ? xi * e.ic * e.oc : 0)
         case .im2colGemm: return im2colRows(pass) * g.patchSize
         case .clblastConvgemm: return g.inCount + g.outCount + (keptKernel[pass] == nil ? g.patchSize * g.outC : 0)
@@ -161,7 +166,7 @@ final class OpenCLConvolutionPlan {
         let e = kernelGeometry(pass)
         let generic: [OpenCLConvAlgorithm] = isPointwise ? [.gemm1x1] : [.im2colGemm]
         func winograd(_ ms: [Int]) -> [OpenCLConvAlgorithm] {
-            e.winogradApplies ? ms.map { .winograd(m: $0, winogradTile($0, e)) } : []
+            e.winogradApplies ? ms.map { .winograd(m: $0, winogradTile($0, e, pass)) } : []
         }
         var list: [OpenCLConvAlgorithm]
         switch pass {
@@ -179,9 +184,11 @@ final class OpenCLConvolutionPlan {
         case .backwardFilter:
             let splitK = gemmTiles(pass).map { OpenCLConvAlgorithm.splitK($0, splits: nil) }
             switch ctx.options.family {
-            case .auto: list = splitK + generic
+            case .auto: list = splitK + winograd([4, 2]) + generic
             case .im2col, .clblast: list = generic
-            default: list = splitK
+            case .implicit: list = splitK
+            case .winograd2: list = winograd([2])
+            case .winograd4: list = winograd([4])
             }
         }
         return list.isEmpty ? generic : list
@@ -239,7 +246,13 @@ final class OpenCLConvolutionPlan {
         ((e.oh + m - 1) / m) * ((e.ow + m - 1) / m) * (m + 2) * (m + 2)
     }
 
-    private func winogradTile(_ m: Int, _ e: ConvKernelGeometry) -> ConvTile {
+    /// The tile of a Winograd pass's GEMMs: (chunk tiles x OC) products, or for the kernel
+    /// gradient (IC x OC) sums over tiles, staged by columns.
+    private func winogradTile(_ m: Int, _ e: ConvKernelGeometry, _ pass: ConvPass) -> ConvTile {
+        if pass == .backwardFilter {
+            let tiles = ctx.tiles.filter(\.fitsColumnStaging)
+            return tiles.isEmpty ? ctx.tiles[0] : leastPadded(tiles, m: e.ic, n: e.oc)
+        }
         let tiles = geometry.batch * ((e.oh + m - 1) / m) * ((e.ow + m - 1) / m)
         return leastPadded(ctx.tiles, m: min(tiles, winogradChunk(m, e)), n: e.oc)
     }
@@ -255,8 +268,8 @@ final class OpenCLConvolutionPlan {
         return max(1, min(g.outPixels, ctx.workspaceFloats / g.patchSize))
     }
 
-    /// Splits of the N*OH*OW reduction: enough work-groups for about four per compute unit (two
-    /// on a CPU device), at least four reduction steps per split, partial sums within the workspace.
+    /// Splits of the N*OH*OW reduction: about `workGroupsPerUnit` work-groups per compute unit,
+    /// at least four reduction steps per split, partial sums within the workspace.
     func splitPlan(_ t: ConvTile, forced: Int?) -> (splits: Int, chunk: Int) {
         let g = geometry
         let p = g.outPixels
@@ -265,7 +278,7 @@ final class OpenCLConvolutionPlan {
         if let forced {
             s = max(1, min(forced, p))
         } else {
-            let target = device.info.computeUnits * (device.info.type == .cpu ? 2 : 4)
+            let target = device.info.computeUnits * ctx.options.workGroupsPerUnit
             s = max(1, (target + tiles - 1) / tiles)
             s = min(s, max(1, p / (t.tk * 4)))
         }
@@ -451,7 +464,9 @@ final class OpenCLConvolutionPlan {
                 d.gemm(transA: true, transB: false, m: g.patchSize, n: g.outC, k: r, alpha: 1, a: col, aOffset: 0, lda: g.patchSize,
                        b: dy.buffer, bOffset: row0 * g.outC, ldb: g.outC, beta: row0 == 0 ? 0 : 1, c: dw.buffer, cOffset: 0, ldc: g.outC)
             }
-        case .implicitGemm, .winograd, .clblastConvgemm:
+        case .winograd(let m, let t):
+            try winogradFilter(m, t, x: d.mem(x.buffer), dy: d.mem(dy.buffer), dw: d.mem(dw.buffer))
+        case .implicitGemm, .clblastConvgemm:
             throw VGGTLError.invalidArgument("\(name(a, .backwardFilter)) has no kernel-gradient pass")
         }
         if let db { d.biasGradient(dy.buffer, rows: g.outPixels, channels: g.outC, db: db.buffer, accumulate: false) }
@@ -529,6 +544,59 @@ final class OpenCLConvolutionPlan {
         device.launch(toNCHW, g.inCount, x, xt, g.batch)
         try device.clblastConvgemm(g, image: xt, kernel: wt, result: yt)
         device.launch(toNHWC, g.outCount, yt, bias ?? yt, y, g.batch, bias != nil, relu)
+    }
+
+    /// Splits of the kernel gradient's tile reduction (per chunk of tiles): about
+    /// `workGroupsPerUnit` work-groups per compute unit over the (m+2)^2 GEMMs, at least four
+    /// reduction steps per split, partial sums within the workspace.
+    func winogradFilterSplits(_ m: Int, _ t: ConvTile) -> (splits: Int, perChunk: Int) {
+        let e = ConvKernelGeometry.forward(geometry), xi = (m + 2) * (m + 2)
+        let chunk = winogradChunk(m, e)
+        let groups = xi * ((e.ic + t.tm - 1) / t.tm) * ((e.oc + t.tn - 1) / t.tn)
+        let target = device.info.computeUnits * ctx.options.workGroupsPerUnit
+        var s = max(1, (target + groups - 1) / groups)
+        s = min(s, max(1, chunk / (t.tk * 4)), max(1, ctx.workspaceFloats / (xi * e.ic * e.oc)))
+        var per = (chunk + s - 1) / s
+        per = (per + t.tk - 1) / t.tk * t.tk
+        return ((chunk + per - 1) / per, per)
+    }
+
+    /// dw by Winograd: per chunk of tiles, V = B^T d B of x and dM = A dY A^T of dy, then
+    /// dU += V^T dM per (m+2)^2 point (split over tiles); finally dw = G^T dU G.
+    private func winogradFilter(_ m: Int, _ t: ConvTile, x: CLBuffer, dy: CLBuffer, dw: CLBuffer) throws {
+        let e = ConvKernelGeometry.forward(geometry)
+        guard e.winogradApplies else {
+            throw VGGTLError.invalidArgument("Winograd F(\(m)x\(m),3x3) needs a 3x3 stride-1 convolution, not \(geometry.kH)x\(geometry.kW) stride \(geometry.strideH)")
+        }
+        let defines = [("WINO_M", m), ("IH", e.ih), ("IW", e.iw), ("IC", e.ic), ("OH", e.oh), ("OW", e.ow), ("OC", e.oc),
+                       ("PH", e.ph), ("PW", e.pw), ("FLIP", 0)]
+        let file = "conv/winograd.cl"
+        guard t.fitsColumnStaging else {
+            throw VGGTLError.invalidArgument("tile \(t) cannot stage the Winograd kernel gradient's GEMMs (work items must cover its rows)")
+        }
+        let gemm = try groupKernel("winograd_filter_gemm", file, defines, t)
+        let all = defines + t.defines
+        let inputTransform = try ctx.kernel("winograd_input_transform", file: file, defines: all)
+        let gradTransform = try ctx.kernel("winograd_grad_output_transform", file: file, defines: all)
+        let finish = try ctx.kernel("winograd_filter_finish", file: file, defines: all)
+        let xi = (m + 2) * (m + 2)
+        let tiles = geometry.batch * ((e.oh + m - 1) / m) * ((e.ow + m - 1) / m)
+        let chunk = winogradChunk(m, e)
+        let split = winogradFilterSplits(m, t)
+        let v = try ctx.workspace(.a, floats: xi * chunk * e.ic)
+        let dm = try ctx.workspace(.b, floats: xi * chunk * e.oc)
+        let partial = try ctx.workspace(.kernel, floats: split.splits * xi * e.ic * e.oc)
+        let tx = t.tn / t.wn, ty = t.tm / t.wm
+        for (i, t0) in stride(from: 0, to: tiles, by: chunk).enumerated() {
+            let n = min(chunk, tiles - t0)
+            // The last chunk may be shorter: the same splits, fewer tiles each.
+            let per = ((n + split.splits - 1) / split.splits + t.tk - 1) / t.tk * t.tk
+            device.launch(inputTransform, n * e.ic, x, v, t0, n)
+            device.launch(gradTransform, n * e.oc, dy, dm, t0, n)
+            device.enqueue(gemm, global: [(e.oc + t.tn - 1) / t.tn * tx, (e.ic + t.tm - 1) / t.tm * ty, xi * split.splits],
+                           local: [tx, ty, 1], [v, dm, partial, n, split.splits, per, i > 0])
+        }
+        device.launch(finish, e.ic * e.oc, partial, split.splits, dw)
     }
 
     private func winograd(_ m: Int, _ t: ConvTile, _ pass: ConvPass, x: CLBuffer, w: CLBuffer, bias: CLBuffer?, relu: Bool, y: CLBuffer,
