@@ -115,8 +115,7 @@ final class CPUConvolutionPlan: ConvolutionPlan {
 
     func forward(x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
         let g = geometry
-        try g.checkConvolution("forward", on: device, [("x", x, g.inShape), ("kernel", w, g.kernelShape),
-                                                       ("bias", bias, [g.outC]), ("y", y, g.outShape)])
+        try g.checkForward(on: device, x: x, w: w, bias: bias, y: y)
         if !kernelIsConstant { releaseKeptKernels() }
         switch forwardChoice {
         case .pointwise:
@@ -133,7 +132,7 @@ final class CPUConvolutionPlan: ConvolutionPlan {
 
     func backwardData(dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
         let g = geometry
-        try g.checkConvolution("backward-data", on: device, [("dy", dy, g.outShape), ("kernel", w, g.kernelShape), ("dx", dx, g.inShape)])
+        try g.checkBackwardData(on: device, dy: dy, w: w, dx: dx)
         if !kernelIsConstant { releaseKeptKernels() }
         switch backwardDataChoice {
         case .pointwise:
@@ -150,8 +149,7 @@ final class CPUConvolutionPlan: ConvolutionPlan {
 
     func backwardFilter(x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
         let g = geometry
-        try g.checkConvolution("backward-filter", on: device, [("x", x, g.inShape), ("dy", dy, g.outShape),
-                                                               ("dw", dw, g.kernelShape), ("db", db, [g.outC])])
+        try g.checkBackwardFilter(on: device, x: x, dy: dy, dw: dw, db: db)
         releaseKeptKernels()   // a kernel whose gradient is wanted is about to change
         switch backwardFilterChoice {
         case .pointwise:

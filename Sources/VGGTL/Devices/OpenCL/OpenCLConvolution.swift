@@ -71,8 +71,7 @@ final class OpenCLConvolutionPlan: ConvolutionPlan {
 
     func forward(x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
         let g = geometry
-        try g.checkConvolution("forward", on: device, [("x", x, g.inShape), ("kernel", w, g.kernelShape),
-                                                       ("bias", bias, [g.outC]), ("y", y, g.outShape)])
+        try g.checkForward(on: device, x: x, w: w, bias: bias, y: y)
         switch forwardChoice {
         case .pointwise:
             PointwiseConvolution.forward(device, g, x: x, w: w, bias: bias, relu: relu, y: y)
@@ -83,7 +82,7 @@ final class OpenCLConvolutionPlan: ConvolutionPlan {
 
     func backwardData(dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
         let g = geometry
-        try g.checkConvolution("backward-data", on: device, [("dy", dy, g.outShape), ("kernel", w, g.kernelShape), ("dx", dx, g.inShape)])
+        try g.checkBackwardData(on: device, dy: dy, w: w, dx: dx)
         switch backwardDataChoice {
         case .pointwise:
             PointwiseConvolution.backwardData(device, g, dy: dy, w: w, dx: dx)
@@ -94,8 +93,7 @@ final class OpenCLConvolutionPlan: ConvolutionPlan {
 
     func backwardFilter(x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
         let g = geometry
-        try g.checkConvolution("backward-filter", on: device, [("x", x, g.inShape), ("dy", dy, g.outShape),
-                                                               ("dw", dw, g.kernelShape), ("db", db, [g.outC])])
+        try g.checkBackwardFilter(on: device, x: x, dy: dy, dw: dw, db: db)
         switch backwardFilterChoice {
         case .pointwise:
             PointwiseConvolution.backwardFilter(device, g, x: x, dy: dy, dw: dw)
