@@ -2,50 +2,23 @@ import Foundation
 import COpenCL
 import CCLBlast
 
-/// How an OpenCL device runs convolutions: read from the environment when the device opens.
+/// What an OpenCL device's convolution plans use, resolved from `OpenCLDevice.Options` and the
+/// device when it opens (tests change it).
 struct OpenCLConvolutionOptions: Sendable, Equatable {
-    enum Family: String, Sendable { case auto, implicit, winograd2, winograd4, im2col, clblast }
-
-    /// `VGGTL_OCL_CONV`: restricts the candidates to one family where it applies (auto: all).
-    var family: Family = .auto
-    /// `VGGTL_OCL_AUTOTUNE=1|0`: time the candidates at first use and keep the fastest (default:
-    /// on for GPUs and accelerators, off for OpenCL on a CPU, where speed says nothing about a GPU).
+    typealias Family = OpenCLDevice.ConvolutionFamily
+    var family: Family
     var autotune: Bool
-    /// `VGGTL_OCL_TILE=128x64x16/8x4`: one tile shape instead of the device table's.
-    var tile: ConvTile?
-    /// `VGGTL_OCL_WORKSPACE_MB`: the most device memory one pass's workspace may take.
+    /// The most memory one workspace slot may take (at most the device's largest allocation).
     var workspaceBytes: Int
     /// Work-groups per compute unit that split reductions (split-K, the Winograd kernel
     /// gradient) aim for: 4 on GPUs, 2 on CPU devices.
     var workGroupsPerUnit: Int
-    /// `VGGTL_CLBLAST_XGEMM=MWG=128,NWG=128,...`: CLBlast Xgemm parameters for this device
-    /// (`CLBlastOverrideParameters`, as printed by clblast_tuner_xgemm).
-    var clblastXgemm: [(String, Int)] = []
 
-    static func == (a: Self, b: Self) -> Bool {
-        a.family == b.family && a.autotune == b.autotune && a.tile == b.tile && a.workspaceBytes == b.workspaceBytes
-            && a.workGroupsPerUnit == b.workGroupsPerUnit
-            && a.clblastXgemm.elementsEqual(b.clblastXgemm, by: { $0 == $1 })
-    }
-
-    static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
-                                type: OpenCLDeviceType, maxAllocationBytes: Int) -> OpenCLConvolutionOptions {
-        var o = OpenCLConvolutionOptions(autotune: type != .cpu, workspaceBytes: min(maxAllocationBytes, 128 << 20),
-                                         workGroupsPerUnit: type == .cpu ? 2 : 4)
-        if let v = env["VGGTL_OCL_CONV"].flatMap(Family.init(rawValue:)) { o.family = v }
-        if let v = env["VGGTL_OCL_AUTOTUNE"] { o.autotune = v == "1" || v == "on" || v == "yes" }
-        if let v = env["VGGTL_OCL_TILE"] { o.tile = ConvTile(v) }
-        if let v = env["VGGTL_OCL_WORKSPACE_MB"].flatMap(Int.init), v > 0 {
-            o.workspaceBytes = min(maxAllocationBytes, v << 20)
-        }
-        if let v = env["VGGTL_CLBLAST_XGEMM"] {
-            o.clblastXgemm = v.split(separator: ",").compactMap { item in
-                let kv = item.split(separator: "=")
-                guard kv.count == 2, let value = Int(kv[1]) else { return nil }
-                return (String(kv[0]).trimmingCharacters(in: .whitespaces), value)
-            }
-        }
-        return o
+    init(_ o: OpenCLDevice.Options, type: OpenCLDeviceType, maxAllocationBytes: Int) {
+        family = o.convolution
+        autotune = o.autotune ?? (type != .cpu)
+        workspaceBytes = min(maxAllocationBytes, o.workspaceBytes)
+        workGroupsPerUnit = type == .cpu ? 2 : 4
     }
 }
 
@@ -68,7 +41,7 @@ final class OpenCLConvolutionKernels {
 
     init(device: OpenCLDevice) {
         self.device = device
-        options = OpenCLConvolutionOptions.fromEnvironment(type: device.info.type, maxAllocationBytes: device.info.maxAllocationBytes)
+        options = OpenCLConvolutionOptions(device.options, type: device.info.type, maxAllocationBytes: device.info.maxAllocationBytes)
         let id = device.cl.device
         let vendor = OpenCLRuntime.deviceString(id, CL_DEVICE_VENDOR)
         var architecture = ""
@@ -82,7 +55,7 @@ final class OpenCLConvolutionKernels {
         deviceClass = OpenCLDeviceClass(vendor: vendor, architecture: architecture, device: device.info.name, type: device.info.type)
         localMemoryBytes = Int(OpenCLRuntime.deviceValue(id, CL_DEVICE_LOCAL_MEM_SIZE) as cl_ulong)
         let maxThreads = device.info.maxWorkGroupSize, local = localMemoryBytes
-        let candidates = options.tile.map { [$0] } ?? ConvTileTable.tiles(for: deviceClass)
+        let candidates = device.options.tile.flatMap(ConvTile.init).map { [$0] } ?? ConvTileTable.tiles(for: deviceClass)
         tiles = candidates.filter { $0.fitsRowStaging && $0.threads <= maxThreads && $0.localBytes <= local }
         tuningCache = device.kernelCache.map {
             ConvolutionTuningCache(directory: $0.directory.appendingPathComponent("tuning", isDirectory: true),
@@ -104,18 +77,19 @@ final class OpenCLConvolutionKernels {
     }
 
     private func applyCLBlastOverrides() {
-        guard !options.clblastXgemm.isEmpty else { return }
-        let names = options.clblastXgemm.map { strdup($0.0) }
+        let params = device.options.clblastXgemm.sorted { $0.key < $1.key }
+        guard !params.isEmpty else { return }
+        let names = params.map { strdup($0.key) }
         defer { names.forEach { free($0) } }
         var pointers: [UnsafePointer<CChar>?] = names.map { UnsafePointer($0) }
-        let values = options.clblastXgemm.map { $0.1 }
+        let values = params.map(\.value)
         let status = pointers.withUnsafeMutableBufferPointer { p in
             values.withUnsafeBufferPointer { v in
                 CLBlastOverrideParameters(device.cl.device, "Xgemm", CLBlastPrecisionSingle, names.count, p.baseAddress, v.baseAddress)
             }
         }
         if status != CLBlastSuccess {
-            FileHandle.standardError.write(Data("warning: \(device.name): VGGTL_CLBLAST_XGEMM was not accepted by CLBlast (status \(status.rawValue)); using its defaults\n".utf8))
+            FileHandle.standardError.write(Data("warning: \(device.name): CLBlast did not accept VGGTL_CLBLAST_XGEMM (status \(status.rawValue)); it keeps its own Xgemm parameters\n".utf8))
         }
     }
 
@@ -159,10 +133,12 @@ final class OpenCLConvolutionKernels {
     /// Programs built so far (tests and diagnostics).
     var programCount: Int { lock.lock(); defer { lock.unlock() }; return programs.count }
 
-    /// Workspace slot `slot` (0...3) with room for `floats`, grown on demand and reused: the
-    /// device's queue is in order, so passes can share it.
+    /// Workspace slot `slot` with room for `floats`, grown on demand and reused: the device's
+    /// queue is in order, so passes can share it. Slot a is `OpenCLDevice.workspace`.
     enum Slot: Int { case a = 0, b, kernel, bias }
     func workspace(_ slot: Slot, floats: Int) throws -> CLBuffer {
+        // Slot a is the device's own workspace, which the generic im2col path uses too.
+        if slot == .a { return device.mem(try device.workspace.get(floats, on: device)) }
         lock.lock(); defer { lock.unlock() }
         if let b = workspace[slot.rawValue], b.count >= floats { return b }
         workspace[slot.rawValue] = nil

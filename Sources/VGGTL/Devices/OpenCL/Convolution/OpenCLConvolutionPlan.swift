@@ -56,15 +56,16 @@ struct ConvKernelGeometry: Equatable {
 }
 
 /// How one convolution geometry runs on one OpenCL device: an algorithm per pass, chosen among
-/// candidates (a first-use autotune on GPUs, cached on disk; the device table's defaults
-/// otherwise), with each pass's name and workspace. Shaped as the seam's `ConvolutionPlan`.
-final class OpenCLConvolutionPlan {
+/// candidates (a first-use autotune on GPUs, cached on disk; defaults from the geometry and the
+/// device otherwise), with each pass's name and workspace.
+final class OpenCLConvolutionPlan: ConvolutionPlan {
     let geometry: WindowGeometry
     let device: OpenCLDevice
     private let ctx: OpenCLConvolutionKernels
     private var chosen: [ConvPass: OpenCLConvAlgorithm] = [:]
-    /// Winograd-transformed kernels kept for a frozen layer (`kernelIsConstant`), per pass.
-    private var keptKernel: [ConvPass: (algorithm: OpenCLConvAlgorithm, buffer: CLBuffer)] = [:]
+    /// Transformed kernels (Winograd's U, convgemm's OIHW copy) kept for a frozen layer
+    /// (`kernelIsConstant`), per pass, with the algorithm they belong to.
+    private var kept: [ConvPass: (algorithm: OpenCLConvAlgorithm, kernel: KeptKernel)] = [:]
     /// Seconds per candidate from the autotune, fastest first (empty when none ran).
     private(set) var measurements: [ConvPass: [(name: String, seconds: Double)]] = [:]
 
@@ -101,13 +102,22 @@ final class OpenCLConvolutionPlan {
         case .winograd(let m, let t):
             if pass == .backwardFilter { return "winograd-F(\(m)x\(m),3x3)(\(t), \(winogradFilterSplits(m, t).splits) splits)" }
             return "winograd-F(\(m)x\(m),3x3)(\(t))"
-        case .im2colGemm: return "im2col-gemm(tile \(im2colRows(pass)) rows)"
-        case .gemm1x1: return "gemm-1x1"
+        case .im2colGemm:
+            switch pass {
+            case .forward: return im2col.forwardName
+            case .backwardData: return im2col.backwardDataName
+            case .backwardFilter: return im2col.backwardFilterName
+            }
+        case .gemm1x1: return PointwiseConvolution.name
         case .clblastConvgemm: return "clblast-convgemm(NCHW copies)"
         }
     }
 
-    /// Floats of workspace a pass takes with algorithm `a`.
+    /// The generic path's tiles (the device's `im2colTileFloats`).
+    private var im2col: Im2colConvolution { Im2colConvolution(geometry, tileFloats: device.options.im2colTileFloats) }
+
+    /// Floats of workspace a pass takes with algorithm `a` (for passes that may keep their
+    /// transformed kernel, the size when they do not).
     func workspace(_ a: OpenCLConvAlgorithm, _ pass: ConvPass) -> Int {
         let g = geometry
         switch a {
@@ -121,9 +131,9 @@ final class OpenCLConvolutionPlan {
             if pass == .backwardFilter {
                 return xi * chunk * (e.ic + e.oc) + winogradFilterSplits(m, t).splits * xi * e.ic * e.oc
             }
-            return xi * chunk * (e.ic + e.oc) + (keptKernel[pass] == nil ? xi * e.ic * e.oc : 0)
-        case .im2colGemm: return im2colRows(pass) * g.patchSize
-        case .clblastConvgemm: return g.inCount + g.outCount + (keptKernel[pass] == nil ? g.patchSize * g.outC : 0)
+            return xi * chunk * (e.ic + e.oc) + xi * e.ic * e.oc
+        case .im2colGemm: return im2col.workspace
+        case .clblastConvgemm: return g.inCount + g.outCount + g.patchSize * g.outC
         }
     }
 
@@ -136,10 +146,7 @@ final class OpenCLConvolutionPlan {
 
     // MARK: - Candidates
 
-    var isPointwise: Bool {
-        let g = geometry
-        return g.kH == 1 && g.kW == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padLeft == 0
-    }
+    var isPointwise: Bool { PointwiseConvolution.applies(geometry) }
 
     func kernelGeometry(_ pass: ConvPass) -> ConvKernelGeometry {
         pass == .backwardData ? .backwardData(geometry) : .forward(geometry)
@@ -263,11 +270,6 @@ final class OpenCLConvolutionPlan {
         return max(1, min(tiles, ctx.workspaceFloats / ((m + 2) * (m + 2) * max(e.ic, e.oc))))
     }
 
-    private func im2colRows(_ pass: ConvPass) -> Int {
-        let g = geometry
-        return max(1, min(g.outPixels, ctx.workspaceFloats / g.patchSize))
-    }
-
     /// Splits of the N*OH*OW reduction: about `workGroupsPerUnit` work-groups per compute unit,
     /// at least four reduction steps per split, partial sums within the workspace.
     func splitPlan(_ t: ConvTile, forced: Int?) -> (splits: Int, chunk: Int) {
@@ -293,8 +295,8 @@ final class OpenCLConvolutionPlan {
 
     /// y = conv(x, w) (+ bias) (then ReLU when relu).
     func forward(x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
-        try check(x, geometry.inCount, "input"); try check(w, geometry.patchSize * geometry.outC, "kernel")
-        try check(y, geometry.outCount, "output"); if let bias { try check(bias, geometry.outC, "bias") }
+        try geometry.checkForward(on: device, x: x, w: w, bias: bias, y: y)
+        if !kernelIsConstant { releaseKeptKernels() }
         try run(.forward) { a in
             try self.forward(using: a, x: x, w: w, bias: bias, relu: relu, y: y, kernelIsConstant: kernelIsConstant)
         }
@@ -302,25 +304,36 @@ final class OpenCLConvolutionPlan {
 
     /// dx (overwritten) = the gradient with respect to the input.
     func backwardData(dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
-        try check(dy, geometry.outCount, "output gradient"); try check(w, geometry.patchSize * geometry.outC, "kernel")
-        try check(dx, geometry.inCount, "input gradient")
+        try geometry.checkBackwardData(on: device, dy: dy, w: w, dx: dx)
+        if !kernelIsConstant { releaseKeptKernels() }
         try run(.backwardData) { a in try self.backwardData(using: a, dy: dy, w: w, dx: dx, kernelIsConstant: kernelIsConstant) }
     }
 
     /// dw (HWIO) and db, overwritten.
     func backwardFilter(x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
-        try check(x, geometry.inCount, "input"); try check(dy, geometry.outCount, "output gradient")
-        try check(dw, geometry.patchSize * geometry.outC, "kernel gradient"); if let db { try check(db, geometry.outC, "bias gradient") }
+        try geometry.checkBackwardFilter(on: device, x: x, dy: dy, dw: dw, db: db)
+        releaseKeptKernels()   // a kernel whose gradient is wanted is about to change
         try run(.backwardFilter) { a in try self.backwardFilter(using: a, x: x, dy: dy, dw: dw, db: db) }
     }
 
-    private func check(_ t: Tensor, _ count: Int, _ what: String) throws {
-        guard t.device === device else {
-            throw VGGTLError.invalidArgument("convolution \(what) lives on \(t.device.name), not on \(device.name)")
+    func releaseKeptKernels() { kept = [:] }
+
+    /// Floats of transformed kernels kept now (tests, reports).
+    var keptKernelFloats: Int { kept.values.reduce(0) { $0 + $1.kernel.floats } }
+
+    /// The transformed kernel of `w` for `pass` and `algorithm`: kept while the caller says the
+    /// kernel is constant (and it is the same tensor at the same version), computed by `fill`
+    /// into `scratch` otherwise.
+    private func transformedKernel(_ pass: ConvPass, _ algorithm: OpenCLConvAlgorithm, of w: Tensor, constant: Bool, floats: Int,
+                                   scratch: () throws -> CLBuffer, fill: (CLBuffer) throws -> Void) throws -> CLBuffer {
+        var entry = kept[pass]?.algorithm == algorithm ? kept[pass]!.kernel : KeptKernel()
+        defer { kept[pass] = (algorithm, entry) }
+        if let b = try entry.transform(of: w, constant: constant, floats: floats, on: device, fill: { try fill(device.mem($0)) }) {
+            return device.mem(b)
         }
-        guard t.count == count else {
-            throw VGGTLError.shapeMismatch(what: "convolution \(what)", expected: [count], got: t.shape)
-        }
+        let b = try scratch()
+        try fill(b)
+        return b
     }
 
     /// Runs `pass` with its chosen algorithm; on first use (autotune on, nothing cached) times
@@ -390,34 +403,19 @@ final class OpenCLConvolutionPlan {
         case .implicitGemm(let t):
             try implicitGemm(t, .forward(g), x: d.mem(x.buffer), w: d.mem(w.buffer), bias: bias.map { d.mem($0.buffer) }, relu: relu, y: d.mem(y.buffer))
         case .winograd(let m, let t):
-            try winograd(m, t, .forward, x: d.mem(x.buffer), w: d.mem(w.buffer), bias: bias.map { d.mem($0.buffer) }, relu: relu,
+            try winograd(m, t, .forward, x: d.mem(x.buffer), w: w, bias: bias.map { d.mem($0.buffer) }, relu: relu,
                          y: d.mem(y.buffer), kernelIsConstant: kernelIsConstant)
         case .gemm1x1:
-            d.gemm(transA: false, transB: false, m: g.outPixels, n: g.outC, k: g.inC, alpha: 1, a: x.buffer, aOffset: 0, lda: g.inC,
-                   b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: y.buffer, cOffset: 0, ldc: g.outC)
-            epilogue(bias: bias, relu: relu, y: y)
+            PointwiseConvolution.forward(d, g, x: x, w: w, bias: bias, relu: relu, y: y)
         case .im2colGemm:
-            let rows = im2colRows(.forward)
-            let col = try ctx.workspace(.a, floats: rows * g.patchSize)
-            for row0 in stride(from: 0, to: g.outPixels, by: rows) {
-                let r = min(rows, g.outPixels - row0)
-                d.im2col(x.buffer, g, row0: row0, rows: r, col: col)
-                d.gemm(transA: false, transB: false, m: r, n: g.outC, k: g.patchSize, alpha: 1, a: col, aOffset: 0, lda: g.patchSize,
-                       b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: y.buffer, cOffset: row0 * g.outC, ldc: g.outC)
-            }
-            epilogue(bias: bias, relu: relu, y: y)
+            let c = im2col
+            c.forward(d, x: x, w: w, bias: bias, relu: relu, y: y, col: try ctx.workspace(.a, floats: c.workspace))
         case .clblastConvgemm:
-            try convgemm(x: d.mem(x.buffer), w: d.mem(w.buffer), bias: bias.map { d.mem($0.buffer) }, relu: relu, y: d.mem(y.buffer),
+            try convgemm(x: d.mem(x.buffer), w: w, bias: bias.map { d.mem($0.buffer) }, relu: relu, y: d.mem(y.buffer),
                          kernelIsConstant: kernelIsConstant)
         case .splitK:
             throw VGGTLError.invalidArgument("\(name(a, .forward)) computes kernel gradients, not a forward pass")
         }
-    }
-
-    private func epilogue(bias: Tensor?, relu: Bool, y: Tensor) {
-        let g = geometry
-        if let bias { device.addBias(y.buffer, bias: bias.buffer, rows: g.outPixels, channels: g.outC) }
-        if relu { device.relu(y.buffer, y.buffer, count: g.outCount) }
     }
 
     func backwardData(using a: OpenCLConvAlgorithm, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
@@ -426,21 +424,13 @@ final class OpenCLConvolutionPlan {
         case .implicitGemm(let t):
             try implicitGemm(t, .backwardData(g), x: d.mem(dy.buffer), w: d.mem(w.buffer), bias: nil, relu: false, y: d.mem(dx.buffer))
         case .winograd(let m, let t):
-            try winograd(m, t, .backwardData, x: d.mem(dy.buffer), w: d.mem(w.buffer), bias: nil, relu: false, y: d.mem(dx.buffer),
+            try winograd(m, t, .backwardData, x: d.mem(dy.buffer), w: w, bias: nil, relu: false, y: d.mem(dx.buffer),
                          kernelIsConstant: kernelIsConstant)
         case .gemm1x1:
-            d.gemm(transA: false, transB: true, m: g.outPixels, n: g.inC, k: g.outC, alpha: 1, a: dy.buffer, aOffset: 0, lda: g.outC,
-                   b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: dx.buffer, cOffset: 0, ldc: g.inC)
+            PointwiseConvolution.backwardData(d, g, dy: dy, w: w, dx: dx)
         case .im2colGemm:
-            dx.zero()
-            let rows = im2colRows(.backwardData)
-            let dcol = try ctx.workspace(.a, floats: rows * g.patchSize)
-            for row0 in stride(from: 0, to: g.outPixels, by: rows) {
-                let r = min(rows, g.outPixels - row0)
-                d.gemm(transA: false, transB: true, m: r, n: g.patchSize, k: g.outC, alpha: 1, a: dy.buffer, aOffset: row0 * g.outC,
-                       lda: g.outC, b: w.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: dcol, cOffset: 0, ldc: g.patchSize)
-                d.col2imAdd(dcol, g, row0: row0, rows: r, dx: dx.buffer)
-            }
+            let c = im2col
+            c.backwardData(d, dy: dy, w: w, dx: dx, dcol: try ctx.workspace(.a, floats: c.workspace))
         case .splitK, .clblastConvgemm:
             throw VGGTLError.invalidArgument("\(name(a, .backwardData)) has no input-gradient pass")
         }
@@ -453,17 +443,10 @@ final class OpenCLConvolutionPlan {
             try splitK(t, forced: s, x: d.mem(x.buffer), dy: d.mem(dy.buffer), dw: d.mem(dw.buffer), db: db.map { d.mem($0.buffer) })
             return
         case .gemm1x1:
-            d.gemm(transA: true, transB: false, m: g.inC, n: g.outC, k: g.outPixels, alpha: 1, a: x.buffer, aOffset: 0, lda: g.inC,
-                   b: dy.buffer, bOffset: 0, ldb: g.outC, beta: 0, c: dw.buffer, cOffset: 0, ldc: g.outC)
+            PointwiseConvolution.backwardFilter(d, g, x: x, dy: dy, dw: dw)
         case .im2colGemm:
-            let rows = im2colRows(.backwardFilter)
-            let col = try ctx.workspace(.a, floats: rows * g.patchSize)
-            for row0 in stride(from: 0, to: g.outPixels, by: rows) {
-                let r = min(rows, g.outPixels - row0)
-                d.im2col(x.buffer, g, row0: row0, rows: r, col: col)
-                d.gemm(transA: true, transB: false, m: g.patchSize, n: g.outC, k: r, alpha: 1, a: col, aOffset: 0, lda: g.patchSize,
-                       b: dy.buffer, bOffset: row0 * g.outC, ldb: g.outC, beta: row0 == 0 ? 0 : 1, c: dw.buffer, cOffset: 0, ldc: g.outC)
-            }
+            let c = im2col
+            c.backwardFilter(d, x: x, dy: dy, dw: dw, col: try ctx.workspace(.a, floats: c.workspace))
         case .winograd(let m, let t):
             try winogradFilter(m, t, x: d.mem(x.buffer), dy: d.mem(dy.buffer), dw: d.mem(dw.buffer))
         case .implicitGemm, .clblastConvgemm:
@@ -516,7 +499,7 @@ final class OpenCLConvolutionPlan {
         device.enqueue(kernel, global: [(count + cols - 1) / cols * local], local: [local], [partial, splits, count, lanes, out])
     }
 
-    private func convgemm(x: CLBuffer, w: CLBuffer, bias: CLBuffer?, relu: Bool, y: CLBuffer, kernelIsConstant: Bool) throws {
+    private func convgemm(x: CLBuffer, w: Tensor, bias: CLBuffer?, relu: Bool, y: CLBuffer, kernelIsConstant: Bool) throws {
         let g = geometry
         guard convgemmApplies else {
             throw VGGTLError.invalidArgument("CLBlast's convgemm needs the same padding on both sides, not \(g.padTop),\(g.padLeft) with output \(g.outH)x\(g.outW)")
@@ -526,20 +509,9 @@ final class OpenCLConvolutionPlan {
         let toNCHW = try ctx.kernel("nhwc_to_nchw", file: file, defines: defines)
         let toOIHW = try ctx.kernel("hwio_to_oihw", file: file, defines: defines)
         let toNHWC = try ctx.kernel("nchw_to_nhwc", file: file, defines: defines)
-        let algorithm = OpenCLConvAlgorithm.clblastConvgemm
-        let wt: CLBuffer
-        if kernelIsConstant, let kept = keptKernel[.forward], kept.algorithm == algorithm {
-            wt = kept.buffer
-        } else {
-            if kernelIsConstant {
-                wt = try device.allocate(g.patchSize * g.outC, what: "OIHW kernel of a frozen layer") as! CLBuffer
-                keptKernel[.forward] = (algorithm, wt)
-            } else {
-                wt = try ctx.workspace(.kernel, floats: g.patchSize * g.outC)
-                keptKernel[.forward] = nil
-            }
-            device.launch(toOIHW, g.patchSize * g.outC, w, wt)
-        }
+        let wt = try transformedKernel(.forward, .clblastConvgemm, of: w, constant: kernelIsConstant, floats: g.patchSize * g.outC,
+                                       scratch: { try ctx.workspace(.kernel, floats: g.patchSize * g.outC) },
+                                       fill: { device.launch(toOIHW, g.patchSize * g.outC, device.mem(w.buffer), $0) })
         let xt = try ctx.workspace(.a, floats: g.inCount), yt = try ctx.workspace(.b, floats: g.outCount)
         device.launch(toNCHW, g.inCount, x, xt, g.batch)
         try device.clblastConvgemm(g, image: xt, kernel: wt, result: yt)
@@ -599,7 +571,7 @@ final class OpenCLConvolutionPlan {
         device.launch(finish, e.ic * e.oc, partial, split.splits, dw)
     }
 
-    private func winograd(_ m: Int, _ t: ConvTile, _ pass: ConvPass, x: CLBuffer, w: CLBuffer, bias: CLBuffer?, relu: Bool, y: CLBuffer,
+    private func winograd(_ m: Int, _ t: ConvTile, _ pass: ConvPass, x: CLBuffer, w: Tensor, bias: CLBuffer?, relu: Bool, y: CLBuffer,
                           kernelIsConstant: Bool) throws {
         let e = kernelGeometry(pass)
         guard e.winogradApplies else {
@@ -617,19 +589,9 @@ final class OpenCLConvolutionPlan {
         let algorithm = OpenCLConvAlgorithm.winograd(m: m, t)
 
         // U = G g G^T per channel pair: kept across calls while the caller says w is unchanged.
-        let u: CLBuffer
-        if kernelIsConstant, let kept = keptKernel[pass], kept.algorithm == algorithm {
-            u = kept.buffer
-        } else {
-            if kernelIsConstant {
-                u = try device.allocate(xi * e.ic * e.oc, what: "Winograd kernel of a frozen layer") as! CLBuffer
-                keptKernel[pass] = (algorithm, u)
-            } else {
-                u = try ctx.workspace(.kernel, floats: xi * e.ic * e.oc)
-                keptKernel[pass] = nil
-            }
-            device.launch(kernelTransform, e.ic * e.oc, w, u)
-        }
+        let u = try transformedKernel(pass, algorithm, of: w, constant: kernelIsConstant, floats: xi * e.ic * e.oc,
+                                      scratch: { try ctx.workspace(.kernel, floats: xi * e.ic * e.oc) },
+                                      fill: { device.launch(kernelTransform, e.ic * e.oc, device.mem(w.buffer), $0) })
 
         let tiles = geometry.batch * ((e.oh + m - 1) / m) * ((e.ow + m - 1) / m)
         let chunk = winogradChunk(m, e)
