@@ -34,6 +34,49 @@ inline void tile_mac(tile_a_t As, tile_b_t Bs, float (*acc)[WN], int tx, int ty)
     }
 }
 
+// Values each work item stages per step: of the A tile (TM x TK) and of the B tile (TK x TN).
+#define A_ELEMS (TM * TK / NT)
+#define B_ELEMS (TK * TN / NT)
+
+// Stores A values staged by rows: item tid holds step column tid % TK of tile rows
+// tid / TK + r * (NT / TK) (neighbouring items read neighbouring reduction indices).
+inline void store_a_rows(tile_a_t As, const float* ra, int tid) {
+#pragma unroll
+    for (int r = 0; r < A_ELEMS; ++r) As[tid % TK][tid / TK + r * (NT / TK)] = ra[r];
+}
+
+// Stores A values staged by columns: item tid holds tile column tid % TM at steps
+// tid / TM + r * (NT / TM) (neighbouring items read neighbouring columns).
+inline void store_a_columns(tile_a_t As, const float* ra, int tid) {
+#pragma unroll
+    for (int r = 0; r < A_ELEMS; ++r) As[tid / TM + r * (NT / TM)][tid % TM] = ra[r];
+}
+
+// Stores B values: element e = tid + r * NT at step e / TN, column e % TN.
+inline void store_b(tile_b_t Bs, const float* rb, int tid) {
+#pragma unroll
+    for (int r = 0; r < B_ELEMS; ++r) {
+        int e = tid + r * NT;
+        Bs[e / TN][e % TN] = rb[r];
+    }
+}
+
+// C[m, n] = acc (or += with accumulate) for the tile's outputs inside the M x N matrix C
+// (row stride ldc), the tile's top-left at (m0, n0).
+inline void tile_write(__global float* C, int ldc, int m0, int n0, int M, int N, float (*acc)[WN], int tx, int ty,
+                       bool accumulate) {
+#pragma unroll
+    for (int j = 0; j < WN; ++j) {
+        int n = n0 + tx + j * TX;
+        if (n >= N) continue;
+#pragma unroll
+        for (int i = 0; i < WM; ++i) {
+            int m = m0 + ty + i * TY;
+            if (m < M) C[m * ldc + n] = accumulate ? C[m * ldc + n] + acc[i][j] : acc[i][j];
+        }
+    }
+}
+
 inline void tile_zero(float (*acc)[WN]) {
 #pragma unroll
     for (int i = 0; i < WM; ++i) {

@@ -8,9 +8,6 @@
 //              forward convolution whose input gradient this is), 0: as given
 // plus the tile shape of gemm_tile.h. The batch is an argument, so one build serves all batches.
 
-#define A_ROWS (TM * TK / NT)
-#define B_ELEMS (TK * TN / NT)
-
 // Element e of the B tile (TK x TN): its step row and column, and its address in w.
 #if FLIP
 // w is the forward kernel [KH][KW][OC][IC] read at the flipped tap; neighbouring items take
@@ -24,14 +21,14 @@
 #define B_ADDR(q, n) ((q) * OC + (n))
 #endif
 
-// Reads step q0's share of item tid into registers: A_ROWS patch values, B_ELEMS kernel values.
+// Reads step q0's share of item tid into registers: A_ELEMS patch values, B_ELEMS kernel values.
 inline void stage(__global const float* x, __global const float* w, int q0, int n0, int tid,
                   const int* nBase, const int* ihB, const int* iwB, float* ra, float* rb) {
     int q = q0 + tid % TK;
     int c = q % IC, t = q / IC;
     int kw = t % KW, kh = t / KW;
 #pragma unroll
-    for (int r = 0; r < A_ROWS; ++r) ra[r] = gather(x, nBase[r], ihB[r], iwB[r], kh, kw, c, q < Q);
+    for (int r = 0; r < A_ELEMS; ++r) ra[r] = gather(x, nBase[r], ihB[r], iwB[r], kh, kw, c, q < Q);
 #pragma unroll
     for (int r = 0; r < B_ELEMS; ++r) {
         int e = tid + r * NT;
@@ -53,27 +50,25 @@ void conv_implicit_gemm(__global const float* restrict x, __global const float* 
     const int n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM;
     const int M = batch * OPIX;
 
-    // A staging: item tid loads reduction column akk of rows arow + r * (NT / TK), the same
-    // rows at every step, so their pixel coordinates are decoded once.
-    const int akk = tid % TK, arow = tid / TK;
-    int nBase[A_ROWS], ihB[A_ROWS], iwB[A_ROWS];
+    // A staging (store_a_rows): item tid loads the same tile rows tid / TK + r * (NT / TK) at
+    // every step, so their pixel coordinates are decoded once.
+    int nBase[A_ELEMS], ihB[A_ELEMS], iwB[A_ELEMS];
 #pragma unroll
-    for (int r = 0; r < A_ROWS; ++r) {
-        int m = m0 + arow + r * (NT / TK);
+    for (int r = 0; r < A_ELEMS; ++r) {
+        int m = m0 + tid / TK + r * (NT / TK);
         int n = m / OPIX, p = m - n * OPIX;
         int oh = p / OW, ow = p - oh * OW;
         nBase[r] = n * (IH * IW * IC);
         ihB[r] = m < M ? oh * SH - PH : NO_ROW;
         iwB[r] = ow * SW - PW;
     }
-    float ra[A_ROWS], rb[B_ELEMS];
+    float ra[A_ELEMS], rb[B_ELEMS];
 
     float acc[WM][WN];
     tile_zero(acc);
     stage(x, w, 0, n0, tid, nBase, ihB, iwB, ra, rb);
     for (int q0 = 0; q0 < Q; q0 += TK) {
-#pragma unroll
-        for (int r = 0; r < A_ROWS; ++r) As[akk][arow + r * (NT / TK)] = ra[r];
+        store_a_rows(As, ra, tid);
 #pragma unroll
         for (int r = 0; r < B_ELEMS; ++r) {
             int e = tid + r * NT;

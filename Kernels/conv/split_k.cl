@@ -1,9 +1,6 @@
 // The kernel gradient of a convolution, for the geometry constants of implicit_gemm.cl and the
 // tile shape of gemm_tile.h; the patch gather is conv_gather.h's.
 
-#define A_ELEMS (TM * TK / NT)
-#define B_ELEMS (TK * TN / NT)
-
 // Reads step p0's share of item tid into registers: A_ELEMS patch values (pixels
 // p0 + tid / TM + r * (NT / TM), the item's fixed patch column) and B_ELEMS values of dy.
 inline void stage_filter(__global const float* x, __global const float* dy, int p0, int pEnd, int n0, int tid,
@@ -40,10 +37,10 @@ void conv_filter_split_k(__global const float* restrict x, __global const float*
     const int pBegin = s * chunk, pEnd = min(P, pBegin + chunk);
     const bool biasTile = wantBias && get_group_id(1) == 0;
 
-    // A staging (TM patch columns x TK pixels): item tid always loads column m0 + tid % TM, so
-    // its tap and channel are decoded once; neighbouring items read neighbouring channels.
-    const int amm = tid % TM;
-    const int q = m0 + amm;
+    // A staging (store_a_columns; TM patch columns x TK pixels): item tid always loads column
+    // m0 + tid % TM, so its tap and channel are decoded once; neighbouring items read
+    // neighbouring channels.
+    const int q = m0 + tid % TM;
     const int c = q % IC, tap = q / IC;
     const int kw = tap % KW, kh = tap / KW;
 
@@ -53,13 +50,8 @@ void conv_filter_split_k(__global const float* restrict x, __global const float*
     float dbAcc = 0.0f;
     stage_filter(x, dy, pBegin, pEnd, n0, tid, kh, kw, c, q < Q, ra, rb);
     for (int p0 = pBegin; p0 < pEnd; p0 += TK) {
-#pragma unroll
-        for (int r = 0; r < A_ELEMS; ++r) As[tid / TM + r * (NT / TM)][amm] = ra[r];
-#pragma unroll
-        for (int r = 0; r < B_ELEMS; ++r) {
-            int e = tid + r * NT;
-            Bs[e / TN][e % TN] = rb[r];
-        }
+        store_a_columns(As, ra, tid);
+        store_b(Bs, rb, tid);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (p0 + TK < pEnd) stage_filter(x, dy, p0 + TK, pEnd, n0, tid, kh, kw, c, q < Q, ra, rb);
         if (biasTile && tid < TN) {
@@ -69,17 +61,7 @@ void conv_filter_split_k(__global const float* restrict x, __global const float*
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
-    __global float* o = out + s * (Q * OC);
-#pragma unroll
-    for (int j = 0; j < WN; ++j) {
-        int n = n0 + tx + j * TX;
-        if (n >= OC) continue;
-#pragma unroll
-        for (int i = 0; i < WM; ++i) {
-            int qq = m0 + ty + i * TY;
-            if (qq < Q) o[qq * OC + n] = acc[i][j];
-        }
-    }
+    tile_write(out + s * (Q * OC), OC, m0, n0, Q, OC, acc, tx, ty, false);
     if (biasTile && tid < TN && n0 + tid < OC) dbOut[s * OC + n0 + tid] = dbAcc;
 }
 

@@ -143,15 +143,12 @@ __kernel void winograd_input_transform(__global const float* x, __global float* 
     for (int xi = 0; xi < XI; ++xi) V[(xi * tiles + tl) * IC + c] = v[xi];
 }
 
-#define A_ROWS (TM * TK / NT)
-#define B_ELEMS (TK * TN / NT)
-
-// Reads step k0's share of item tid into registers: A_ROWS values of V[xi], B_ELEMS of U[xi].
+// Reads step k0's share of item tid into registers: A_ELEMS values of V[xi], B_ELEMS of U[xi].
 inline void stage_products(__global const float* A, __global const float* B, int k0, int m0, int n0, int tid,
                            int tiles, float* ra, float* rb) {
     int k = k0 + tid % TK;
 #pragma unroll
-    for (int r = 0; r < A_ROWS; ++r) {
+    for (int r = 0; r < A_ELEMS; ++r) {
         int m = m0 + tid / TK + r * (NT / TK);
         ra[r] = (k < IC && m < tiles) ? A[m * IC + k] : 0.0f;
     }
@@ -173,34 +170,19 @@ void winograd_batched_gemm(__global const float* restrict V, __global const floa
     const int n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM, xi = get_group_id(2);
     __global const float* A = V + xi * tiles * IC;
     __global const float* B = U + xi * (IC * OC);
-    float ra[A_ROWS], rb[B_ELEMS];
+    float ra[A_ELEMS], rb[B_ELEMS];
     float acc[WM][WN];
     tile_zero(acc);
     stage_products(A, B, 0, m0, n0, tid, tiles, ra, rb);
     for (int k0 = 0; k0 < IC; k0 += TK) {
-#pragma unroll
-        for (int r = 0; r < A_ROWS; ++r) As[tid % TK][tid / TK + r * (NT / TK)] = ra[r];
-#pragma unroll
-        for (int r = 0; r < B_ELEMS; ++r) {
-            int e = tid + r * NT;
-            Bs[e / TN][e % TN] = rb[r];
-        }
+        store_a_rows(As, ra, tid);
+        store_b(Bs, rb, tid);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TK < IC) stage_products(A, B, k0 + TK, m0, n0, tid, tiles, ra, rb);
         tile_mac(As, Bs, acc, tx, ty);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    __global float* C = P + xi * tiles * OC;
-#pragma unroll
-    for (int j = 0; j < WN; ++j) {
-        int n = n0 + tx + j * TX;
-        if (n >= OC) continue;
-#pragma unroll
-        for (int i = 0; i < WM; ++i) {
-            int m = m0 + ty + i * TY;
-            if (m < tiles) C[m * OC + n] = acc[i][j];
-        }
-    }
+    tile_write(P + xi * tiles * OC, OC, m0, n0, tiles, OC, acc, tx, ty, false);
 }
 
 // y tile = A^T P A (+ bias) (then ReLU) for tile t of the chunk and output channel k.
@@ -253,13 +235,13 @@ __kernel void winograd_grad_output_transform(__global const float* dy, __global 
     for (int xi = 0; xi < XI; ++xi) M[(xi * tiles + tl) * OC + k] = m[xi];
 }
 
-// Reads step t0's share of item tid: A_ROWS values of V[xi] (tile t0 + tid / TM + r * (NT / TM),
+// Reads step t0's share of item tid: A_ELEMS values of V[xi] (tile t0 + tid / TM + r * (NT / TM),
 // channel c0 + tid % TM: neighbouring items, neighbouring channels) and B_ELEMS of dM[xi].
 inline void stage_filter_products(__global const float* A, __global const float* B, int t0, int tEnd, int c0, int n0,
                                   int tid, float* ra, float* rb) {
     int c = c0 + tid % TM;
 #pragma unroll
-    for (int r = 0; r < A_ROWS; ++r) {
+    for (int r = 0; r < A_ELEMS; ++r) {
         int t = t0 + tid / TM + r * (NT / TM);
         ra[r] = (c < IC && t < tEnd) ? A[t * IC + c] : 0.0f;
     }
@@ -284,34 +266,19 @@ void winograd_filter_gemm(__global const float* restrict V, __global const float
     const int tBegin = s * per, tEnd = min(tiles, tBegin + per);
     __global const float* A = V + xi * tiles * IC;
     __global const float* B = M + xi * tiles * OC;
-    float ra[A_ROWS], rb[B_ELEMS];
+    float ra[A_ELEMS], rb[B_ELEMS];
     float acc[WM][WN];
     tile_zero(acc);
     if (tBegin < tEnd) stage_filter_products(A, B, tBegin, tEnd, c0, n0, tid, ra, rb);
     for (int t0 = tBegin; t0 < tEnd; t0 += TK) {
-#pragma unroll
-        for (int r = 0; r < A_ROWS; ++r) As[tid / TM + r * (NT / TM)][tid % TM] = ra[r];
-#pragma unroll
-        for (int r = 0; r < B_ELEMS; ++r) {
-            int e = tid + r * NT;
-            Bs[e / TN][e % TN] = rb[r];
-        }
+        store_a_columns(As, ra, tid);
+        store_b(Bs, rb, tid);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (t0 + TK < tEnd) stage_filter_products(A, B, t0 + TK, tEnd, c0, n0, tid, ra, rb);
         tile_mac(As, Bs, acc, tx, ty);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    __global float* o = partial + (s * XI + xi) * (IC * OC);
-#pragma unroll
-    for (int j = 0; j < WN; ++j) {
-        int n = n0 + tx + j * TX;
-        if (n >= OC) continue;
-#pragma unroll
-        for (int i = 0; i < WM; ++i) {
-            int c = c0 + ty + i * TY;
-            if (c < IC) o[c * OC + n] = accumulate ? o[c * OC + n] + acc[i][j] : acc[i][j];
-        }
-    }
+    tile_write(partial + (s * XI + xi) * (IC * OC), OC, c0, n0, IC, OC, acc, tx, ty, accumulate);
 }
 
 // dw[kh, kw, c, k] = (G^T dU G)[kh, kw], dU[xi] the sum of the splits' partial products, in

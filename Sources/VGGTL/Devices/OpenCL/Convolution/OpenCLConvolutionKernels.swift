@@ -71,11 +71,6 @@ final class OpenCLConvolutionKernels {
         }
     }
 
-    /// "vendor / architecture": what `bench --layers` and the tuning notes print.
-    var deviceClassDescription: String {
-        [deviceClass.vendor, deviceClass.architecture].filter { !$0.isEmpty }.joined(separator: " / ")
-    }
-
     private func applyCLBlastOverrides() {
         let params = device.options.clblastXgemm.sorted { $0.key < $1.key }
         guard !params.isEmpty else { return }
@@ -129,9 +124,6 @@ final class OpenCLConvolutionKernels {
     private func missing(_ name: String, _ file: String) -> VGGTLError {
         .kernelBuild(file: "Kernels/\(file)", device: device.name, log: "no kernel named '\(name)'")
     }
-
-    /// Programs built so far (tests and diagnostics).
-    var programCount: Int { lock.lock(); defer { lock.unlock() }; return programs.count }
 
     /// Workspace slot `slot` with room for `floats`, grown on demand and reused: the device's
     /// queue is in order, so passes can share it. Slot a is `OpenCLDevice.workspace`.

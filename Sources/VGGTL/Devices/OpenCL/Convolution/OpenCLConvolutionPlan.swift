@@ -52,7 +52,6 @@ struct ConvKernelGeometry: Equatable {
     }
 
     var winogradApplies: Bool { kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 }
-    var patch: Int { kh * kw * ic }
 }
 
 /// How one convolution geometry runs on one OpenCL device: an algorithm per pass, chosen among
@@ -518,6 +517,15 @@ final class OpenCLConvolutionPlan: ConvolutionPlan {
         device.launch(toNHWC, g.outCount, yt, bias ?? yt, y, g.batch, bias != nil, relu)
     }
 
+    /// The -D constants of Kernels/conv/winograd.cl for `e` (without the tile shape).
+    private func winogradDefines(_ m: Int, _ e: ConvKernelGeometry) throws -> [(String, Int)] {
+        guard e.winogradApplies else {
+            throw VGGTLError.invalidArgument("Winograd F(\(m)x\(m),3x3) needs a 3x3 stride-1 convolution, not \(geometry.kH)x\(geometry.kW) stride \(geometry.strideH)")
+        }
+        return [("WINO_M", m), ("IH", e.ih), ("IW", e.iw), ("IC", e.ic), ("OH", e.oh), ("OW", e.ow), ("OC", e.oc),
+                ("PH", e.ph), ("PW", e.pw), ("FLIP", e.flip ? 1 : 0)]
+    }
+
     /// Splits of the kernel gradient's tile reduction (per chunk of tiles): about
     /// `workGroupsPerUnit` work-groups per compute unit over the (m+2)^2 GEMMs, at least four
     /// reduction steps per split, partial sums within the workspace.
@@ -537,11 +545,7 @@ final class OpenCLConvolutionPlan: ConvolutionPlan {
     /// dU += V^T dM per (m+2)^2 point (split over tiles); finally dw = G^T dU G.
     private func winogradFilter(_ m: Int, _ t: ConvTile, x: CLBuffer, dy: CLBuffer, dw: CLBuffer) throws {
         let e = ConvKernelGeometry.forward(geometry)
-        guard e.winogradApplies else {
-            throw VGGTLError.invalidArgument("Winograd F(\(m)x\(m),3x3) needs a 3x3 stride-1 convolution, not \(geometry.kH)x\(geometry.kW) stride \(geometry.strideH)")
-        }
-        let defines = [("WINO_M", m), ("IH", e.ih), ("IW", e.iw), ("IC", e.ic), ("OH", e.oh), ("OW", e.ow), ("OC", e.oc),
-                       ("PH", e.ph), ("PW", e.pw), ("FLIP", 0)]
+        let defines = try winogradDefines(m, e)
         let file = "conv/winograd.cl"
         guard t.fitsColumnStaging else {
             throw VGGTLError.invalidArgument("tile \(t) cannot stage the Winograd kernel gradient's GEMMs (work items must cover its rows)")
@@ -574,11 +578,7 @@ final class OpenCLConvolutionPlan: ConvolutionPlan {
     private func winograd(_ m: Int, _ t: ConvTile, _ pass: ConvPass, x: CLBuffer, w: Tensor, bias: CLBuffer?, relu: Bool, y: CLBuffer,
                           kernelIsConstant: Bool) throws {
         let e = kernelGeometry(pass)
-        guard e.winogradApplies else {
-            throw VGGTLError.invalidArgument("Winograd F(\(m)x\(m),3x3) needs a 3x3 stride-1 convolution, not \(geometry.kH)x\(geometry.kW) stride \(geometry.strideH)")
-        }
-        let defines = [("WINO_M", m), ("IH", e.ih), ("IW", e.iw), ("IC", e.ic), ("OH", e.oh), ("OW", e.ow), ("OC", e.oc),
-                       ("PH", e.ph), ("PW", e.pw), ("FLIP", e.flip ? 1 : 0)]
+        let defines = try winogradDefines(m, e)
         let file = "conv/winograd.cl"
         let gemm = try groupKernel("winograd_batched_gemm", file, defines, t)
         let all = defines + t.defines
