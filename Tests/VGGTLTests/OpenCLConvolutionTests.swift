@@ -242,13 +242,14 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
     /// results, names the winner and stores it; a new plan for the same geometry reads it back
     /// without timing anything.
     func testAutotuneChoosesCachesAndLeavesCorrectResults() throws {
-        let ctx = device.convolutionKernels
-        let saved = (ctx.options, ctx.tuningCache, ctx.tiles)
-        defer { ctx.options = saved.0; ctx.tuningCache = saved.1; ctx.tiles = saved.2 }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vggtl-tuning-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        ctx.options.autotune = true
-        ctx.tiles = [ctx.tiles[0]]   // kernels testEveryAlgorithmAtOddShapes builds anyway
+        // A device of its own, as `VGGTL_OCL_AUTOTUNE=1 VGGTL_OCL_TUNE_REPORT=...` opens one.
+        let device = try OpenCLDevice(index: 0, options: .init(autotune: true, tuneReport: dir.appendingPathComponent("report.txt").path))
+        let ctx = device.convolutionKernels
+        XCTAssertTrue(ctx.options.autotune)
+        ctx.tiles = [ctx.tiles[0]]   // kernels testEveryAlgorithmAtOddShapes builds anyway (from the disk cache)
         ctx.tuningCache = ConvolutionTuningCache(directory: dir, identity: device.programIdentity)
 
         let g = Self.cases[6].g   // pointwise: implicit GEMM tiles and CLBlast's 1x1 GEMM compete
@@ -266,8 +267,12 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
             XCTAssertEqual(Set(m.map(\.name)), Set(plan.candidates(pass).map { plan.name($0, pass) }), "\(pass): every candidate timed")
             XCTAssertEqual(plan.name(plan.algorithm(pass), pass), m[0].name, "\(pass): the fastest is chosen")
         }
-        let stored = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".txt") }
+        let stored = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".txt") && $0 != "report.txt" }
         XCTAssertEqual(stored.count, 3, "one tuning entry per pass")
+
+        let report = try String(contentsOf: dir.appendingPathComponent("report.txt"), encoding: .utf8)
+        XCTAssertEqual(report.split(separator: "\n").count, 3, report)
+        XCTAssertTrue(report.contains("backward-filter: ") && report.contains(" ms; "), report)
 
         let again = OpenCLConvolutionPlan(device: device, geometry: g)
         for pass in ConvPass.allCases {

@@ -32,15 +32,20 @@ extension OpenCLDevice {
         /// `VGGTL_CLBLAST_XGEMM=MWG=64,NWG=64,...`: CLBlast's Xgemm parameters for this device, as
         /// clblast_tuner_xgemm prints them (passed to `CLBlastOverrideParameters`).
         public var clblastXgemm: [String: Int]
+        /// `VGGTL_OCL_TUNE_REPORT=FILE`: append what each autotune measured (one line per pass and
+        /// geometry, candidates fastest first) to FILE.
+        public var tuneReport: String?
 
         public init(im2colTileFloats: Int = 16 << 20, convolution: ConvolutionFamily = .auto, autotune: Bool? = nil,
-                    tile: String? = nil, workspaceBytes: Int = 128 << 20, clblastXgemm: [String: Int] = [:]) {
+                    tile: String? = nil, workspaceBytes: Int = 128 << 20, clblastXgemm: [String: Int] = [:],
+                    tuneReport: String? = nil) {
             self.im2colTileFloats = im2colTileFloats; self.convolution = convolution; self.autotune = autotune
             self.tile = tile; self.workspaceBytes = workspaceBytes; self.clblastXgemm = clblastXgemm
+            self.tuneReport = tuneReport
         }
 
         /// The defaults with VGGTL_OCL_CONV, VGGTL_OCL_AUTOTUNE, VGGTL_OCL_TILE,
-        /// VGGTL_OCL_WORKSPACE_MB and VGGTL_CLBLAST_XGEMM applied; a value that does not parse is
+        /// VGGTL_OCL_WORKSPACE_MB, VGGTL_CLBLAST_XGEMM and VGGTL_OCL_TUNE_REPORT applied; a value that does not parse is
         /// an error naming the variable.
         public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Options {
             var o = Options()
@@ -79,6 +84,7 @@ extension OpenCLDevice {
                     o.clblastXgemm[kv[0].trimmingCharacters(in: .whitespaces)] = value
                 }
             }
+            if let text = environment["VGGTL_OCL_TUNE_REPORT"], !text.isEmpty { o.tuneReport = text }
             return o
         }
     }

@@ -372,10 +372,26 @@ final class OpenCLConvolutionPlan: ConvolutionPlan {
         }
         chosen[pass] = winner.algorithm
         measurements[pass] = results.sorted { $0.seconds < $1.seconds }.map { (name($0.algorithm, pass), $0.seconds) }
+        if let path = device.options.tuneReport { report(pass, to: path) }
         if let cache = ctx.tuningCache {
             cache.store(name(winner.algorithm, pass), key: cache.key(pass: pass.rawValue, geometry: geometry, candidates: list.map { name($0, pass) }))
         }
         if results.last?.algorithm != winner.algorithm { try body(winner.algorithm) }
+    }
+
+    /// Appends one line about the autotune of `pass` to the file at `path` (best effort).
+    private func report(_ pass: ConvPass, to path: String) {
+        let g = geometry
+        let shape = "\(g.batch)x\(g.inH)x\(g.inW)x\(g.inC) k\(g.kH)x\(g.kW) s\(g.strideH) -> \(g.outC)"
+        let times = (measurements[pass] ?? []).map { String(format: "%@ %.3f ms", $0.name, $0.seconds * 1e3) }
+        let line = "\(device.name) \(shape) \(pass.rawValue): " + times.joined(separator: "; ") + "\n"
+        guard let handle = FileHandle(forWritingAtPath: path) ?? {
+            FileManager.default.createFile(atPath: path, contents: nil)
+            return FileHandle(forWritingAtPath: path)
+        }() else { return }
+        handle.seekToEndOfFile()
+        handle.write(Data(line.utf8))
+        handle.closeFile()
     }
 
     /// Runs `a`; if its specialised kernels do not build on this driver, says so once and
