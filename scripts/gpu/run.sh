@@ -70,7 +70,7 @@ else
   echo "no libnvidia-opencl.so: using the ICDs installed here"
 fi
 export LD_LIBRARY_PATH="$LDP:${LD_LIBRARY_PATH:-}"
-export VGGTL_KERNEL_CACHE=${VGGTL_KERNEL_CACHE:-$WORK/kernels}
+export VGGTL_KERNEL_CACHE=${VGGTL_KERNEL_CACHE:-/tmp/vggtl-gpu-kernels}   # kept: a second call reuses kernels and tuning
 export VGGTL_OCL_TUNE_REPORT="$RES/autotune.txt"   # what every autotune measured, candidates fastest first
 V="$B/vggtl"
 
