@@ -96,8 +96,10 @@ struct Extract: ParsableCommand {
         }
         bar.update(k, images: labels.count, metrics: [], final: true)
         skipped = Int(try sumOverRanks([Double(skipped)], what: "unreadable images")[0])
-        guard let allFeatures = try gatherOnPrimary(features, what: "features"), let allLabels = try gatherOnPrimary(labels, what: "labels"),
-              let allIndices = try gatherOnPrimary(indices, what: "image indices") else { return }
+        // Every rank takes part in every gather; rank 0 alone gets the results and writes.
+        let allFeatures = try gatherOnPrimary(features, what: "features"), allLabels = try gatherOnPrimary(labels, what: "labels")
+        let allIndices = try gatherOnPrimary(indices, what: "image indices")
+        guard let allFeatures, let allLabels, let allIndices else { return }
         (features, labels) = (allFeatures, allLabels)
         let files = allIndices.map { source.files[$0].path }
         try NPY.write(features, shape: [labels.count] + featureShape, to: outDir.appendingPathComponent("features.npy"))

@@ -28,7 +28,7 @@ public final class BatchNormalization: Layer {
     public var statisticsSync: BatchStatisticsSync?
     /// Rows the last forward's statistics covered (all processes' with a sync), and the
     /// per-channel coefficients of the synchronised backward.
-    private var statisticsRows = 0, syncedBackward: (shift: Tensor, scale: Tensor)?
+    private var statisticsRows = 0, syncedBackward: (shift: Tensor, scale: Tensor, negativeMean: Tensor)?
 
     public init(_ name: String, channels: Int, momentum: Float = 0.99, epsilon: Float = 1e-3, on device: Device) throws {
         self.name = name; self.momentum = momentum; self.epsilon = epsilon
@@ -104,12 +104,14 @@ public final class BatchNormalization: Layer {
     }
 
     /// dx = gamma/s (dy - dbeta/N - xhat dgamma/N) with the sums and N of all processes
-    /// (s = sqrt(var + eps)), from two applies: gamma (dy - 0)/s + shift, with
-    /// shift = -gamma dbeta/(N s), plus scale (x - mean)/s, with scale = -gamma dgamma/(N s).
+    /// (s = sqrt(var + eps)), as scale (x - mean)/s + shift + gamma dy/s with
+    /// scale = -gamma dgamma/(N s) and shift = -gamma dbeta/(N s). x - mean is formed first
+    /// (addBias of -mean): the apply kernel's x*k - mean*k would cancel catastrophically in
+    /// channels whose mean is large against their spread.
     private func synchronisedInputGradient(_ dy: Tensor, dx: Tensor, sums: (dgamma: [Float], dbeta: [Float]), target: GradientTarget?) throws {
         guard let x else { return }
         let d = dy.device, rows = x.count / channels, n = Float(max(statisticsRows, 1))
-        let g = gamma.value.toArray(), v = variance!.toArray(), dg = sums.dgamma, db = sums.dbeta
+        let g = gamma.value.toArray(), v = variance!.toArray(), m = mean!.toArray(), dg = sums.dgamma, db = sums.dbeta
         var shift = [Float](repeating: 0, count: channels), scale = shift
         for c in 0..<channels {
             let s = (v[c] + epsilon).squareRoot()
@@ -117,16 +119,20 @@ public final class BatchNormalization: Layer {
             scale[c] = -g[c] * dg[c] / (n * s)
         }
         if syncedBackward == nil {
-            syncedBackward = (try Tensor(zeros: [channels], on: d, what: "\(name) shift"), try Tensor(zeros: [channels], on: d, what: "\(name) scale"))
+            syncedBackward = (try Tensor(zeros: [channels], on: d, what: "\(name) shift"), try Tensor(zeros: [channels], on: d, what: "\(name) scale"),
+                              try Tensor(zeros: [channels], on: d, what: "\(name) -mean"))
         }
-        let (shiftT, scaleT) = syncedBackward!
+        let (shiftT, scaleT, negMeanT) = syncedBackward!
         shift.withUnsafeBufferPointer { d.write($0, to: shiftT.buffer, offset: 0) }
         scale.withUnsafeBufferPointer { d.write($0, to: scaleT.buffer, offset: 0) }
-        let second = try gradientTensor(&self.scratch, x.shape, on: d, what: "\(name) scratch", target: target, scratch: true)
-        d.batchNormApply(dy.buffer, dx.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: variance!.buffer,
-                         gamma: gamma.value.buffer, beta: shiftT.buffer, epsilon: epsilon)
-        d.batchNormApply(x.buffer, second.buffer, rows: rows, channels: channels, mean: mean!.buffer, variance: variance!.buffer,
-                         gamma: scaleT.buffer, beta: zeros.buffer, epsilon: epsilon)
-        d.axpy(alpha: 1, second.buffer, dx.buffer, count: dx.count)
+        m.map { -$0 }.withUnsafeBufferPointer { d.write($0, to: negMeanT.buffer, offset: 0) }
+        let centred = try gradientTensor(&self.scratch, x.shape, on: d, what: "\(name) scratch", target: target, scratch: true)
+        d.copy(x.buffer, srcOffset: 0, to: centred.buffer, dstOffset: 0, count: x.count)
+        d.addBias(centred.buffer, bias: negMeanT.buffer, rows: rows, channels: channels)
+        d.batchNormApply(centred.buffer, dx.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: variance!.buffer,
+                         gamma: scaleT.buffer, beta: shiftT.buffer, epsilon: epsilon)
+        d.batchNormApply(dy.buffer, centred.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: variance!.buffer,
+                         gamma: gamma.value.buffer, beta: zeros.buffer, epsilon: epsilon)
+        d.axpy(alpha: 1, centred.buffer, dx.buffer, count: dx.count)
     }
 }
