@@ -16,6 +16,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Data-parallel training steps (run under mpirun -np N; without it, one process): global img/s and the gradient allreduce time per step, exposed after backward and alone. Cases: part150,bn32 unless --cases names others.")
     var distributed = false
     @Option(help: "Gradient bucket size in MB for --distributed.") var bucketMb: Double = 25
+    @Option(help: "Batch per rank for --distributed (default: the case's).") var rankBatch: Int?
 
     func run() throws {
         let device = try global.openDevice()
@@ -88,8 +89,12 @@ struct Bench: ParsableCommand {
         let comm = try Job.start(global)
         let names = cases == "all" ? ["part150", "bn32"] : cases.split(separator: ",").map(String.init)
         let chosen = try names.map { n in
-            guard let w = Workload.all.first(where: { $0.name == n }) else {
+            guard var w = Workload.all.first(where: { $0.name == n }) else {
                 throw VGGTLError.badFlag(flag: "--cases", value: n, expected: Workload.all.map(\.name).joined(separator: ", "))
+            }
+            if let rankBatch {
+                guard rankBatch >= 1 else { throw VGGTLError.badFlag(flag: "--rank-batch", value: "\(rankBatch)", expected: "at least 1") }
+                w = w.withBatch(rankBatch)
             }
             return w
         }

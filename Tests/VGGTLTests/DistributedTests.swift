@@ -231,6 +231,7 @@ final class DistributedTests: VGGTLTestCase {
         let two = try mpi(2, common + ["--out", path("two"), "--batch", "4", "--mpi-timeout", "60"])
         XCTAssertTrue(two.text.contains("2 ranks x batch 4 = global batch 8"), two.text)
         XCTAssertEqual(two.text.components(separatedBy: "Epoch 1/3").count, 2, "rank 0 alone prints progress\n\(two.text)")
+        XCTAssertFalse(two.text.contains("differ from rank 0's"), "weights and optimizer state stay the same on both ranks\n\(two.text)")
         // Same loss curve and weights within float32 reduction-order tolerance.
         try assertSameRun("one", "two", tol: 1e-5)
         let files = try FileManager.default.contentsOfDirectory(atPath: path("two")).sorted()

@@ -145,16 +145,20 @@ public final class Communicator {
             for p in all where try !isDone(p) { pending = true; break }
             if !pending { waitSeconds += Date().timeIntervalSince(t0); return }
             try diagnostics.serve()
-            if Date().timeIntervalSince(t0) > timeout { throw try diagnostics.hangReport(waitingFor: first) }
-            backOff(&idle)
+            let waited = Date().timeIntervalSince(t0)
+            if waited > timeout { throw try diagnostics.hangReport(waitingFor: first) }
+            backOff(&idle, waited: waited)
         }
     }
 
-    /// Polls tightly at first (steps of equal ranks arrive together), then sleeps up to 1 ms, so
-    /// a waiting rank leaves the cores to the ranks still computing (2 ranks on 2 cores).
-    private func backOff(_ idle: inout Int) {
+    /// Open MPI's non-blocking collectives advance only inside MPI calls (a large allreduce is
+    /// hundreds of rounds), so a wait polls with sched_yield for its first 0.2 s: fast, and it
+    /// still gives the core to a rank that computes on it. Longer waits (a rank still in its
+    /// backward, rank 0 writing a checkpoint) sleep up to 1 ms between polls.
+    private func backOff(_ idle: inout Int, waited: Double) {
+        if waited < 0.2 { sched_yield(); return }
         idle += 1
-        if idle < 200 { sched_yield() } else { usleep(UInt32(min(1000, 20 * (idle - 199)))) }
+        usleep(UInt32(min(1000, 50 * idle)))
     }
 
     // MARK: - Collectives
