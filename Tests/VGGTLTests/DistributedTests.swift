@@ -224,6 +224,7 @@ final class DistributedTests: VGGTLTestCase {
     }
 
     func testTwoRanksAtBatchBEqualOneProcessAtBatch2BWithDropoutAndAnUnevenTail() throws {
+        _ = try requireMPI()
         let feat = try features()
         let common = ["train-top", "--device", "cpu", "--features", feat, "--epochs", "3", "--hidden", "16", "--dropout", "0.5",
                       "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--val-split", "0.2", "--seed", "7"]
@@ -252,6 +253,7 @@ final class DistributedTests: VGGTLTestCase {
     ///   1-10% when only the order of float additions changes (one process on the CPU against
     ///   one on PoCL, measured), so two correct runs cannot agree there.
     func equivalenceWithBatchNorm(device: String, alsoUnsynchronised: Bool = false) throws {
+        _ = try requireMPI()
         let data = try images(perClass: 8, smooth: true)
         var rng = SeededGenerator(seed: 21)
         try KerasH5.write(weightSet(of: try VGG16.trunk(batchNorm: true, on: CPUDevice(), rng: &rng)), to: temp.appendingPathComponent("bn.h5"))
@@ -281,6 +283,7 @@ final class DistributedTests: VGGTLTestCase {
     }
 
     func testExtractAndEvaluateShareTheImagesAndGatherOnRankZero() throws {
+        _ = try requireMPI()
         let data = try images(perClass: 4)
         var rng = SeededGenerator(seed: 9)
         let trunk = try VGG16.trunk(batchNorm: false, on: CPUDevice(), rng: &rng)
@@ -307,6 +310,7 @@ final class DistributedTests: VGGTLTestCase {
     /// odls_base_sigkill_timeout seconds, then SIGKILL as long after); they agree on the step to
     /// stop after, rank 0 writes one checkpoint, and --resume equals an uninterrupted run.
     func testSIGINTOnTheJobLeavesOneCheckpointAndResumeEqualsUninterruptedRun() throws {
+        _ = try requireMPI()
         let feat = try features(rows: 64)
         let common = ["train-top", "--device", "cpu", "--features", feat, "--epochs", "2", "--batch", "4", "--hidden", "16",
                       "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--mpi-timeout", "60"]
@@ -329,6 +333,7 @@ final class DistributedTests: VGGTLTestCase {
     /// same step; resumed by one process at the same global batch... or another: no sample of
     /// the interrupted epoch is dropped or doubled.
     func testResumeUnderAnotherNumberOfRanksVisitsEverySampleOnce() throws {
+        _ = try requireMPI()
         let feat = try features(rows: 30)
         let common = ["train-top", "--device", "cpu", "--features", feat, "--epochs", "2", "--hidden", "16", "--mpi-timeout", "60"]
         let log = path("samples.log")
@@ -347,6 +352,7 @@ final class DistributedTests: VGGTLTestCase {
     }
 
     func testARankThatHangsEndsTheJobWithAMessageNamingIt() throws {
+        _ = try requireMPI()
         let feat = try features()
         let r = try mpi(2, ["train-top", "--device", "cpu", "--features", feat, "--out", path("run"), "--epochs", "2", "--batch", "4", "--mpi-timeout", "4"],
                         env: ["VGGTL_TEST_MPI_FAIL": "1:3:hang"], fails: true)
@@ -355,6 +361,7 @@ final class DistributedTests: VGGTLTestCase {
     }
 
     func testARankThatDiesEndsTheJobWithAMessageNamingIt() throws {
+        _ = try requireMPI()
         let feat = try features()
         let r = try mpi(2, ["train-top", "--device", "cpu", "--features", feat, "--out", path("run"), "--epochs", "3", "--batch", "4", "--mpi-timeout", "60"],
                         env: ["VGGTL_TEST_MPI_FAIL": "1:9:die"], fails: true)
@@ -367,6 +374,7 @@ final class DistributedTests: VGGTLTestCase {
     /// Different files behind the same paths (what two nodes without a shared filesystem can
     /// have) come from running each rank in its own working directory.
     func testRanksThatDisagreeOnFlagsDataOrWeightsStopAtStart() throws {
+        _ = try requireMPI()
         let base = ["train-top", "--device", "cpu", "--out", path("run"), "--epochs", "1", "--batch", "4", "--mpi-timeout", "60"]
         _ = try features("a/feat")
         _ = try features("b/feat", flipLabel: 5)
@@ -387,6 +395,7 @@ final class DistributedTests: VGGTLTestCase {
     }
 
     func testDevicesUnderMPIShowsEachRanksChoice() throws {
+        _ = try requireMPI()
         let r = try mpi(2, ["devices", "--device", "cpu"])
         XCTAssertTrue(r.text.contains("rank 0") && r.text.contains("rank 1"), r.text)
         XCTAssertTrue(r.text.contains("cpu with 1 of the node's"), r.text)
