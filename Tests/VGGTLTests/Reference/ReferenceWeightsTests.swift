@@ -1,0 +1,76 @@
+import XCTest
+@testable import VGGTL
+
+/// The Swift generator reproduces scripts/reference/weightgen.py bit for bit (the committed
+/// fixture was written by make_weightgen_fixture.py with numpy).
+final class ReferenceWeightsTests: VGGTLTestCase {
+    struct Fixture: Decodable {
+        struct Hash: Decodable { var text: String; var hash: String }
+        struct Stream: Decodable { var seed: String; var first: [String] }
+        struct TensorCase: Decodable {
+            var name: String; var shape: [Int]; var kind: String; var layout: String
+            var global_seed: String; var bits: [UInt32]
+        }
+        struct SketchCase: Decodable {
+            var name: String; var norm: Double; var maxabs: Double; var proj: [Double]
+            var sample_index: [Int]; var sample_value: [Double]
+        }
+        var fnv1a64: [Hash]; var streams: [Stream]; var tensors: [TensorCase]; var sketches: [SketchCase]
+    }
+
+    func fixture() throws -> Fixture {
+        let url = referenceDirectory.appendingPathComponent("fixtures/weightgen_fixture.json")
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+
+    func testHashesAndStreamsMatchPython() throws {
+        let f = try fixture()
+        XCTAssertEqual(f.fnv1a64.count, 4)
+        for h in f.fnv1a64 {
+            XCTAssertEqual(String(ReferenceWeights.fnv1a64(h.text), radix: 16).leftPadded(16), h.hash, "fnv1a64(\(h.text))")
+        }
+        XCTAssertEqual(f.streams.count, 3)
+        for s in f.streams {
+            var g = SeededGenerator(seed: UInt64(s.seed, radix: 16)!)
+            let got = (0..<s.first.count).map { _ in String(g.next(), radix: 16).leftPadded(16) }
+            XCTAssertEqual(got, s.first, "stream \(s.seed)")
+        }
+    }
+
+    func testTensorsAreBitIdentical() throws {
+        let f = try fixture()
+        XCTAssertEqual(f.tensors.count, 12)
+        var kinds = Set<String>()
+        for t in f.tensors {
+            let kind = try XCTUnwrap(ReferenceWeights.Kind(rawValue: t.kind), t.kind)
+            let layout = try XCTUnwrap(ReferenceWeights.Layout(rawValue: t.layout), t.layout)
+            let v = ReferenceWeights.tensor(name: t.name, shape: t.shape, kind: kind, layout: layout,
+                                            globalSeed: UInt64(t.global_seed)!)
+            XCTAssertEqual(v.count, t.bits.count, t.name)
+            let mismatches = zip(v, t.bits).filter { $0.0.bitPattern != $0.1 }.count
+            XCTAssertEqual(mismatches, 0, "\(t.name) (\(t.kind), \(t.layout)): \(mismatches) of \(v.count) values differ from numpy")
+            kinds.insert(t.kind)
+        }
+        XCTAssertEqual(kinds, Set(ReferenceWeights.Kind.allCases.map(\.rawValue)), "every kind is covered")
+    }
+
+    func testSketchesMatchPython() throws {
+        let f = try fixture()
+        XCTAssertEqual(f.sketches.count, 2)
+        for s in f.sketches {
+            let t = try XCTUnwrap(f.tensors.first { $0.name == s.name })
+            let values = t.bits.map { Float(bitPattern: $0) }
+            let got = ReferenceWeights.sketch(name: s.name, values: values)
+            XCTAssertEqual(got.norm, s.norm, accuracy: 1e-12 * s.norm, s.name)
+            XCTAssertEqual(got.maxabs, s.maxabs, s.name)
+            XCTAssertEqual(got.proj.count, 8)
+            for (a, b) in zip(got.proj, s.proj) { XCTAssertEqual(a, b, accuracy: 1e-12 * s.norm, "\(s.name) projection") }
+            XCTAssertEqual(got.sampleIndex, s.sample_index, s.name)
+            XCTAssertEqual(got.sampleValue, s.sample_value, s.name)
+        }
+    }
+}
+
+private extension String {
+    func leftPadded(_ n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
+}

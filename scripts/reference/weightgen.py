@@ -1,0 +1,115 @@
+"""Deterministic pseudo-random tensors that Python (numpy) and Swift
+(Tests/VGGTLTests/Reference/ReferenceWeights.swift) generate bit-identically, and the gradient
+sketches the dumps store. The spec (also in README.md):
+
+  seed(name)    = FNV-1a 64 of the UTF-8 bytes of `name` (offset 0xcbf29ce484222325, prime
+                  0x100000001b3), XOR the global seed (default 0).
+  stream(seed)  = SplitMix64: z_i = mix(seed + (i + 1) * 0x9E3779B97F4A7C15) for i = 0, 1, ...
+                  (mix: z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27;
+                  z *= 0x94D049BB133111EB; z ^= z >> 31; all mod 2^64), i.e. the i+1-th output
+                  of vggtl's SeededGenerator(seed:).
+  r_i           = float32(int(z_i >> 40) - 2^23) * 2^-23, exactly, in [-1, 1).
+  value_i by kind, each product and sum one float32 operation (no fused multiply-add):
+      kernel            r_i * float32(sqrt(6 / fan_in))   (sqrt in float64, then rounded)
+      bias              r_i * 0.1f
+      gamma             (r_i * 0.2f) + 1
+      beta              r_i * 0.1f
+      moving_mean       r_i * 0.1f
+      moving_variance   (r_i * 0.5f) + 1        in [0.5, 1.5)
+      input             r_i
+  fan_in: layout "keras" (HWIO conv, (in, out) dense): product of all dims but the last;
+          layout "torch" (OIHW conv, (out, in) linear): product of all dims but the first.
+  Values fill the tensor in row-major order of its shape in that layout.
+
+  sign stream k of a tensor (for sketches): stream(seed("sketch<k>:" + name)), s_i = +1 when
+  the top bit of z_i is 0, else -1.
+  sample indices of a tensor: the first S values of stream(seed("samples:" + name)), each mod n.
+"""
+import numpy as np
+
+GAMMA = np.uint64(0x9E3779B97F4A7C15)
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
+KINDS = ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance", "input")
+
+
+def fnv1a64(text: str) -> int:
+    h = 0xCBF29CE484222325
+    for b in text.encode("utf8"):
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def seed_of(name: str, global_seed: int = 0) -> int:
+    return fnv1a64(name) ^ (global_seed & 0xFFFFFFFFFFFFFFFF)
+
+
+def stream(seed: int, n: int) -> np.ndarray:
+    """The first n SplitMix64 outputs for `seed` (uint64), vectorised."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + np.arange(1, n + 1, dtype=np.uint64) * GAMMA
+        z = (z ^ (z >> np.uint64(30))) * M1
+        z = (z ^ (z >> np.uint64(27))) * M2
+        return z ^ (z >> np.uint64(31))
+
+
+def unit(seed: int, n: int) -> np.ndarray:
+    """r_i in [-1, 1) as float32, exactly (k - 2^23) * 2^-23 with k the top 24 bits."""
+    k = (stream(seed, n) >> np.uint64(40)).astype(np.int64) - (1 << 23)
+    return k.astype(np.float32) * np.float32(2.0 ** -23)
+
+
+def fan_in(shape, layout: str) -> int:
+    if layout == "keras":
+        return int(np.prod(shape[:-1]))
+    if layout == "torch":
+        return int(np.prod(shape[1:]))
+    raise ValueError(f"layout {layout!r}")
+
+
+def tensor(name: str, shape, kind: str, layout: str = "keras", global_seed: int = 0) -> np.ndarray:
+    """The float32 values of one tensor, row-major in `shape`."""
+    n = int(np.prod(shape)) if len(shape) else 1
+    r = unit(seed_of(name, global_seed), n)
+    f = np.float32
+    if kind == "kernel":
+        v = r * f(np.sqrt(6.0 / fan_in(shape, layout)))
+    elif kind in ("bias", "beta", "moving_mean"):
+        v = r * f(0.1)
+    elif kind == "gamma":
+        v = (r * f(0.2)) + f(1)
+    elif kind == "moving_variance":
+        v = (r * f(0.5)) + f(1)
+    elif kind == "input":
+        v = r
+    else:
+        raise ValueError(f"kind {kind!r}")
+    assert v.dtype == np.float32
+    return v.reshape(shape)
+
+
+def signs(name: str, k: int, n: int, global_seed: int = 0) -> np.ndarray:
+    """+-1 (float64) from the top bit of the sign stream k of `name`."""
+    top = stream(seed_of(f"sketch{k}:{name}", global_seed), n) >> np.uint64(63)
+    return 1.0 - 2.0 * top.astype(np.float64)
+
+
+def sample_indices(name: str, n: int, count: int, global_seed: int = 0) -> np.ndarray:
+    return (stream(seed_of(f"samples:{name}", global_seed), count) % np.uint64(n)).astype(np.int64)
+
+
+def sketch(name: str, values: np.ndarray, k: int = 8, samples: int = 16, global_seed: int = 0) -> dict:
+    """The per-tensor summary the dumps store for large gradients: L2 norm, max |v|, K
+    projections onto +-1 vectors, and `samples` values at pseudo-random flat indices.
+    Computed in float64 from the values as given (row-major, Keras layout)."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    n = v.size
+    idx = sample_indices(name, n, samples, global_seed)
+    return {
+        "norm": float(np.sqrt(np.dot(v, v))),
+        "maxabs": float(np.max(np.abs(v))),
+        "proj": np.array([np.dot(signs(name, j, n, global_seed), v) for j in range(k)]),
+        "sample_index": idx,
+        "sample_value": v[idx],
+    }
