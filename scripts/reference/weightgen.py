@@ -9,17 +9,15 @@ sketches the dumps store. The spec (also in README.md):
                   z *= 0x94D049BB133111EB; z ^= z >> 31; all mod 2^64), i.e. the i+1-th output
                   of vggtl's SeededGenerator(seed:).
   r_i           = float32(int(z_i >> 40) - 2^23) * 2^-23, exactly, in [-1, 1).
-  value_i by kind, each product and sum one float32 operation (no fused multiply-add):
-      kernel            r_i * float32(sqrt(6 / fan_in))   (sqrt in float64, then rounded)
-      bias              r_i * 0.1f
-      gamma             (r_i * 0.2f) + 1
-      beta              r_i * 0.1f
-      moving_mean       r_i * 0.1f
-      moving_variance   (r_i * 0.5f) + 1        in [0.5, 1.5)
-      input             r_i
-  fan_in: layout "keras" (HWIO conv, (in, out) dense): product of all dims but the last;
-          layout "torch" (OIHW conv, (out, in) linear): product of all dims but the first.
-  Values fill the tensor in row-major order of its shape in that layout.
+  value_i       = (r_i * scale) + offset: two float32 operations (no fused multiply-add), scale
+                  and offset float32 numbers given per tensor in the dump's tensor list;
+                  when `signed`, value_i is negated where the top two bits of the i-th output of
+                  stream(seed("sign:" + name)) are both 0 (a quarter of the values).
+  Values fill the tensor in row-major order of its shape in its layout ("keras": HWIO conv,
+  (in, out) dense; "torch": OIHW conv, (out, in) linear).
+  kernel_scale(shape, layout, gain) = float32(sqrt(gain / fan_in)) (float64 division and
+  sqrt), fan_in the product of all dims but the last (keras) or the first (torch): what the
+  reference scripts use as the scale of a kernel (He's gain is 6).
 
   sign stream k of a tensor (for sketches): stream(seed("sketch<k>:" + name)), s_i = +1 when
   the top bit of z_i is 0, else -1.
@@ -30,7 +28,6 @@ import numpy as np
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 M1 = np.uint64(0xBF58476D1CE4E5B9)
 M2 = np.uint64(0x94D049BB133111EB)
-KINDS = ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance", "input")
 
 
 def fnv1a64(text: str) -> int:
@@ -68,23 +65,18 @@ def fan_in(shape, layout: str) -> int:
     raise ValueError(f"layout {layout!r}")
 
 
-def tensor(name: str, shape, kind: str, layout: str = "keras", global_seed: int = 0) -> np.ndarray:
+def kernel_scale(shape, layout: str, gain: float) -> float:
+    """The float32 scale of a kernel, as a Python float holding that float32 value exactly."""
+    return float(np.float32(np.sqrt(float(gain) / fan_in(shape, layout))))
+
+
+def tensor(name: str, shape, scale: float, offset: float = 0.0, signed: bool = False, global_seed: int = 0) -> np.ndarray:
     """The float32 values of one tensor, row-major in `shape`."""
     n = int(np.prod(shape)) if len(shape) else 1
-    r = unit(seed_of(name, global_seed), n)
-    f = np.float32
-    if kind == "kernel":
-        v = r * f(np.sqrt(6.0 / fan_in(shape, layout)))
-    elif kind in ("bias", "beta", "moving_mean"):
-        v = r * f(0.1)
-    elif kind == "gamma":
-        v = (r * f(0.2)) + f(1)
-    elif kind == "moving_variance":
-        v = (r * f(0.5)) + f(1)
-    elif kind == "input":
-        v = r
-    else:
-        raise ValueError(f"kind {kind!r}")
+    v = (unit(seed_of(name, global_seed), n) * np.float32(scale)) + np.float32(offset)
+    if signed:
+        flip = (stream(seed_of("sign:" + name, global_seed), n) >> np.uint64(62)) == np.uint64(0)
+        v = np.where(flip, -v, v)
     assert v.dtype == np.float32
     return v.reshape(shape)
 

@@ -8,14 +8,16 @@ final class ReferenceWeightsTests: VGGTLTestCase {
         struct Hash: Decodable { var text: String; var hash: String }
         struct Stream: Decodable { var seed: String; var first: [String] }
         struct TensorCase: Decodable {
-            var name: String; var shape: [Int]; var kind: String; var layout: String
+            var name: String; var shape: [Int]; var scale: Float; var offset: Float; var signed: Bool
             var global_seed: String; var bits: [UInt32]
         }
+        struct ScaleCase: Decodable { var shape: [Int]; var layout: String; var gain: Double; var bits: UInt32 }
         struct SketchCase: Decodable {
             var name: String; var norm: Double; var maxabs: Double; var proj: [Double]
             var sample_index: [Int]; var sample_value: [Double]
         }
-        var fnv1a64: [Hash]; var streams: [Stream]; var tensors: [TensorCase]; var sketches: [SketchCase]
+        var fnv1a64: [Hash]; var streams: [Stream]; var kernel_scales: [ScaleCase]; var tensors: [TensorCase]
+        var sketches: [SketchCase]
     }
 
     func fixture() throws -> Fixture {
@@ -39,26 +41,27 @@ final class ReferenceWeightsTests: VGGTLTestCase {
 
     func testTensorsAreBitIdentical() throws {
         let f = try fixture()
-        XCTAssertEqual(f.tensors.count, 12)
-        var kinds = Set<String>()
+        XCTAssertEqual(f.kernel_scales.count, 4)
+        for c in f.kernel_scales {
+            XCTAssertEqual(ReferenceWeights.kernelScale(shape: c.shape, layout: c.layout, gain: c.gain).bitPattern, c.bits,
+                           "kernel scale \(c.shape) \(c.layout) gain \(c.gain)")
+        }
+        XCTAssertEqual(f.tensors.count, 10)
+        XCTAssertTrue(f.tensors.contains { $0.signed } && f.tensors.contains { $0.offset != 0 })
         for t in f.tensors {
-            let kind = try XCTUnwrap(ReferenceWeights.Kind(rawValue: t.kind), t.kind)
-            let layout = try XCTUnwrap(ReferenceWeights.Layout(rawValue: t.layout), t.layout)
-            let v = ReferenceWeights.tensor(name: t.name, shape: t.shape, kind: kind, layout: layout,
+            let v = ReferenceWeights.tensor(name: t.name, shape: t.shape, scale: t.scale, offset: t.offset, signed: t.signed,
                                             globalSeed: UInt64(t.global_seed)!)
             XCTAssertEqual(v.count, t.bits.count, t.name)
             let mismatches = zip(v, t.bits).filter { $0.0.bitPattern != $0.1 }.count
-            XCTAssertEqual(mismatches, 0, "\(t.name) (\(t.kind), \(t.layout)): \(mismatches) of \(v.count) values differ from numpy")
-            kinds.insert(t.kind)
+            XCTAssertEqual(mismatches, 0, "\(t.name) (scale \(t.scale), offset \(t.offset), signed \(t.signed)): \(mismatches) of \(v.count) values differ from numpy")
         }
-        XCTAssertEqual(kinds, Set(ReferenceWeights.Kind.allCases.map(\.rawValue)), "every kind is covered")
     }
 
     func testSketchesMatchPython() throws {
         let f = try fixture()
         XCTAssertEqual(f.sketches.count, 2)
         for s in f.sketches {
-            let t = try XCTUnwrap(f.tensors.first { $0.name == s.name })
+            let t = try XCTUnwrap(f.tensors.first { $0.name == s.name && $0.global_seed == "0" })
             let values = t.bits.map { Float(bitPattern: $0) }
             let got = ReferenceWeights.sketch(name: s.name, values: values)
             XCTAssertEqual(got.norm, s.norm, accuracy: 1e-12 * s.norm, s.name)
