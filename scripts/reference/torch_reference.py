@@ -153,6 +153,54 @@ def tv_model(model):
     return m, torch.nn.Sequential(*seq)
 
 
+TV_SUFFIX = {"conv.weight": "kernel", "bn.weight": "gamma", "bn.bias": "beta", "bn.running_mean": "moving_mean",
+             "bn.running_var": "moving_variance"}
+
+
+def tv_keras_names(model, names):
+    """torchvision state_dict name -> the Keras-style name vggtl gives the same tensor (its
+    torchvision trunks use Keras' layer list and names). ResNet50: conv1/bn1 -> conv1_conv/
+    conv1_bn, layerS.B.convK/bnK -> conv{S+1}_block{B+1}_K_conv/_bn, downsample.0/.1 -> _0_conv/
+    _0_bn. InceptionV3: the k-th BasicConv2d in module order is Keras' k-th conv2d_bn, i.e.
+    conv2d[_k] / batch_normalization[_k] (torchvision defines the branches in Keras' order)."""
+    out = {}
+    if model == "resnet50":
+        import re
+        for n in names:
+            mod, _, leaf = n.rpartition(".")
+            kind = {"weight": "kernel", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}[leaf]
+            if mod == "conv1":
+                layer = "conv1_conv"
+            elif mod == "bn1":
+                layer = "conv1_bn"
+            else:
+                m = re.fullmatch(r"layer(\d)\.(\d+)\.(conv(\d)|bn(\d)|downsample\.(\d))", mod)
+                assert m, n
+                block = f"conv{int(m.group(1)) + 1}_block{int(m.group(2)) + 1}"
+                if m.group(4):
+                    layer = f"{block}_{m.group(4)}_conv"
+                elif m.group(5):
+                    layer = f"{block}_{m.group(5)}_bn"
+                else:
+                    layer = f"{block}_0_{'conv' if m.group(6) == '0' else 'bn'}"
+            if layer.endswith("_bn") and leaf == "weight":
+                kind = "gamma"
+            out[n] = f"{layer}/{kind}"
+        return out
+    prefixes = []
+    for n in names:
+        p = n[: n.index(".conv.") if ".conv." in n else n.index(".bn.")]
+        if p not in prefixes:
+            prefixes.append(p)
+    for n in names:
+        p = n[: n.index(".conv.") if ".conv." in n else n.index(".bn.")]
+        k = prefixes.index(p)
+        suffix = TV_SUFFIX[n[len(p) + 1:]]
+        base = "conv2d" if suffix == "kernel" else "batch_normalization"
+        out[n] = f"{base if k == 0 else f'{base}_{k}'}/{suffix}"
+    return out
+
+
 def tv_specs(m, init):
     """Every tensor of the trunk's state_dict (fc excluded), in state_dict order."""
     kinds = {}
@@ -167,8 +215,22 @@ def tv_specs(m, init):
             feeds_add = mname.endswith(".bn3") or mname.endswith(".downsample.1")
             kinds.update({f"{mname}.weight": ("gamma", {}), f"{mname}.bias": ("beta", {"feeds_add": feeds_add}),
                           f"{mname}.running_mean": ("moving_mean", {}), f"{mname}.running_var": ("moving_variance", {})})
-    return [init.spec(name, list(t.shape), kinds[name][0], "torch", **kinds[name][1])
-            for name, t in m.state_dict().items() if name in kinds]
+    specs = [init.spec(name, list(t.shape), kinds[name][0], "torch", **kinds[name][1])
+             for name, t in m.state_dict().items() if name in kinds]
+    add_keras_names(specs, "resnet50" if hasattr(m, "layer1") else "inceptionv3")
+    return specs
+
+
+def add_keras_names(specs, model):
+    """Adds keras_name (vggtl's name) to torchvision specs, checked against Keras' own shapes."""
+    names = tv_keras_names(model, [s["name"] for s in specs])
+    keras = {n: shape for n, shape, _, _ in keras_order(model)}
+    for s in specs:
+        k = names[s["name"]]
+        shape = s["shape"] if len(s["shape"]) != 4 else [s["shape"][2], s["shape"][3], s["shape"][1], s["shape"][0]]
+        if k in keras:    # gamma of torchvision's Inception has no Keras twin (scale=False there)
+            assert keras[k] == shape, f"{s['name']} -> {k}: {shape} vs Keras {keras[k]}"
+        s["keras_name"] = k
 
 
 def tv_hooks(m, margins, stats, pool_inputs=None):

@@ -19,6 +19,13 @@ struct ReferenceDump {
         var stored: Bool?         // the values are the dump's weights/<name>
         var layer: String?        // Keras variants: the layer it belongs to
         var layer_index: Int?     // and that layer's index in model.layers
+        var keras_name: String?   // torchvision variants: vggtl's (Keras-style) name of the tensor
+
+        /// The name vggtl's model gives this tensor (the head is vggtl's "predictions").
+        var vggtlName: String {
+            let n = keras_name ?? name
+            return n.hasPrefix("head_dense/") ? "predictions/" + n.dropFirst("head_dense/".count) : n
+        }
     }
 
     struct GradientSketch: Decodable {
