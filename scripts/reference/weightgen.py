@@ -19,8 +19,9 @@ sketches the dumps store. The spec (also in README.md):
   sqrt), fan_in the product of all dims but the last (keras) or the first (torch): what the
   reference scripts use as the scale of a kernel (He's gain is 6).
 
-  sign stream k of a tensor (for sketches): stream(seed("sketch<k>:" + name)), s_i = +1 when
-  the top bit of z_i is 0, else -1.
+  sign vector k of a tensor (for sketches): with z_j = stream(seed("sketch<k>:" + name)),
+  s_i = +1 when bit 63 - (i mod 64) of z_(i div 64) is 0, else -1 (64 signs per output, most
+  significant bit first). Sketch streams always use global seed 0.
   sample indices of a tensor: the first S values of stream(seed("samples:" + name)), each mod n.
 """
 import numpy as np
@@ -82,9 +83,10 @@ def tensor(name: str, shape, scale: float, offset: float = 0.0, signed: bool = F
 
 
 def signs(name: str, k: int, n: int, global_seed: int = 0) -> np.ndarray:
-    """+-1 (float64) from the top bit of the sign stream k of `name`."""
-    top = stream(seed_of(f"sketch{k}:{name}", global_seed), n) >> np.uint64(63)
-    return 1.0 - 2.0 * top.astype(np.float64)
+    """+-1 (float64): the bits of sign stream k of `name`, 64 per output, most significant first."""
+    words = stream(seed_of(f"sketch{k}:{name}", global_seed), (n + 63) // 64)
+    bits = (words[:, None] >> np.arange(63, -1, -1, dtype=np.uint64)[None, :]) & np.uint64(1)
+    return 1.0 - 2.0 * bits.reshape(-1)[:n].astype(np.float64)
 
 
 def sample_indices(name: str, n: int, count: int, global_seed: int = 0) -> np.ndarray:

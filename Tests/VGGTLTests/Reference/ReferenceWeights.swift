@@ -14,10 +14,23 @@ enum ReferenceWeights {
 
     static func seed(_ name: String, globalSeed: UInt64 = 0) -> UInt64 { fnv1a64(name) ^ globalSeed }
 
+    /// The i-th output (from 0) of `SeededGenerator(seed:)`, computed directly: SplitMix64 is a
+    /// counter-based generator. Written here because debug builds (swift test) do not inline the
+    /// library's generator, and the dumps need ~10^8 of these (ReferenceWeightsTests checks the two agree).
+    @inline(__always)
+    static func splitmix(_ seed: UInt64, _ i: Int) -> UInt64 {
+        var z = seed &+ UInt64(truncatingIfNeeded: i + 1) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
     /// r_i = (top 24 bits - 2^23) * 2^-23: exact float32 values in [-1, 1).
     static func unit(seed: UInt64, count: Int) -> [Float] {
-        var g = SeededGenerator(seed: seed)
-        return (0..<count).map { _ in Float(Int64(g.next() >> 40) - (1 << 23)) * (1.0 / 8_388_608.0) }
+        [Float](unsafeUninitializedCapacity: count) { out, done in
+            for i in 0..<count { out[i] = Float(Int64(splitmix(seed, i) >> 40) - (1 << 23)) * (1.0 / 8_388_608.0) }
+            done = count
+        }
     }
 
     /// float32(sqrt(gain / fan_in)); fan-in: every dimension but the last ("keras": HWIO,
@@ -32,30 +45,41 @@ enum ReferenceWeights {
     static func tensor(name: String, shape: [Int], scale: Float, offset: Float = 0, signed: Bool = false,
                        globalSeed: UInt64 = 0) -> [Float] {
         let n = shape.reduce(1, *)
-        var v = unit(seed: seed(name, globalSeed: globalSeed), count: n).map { r -> Float in
-            let t = r * scale   // two roundings, as numpy does: no fused multiply-add
-            return t + offset
+        var v = unit(seed: seed(name, globalSeed: globalSeed), count: n)
+        for i in 0..<n {
+            let t = v[i] * scale   // two roundings, as numpy does: no fused multiply-add
+            v[i] = t + offset
         }
         if signed {
-            var g = SeededGenerator(seed: seed("sign:" + name, globalSeed: globalSeed))
-            for i in 0..<n where g.next() >> 62 == 0 { v[i] = -v[i] }
+            let s = seed("sign:" + name, globalSeed: globalSeed)
+            for i in 0..<n where splitmix(s, i) >> 62 == 0 { v[i] = -v[i] }
         }
         return v
     }
 
     /// +-1 from the top bit of sign stream `k` of `name`.
-    static func signs(name: String, k: Int, count: Int, globalSeed: UInt64 = 0) -> [Double] {
-        var g = SeededGenerator(seed: seed("sketch\(k):\(name)", globalSeed: globalSeed))
-        return (0..<count).map { _ in g.next() >> 63 == 0 ? 1 : -1 }
+    /// sum_i s_i v_i, s_i = +1 when bit 63 - (i mod 64) of splitmix(signSeed, i / 64) is 0, else -1.
+    static func project(_ v: UnsafeBufferPointer<Float>, signSeed s: UInt64) -> Double {
+        var acc = 0.0, i = 0, word = 0
+        while i < v.count {
+            var z = splitmix(s, word)
+            for j in i..<min(i + 64, v.count) {
+                acc += z >> 63 == 0 ? Double(v[j]) : -Double(v[j])
+                z <<= 1
+            }
+            i += 64; word += 1
+        }
+        return acc
     }
 
-    static func sampleIndices(name: String, count n: Int, samples: Int, globalSeed: UInt64 = 0) -> [Int] {
-        var g = SeededGenerator(seed: seed("samples:\(name)", globalSeed: globalSeed))
-        return (0..<samples).map { _ in Int(g.next() % UInt64(n)) }
+    static func sampleIndices(name: String, count n: Int, samples: Int) -> [Int] {
+        let s = seed("samples:\(name)")
+        return (0..<samples).map { Int(splitmix(s, $0) % UInt64(n)) }
     }
 
     /// The summary the dumps store for every gradient (weightgen.sketch): L2 norm, max |v|,
     /// projections onto K sign vectors and S values at pseudo-random indices; float64 sums.
+    /// Sketch streams do not depend on a dump's global seed (that one only changes the weights).
     struct Sketch {
         var norm: Double
         var maxabs: Double
@@ -64,16 +88,15 @@ enum ReferenceWeights {
         var sampleValue: [Double]
     }
 
-    static func sketch(name: String, values: [Float], k: Int = 8, samples: Int = 16, globalSeed: UInt64 = 0) -> Sketch {
+    static func sketch(name: String, values: [Float], k: Int = 8, samples: Int = 16) -> Sketch {
         var norm2 = 0.0, maxabs = 0.0
         for x in values { let d = Double(x); norm2 += d * d; maxabs = max(maxabs, abs(d)) }
-        let proj = (0..<k).map { j -> Double in
-            var g = SeededGenerator(seed: seed("sketch\(j):\(name)", globalSeed: globalSeed))
-            var acc = 0.0
-            for x in values { acc += g.next() >> 63 == 0 ? Double(x) : -Double(x) }
-            return acc
+        var proj: [Double] = []
+        for j in 0..<k {
+            let s = seed("sketch\(j):\(name)")
+            proj.append(values.withUnsafeBufferPointer { project($0, signSeed: s) })
         }
-        let idx = sampleIndices(name: name, count: values.count, samples: samples, globalSeed: globalSeed)
+        let idx = sampleIndices(name: name, count: values.count, samples: samples)
         return Sketch(norm: norm2.squareRoot(), maxabs: maxabs, proj: proj, sampleIndex: idx,
                       sampleValue: idx.map { Double(values[$0]) })
     }

@@ -33,9 +33,12 @@ final class ReferenceWeightsTests: VGGTLTestCase {
         }
         XCTAssertEqual(f.streams.count, 3)
         for s in f.streams {
-            var g = SeededGenerator(seed: UInt64(s.seed, radix: 16)!)
+            let seed = UInt64(s.seed, radix: 16)!
+            var g = SeededGenerator(seed: seed)
             let got = (0..<s.first.count).map { _ in String(g.next(), radix: 16).leftPadded(16) }
             XCTAssertEqual(got, s.first, "stream \(s.seed)")
+            let direct = (0..<s.first.count).map { String(ReferenceWeights.splitmix(seed, $0), radix: 16).leftPadded(16) }
+            XCTAssertEqual(direct, s.first, "ReferenceWeights.splitmix, seed \(s.seed)")
         }
     }
 
