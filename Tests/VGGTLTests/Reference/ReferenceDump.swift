@@ -187,11 +187,26 @@ struct ReferenceComparator {
 
     var failures: [Row] { rows.filter { !($0.error <= $0.tolerance) } }
 
+    /// The largest error of each kind of comparison: forward arrays, strict gradients of each
+    /// step, routing-sensitive gradients, expected zeros.
+    var worstByKind: [(kind: String, error: Double, count: Int)] {
+        func kind(_ r: Row) -> String {
+            if r.measure.hasPrefix("zero") { return "expected zeros" }
+            if r.measure.hasPrefix("routing") { return "routing-sensitive gradients" }
+            if r.name.hasPrefix("train/grad/") { return "train gradients" }
+            if r.name.hasPrefix("frozen/grad/") { return "frozen gradients" }
+            return "forward"
+        }
+        let groups = Dictionary(grouping: rows, by: kind)
+        return groups.keys.sorted().map { k in (k, groups[k]!.map(\.error).max()!, groups[k]!.count) }
+    }
+
     /// The worst rows, for the failure message and the test log.
     func summary(limit: Int = 12) -> String {
         let worst = rows.sorted { $0.error > $1.error }.prefix(limit)
-        return "\(dump.variant): \(rows.count) tensors compared, \(failures.count) over tolerance; worst:\n" +
-            worst.map { String(format: "  %-60@ %.3e (tol %.0e, %@)", $0.name as NSString, $0.error, $0.tolerance, $0.measure as NSString) }
+        let kinds = worstByKind.map { String(format: "%@ %.2e (%d)", $0.kind as NSString, $0.error, $0.count) }.joined(separator: ", ")
+        return "\(dump.variant): \(rows.count) tensors compared, \(failures.count) over tolerance; worst by kind: \(kinds); worst:\n" +
+            worst.map { String(format: "  %-60@ %.3e (tol %.2g, %@)", $0.name as NSString, $0.error, $0.tolerance, $0.measure as NSString) }
                 .joined(separator: "\n")
     }
 
