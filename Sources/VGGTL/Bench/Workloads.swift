@@ -32,6 +32,14 @@ public struct Workload: Sendable {
         Workload(name: "bn32", kind: .train, size: 32, batch: 64, trunk: .vgg16BN, includeTop: true, unfreeze: .all, adam: true, classes: 10, pytorchCPU: 76),
     ]
 
+    /// The same case at another batch.
+    public func withBatch(_ b: Int) -> Workload {
+        var w = Workload(name: name, kind: kind, size: size, batch: b, trunk: trunk, includeTop: includeTop, unfreeze: unfreeze,
+                         adam: adam, classes: classes, pytorchCPU: nil)
+        w.fromJPEGs = fromJPEGs
+        return w
+    }
+
     /// Multiply-accumulates of the VGG16 trunk forward for one image (15.35 G at 224x224, scaled by area).
     public var trunkGMAC: Double { 15.35 * Double(size * size) / (224.0 * 224.0) }
     /// FLOPs per image as the reference counts them: forward = 2 x MAC; training = 3 x forward.

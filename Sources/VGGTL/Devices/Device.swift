@@ -104,8 +104,10 @@ public protocol Device: AnyObject {
                            mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, epsilon: Float,
                            dgamma: DeviceBuffer, dbeta: DeviceBuffer)
 
-    /// y = x * keep / (1 - rate), keep = dropoutKeep(seed, i, rate); also the backward with x = dy.
-    func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32)
+    /// y = x * keep / (1 - rate), keep = dropoutKeep(seed, indexOffset + i, rate); also the
+    /// backward with x = dy. `indexOffset`: where this batch starts in a data-parallel step's
+    /// global batch (elements), so ranks draw the masks one process would (0 otherwise).
+    func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32, indexOffset: UInt32)
 
     /// Softmax cross-entropy over rows of logits, labels given as class indices (as floats).
     /// Writes per-row loss and dlogits = (softmax - onehot) * gradScale.
@@ -121,6 +123,12 @@ public protocol Device: AnyObject {
     /// `step` counts from 1 (bias correction).
     func adamUpdate(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, count: Int, step: Int, _ c: AdamConfig)
     func rmspropUpdate(param: DeviceBuffer, grad: DeviceBuffer, meanSquare: DeviceBuffer, count: Int, _ c: RMSpropConfig)
+}
+
+extension Device {
+    public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
+        dropout(x, y, count: count, rate: rate, seed: seed, indexOffset: 0)
+    }
 }
 
 /// Dropout's keep decision from a counter-based hash: the same bits on every backend, so the

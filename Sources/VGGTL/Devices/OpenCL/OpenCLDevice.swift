@@ -428,8 +428,8 @@ public final class OpenCLDevice: Device {
         launch(k.axpy, count, mem(x), mem(y), count, alpha)
     }
 
-    public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
-        launch(k.dropout, count, mem(x), mem(y), count, rate, 1 / (1 - rate), seed)
+    public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32, indexOffset: UInt32) {
+        launch(k.dropout, count, mem(x), mem(y), count, rate, 1 / (1 - rate), seed, indexOffset)
     }
 
     // MARK: - Pooling
