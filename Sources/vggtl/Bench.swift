@@ -10,12 +10,17 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed steps per case (the median is reported).") var steps = 3
     @Option(help: "GEMM size for the peak measurement (0 skips it).") var gemm = 2048
     @Flag(help: "Print JSON for scripts instead of a table.") var json = false
-    @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
+    @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter, each with the algorithm the device's plan runs), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
     @Option(help: "Image size for --layers.") var size = 150
     @Option(help: "Batch for --layers.") var batch = 16
+    @Flag(help: "Data-parallel training steps (run under mpirun -np N; without it, one process): global img/s and the gradient allreduce time per step, exposed after backward and alone. Cases: part150,bn32 unless --cases names others.")
+    var distributed = false
+    @Option(help: "Gradient bucket size in MB for --distributed.") var bucketMb: Double = 25
+    @Option(help: "Batch per rank for --distributed (default: the case's).") var rankBatch: Int?
 
     func run() throws {
         let device = try global.openDevice()
+        if distributed { try runDistributed(device); return }
         let names = cases == "all" ? Workload.all.map(\.name) : cases.split(separator: ",").map(String.init)
         let chosen = try names.map { n in
             guard let w = Workload.all.first(where: { $0.name == n }) else {
@@ -65,7 +70,10 @@ struct Bench: ParsableCommand {
         print("device: \(device.name)")
         if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
         print("size \(size), batch \(batch); conv GFLOP/s count direct-convolution work (2 x MACs)")
-        print("layer           pass             algorithm                       ms    GFLOP/s  % peak    GB/s")
+        // The algorithm column is as wide as the longest name: names are never cut.
+        let width = max(28, results.map(\.algorithm.count).max() ?? 0) + 2
+        print("layer           pass             " + "algorithm".padding(toLength: width, withPad: " ", startingAt: 0)
+              + "      ms    GFLOP/s  % peak    GB/s")
         var total = 0.0
         for r in results {
             func f(_ v: Double?, _ width: Int, _ fmt: String) -> String {
@@ -74,9 +82,45 @@ struct Bench: ParsableCommand {
             }
             if r.algorithm != "elementwise" { total += r.milliseconds }
             print(r.layer.padding(toLength: 16, withPad: " ", startingAt: 0) + r.pass.padding(toLength: 17, withPad: " ", startingAt: 0)
-                  + r.algorithm.padding(toLength: 28, withPad: " ", startingAt: 0)
+                  + r.algorithm.padding(toLength: width, withPad: " ", startingAt: 0)
                   + f(r.milliseconds, 8, "%.1f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%") + f(r.gbPerSecond, 8, "%.1f"))
         }
         print(String(format: "sum of conv and pool kernels: %.0f ms per batch of %d", total, batch))
+    }
+
+    func runDistributed(_ device: Device) throws {
+        let comm = try Job.start(global)
+        let names = cases == "all" ? ["part150", "bn32"] : cases.split(separator: ",").map(String.init)
+        let chosen = try names.map { n in
+            guard var w = Workload.all.first(where: { $0.name == n }) else {
+                throw VGGTLError.badFlag(flag: "--cases", value: n, expected: Workload.all.map(\.name).joined(separator: ", "))
+            }
+            if let rankBatch {
+                guard rankBatch >= 1 else { throw VGGTLError.badFlag(flag: "--rank-batch", value: "\(rankBatch)", expected: "at least 1") }
+                w = w.withBatch(rankBatch)
+            }
+            return w
+        }
+        guard steps >= 2 else { throw VGGTLError.badFlag(flag: "--steps", value: "\(steps)", expected: "at least 2 for --distributed") }
+        var results: [DistributedBenchResult] = []
+        let ranks = comm?.size ?? 1
+        if !json {
+            let devices = try comm?.allgatherStrings(device.name, what: "device names") ?? [device.name]
+            for (r, d) in devices.enumerated() { print("rank \(r): \(d)") }
+            print("case      ranks  batch/rank   img/s  step ms  allreduce exposed ms  allreduce alone ms  gradients MB")
+        }
+        for w in chosen {
+            let r = try DistributedBench.run(w, comm: comm, device: device, steps: steps, bucketMegabytes: bucketMb)
+            results.append(r)
+            if !json {
+                print(w.name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%5d %11d %8.2f %8.1f %21.1f %19.1f %13.1f", ranks, r.batchPerRank,
+                      r.imagesPerSecond, 1e3 * r.stepSeconds.sorted()[r.stepSeconds.count / 2], 1e3 * r.exposedAllreduceSeconds, 1e3 * r.allreduceSeconds, r.gradientMegabytes))
+            }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(results), as: UTF8.self))
+        }
     }
 }

@@ -60,14 +60,13 @@ final class VerifyTests: BinaryTestCase {
     /// The calibration, without a second device: the CPU's own two convolution algorithms
     /// (Winograd and im2col sum in other orders) agree within the tolerance, as PoCL does.
     func testTheCPUsTwoConvolutionAlgorithmsAgreeWithinTheTolerance() throws {
-        defer { convolutionAlgorithm = .auto }
+        let im2col = try CPUDevice(options: .init(convolution: .im2col))
+        let winograd = try CPUDevice(options: .init(convolution: .winograd4))
         for trunk in [ModelConfig.Trunk.vgg16, .vgg16BN] {
             let b = batch(4)
-            convolutionAlgorithm = .im2col
-            let a = try model(trunk, dropout: 0.5, unfreeze: .all, on: cpuDevice)
+            let a = try model(trunk, dropout: 0.5, unfreeze: .all, on: im2col)
             let results = try Verification.pass(a, x: b.x, batch: b)
-            convolutionAlgorithm = .winograd4
-            let twin = try model(trunk, dropout: 0.5, unfreeze: .all, on: try CPUDevice())
+            let twin = try model(trunk, dropout: 0.5, unfreeze: .all, on: winograd)
             let r = try Verification.check(results, from: "cpu im2col", against: twin, weights: weightSet(of: a.layers), batch: b, samples: 2)
             XCTAssertTrue(r.agrees, "\(trunk.rawValue): im2col vs Winograd\n\(r.table)")
             // The algorithms really differ somewhere (else this calibrates nothing).

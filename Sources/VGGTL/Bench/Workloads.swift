@@ -32,6 +32,14 @@ public struct Workload: Sendable {
         Workload(name: "bn32", kind: .train, size: 32, batch: 64, trunk: .vgg16BN, includeTop: true, unfreeze: .all, adam: true, classes: 10, pytorchCPU: 76),
     ]
 
+    /// The same case at another batch.
+    public func withBatch(_ b: Int) -> Workload {
+        var w = Workload(name: name, kind: kind, size: size, batch: b, trunk: trunk, includeTop: includeTop, unfreeze: unfreeze,
+                         adam: adam, classes: classes, pytorchCPU: nil)
+        w.fromJPEGs = fromJPEGs
+        return w
+    }
+
     /// Multiply-accumulates of the VGG16 trunk forward for one image (15.35 G at 224x224, scaled by area).
     public var trunkGMAC: Double { 15.35 * Double(size * size) / (224.0 * 224.0) }
     /// FLOPs per image as the reference counts them: forward = 2 x MAC; training = 3 x forward.
@@ -220,6 +228,7 @@ extension WorkloadBench {
     public static func layers(size: Int, batch: Int, on device: Device, repeats: Int = 3, gemmPeak: Double?) throws -> [KernelResult] {
         try KernelCases.vgg16(on: device, size: size, batch: batch).map { c in
             let seconds = median(try stepSeconds(warmup: 1, steps: repeats, c.prepare()))
+            // The name after the warm-up: a plan that tunes itself chose during it.
             let gf = c.flops.map { $0 / seconds / 1e9 }
             return KernelResult(layer: c.layer, pass: c.pass, algorithm: c.algorithm, milliseconds: seconds * 1e3, gflops: gf,
                                 gbPerSecond: c.bytes.map { $0 / seconds / 1e9 }, percentOfPeak: gf.flatMap { g in gemmPeak.map { 100 * g / $0 } })

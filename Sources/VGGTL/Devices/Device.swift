@@ -55,6 +55,13 @@ public protocol Device: AnyObject {
               b: DeviceBuffer, bOffset: Int, ldb: Int,
               beta: Float, c: DeviceBuffer, cOffset: Int, ldc: Int)
 
+    /// A convolution for one geometry, its algorithms chosen by this device (see ConvolutionPlan).
+    /// Plans are cheap to keep: layers hold one per input geometry and call only the plan.
+    func convolutionPlan(_ g: WindowGeometry) throws -> ConvolutionPlan
+    /// Throws the first failure since the device opened (a lost or reset GPU): results since
+    /// then are not to be trusted or saved. The CPU never fails this way.
+    func checkHealthy() throws
+
     /// Writes rows [row0, row0+rows) of the im2col matrix of x (outPixels x patchSize) to col.
     func im2col(_ x: DeviceBuffer, _ g: WindowGeometry, row0: Int, rows: Int, col: DeviceBuffer)
     /// dx += the scatter of dcol rows [row0, row0+rows) back to input positions (im2col's adjoint).
@@ -97,8 +104,10 @@ public protocol Device: AnyObject {
                            mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, epsilon: Float,
                            dgamma: DeviceBuffer, dbeta: DeviceBuffer)
 
-    /// y = x * keep / (1 - rate), keep = dropoutKeep(seed, i, rate); also the backward with x = dy.
-    func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32)
+    /// y = x * keep / (1 - rate), keep = dropoutKeep(seed, indexOffset + i, rate); also the
+    /// backward with x = dy. `indexOffset`: where this batch starts in a data-parallel step's
+    /// global batch (elements), so ranks draw the masks one process would (0 otherwise).
+    func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32, indexOffset: UInt32)
 
     /// Softmax cross-entropy over rows of logits, labels given as class indices (as floats).
     /// Writes per-row loss and dlogits = (softmax - onehot) * gradScale.
@@ -114,6 +123,12 @@ public protocol Device: AnyObject {
     /// `step` counts from 1 (bias correction).
     func adamUpdate(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, count: Int, step: Int, _ c: AdamConfig)
     func rmspropUpdate(param: DeviceBuffer, grad: DeviceBuffer, meanSquare: DeviceBuffer, count: Int, _ c: RMSpropConfig)
+}
+
+extension Device {
+    public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
+        dropout(x, y, count: count, rate: rate, seed: seed, indexOffset: 0)
+    }
 }
 
 /// Dropout's keep decision from a counter-based hash: the same bits on every backend, so the

@@ -6,7 +6,7 @@ public enum Padding: String, Sendable {
 /// The shape arithmetic of a 2-D window op (convolution or pooling) over NHWC input.
 /// Output size and padding follow TensorFlow: `same` gives ceil(in / stride) with the
 /// smaller half of the padding on top/left; `valid` gives floor((in - k) / stride) + 1.
-public struct WindowGeometry: Equatable, Sendable {
+public struct WindowGeometry: Hashable, Sendable {
     public var batch: Int, inH: Int, inW: Int, inC: Int
     public var kH: Int, kW: Int
     public var strideH: Int, strideW: Int

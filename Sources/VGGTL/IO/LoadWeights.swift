@@ -78,7 +78,7 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
         }
     }
     for (target, i, _) in plan {
-        set.tensors[i].values.withUnsafeBufferPointer { target.tensor.device.write($0, to: target.tensor.buffer, offset: 0) }
+        target.tensor.upload(set.tensors[i].values)
     }
     return WeightLoadReport(loaded: plan.map(\.target.name), skipped: missing, mismatched: mismatched)
 }

@@ -25,7 +25,10 @@ public final class Dropout: Layer {
     public let seed: UInt32
     /// Forward calls in training mode so far; part of the mask seed, saved with checkpoints.
     public var step: UInt32 = 0
-    private var y: Tensor?, dx: Tensor?, lastSeed: UInt32 = 0, active = false
+    /// Where this batch's first sample sits in the global batch of a data-parallel step: the
+    /// mask is that of the same sample in one process's batch (set by Distributed/; 0 otherwise).
+    public var sampleOffset = 0
+    private var y: Tensor?, dx: Tensor?, lastSeed: UInt32 = 0, lastOffset: UInt32 = 0, active = false
 
     public init(_ name: String, rate: Float, seed: UInt32) throws {
         guard rate >= 0, rate < 1 else { throw VGGTLError.invalidArgument("layer \(name): dropout rate must be in [0, 1), got \(rate)") }
@@ -41,7 +44,8 @@ public final class Dropout: Layer {
         var s = SeededGenerator(seed: UInt64(seed) << 32 | UInt64(step))
         lastSeed = UInt32(truncatingIfNeeded: s.next())
         let y = try reuse(&self.y, x.shape, on: x.device, what: "\(name) output")
-        x.device.dropout(x.buffer, y.buffer, count: x.count, rate: rate, seed: lastSeed)
+        lastOffset = UInt32(truncatingIfNeeded: sampleOffset * (x.count / max(x.shape[0], 1)))
+        x.device.dropout(x.buffer, y.buffer, count: x.count, rate: rate, seed: lastSeed, indexOffset: lastOffset)
         return y
     }
 
@@ -49,7 +53,7 @@ public final class Dropout: Layer {
         guard inputGradient else { return nil }
         guard active else { return dy }
         let dx = try gradientTensor(&self.dx, dy.shape, on: dy.device, what: "\(name) input gradient", target: target)
-        dy.device.dropout(dy.buffer, dx.buffer, count: dy.count, rate: rate, seed: lastSeed)
+        dy.device.dropout(dy.buffer, dx.buffer, count: dy.count, rate: rate, seed: lastSeed, indexOffset: lastOffset)
         return dx
     }
 }

@@ -21,14 +21,22 @@ public final class Sequential {
         try layers.reduce(x) { try $1.forward($0, training: training) }
     }
 
-    /// Backpropagates dL/d(output) through the layers that need it.
-    public func backward(_ dy: Tensor) throws {
+    /// Backpropagates dL/d(output) through the layers that need it. `gradientsReady` is called
+    /// as soon as a layer's trainable parameter gradients are final (in backward order, once per
+    /// layer that has any), so data-parallel training can start reducing them while backward
+    /// continues (CONTRACTS.md section 2).
+    public func backward(_ dy: Tensor, gradientsReady: (([Parameter]) -> Void)? = nil) throws {
         guard let lowest = layers.firstIndex(where: \.trainable) else { return }
         var grad = dy
         for i in stride(from: layers.count - 1, through: lowest, by: -1) {
             // dx goes to the slot that does not hold dy (a view such as Flatten's keeps dy's slot).
             let target = GradientTarget(arena: gradients, input: gradients.slot(holding: grad) == 0 ? 1 : 0)
-            guard let dx = try layers[i].backward(grad, inputGradient: i > lowest, into: target) else { break }
+            let dx = try layers[i].backward(grad, inputGradient: i > lowest, into: target)
+            if let gradientsReady {
+                let ready = layers[i].parameters.filter(\.trainable)
+                if !ready.isEmpty { gradientsReady(ready) }
+            }
+            guard let dx else { break }
             grad = dx
         }
     }

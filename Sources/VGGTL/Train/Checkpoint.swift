@@ -28,6 +28,20 @@ public struct CheckpointInfo: Codable, Sendable {
     /// nil at an epoch boundary.
     public var batchesDone: Int?
     public var partialMetrics: EpochMetrics?
+    /// How the batches were split when it was written: processes, batch per process and, mid-epoch,
+    /// the samples of the epoch done, so that a resume under another number of processes starts
+    /// the epoch where this one stopped. nil in checkpoints of older versions.
+    public var dataParallel: DataParallelRecord?
+
+    public struct DataParallelRecord: Codable, Sendable, Equatable {
+        public var ranks: Int
+        public var batchPerRank: Int
+        public var samplesDone: Int?
+        public init(ranks: Int, batchPerRank: Int, samplesDone: Int?) {
+            self.ranks = ranks; self.batchPerRank = batchPerRank; self.samplesDone = samplesDone
+        }
+        public var globalBatch: Int { ranks * batchPerRank }
+    }
 
     public struct FeatureTrunk: Codable, Sendable, Equatable {
         public var trunk: ModelConfig.Trunk
@@ -54,14 +68,14 @@ public enum Checkpoint {
     public static func save(_ info: CheckpointInfo, model: Model, optimizer: Optimizer?, in dir: URL, name: String) throws {
         var info = info
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        if let cl = model.device as? OpenCLDevice { try cl.checkHealthy() }
+        try model.device.checkHealthy()
         var set = weightSet(of: model.layers)
         if let optimizer {
             for t in try optimizer.stateTensors(for: model.network.parameters.filter(\.trainable)) {
                 set.tensors.append((t.name, t.tensor.shape, t.tensor.toArray()))
             }
         }
-        if let cl = model.device as? OpenCLDevice { try cl.checkHealthy() }
+        try model.device.checkHealthy()
         for t in set.tensors where t.values.contains(where: { !$0.isFinite }) {
             throw VGGTLError.nonFiniteWeights(tensor: t.name, epoch: info.epoch + (info.batchesDone == nil ? 0 : 1))
         }
@@ -146,7 +160,7 @@ public enum Checkpoint {
                 guard let v = byName[t.name], v.shape == t.tensor.shape else {
                     throw VGGTLError.invalidArgument("\(arrays.path): optimizer state \(t.name) is missing or has another shape; start a new run instead of --resume")
                 }
-                v.values.withUnsafeBufferPointer { device.write($0, to: t.tensor.buffer, offset: 0) }
+                t.tensor.upload(v.values)
             }
         }
         return (info, model)
