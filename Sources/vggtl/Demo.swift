@@ -93,19 +93,17 @@ struct Demo: ParsableCommand {
                                          labelMap: Dictionary(uniqueKeysWithValues: (0..<5).map { ($0, $0) }), classNames: Array(names[0..<5]))
         let sourceAccuracy = try accuracy(sourceModel, loader(sourceTest, shuffle: false, batch: 128))
         print(String(format: "source model: %.2f%% on %d test images of classes 0-4", 100 * sourceAccuracy, sourceTest.count))
-        let sourceTrunk = sourceModel.layers.filter { VGG16.block(of: $0.name) != nil }
-        let trunkWeights = weightSet(of: sourceTrunk)
+        let trunkWeights = weightSet(of: sourceModel.trunkLayers)
 
         // (a) Bottleneck features of the frozen source trunk, then a head on them.
         let ta = Date()
-        let trunk = Sequential(sourceTrunk)
         func features(_ s: ImageSource) throws -> ArrayBatches {
             var values: [Float] = [], labels: [Int] = []
             var x: Tensor?
             for b in loader(s, shuffle: false, batch: 128).batches(epoch: 0) where b.count > 0 {
                 if x?.shape.first != b.count { x = try Tensor(uninitialized: [b.count, 32, 32, 3], on: device) }
                 b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
-                values += try trunk.forward(x!, training: false).toArray()
+                values += try sourceModel.network.forward(x!, training: false, upTo: sourceModel.trunkOutput).toArray()
                 labels += b.labels.map { Int($0) }
             }
             return try ArrayBatches(values: values, sampleShape: [1, 1, 512], labels: labels, batchSize: batch, shuffle: true, seed: global.seed)
@@ -123,7 +121,7 @@ struct Demo: ParsableCommand {
         fineConfig.frozenBatchNormStatistics = true  // as Keras advises for fine-tuning
         let fine = try Model(fineConfig, on: device, seed: global.seed)
         try loadWeights(trunkWeights, into: fine.layers, skipMissing: true)
-        try loadWeights(weightSet(of: headModel.layers), into: fine.layers.filter { VGG16.block(of: $0.name) == nil })
+        try loadWeights(weightSet(of: headModel.layers), into: fine.headLayers)
         fine.apply(.fromBlock(5))
         _ = try fit("(b) fine-tune block5 + head", fine, try OptimizerSpec(kind: .sgd, learningRate: 1e-2, momentum: 0.9),
                     train: loader(targetTrain, shuffle: true), epochs: finetuneEpochs)

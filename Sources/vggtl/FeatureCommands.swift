@@ -30,13 +30,14 @@ func fileStamp(_ path: String) -> String {
 }
 
 struct Extract: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Bottleneck features: the frozen VGG16 trunk over class folders -> features.npy, labels.npy, classes.json.")
+    static let configuration = CommandConfiguration(abstract: "Bottleneck features: a frozen trunk over class folders -> features.npy, labels.npy, classes.json.")
     @OptionGroup var global: GlobalOptions
+    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
     @Option(help: "imagenet | a .h5/.safetensors file | a run folder (its trunk).") var weights = "imagenet"
     @Option(help: "Images: one subfolder per class.") var data: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32
-    @Flag(help: "The trunk has BatchNorm (VGG16-BN weights).") var bn = false
+    @Flag(help: "The trunk has BatchNorm (VGG16-BN weights; same as --model vgg16-bn).") var bn = false
     @Flag(help: "Stop at the first unreadable image instead of skipping it with a warning.") var strict = false
     @OptionGroup var image: ImageOptions
 
@@ -47,9 +48,9 @@ struct Extract: ParsableCommand {
         let device = try global.openDevice()
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
-        let trunkKind: ModelConfig.Trunk = bn ? .vgg16BN : .vgg16
-        let weightsURL = try resolveWeights(weights)
-        let input = try image.spec(defaultSize: (150, 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL))
+        let trunkKind = try parseTrunk(model, bn: bn)
+        let weightsURL = try resolveWeights(weights, trunk: trunkKind)
+        let input = try image.spec(defaultSize: defaultSize(trunkKind, vgg: 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL, trunk: trunkKind))
         let weightsName = weightsURL?.path ?? "none"
         let fingerprint = fnv1a(([weightsName, weightsURL.map { fileStamp($0.path) } ?? "", "\(input)", trunkKind.rawValue]
                                  + source.files.map { "\($0.path)|\($0.label)|\(fileStamp($0.path))" }).joined(separator: "\n"))
@@ -59,10 +60,10 @@ struct Extract: ParsableCommand {
             print("features in \(out) are up to date (same weights, preprocessing, size and images): reused, not recomputed")
             return
         }
-        var rng = SeededGenerator(seed: global.seed)
-        let trunk = Sequential(try VGG16.trunk(batchNorm: bn, on: device, rng: &rng))
-        if let weightsURL { try loadWeights(from: weightsURL, into: trunk.layers) }
-        let featureShape = Array(try trunk.outputShape([1, input.height, input.width, 3]).dropFirst())
+        let net = try Model(ModelConfig(trunk: trunkKind, inputShape: [input.height, input.width, 3], headHidden: 0, classes: 2),
+                            on: device, seed: global.seed)
+        if let weightsURL { try loadWeights(from: weightsURL, into: net.trunkLayers) }
+        let featureShape = Array(try net.network.outputShape([1, input.height, input.width, 3], of: net.trunkOutput).dropFirst())
         let loader = BatchLoader(source: source, batchSize: batch, input: input, shuffle: false, seed: global.seed)
         print("extracting \(featureShape) features of \(source.count) images in \(source.classNames.count) classes on \(device.name)")
         var features: [Float] = [], labels: [Int] = [], files: [String] = [], skipped = 0
@@ -79,7 +80,7 @@ struct Extract: ParsableCommand {
                 features += try fittingBatch(b.count) {
                     if x?.shape != shape { x = try Tensor(uninitialized: shape, on: device) }
                     b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
-                    let y = try trunk.forward(x!, training: false).toArray()
+                    let y = try net.network.forward(x!, training: false, upTo: net.trunkOutput).toArray()
                     if let cl = device as? OpenCLDevice { try cl.checkHealthy() }
                     return y
                 }
@@ -150,7 +151,7 @@ struct TrainTop: ParsableCommand {
             validation = try ArrayBatches(values: validation!.values, sampleShape: t.shape, labels: validation!.labels, batchSize: opts.batch, shuffle: false, seed: global.seed)
         }
         var config = ModelConfig(trunk: .none, inputShape: t.shape, classes: t.classes.count)
-        try head.apply(to: &config)
+        try head.apply(to: &config, features: t.info?.trunk)
         let spec = try opts.optimizerSpec(defaultKind: .rmsprop, defaultLR: 1e-3)
         let input = t.info?.input ?? InputSpec(height: t.shape[0] * 32, width: (t.shape.count > 1 ? t.shape[1] : 1) * 32, preprocessing: .caffe)
         let info = CheckpointInfo(model: config, classNames: t.classes, input: input,

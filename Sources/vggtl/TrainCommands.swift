@@ -4,8 +4,8 @@ import VGGTL
 
 /// Input options shared by commands that read images.
 struct ImageOptions: ParsableArguments {
-    @Option(help: "Input size HxW (images are resized to it).") var size: String?
-    @Option(help: "caffe (Keras VGG16 preprocess_input) | torch | rescale (1/255).") var preprocess: String?
+    @Option(help: "Input size HxW (images are resized to it; default: the command's, or the backbone's).") var size: String?
+    @Option(help: "caffe (Keras VGG16/ResNet50 preprocess_input) | torch | tf (Keras InceptionV3: x/127.5 - 1) | rescale (1/255).") var preprocess: String?
 
     /// Sizes and modes are checked while parsing, before any device, weights or data is touched.
     func validate() throws {
@@ -22,7 +22,7 @@ struct ImageOptions: ParsableArguments {
 
 /// Head options (the tutorials' Flatten -> Dense(256, relu) -> Dropout(0.5) -> predictions).
 struct HeadOptions: ParsableArguments {
-    @Option(help: "Head pooling: flatten | gap.") var pooling = "flatten"
+    @Option(help: "Head pooling: flatten | gap (default: flatten for VGG16, gap for ResNet50 and InceptionV3).") var pooling: String?
     @Option(help: "Hidden units of the head's Dense layer (0: none).") var hidden = 256
     @Option(help: "Dropout rate after the hidden layer.") var dropout: Float = 0.5
 
@@ -31,18 +31,31 @@ struct HeadOptions: ParsableArguments {
         try apply(to: &c)
     }
 
-    func apply(to c: inout ModelConfig) throws {
-        c.headPooling = try parseEnum(pooling, flag: "--pooling")
+    /// Sets the head; without --pooling, the pooling the trunk's tutorials use (`features`: the
+    /// trunk saved features came from).
+    func apply(to c: inout ModelConfig, features: ModelConfig.Trunk? = nil) throws {
+        c.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? Backbone.of(features ?? c.trunk)?.defaultPooling ?? .flatten
         guard hidden >= 0 else { throw VGGTLError.badFlag(flag: "--hidden", value: "\(hidden)", expected: "0 or more units") }
         guard dropout >= 0, dropout < 1 else { throw VGGTLError.badFlag(flag: "--dropout", value: "\(dropout)", expected: "a rate in [0, 1)") }
         c.headHidden = hidden; c.headDropout = dropout
     }
 }
 
-/// The default preprocessing for a weights file: PyTorch weights expect torch's, Keras' caffe.
-func defaultPreprocessing(for weights: URL?) -> Preprocessing {
+/// The default preprocessing for a weights file: what the backbone's pretrained weights expect
+/// (VGG16 and ResNet50 from Keras: caffe; PyTorch files: torch; InceptionV3: tf), rescale without weights.
+func defaultPreprocessing(for weights: URL?, trunk: ModelConfig.Trunk = .vgg16) -> Preprocessing {
     guard let weights else { return .rescale }
-    return weights.pathExtension.lowercased() == "safetensors" ? .torch : .caffe
+    switch trunk {
+    case .inceptionV3, .inceptionV3Torchvision: return .tf
+    default: return weights.pathExtension.lowercased() == "safetensors" ? .torch : Backbone.of(trunk)?.defaultPreprocessing ?? .caffe
+    }
+}
+
+/// The input size a command uses without --size: VGG16 keeps the command's (the tutorials'),
+/// other backbones their own.
+func defaultSize(_ trunk: ModelConfig.Trunk, vgg: Int) -> (Int, Int) {
+    let side = trunk == .vgg16 || trunk == .vgg16BN ? vgg : Backbone.of(trunk)?.defaultSize ?? vgg
+    return (side, side)
 }
 
 func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, seed: UInt64) throws
@@ -94,6 +107,7 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
             throw VGGTLError.invalidArgument("\(dir.path) already holds a run; add --resume to continue it or choose another --out")
         }
         model = try Model(config, on: device, seed: global.seed)
+        try model.check(unfreeze)
         try prepare(model)
         model.apply(unfreeze)
         optimizer = optimizerSpec.make()
@@ -117,13 +131,15 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
 }
 
 struct Finetune: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Fine-tune VGG16 on class folders: ImageNet trunk, new head, chosen blocks unfrozen.")
+    static let configuration = CommandConfiguration(abstract: "Fine-tune a pretrained trunk on class folders: new head, chosen stages unfrozen.")
     @OptionGroup var global: GlobalOptions
+    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
     @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16).") var weights = "imagenet"
     @Option(help: "Training images: one subfolder per class.") var data: String
     @Option(help: "Validation images (same class folders).") var val: String?
     @Option(help: "Hold out this fraction of --data for validation instead.") var valSplit: Double?
-    @Option(help: "none | block5 | block4 | ... | block1 | all | N.") var unfreeze = "block5"
+    @Option(help: "none | a stage (block5 ... block1, conv5 ... conv1, mixed10 ... mixed0) and the stages after it | all | N (last N layers with weights). Default: block5, conv5 or mixed9.") var unfreeze: String?
+    @Option(help: "Freeze the first N layers as Keras counts model.layers (the InputLayer is 0; `vggtl summary` shows the cut); the rest train.") var freezeFirst: Int?
     @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate.") var headEpochs = 0
     @Flag(help: "Augment as the tutorials' ImageDataGenerator (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip).") var augment = false
     @Option(help: "Start the head from a train-top run folder (the tutorials' top_model_weights).") var topModel: String?
@@ -134,17 +150,18 @@ struct Finetune: ParsableCommand {
     @OptionGroup var opts: TrainingOptions
 
     func run() throws {
+        let trunk = try parseTrunk(model, bn: bn)
+        let unfreezeSpec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: Self.defaultUnfreeze(trunk))
         let device = try global.openDevice()
-        let weightsURL = try resolveWeights(weights)
-        let input = try image.spec(defaultSize: (150, 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL))
+        let weightsURL = try resolveWeights(weights, trunk: trunk)
+        let input = try image.spec(defaultSize: defaultSize(trunk, vgg: 150), defaultPreprocessing: defaultPreprocessing(for: weightsURL, trunk: trunk))
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
         let split = try validationSplit(source, valDir: val, valSplit: valSplit, seed: global.seed)
-        var config = ModelConfig(trunk: bn ? .vgg16BN : .vgg16, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
+        var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
         config.frozenBatchNormStatistics = !bnBatchStatistics
         try head.apply(to: &config)
         let spec = try opts.optimizerSpec(defaultKind: .sgd, defaultLR: 1e-4)
-        let unfreezeSpec = try UnfreezeSpec(parsing: unfreeze)
         let train = BatchLoader(source: source, indices: split.train, batchSize: opts.batch, input: input,
                                 augmentation: augment ? .tutorial : nil, shuffle: true, seed: global.seed)
         let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: opts.batch, input: input, shuffle: false, seed: global.seed) }
@@ -164,7 +181,7 @@ struct Finetune: ParsableCommand {
                     throw VGGTLError.invalidArgument("--top-model \(topModel) was trained on \(topInfo.classNames.count) classes \(topInfo.classNames), "
                         + "--data has \(source.classNames.count) classes \(source.classNames); the class folders must match")
                 }
-                let r = try loadWeights(weightSet(of: topNet.layers), into: model.layers.filter { VGG16.block(of: $0.name) == nil })
+                let r = try loadWeights(weightSet(of: topNet.layers), into: model.headLayers)
                 print("head initialised from \(topModel) (\(r.loaded.count) arrays)")
             }
         }
@@ -192,6 +209,7 @@ struct Finetune: ParsableCommand {
                                                unfreeze: .none, prepare: prepare, train: train, validation: validation,
                                                firstBatch: { train.batches(epoch: 0).next() }, title: "finetune stage 1 (head)")
             // Stage 2: unfreeze and continue at a tenth of the rate, with fresh optimizer state.
+            try model.check(unfreezeSpec)
             model.apply(unfreezeSpec)
             let trainer = Trainer(model: model, optimizer: spec2.make(), schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
             trainer.earlyStoppingPatience = opts.earlyStopping
@@ -209,13 +227,13 @@ struct Finetune: ParsableCommand {
 }
 
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train VGG16 or VGG16-BN from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]).")
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a network from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "vgg16 | vgg16-bn.") var model = "vgg16-bn"
+    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16-bn"
     @Option(help: "Class folders, cifar10:DIR or fashion-mnist[:DIR].") var data: String
     @Option(help: "Validation images (class folders); built-in datasets use their test split.") var val: String?
     @Option(help: "Hold out this fraction of --data for validation instead.") var valSplit: Double?
-    @Flag(help: "Keras' top (fc1 4096, fc2 4096, predictions) instead of the tutorials' head.") var includeTop = false
+    @Flag(help: "Keras' top (VGG16: fc1 4096, fc2 4096, predictions; ResNet50, InceptionV3: avg_pool, predictions) instead of the tutorials' head.") var includeTop = false
     @Flag(help: "Augment (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip).") var augment = false
     @Option(help: "Use only the first N training images (quick runs).") var limit: Int?
     @OptionGroup var image: ImageOptions
@@ -226,8 +244,9 @@ struct TrainCommand: ParsableCommand {
         let device = try global.openDevice()
         let spec = try DataSpec(parsing: data, flag: "--data")
         let (trainSource, testSource) = try spec.load()
-        let input = try image.spec(defaultSize: (32, 32), defaultPreprocessing: .rescale)
-        var config = ModelConfig(trunk: try parseEnum(model, flag: "--model"), inputShape: [input.height, input.width, 3],
+        let trunk = try parseTrunk(model)
+        let input = try image.spec(defaultSize: defaultSize(trunk, vgg: 32), defaultPreprocessing: .rescale)
+        var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3],
                                  includeTop: includeTop, classes: trainSource.classNames.count)
         try head.apply(to: &config)
         var split = try validationSplit(trainSource, valDir: val, valSplit: valSplit, seed: global.seed)
@@ -244,6 +263,17 @@ struct TrainCommand: ParsableCommand {
         _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: optimizer, unfreeze: .all,
                             prepare: { _ in }, train: train, validation: validation,
                             firstBatch: { train.batches(epoch: 0).next() }, title: "train \(config.trunk.rawValue)")
+    }
+}
+
+extension Finetune {
+    /// The tutorials' fine-tuning cut: VGG16's last block, ResNet50's last stage, InceptionV3's top two blocks.
+    static func defaultUnfreeze(_ trunk: ModelConfig.Trunk) -> UnfreezeSpec {
+        switch trunk {
+        case .vgg16, .vgg16BN, .none: return .fromBlock(5)
+        case .resnet50, .resnet50Torchvision: return .fromStage("conv5")
+        case .inceptionV3, .inceptionV3Torchvision: return .fromStage("mixed9")
+        }
     }
 }
 

@@ -96,8 +96,7 @@ public enum WorkloadBench {
         let labels = try Tensor((0..<w.batch).map { Float($0 % w.classes) }, shape: config.loss == .softmaxCrossEntropy ? [w.batch] : [w.batch, 1], on: device)
         if w.kind == .extract {
             // Extraction runs the trunk alone; the head is not part of the reference's number.
-            let trunk = Sequential(Array(model.layers.prefix { VGG16.block(of: $0.name) != nil }))
-            return (x, labels, { _ = try trunk.forward(x, training: false).toArray().first })
+            return (x, labels, { _ = try model.network.forward(x, training: false, upTo: model.trunkOutput).toArray().first })
         }
         let optimizer: Optimizer = w.adam ? Adam(learningRate: 1e-4) : SGD(learningRate: 1e-4, momentum: 0.9)
         let loss = Loss(config.loss)

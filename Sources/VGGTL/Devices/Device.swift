@@ -72,14 +72,26 @@ public protocol Device: AnyObject {
     func scale(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, by: Float)
     /// y += alpha * x.
     func axpy(alpha: Float, _ x: DeviceBuffer, _ y: DeviceBuffer, count: Int)
+    /// y = a + b (y may be a or b): Add layers.
+    func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int)
+    /// Copies an outer x rows x cols block between two views; element (o, r, c) of each lies at
+    /// offset + o * outerStride + r * rowStride + c. Concatenate (channel slices), ZeroPadding2D.
+    func copyBlock(_ src: DeviceBuffer, _ s: BlockLayout, to dst: DeviceBuffer, _ d: BlockLayout, outer: Int, rows: Int, cols: Int)
+    /// y = max(x, 0) over rows x cols matrix views (a ReLU writing into a Concatenate's channels).
+    func reluRows(_ x: DeviceBuffer, _ xl: RowLayout, _ y: DeviceBuffer, _ yl: RowLayout, rows: Int, cols: Int)
+    /// dx = dy where y > 0 else 0 over matrix views; dx may be dy.
+    func reluBackwardRows(_ y: DeviceBuffer, _ yl: RowLayout, _ dy: DeviceBuffer, _ dyl: RowLayout,
+                          _ dx: DeviceBuffer, _ dxl: RowLayout, rows: Int, cols: Int)
 
     /// Max pooling; ties go to the first maximum in window order (row-major), padding ignored.
     func maxPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry)
     /// dx = gradient of max pooling (dx is overwritten).
     func maxPoolBackward(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry)
-    /// Average pooling over the window's in-bounds positions (padding excluded, as TensorFlow).
-    func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry)
-    func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry)
+    /// Average pooling: the window's sum over its in-bounds positions divided by their number
+    /// (padding excluded, as TensorFlow/Keras) or, with `countPadding`, by the whole window
+    /// (PyTorch's count_include_pad=True; positions past the padding are still not counted).
+    func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry, countPadding: Bool)
+    func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry, countPadding: Bool)
     /// (n, pixels, c) -> (n, c) mean over pixels, and its gradient.
     func globalAvgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, batch: Int, pixels: Int, channels: Int)
     func globalAvgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, batch: Int, pixels: Int, channels: Int)
@@ -114,6 +126,21 @@ public protocol Device: AnyObject {
     /// `step` counts from 1 (bias correction).
     func adamUpdate(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, count: Int, step: Int, _ c: AdamConfig)
     func rmspropUpdate(param: DeviceBuffer, grad: DeviceBuffer, meanSquare: DeviceBuffer, count: Int, _ c: RMSpropConfig)
+}
+
+/// Where an outer x rows x cols block lies in a buffer: element (o, r, c) at
+/// offset + o * outerStride + r * rowStride + c.
+public struct BlockLayout: Equatable, Sendable {
+    public var offset: Int, outerStride: Int, rowStride: Int
+    public init(offset: Int = 0, outerStride: Int = 0, rowStride: Int) {
+        self.offset = offset; self.outerStride = outerStride; self.rowStride = rowStride
+    }
+}
+
+extension Device {
+    /// Average pooling with padding excluded (TensorFlow, Keras).
+    public func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry) { avgPool(x, y, g, countPadding: false) }
+    public func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry) { avgPoolBackward(dy, dx, g, countPadding: false) }
 }
 
 /// Dropout's keep decision from a counter-based hash: the same bits on every backend, so the

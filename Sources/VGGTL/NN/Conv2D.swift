@@ -1,11 +1,12 @@
-/// Keras' Conv2D: NHWC input, HWIO kernel, optional bias and fused ReLU.
-public final class Conv2D: Layer {
+/// Keras' Conv2D: NHWC input, HWIO kernel, optional bias and fused ReLU. Padding 'same',
+/// 'valid' or explicit per side (PyTorch's padding=, e.g. torchvision ResNet's 3x3 stride-2).
+public final class Conv2D: UnaryLayer {
     public let name: String
     public let kernel: Parameter
     public let bias: Parameter?
     public let filters: Int, kernelSize: (Int, Int), strides: (Int, Int), padding: Padding
     public let activation: Activation
-    private var x: Tensor?, y: Tensor?, dyAct: Tensor?, dx: Tensor?
+    private var x: Tensor?, y: Tensor?
     private var geometry: WindowGeometry?
 
     public init(_ name: String, inChannels: Int, filters: Int, kernelSize: (Int, Int) = (3, 3), strides: (Int, Int) = (1, 1),
@@ -30,28 +31,33 @@ public final class Conv2D: Layer {
         return try windowGeometry(layer: name, input: s, kernel: kernelSize, stride: strides, padding: padding, outC: filters)
     }
 
-    public func outputShape(_ input: [Int]) throws -> [Int] {
-        let g = try geometry(input)
-        return g.outShape
+    public func outputShape(_ input: [Int]) throws -> [Int] { try geometry(input).outShape }
+
+    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+        var m = LayerMemory()
+        m.backwardReadsInputs = kernel.trainable
+        m.backwardReadsOutput = activation == .relu
+        return m
     }
 
-    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
+        reluMaskScratch(activation, dy: dy, dyIsDead: dyIsDead)
+    }
+
+    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
         let g = try geometry(x.shape)
-        let y = try reuse(&self.y, g.outShape, on: x.device, what: "\(name) output")
+        let y = try required(out)
         try Convolution.forward(x: x, w: kernel.value, bias: bias?.value, y: y, relu: activation == .relu, g)
-        self.x = x; geometry = g
+        self.x = x; self.y = y; geometry = g
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
-        guard let x, let y, let g = geometry else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
-        let grad = activation == .relu ? try reluMasked(dy, output: y, scratch: &dyAct, what: "\(name) gradient", target: target) : dy
+    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+        guard let x, let y, let g = geometry else { throw backwardBeforeForward() }
+        let grad = activation == .relu ? reluMasked(dy, output: y, t) : dy
         if kernel.trainable {
             try Convolution.backwardFilter(x: x, dy: grad, dw: kernel.gradient(), db: bias?.trainable == true ? bias!.gradient() : nil, g)
         }
-        guard inputGradient else { return nil }
-        let dx = try gradientTensor(&self.dx, x.shape, on: x.device, what: "\(name) input gradient", target: target)
-        try Convolution.backwardData(dy: grad, w: kernel.value, dx: dx, g)
-        return dx
+        if let dx = t.inputs[0] { try Convolution.backwardData(dy: grad, w: kernel.value, dx: dx, g) }
     }
 }
