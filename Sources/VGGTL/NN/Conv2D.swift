@@ -37,6 +37,7 @@ public final class Conv2D: UnaryLayer {
         var m = LayerMemory()
         m.backwardReadsInputs = kernel.trainable
         m.backwardReadsOutput = activation == .relu
+        m.inputGradientOverOutput = true
         return m
     }
 

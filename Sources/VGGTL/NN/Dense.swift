@@ -29,6 +29,7 @@ public final class Dense: UnaryLayer {
         var m = LayerMemory()
         m.backwardReadsInputs = kernel.trainable
         m.backwardReadsOutput = activation == .relu
+        m.inputGradientOverOutput = true
         return m
     }
 

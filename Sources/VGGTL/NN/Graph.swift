@@ -220,8 +220,8 @@ public final class Graph {
     /// Device bytes the network's planned buffers hold (activations, gradients, scratch; not
     /// parameters, their gradients or optimizer state).
     public var memoryBytes: Int { pool.bytes }
-    /// Of `memoryBytes`, the buffers the last forward's plan uses for backward (gradients,
-    /// temporaries, scratch), and the plan's total.
+    /// The last forward's plan: its buffers' bytes, and of those the buffers only its backward
+    /// uses (gradients, temporaries, scratch that share no buffer with an activation).
     public var lastPlanBytes: (total: Int, gradients: Int)? { current.map { ($0.plan.bytes, $0.plan.gradientBytes) } }
 }
 

@@ -55,15 +55,18 @@ struct MemoryPlan {
     var backward: [BackwardStep] = []
     /// Floats of each buffer.
     var bufferFloats: [Int] = []
-    /// Buffers that hold a backward root (gradients, temporaries, scratch).
+    /// Buffers that hold a backward root (gradients, temporaries, scratch), and those that hold
+    /// nothing else.
     var backwardBuffers: Set<Int> = []
+    var forwardBuffers: Set<Int> = []
     /// Root of the caller's dy, when the plan has a backward.
     var externalDy: Int?
     /// The gradient of the network's input, when asked for.
     var inputGradient: Slot?
 
     var bytes: Int { bufferFloats.reduce(0, +) * MemoryLayout<Float>.size }
-    var gradientBytes: Int { backwardBuffers.reduce(0) { $0 + bufferFloats[$1] } * MemoryLayout<Float>.size }
+    /// Bytes of the buffers only backward uses: what training needs beyond the activations.
+    var gradientBytes: Int { backwardBuffers.subtracting(forwardBuffers).reduce(0) { $0 + bufferFloats[$1] } * MemoryLayout<Float>.size }
 }
 
 public enum MemoryPolicy: Sendable {
@@ -299,6 +302,14 @@ struct MemoryPlanner {
         use(view.root, at: t); use(from.root, at: t); use(gradient[p]!.root, at: t)
     }
 
+    /// The root of node n's output when its backward may write the input gradient there: a
+    /// planned root that nothing reads after this backward.
+    private func reusableOutput(of n: Int, at t: Int, besides dyRoot: Int) -> Int? {
+        guard planned, nodes[n].memory.inputGradientOverOutput, nodes[n].inputs.count == 1, let v = value[n], v.plain,
+              v.root != dyRoot, !plan.roots[v.root].external, plan.roots[v.root].last == t else { return nil }
+        return v.root
+    }
+
     private mutating func planBackward() {
         let dyRoot = newRoot(nodes[target].shape.reduce(1, *), at: order.count, backward: true, external: true)
         plan.externalDy = dyRoot
@@ -323,6 +334,13 @@ struct MemoryPlanner {
                     if gradient[p] == nil {
                         if inPlace && i == 0 && dyDead && dy.plain && dy.count == nodes[p].shape.reduce(1, *) {
                             let s = contiguous(dy.root, nodes[p].shape)
+                            setGradient(p, s)
+                            targets[i] = s
+                        } else if let out = reusableOutput(of: n, at: t, besides: dy.root) {
+                            // The output's last reader is this backward, which is done with it
+                            // before it writes dx: dx takes its storage.
+                            plan.roots[out].floats = max(plan.roots[out].floats, nodes[p].shape.reduce(1, *))
+                            let s = contiguous(out, nodes[p].shape)
                             setGradient(p, s)
                             targets[i] = s
                         } else {
@@ -380,7 +398,7 @@ struct MemoryPlanner {
                 chosen = intervals.count - 1
             }
             plan.roots[r].buffer = chosen!
-            if plan.roots[r].backward { plan.backwardBuffers.insert(chosen!) }
+            if plan.roots[r].backward { plan.backwardBuffers.insert(chosen!) } else { plan.forwardBuffers.insert(chosen!) }
         }
     }
 }
