@@ -37,11 +37,12 @@ __kernel void axpy(__global const float* x, __global float* y, int count, float 
     y[i] += alpha * x[i];
 }
 
-// y = a + b (y may be a or b): Add layers.
-__kernel void add(__global const float* a, __global const float* b, __global float* y, int count) {
+// y = a + b (y may be a or b): Add layers; with relu, max(y, 0) as the relu kernel writes it.
+__kernel void add(__global const float* a, __global const float* b, __global float* y, int count, int relu) {
     int i = get_global_id(0);
     if (i >= count) return;
-    y[i] = a[i] + b[i];
+    float v = a[i] + b[i];
+    y[i] = relu && 0.0f >= v ? 0.0f : v;
 }
 
 // dst[o, r, c] = src[o, r, c] over an outer x rows x cols block of two strided views: channel

@@ -72,8 +72,8 @@ public protocol Device: AnyObject {
     func scale(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, by: Float)
     /// y += alpha * x.
     func axpy(alpha: Float, _ x: DeviceBuffer, _ y: DeviceBuffer, count: Int)
-    /// y = a + b (y may be a or b): Add layers.
-    func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int)
+    /// y = a + b (y may be a or b): Add layers; then max(y, 0) with `relu` (a ReLU fused into it).
+    func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int, relu: Bool)
     /// Copies an outer x rows x cols block between two views; element (o, r, c) of each lies at
     /// offset + o * outerStride + r * rowStride + c. Concatenate (channel slices), ZeroPadding2D.
     func copyBlock(_ src: DeviceBuffer, _ s: BlockLayout, to dst: DeviceBuffer, _ d: BlockLayout, outer: Int, rows: Int, cols: Int)
@@ -98,9 +98,10 @@ public protocol Device: AnyObject {
 
     /// Per-channel mean and biased variance of a rows x channels matrix.
     func channelMeanVariance(_ x: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer)
-    /// y = gamma * (x - mean) / sqrt(variance + eps) + beta per channel.
+    /// y = gamma * (x - mean) / sqrt(variance + eps) + beta per channel; then max(y, 0) with `relu`
+    /// (a following ReLU fused into it: one pass instead of two).
     func batchNormApply(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int,
-                        mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float)
+                        mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float, relu: Bool)
     /// running = momentum * running + (1 - momentum) * batch, with the variance made unbiased.
     func batchNormUpdateRunning(runningMean: DeviceBuffer, runningVariance: DeviceBuffer,
                                 mean: DeviceBuffer, variance: DeviceBuffer, channels: Int, rows: Int, momentum: Float)
@@ -138,6 +139,11 @@ public struct BlockLayout: Equatable, Sendable {
 }
 
 extension Device {
+    public func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int) { add(a, b, y, count: count, relu: false) }
+    public func batchNormApply(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer,
+                               gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float) {
+        batchNormApply(x, y, rows: rows, channels: channels, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon, relu: false)
+    }
     /// Average pooling with padding excluded (TensorFlow, Keras).
     public func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry) { avgPool(x, y, g, countPadding: false) }
     public func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry) { avgPoolBackward(dy, dx, g, countPadding: false) }

@@ -38,7 +38,6 @@ extension Model {
         return out.joined(separator: "\n")
     }
 
-    static func typeName(_ layer: Layer) -> String { kerasType(layer) }
 }
 
 /// 14714688 -> "14,714,688"

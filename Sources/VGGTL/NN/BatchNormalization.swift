@@ -3,8 +3,9 @@
 /// frozen blocks does not drift their statistics (the Keras fine-tuning trap). `scale: false`
 /// has no gamma (Keras' scale=False, as InceptionV3 has it): the weights are beta, moving_mean,
 /// moving_variance. epsilon: Keras 1e-3 (ResNet50 1.001e-5), torchvision 1e-5.
-public final class BatchNormalization: UnaryLayer {
+public final class BatchNormalization: UnaryLayer, ReLUFusable {
     public let name: String
+    var fusedReLU = false
     /// nil with scale=False.
     public let gamma: Parameter?
     public let beta: Parameter
@@ -79,10 +80,10 @@ public final class BatchNormalization: UnaryLayer {
             d.batchNormUpdateRunning(runningMean: movingMean.buffer, runningVariance: movingVariance.buffer, mean: mean.buffer,
                                      variance: variance.buffer, channels: channels, rows: rows, momentum: momentum)
             d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer,
-                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon)
+                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: fusedReLU)
         } else {
             d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: movingMean.buffer, variance: movingVariance.buffer,
-                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon)
+                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: fusedReLU)
         }
         self.x = x
         return y

@@ -25,13 +25,7 @@ public final class Dense: UnaryLayer {
         return [input[0], units]
     }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
-        var m = LayerMemory()
-        m.backwardReadsInputs = kernel.trainable
-        m.backwardReadsOutput = activation == .relu
-        m.inputGradientOverOutput = true
-        return m
-    }
+    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory { .kernelLayer(kernel: kernel, activation: activation) }
 
     public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
         reluMaskScratch(activation, dy: dy, dyIsDead: dyIsDead)

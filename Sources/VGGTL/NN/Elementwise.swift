@@ -26,6 +26,12 @@ public final class ReLU: UnaryLayer, ChannelSliceWriter {
         return y
     }
 
+    /// The forward when the layer before applied this ReLU already (`ReLUFusable`): `y` is the result.
+    func adopt(output y: Tensor) -> Tensor {
+        self.y = y
+        return y
+    }
+
     public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
         guard let dx = t.inputs[0] else { return }
         guard let y else { throw backwardBeforeForward() }

@@ -114,9 +114,14 @@ public final class Graph {
         current = nil; inputGradient = nil
         values = Array(repeating: nil, count: entries.count)
         values[0] = x
-        for (n, out) in plan.forward {
-            let e = entries[n]
-            values[n] = try e.layer!.forward(inputs: e.inputs.map { values[$0]! }, into: out.map { try tensor($0, plan) }, training: training)
+        for step in plan.forward {
+            let n = step.node, e = entries[n]
+            if step.fusedIntoInput, let relu = e.layer as? ReLU {
+                values[n] = relu.adopt(output: values[e.inputs[0]]!)
+                continue
+            }
+            if let fusable = e.layer as? ReLUFusable { fusable.fusedReLU = step.withReLU }
+            values[n] = try e.layer!.forward(inputs: e.inputs.map { values[$0]! }, into: step.out.map { try tensor($0, plan) }, training: training)
         }
         current = (key, plan)
         return values[target]!
@@ -195,7 +200,9 @@ public final class Graph {
         }
         var out: [String] = []
         var rootOwner: [Int: Int] = [:]
-        for (n, o) in plan.forward {
+        for step in plan.forward {
+            let n = step.node, o = step.out
+            if step.fusedIntoInput { out.append("forward \(name(n)): fused into \(name(entries[n].inputs[0]))"); continue }
             if let o {
                 let first = rootOwner[o.root]
                 rootOwner[o.root] = rootOwner[o.root] ?? n

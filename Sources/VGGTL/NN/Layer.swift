@@ -98,6 +98,13 @@ public struct GradientTargets {
 /// so that concatenating costs no copy) and whose backward takes such a slice as dy.
 public protocol ChannelSliceWriter: Layer {}
 
+/// A layer that can apply a ReLU to its output as it writes it (BatchNormalization, Add): the
+/// network fuses into it a ReLU that would run in place over that output, saving a pass.
+protocol ReLUFusable: Layer {
+    /// Set by the network before each forward.
+    var fusedReLU: Bool { get set }
+}
+
 /// A layer with one input: what most layers are.
 public protocol UnaryLayer: Layer {
     func outputShape(_ input: [Int]) throws -> [Int]
@@ -159,6 +166,18 @@ func reluMasked(_ dy: Tensor, output y: Tensor, _ g: GradientTargets) -> Tensor 
     let masked = g.dyIsDead ? dy : Tensor(view: g.scratch!, shape: dy.shape, on: dy.device)
     dy.device.reluBackward(y.buffer, dy.buffer, masked.buffer, count: dy.count)
     return masked
+}
+
+extension LayerMemory {
+    /// Conv2D and Dense: backward reads the input for the kernel's gradient, the output for a
+    /// fused ReLU's mask, and writes dx after both.
+    static func kernelLayer(kernel: Parameter, activation: Activation) -> LayerMemory {
+        var m = LayerMemory()
+        m.backwardReadsInputs = kernel.trainable
+        m.backwardReadsOutput = activation == .relu
+        m.inputGradientOverOutput = true
+        return m
+    }
 }
 
 /// Scratch for `reluMasked`: none when dy may be overwritten.

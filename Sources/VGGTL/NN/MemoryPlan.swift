@@ -51,7 +51,16 @@ struct MemoryPlan {
 
     var roots: [Root] = []
     /// Forward steps in order: node and its output slot (nil: the layer returns a view).
-    var forward: [(node: Int, out: Slot?)] = []
+    var forward: [ForwardStep] = []
+
+    struct ForwardStep {
+        var node: Int
+        var out: Slot?
+        /// The layer applies the following ReLU itself (`ReLUFusable`) ...
+        var withReLU = false
+        /// ... and that ReLU only adopts the result.
+        var fusedIntoInput = false
+    }
     var backward: [BackwardStep] = []
     /// Floats of each buffer.
     var bufferFloats: [Int] = []
@@ -240,7 +249,15 @@ struct MemoryPlanner {
                 out = outputSlot(n, at: t)
             }
             precondition(!(m.outputIsInputView && out != nil), "a view output needs a dense input")
-            plan.forward.append((n, out))
+            var step = MemoryPlan.ForwardStep(node: n, out: out)
+            // A ReLU over its input's storage, when that input's layer can apply it while writing
+            // and nothing else reads the input: one pass instead of two.
+            if planned, nodes[n].layer is ReLU, let o = out, let p = nodes[n].inputs.first, consumers[p].count == 1,
+               nodes[p].layer is ReLUFusable, value[p] == o, let k = plan.forward.lastIndex(where: { $0.node == p }) {
+                plan.forward[k].withReLU = true
+                step.fusedIntoInput = true
+            }
+            plan.forward.append(step)
             for p in nodes[n].inputs { use(value[p]!.root, at: t) }
             use(value[n]!.root, at: t)
             if withBackward && below[n] {

@@ -1,7 +1,8 @@
 /// Keras' Add: the elementwise sum of two or more tensors of one shape (ResNet's shortcuts). Its
 /// gradient is dy for every input, which the network passes on without a copy.
-public final class Add: Layer {
+public final class Add: Layer, ReLUFusable {
     public let name: String
+    var fusedReLU = false
     public init(_ name: String) { self.name = name }
     public var inputArity: ClosedRange<Int> { 2...Int.max }
 
@@ -24,8 +25,9 @@ public final class Add: Layer {
     public func forward(inputs: [Tensor], into out: Tensor?, training: Bool) throws -> Tensor {
         _ = try outputShape(inputs: inputs.map(\.shape))
         let y = try required(out), d = y.device
-        d.add(inputs[0].buffer, inputs[1].buffer, y.buffer, count: y.count)
-        for x in inputs.dropFirst(2) { d.add(y.buffer, x.buffer, y.buffer, count: y.count) }
+        for (i, x) in inputs.enumerated().dropFirst() {
+            d.add(i == 1 ? inputs[0].buffer : y.buffer, x.buffer, y.buffer, count: y.count, relu: fusedReLU && i == inputs.count - 1)
+        }
         return y
     }
 

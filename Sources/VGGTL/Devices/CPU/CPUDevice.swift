@@ -201,10 +201,10 @@ public final class CPUDevice: Device {
         }
     }
 
-    public func add(_ ab: DeviceBuffer, _ bb: DeviceBuffer, _ yb: DeviceBuffer, count: Int) {
+    public func add(_ ab: DeviceBuffer, _ bb: DeviceBuffer, _ yb: DeviceBuffer, count: Int, relu: Bool) {
         let a = cpu(ab), b = cpu(bb), y = cpu(yb)
         parallelChunks(count, threads: threads, grain: 65536) { r in
-            for i in r { y[i] = a[i] + b[i] }
+            if relu { for i in r { y[i] = max(a[i] + b[i], 0) } } else { for i in r { y[i] = a[i] + b[i] } }
         }
     }
 
@@ -403,7 +403,7 @@ public final class CPUDevice: Device {
     }
 
     public func batchNormApply(_ xb: DeviceBuffer, _ yb: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer,
-                               variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float) {
+                               variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float, relu: Bool) {
         let x = cpu(xb), y = cpu(yb), m = cpu(mean), v = cpu(variance), ga = cpu(gamma), be = cpu(beta)
         let scale = (0..<channels).map { ga[$0] / (v[$0] + epsilon).squareRoot() }
         let shift = (0..<channels).map { be[$0] - m[$0] * scale[$0] }
@@ -411,7 +411,11 @@ public final class CPUDevice: Device {
             let s = s.baseAddress!, t = t.baseAddress!
             eachRow(rows, channels: channels) { r in
                 let xr = x + r * channels, yr = y + r * channels
-                for j in 0..<channels { yr[j] = xr[j] * s[j] + t[j] }
+                if relu {
+                    for j in 0..<channels { yr[j] = max(xr[j] * s[j] + t[j], 0) }
+                } else {
+                    for j in 0..<channels { yr[j] = xr[j] * s[j] + t[j] }
+                }
             }
         } }
     }

@@ -376,9 +376,9 @@ public final class OpenCLDevice: Device {
 
     public func batchNormApply(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int,
                                mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer,
-                               epsilon: Float) {
+                               epsilon: Float, relu: Bool) {
         launch(k.batchNormApply, rows * channels, mem(x), mem(y), rows * channels, channels,
-               mem(mean), mem(variance), mem(gamma), mem(beta), epsilon)
+               mem(mean), mem(variance), mem(gamma), mem(beta), epsilon, relu)
     }
 
     public func batchNormUpdateRunning(runningMean: DeviceBuffer, runningVariance: DeviceBuffer,
@@ -423,8 +423,8 @@ public final class OpenCLDevice: Device {
         launch(k.axpy, count, mem(x), mem(y), count, alpha)
     }
 
-    public func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int) {
-        launch(k.add, count, mem(a), mem(b), mem(y), count)
+    public func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int, relu: Bool) {
+        launch(k.add, count, mem(a), mem(b), mem(y), count, relu)
     }
 
     public func copyBlock(_ src: DeviceBuffer, _ s: BlockLayout, to dst: DeviceBuffer, _ d: BlockLayout, outer: Int, rows: Int, cols: Int) {
