@@ -43,8 +43,8 @@ public struct Workload: Sendable {
     ]
 
     /// FLOPs per image as the reference counts them, given the trunk's multiply-accumulates per
-    /// image (counted over its convolutions: VGG16 15.35 G at 224x224, ResNet50 3.9 G, InceptionV3
-    /// 5.7 G at 299x299): forward = 2 x MAC; training = 3 x forward when every layer trains.
+    /// image (counted over its convolutions: VGG16 15.35 G at 224x224, ResNet50 3.86 G, InceptionV3
+    /// 5.71 G at 299x299): forward = 2 x MAC; training = 3 x forward when every layer trains.
     public func gflopPerImage(trunkGMAC: Double) -> Double? {
         switch kind {
         case .extract: return 2 * trunkGMAC
