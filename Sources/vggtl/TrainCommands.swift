@@ -134,7 +134,7 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Fine-tune a pretrained trunk on class folders: new head, chosen stages unfrozen.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
-    @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16).") var weights = "imagenet"
+    @Option(help: "imagenet (VGG16) | none | a .h5/.safetensors file (Keras or PyTorch VGG16; for ResNet50/InceptionV3 one with our layer names).") var weights = "imagenet"
     @Option(help: "Training images: one subfolder per class.") var data: String
     @Option(help: "Validation images (same class folders).") var val: String?
     @Option(help: "Hold out this fraction of --data for validation instead.") var valSplit: Double?

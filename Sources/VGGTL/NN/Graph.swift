@@ -232,6 +232,9 @@ public final class Graph {
     public var lastPlanBytes: (total: Int, gradients: Int)? { current.map { ($0.plan.bytes, $0.plan.gradientBytes) } }
 }
 
+/// Keras' Sequential: a chain of layers is a graph (`Graph([layers])`).
+public typealias Sequential = Graph
+
 /// The device buffers of a network's memory plans, shared by all its plans (a training step's and
 /// an evaluation's): each grows to the largest size a plan asks of it, once.
 final class BufferPool {
