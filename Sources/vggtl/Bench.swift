@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed steps per case (the median is reported).") var steps = 3
     @Option(help: "GEMM size for the peak measurement (0 skips it).") var gemm = 2048
     @Flag(help: "Print JSON for scripts instead of a table.") var json = false
-    @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
+    @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter, each with the algorithm the device's plan runs), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
     @Option(help: "Image size for --layers.") var size = 150
     @Option(help: "Batch for --layers.") var batch = 16
 
@@ -66,7 +66,10 @@ struct Bench: ParsableCommand {
         print("device: \(device.name)")
         if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
         print("size \(size), batch \(batch); conv GFLOP/s count direct-convolution work (2 x MACs)")
-        print("layer           pass             algorithm                       ms    GFLOP/s  % peak    GB/s")
+        // The algorithm column is as wide as the longest name: names are never cut.
+        let width = max(28, results.map(\.algorithm.count).max() ?? 0) + 2
+        print("layer           pass             " + "algorithm".padding(toLength: width, withPad: " ", startingAt: 0)
+              + "      ms    GFLOP/s  % peak    GB/s")
         var total = 0.0
         for r in results {
             func f(_ v: Double?, _ width: Int, _ fmt: String) -> String {
@@ -75,7 +78,7 @@ struct Bench: ParsableCommand {
             }
             if r.algorithm != "elementwise" { total += r.milliseconds }
             print(r.layer.padding(toLength: 16, withPad: " ", startingAt: 0) + r.pass.padding(toLength: 17, withPad: " ", startingAt: 0)
-                  + r.algorithm.padding(toLength: 28, withPad: " ", startingAt: 0)
+                  + r.algorithm.padding(toLength: width, withPad: " ", startingAt: 0)
                   + f(r.milliseconds, 8, "%.1f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%") + f(r.gbPerSecond, 8, "%.1f"))
         }
         print(String(format: "sum of conv and pool kernels: %.0f ms per batch of %d", total, batch))

@@ -81,7 +81,7 @@ struct Extract: ParsableCommand {
                     if x?.shape != shape { x = try Tensor(uninitialized: shape, on: device) }
                     b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
                     let y = try net.network.forward(x!, training: false, upTo: net.trunkOutput).toArray()
-                    if let cl = device as? OpenCLDevice { try cl.checkHealthy() }
+                    try device.checkHealthy()
                     return y
                 }
                 labels += b.labels.map { Int($0) }

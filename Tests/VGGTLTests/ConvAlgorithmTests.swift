@@ -6,25 +6,31 @@ import XCTest
 /// bias and ReLU, backward-data and backward-filter, plus a finite-difference check of the
 /// Winograd backward-data directly.
 final class ConvAlgorithmTests: VGGTLTestCase {
-    func put(_ values: [Float], _ t: Tensor) {
-        values.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: 0) }
-    }
+    typealias ConvolutionAlgorithm = CPUDevice.ConvolutionAlgorithm
 
-    override func tearDown() {
-        convolutionAlgorithm = .auto
-        winogradChunkFloats = 4 << 20
-        winogradMinChunk = 128
+    func put(_ values: [Float], _ t: Tensor) { t.upload(values) }
+
+    /// A CPU device whose plans use `algorithm` (and other options).
+    func device(_ algorithm: ConvolutionAlgorithm, _ options: CPUDevice.Options = .init()) throws -> CPUDevice {
+        var o = options
+        o.convolution = algorithm
+        return try CPUDevice(options: o)
     }
 
     /// Output, dx, dkernel, dbias of one Conv2D step under an algorithm.
-    func step(_ algorithm: ConvolutionAlgorithm, shape: [Int], filters: Int, seed: UInt64) throws -> [[Float]] {
-        convolutionAlgorithm = algorithm
+    func step(_ algorithm: ConvolutionAlgorithm, shape: [Int], filters: Int, seed: UInt64,
+              options: CPUDevice.Options = .init()) throws -> [[Float]] {
+        let cpuDevice = try device(algorithm, options)
         var rng = SeededGenerator(seed: seed)
         let conv = try Conv2D("c", inChannels: shape[3], filters: filters, on: cpuDevice, rng: &rng)
         // A nonzero bias so the fused bias + ReLU epilogue is exercised.
         put(randomArray(filters, seed: seed + 3, range: -0.2...0.2), conv.bias!.value)
         let x = try Tensor(randomArray(shape.reduce(1, *), seed: seed + 1), shape: shape, on: cpuDevice)
         let y = try conv.forward(x, training: true)
+        if Winograd.applies(try conv.geometry(shape)) {
+            XCTAssertEqual(conv.currentPlan?.forwardAlgorithm.hasPrefix(algorithm == .im2col ? "im2col-gemm-per-thread" : "winograd"), true,
+                           "\(algorithm): \(conv.currentPlan?.forwardAlgorithm ?? "no plan")")
+        }
         let dy = try Tensor(randomArray(y.count, seed: seed + 2), shape: y.shape, on: cpuDevice)
         let dx = try conv.backward(dy, inputGradient: true)!
         return [y.toArray(), dx.toArray(), conv.kernel.grad!.toArray(), conv.bias!.grad!.toArray()]
@@ -62,7 +68,7 @@ final class ConvAlgorithmTests: VGGTLTestCase {
         ]
         for c in cases {
             func run(_ alg: ConvolutionAlgorithm) throws -> [[Float]] {
-                convolutionAlgorithm = alg
+                let cpuDevice = try device(alg)
                 var rng = SeededGenerator(seed: 4)
                 let conv = try Conv2D("t", inChannels: c.shape[3], filters: c.filters, kernelSize: (c.k, c.k), strides: (c.s, c.s),
                                       padding: c.p, on: cpuDevice, rng: &rng)
@@ -81,10 +87,9 @@ final class ConvAlgorithmTests: VGGTLTestCase {
     /// Many small chunks of tiles, split across threads, give the same answer as one chunk.
     func testWinogradChunking() throws {
         let ref = try step(.im2col, shape: [2, 11, 10, 16], filters: 16, seed: 5)
-        winogradChunkFloats = 1  // 5 tiles per chunk
-        winogradMinChunk = 5
+        let small = CPUDevice.Options(winogradChunkFloats: 1, winogradMinChunk: 5)  // 5 tiles per chunk
         for alg in [ConvolutionAlgorithm.winograd2, .winograd4] {
-            let got = try step(alg, shape: [2, 11, 10, 16], filters: 16, seed: 5)
+            let got = try step(alg, shape: [2, 11, 10, 16], filters: 16, seed: 5, options: small)
             for i in 0..<4 { assertClose(got[i], ref[i], tol: 1e-4, "\(alg) chunked tensor \(i)") }
         }
     }
@@ -92,7 +97,7 @@ final class ConvAlgorithmTests: VGGTLTestCase {
     /// d/dx of L = sum(conv(x) * r) by central differences in float64 of the float32 forward.
     func testWinogradBackwardDataFiniteDifferences() throws {
         for alg in [ConvolutionAlgorithm.winograd2, .winograd4] {
-            convolutionAlgorithm = alg
+            let cpuDevice = try device(alg)
             var rng = SeededGenerator(seed: 8)
             let conv = try Conv2D("fd", inChannels: 8, filters: 8, activation: .linear, on: cpuDevice, rng: &rng)
             let shape = [1, 6, 7, 8]
@@ -120,12 +125,12 @@ final class ConvAlgorithmTests: VGGTLTestCase {
 
     func testAlgorithmChoiceIsNamed() throws {
         let conv1 = try WindowGeometry(batch: 1, inH: 150, inW: 150, inC: 3, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 64)
-        XCTAssertTrue(Convolution.algorithm(conv1, on: cpuDevice).hasPrefix("im2col-gemm-per-thread"))
+        XCTAssertTrue(try cpuDevice.convolutionPlan(conv1).forwardAlgorithm.hasPrefix("im2col-gemm-per-thread"))
         let conv2 = try WindowGeometry(batch: 1, inH: 150, inW: 150, inC: 64, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 64)
-        XCTAssertEqual(Convolution.algorithm(conv2, on: cpuDevice), "winograd-F(4x4,3x3)")
+        XCTAssertEqual(try cpuDevice.convolutionPlan(conv2).forwardAlgorithm, "winograd-F(4x4,3x3)")
         let block5 = try WindowGeometry(batch: 1, inH: 2, inW: 2, inC: 512, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 512)
-        XCTAssertEqual(Convolution.algorithm(block5, on: cpuDevice), "winograd-F(2x2,3x3)")
+        XCTAssertEqual(try cpuDevice.convolutionPlan(block5).forwardAlgorithm, "winograd-F(2x2,3x3)")
         let strided = try WindowGeometry(batch: 1, inH: 16, inW: 16, inC: 64, kernel: (3, 3), stride: (2, 2), padding: .same, outC: 64)
-        XCTAssertTrue(Convolution.algorithm(strided, on: cpuDevice).hasPrefix("im2col"))
+        XCTAssertTrue(try cpuDevice.convolutionPlan(strided).forwardAlgorithm.hasPrefix("im2col"))
     }
 }

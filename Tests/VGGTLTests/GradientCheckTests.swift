@@ -10,15 +10,16 @@ final class GradientCheckTests: VGGTLTestCase {
     /// Checks dx and every parameter gradient of `layer` on input shape `shape`.
     /// `beforeForward` restores state a forward changes (the dropout step counter).
     func check(_ layer: Layer, input shape: [Int], training: Bool = true, seed: UInt64 = 1,
-               samples: Int = 60, outputHasKinks: Bool = false, beforeForward: () -> Void = {}, file: StaticString = #filePath, line: UInt = #line) throws {
+               samples: Int = 60, outputHasKinks: Bool = false, on d: Device = cpuDevice, beforeForward: () -> Void = {},
+               file: StaticString = #filePath, line: UInt = #line) throws {
         try check(Graph([layer]), name: layer.name, input: shape, training: training, seed: seed, samples: samples,
-                  outputHasKinks: outputHasKinks, beforeForward: beforeForward, file: file, line: line)
+                  outputHasKinks: outputHasKinks, on: d, beforeForward: beforeForward, file: file, line: line)
     }
 
     /// The same for a whole network: dL/d(input) and every trainable parameter's gradient.
     func check(_ net: Graph, name: String, input shape: [Int], training: Bool = true, seed: UInt64 = 1,
-               samples: Int = 60, outputHasKinks: Bool = false, beforeForward: () -> Void = {}, file: StaticString = #filePath, line: UInt = #line) throws {
-        let d = cpuDevice
+               samples: Int = 60, outputHasKinks: Bool = false, on d: Device = cpuDevice, beforeForward: () -> Void = {},
+               file: StaticString = #filePath, line: UInt = #line) throws {
         net.computesInputGradient = true
         let xValues = awayFromZero(shape.reduce(1, *), seed: seed)
         let x = try Tensor(xValues, shape: shape, on: d)
@@ -70,7 +71,7 @@ final class GradientCheckTests: VGGTLTestCase {
     }
 
     func upload(_ values: [Float], _ t: Tensor) throws {
-        values.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: 0) }
+        t.upload(values)
     }
 
     func testConv2DKernelSizesStridesPadding() throws {
@@ -125,13 +126,14 @@ final class GradientCheckTests: VGGTLTestCase {
     }
 
     func testConv2DTiledEqualsUntiled() throws {
-        // A tiny tile forces many im2col tiles, including a partial last one, through both backward passes.
-        let saved = convolutionTileFloats
-        defer { convolutionTileFloats = saved }
-        convolutionTileFloats = 7 * 27
+        // A tiny tile forces many im2col tiles, including a partial last one, through every pass
+        // of the device-generic path.
+        let device = try CPUDevice(options: .init(convolution: .im2colWholeTile, im2colTileFloats: 7 * 27))
         var rng = SeededGenerator(seed: 4)
-        let conv = try Conv2D("tiled", inChannels: 3, filters: 4, activation: .relu, on: cpuDevice, rng: &rng)
-        try check(conv, input: [2, 5, 6, 3], samples: 40, outputHasKinks: true)
+        let conv = try Conv2D("tiled", inChannels: 3, filters: 4, activation: .relu, on: device, rng: &rng)
+        XCTAssertEqual(try device.convolutionPlan(WindowGeometry(batch: 2, inH: 5, inW: 6, inC: 3, kernel: (3, 3), stride: (1, 1),
+                                                                padding: .same, outC: 4)).forwardAlgorithm, "im2col-gemm(tile 7 rows)")
+        try check(conv, input: [2, 5, 6, 3], samples: 40, outputHasKinks: true, on: device)
     }
 
     func testDense() throws {

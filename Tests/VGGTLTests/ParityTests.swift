@@ -13,11 +13,12 @@ final class ParityTests: VGGTLTestCase {
     /// Builds the same layer (same seed) on both devices, runs forward and backward on the same
     /// input and upstream gradient, and compares output, dx and every parameter gradient.
     func parity(_ make: (Device) throws -> Layer, input shape: [Int], training: Bool = true, tol: Float = 1e-4,
-                seed: UInt64 = 1, file: StaticString = #filePath, line: UInt = #line) throws {
+                seed: UInt64 = 1, devices: [Device] = [cpuDevice, openclDevice],
+                file: StaticString = #filePath, line: UInt = #line) throws {
         let xv = randomArray(shape.reduce(1, *), seed: seed)
         var results: [[[Float]]] = []
         var name = ""
-        for device in [cpuDevice as Device, openclDevice] {
+        for device in devices {
             let layer = try make(device)
             name = layer.name
             let net = Graph([layer])
@@ -150,13 +151,18 @@ final class ParityTests: VGGTLTestCase {
     }
 
     func testConv2DTiled() throws {
-        let saved = convolutionTileFloats
-        defer { convolutionTileFloats = saved }
-        convolutionTileFloats = 13 * 576  // 13 output rows per tile: tiles straddle image rows and images
+        // 13 output rows per tile: tiles straddle image rows and images, on both devices' generic path.
+        let tile = 13 * 576
+        let cpu = try CPUDevice(options: .init(convolution: .im2colWholeTile, im2colTileFloats: tile))
+        let cl = try OpenCLDevice(index: 0, options: .init(im2colTileFloats: tile))
+        let g = try WindowGeometry(batch: 2, inH: 7, inW: 9, inC: 64, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 32)
+        for d in [cpu as Device, cl] {
+            XCTAssertEqual(try d.convolutionPlan(g).forwardAlgorithm, "im2col-gemm(tile 13 rows)", d.name)
+        }
         try parity({ d in
             var rng = SeededGenerator(seed: 10)
             return try Conv2D("tiled", inChannels: 64, filters: 32, on: d, rng: &rng)
-        }, input: [2, 7, 9, 64])
+        }, input: [2, 7, 9, 64], devices: [cpu, cl])
     }
 
     func testDense() throws {

@@ -9,7 +9,7 @@ public struct KernelCase {
     /// forward, backward-data, backward-filter (convolutions); forward, backward (pools);
     /// relu, relu-backward, sgd-momentum, adam (elementwise).
     public let pass: String
-    /// The algorithm the engine picks for this shape on this device (printed next to the time).
+    /// The algorithm this device's plan runs for this pass at this shape (printed next to the time).
     public let algorithm: String
     /// Direct-convolution FLOPs of one call (2 x MACs of the 3x3 convolution), whatever the
     /// algorithm really does; nil for memory-bound kernels.
@@ -45,23 +45,24 @@ public enum KernelCases {
                 let makeW = { try Tensor(uniformValues(9 * xShape[3] * filters, seed: 4).map { $0 * 0.05 }, shape: wShape, on: device) }
                 let makeDY = { try Tensor(uniformValues(g.outCount, seed: 5), shape: yShape, on: device) }
                 let flops = 2.0 * Double(g.outPixels * g.patchSize * g.outC)
-                let name = "block\(b + 1)_conv\(i)", algorithm = Convolution.algorithm(g, on: device)
-                func add(_ pass: String, _ prepare: @escaping () throws -> () throws -> Void) {
+                let name = "block\(b + 1)_conv\(i)", plan = try device.convolutionPlan(g)
+                func add(_ pass: String, _ algorithm: String, _ prepare: @escaping () throws -> () throws -> Void) {
                     cases.append(KernelCase(layer: name, pass: pass, algorithm: algorithm, flops: flops, bytes: nil, prepare: prepare))
                 }
-                add("forward") {
+                // As a layer that trains runs them: the kernel is not constant, so transforms are redone per call.
+                add("forward", plan.forwardAlgorithm) {
                     let (x, w, bias, y) = try (makeX(), makeW(), Tensor(zeros: [filters], on: device), Tensor(zeros: yShape, on: device))
-                    return { try Convolution.forward(x: x, w: w, bias: bias, y: y, relu: true, g); device.synchronize() }
+                    return { try plan.forward(x: x, w: w, bias: bias, relu: true, y: y, kernelIsConstant: false); device.synchronize() }
                 }
                 if channels > 3 {
-                    add("backward-data") {
+                    add("backward-data", plan.backwardDataAlgorithm) {
                         let (dy, w, dx) = try (makeDY(), makeW(), Tensor(zeros: xShape, on: device))
-                        return { try Convolution.backwardData(dy: dy, w: w, dx: dx, g); device.synchronize() }
+                        return { try plan.backwardData(dy: dy, w: w, dx: dx, kernelIsConstant: false); device.synchronize() }
                     }
                 }
-                add("backward-filter") {
+                add("backward-filter", plan.backwardFilterAlgorithm) {
                     let (x, dy, dw, db) = try (makeX(), makeDY(), Tensor(zeros: wShape, on: device), Tensor(zeros: [filters], on: device))
-                    return { try Convolution.backwardFilter(x: x, dy: dy, dw: dw, db: db, g); device.synchronize() }
+                    return { try plan.backwardFilter(x: x, dy: dy, dw: dw, db: db); device.synchronize() }
                 }
                 largest = max(largest, g.outCount)
                 channels = block.filters

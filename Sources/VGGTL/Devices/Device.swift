@@ -55,6 +55,13 @@ public protocol Device: AnyObject {
               b: DeviceBuffer, bOffset: Int, ldb: Int,
               beta: Float, c: DeviceBuffer, cOffset: Int, ldc: Int)
 
+    /// A convolution for one geometry, its algorithms chosen by this device (see ConvolutionPlan).
+    /// Plans are cheap to keep: layers hold one per input geometry and call only the plan.
+    func convolutionPlan(_ g: WindowGeometry) throws -> ConvolutionPlan
+    /// Throws the first failure since the device opened (a lost or reset GPU): results since
+    /// then are not to be trusted or saved. The CPU never fails this way.
+    func checkHealthy() throws
+
     /// Writes rows [row0, row0+rows) of the im2col matrix of x (outPixels x patchSize) to col.
     func im2col(_ x: DeviceBuffer, _ g: WindowGeometry, row0: Int, rows: Int, col: DeviceBuffer)
     /// dx += the scatter of dcol rows [row0, row0+rows) back to input positions (im2col's adjoint).

@@ -36,14 +36,17 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
 
     /// Opens the chosen device; errors name the flag and say what exists. With `auto`, an OpenCL
     /// GPU that fails to open (no context, kernels that do not build, no memory) is reported
-    /// through `warn` and the CPU is used instead.
-    public func open(threads: Int? = nil, warn: (String) -> Void = DeviceChoice.printWarning) throws -> Device {
+    /// through `warn` and the CPU is used instead. The CPU's tuning options come from
+    /// `environment` (VGGTL_CONV, VGGTL_WINOGRAD_CHUNK: see `CPUDevice.Options.fromEnvironment`).
+    public func open(threads: Int? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+                     warn: (String) -> Void = DeviceChoice.printWarning) throws -> Device {
+        let cpuOptions = try CPUDevice.Options.fromEnvironment(environment)
         switch self {
-        case .cpu: return try CPUDevice(threads: threads)
+        case .cpu: return try CPUDevice(threads: threads, options: cpuOptions)
         case .opencl(let n): return try OpenCLDevice(index: n)
         case .auto:
             return try DeviceChoice.openAuto(OpenCLDevice.enumerate(), openOpenCL: { try OpenCLDevice(index: $0) },
-                                             openCPU: { try CPUDevice(threads: threads) }, warn: warn)
+                                             openCPU: { try CPUDevice(threads: threads, options: cpuOptions) }, warn: warn)
         }
     }
 

@@ -1,7 +1,7 @@
 /// Padding as Keras spells it, or explicit pixels per side (Keras' ZeroPadding2D folded in,
 /// PyTorch's `padding=`): `explicit(top: 1, bottom: 1, left: 1, right: 1)` is PyTorch's padding=1,
 /// which on even sizes with stride 2 differs from TensorFlow's 'same' (that pads bottom/right more).
-public enum Padding: Equatable, Sendable, CustomStringConvertible {
+public enum Padding: Hashable, Sendable, CustomStringConvertible {
     case same, valid
     case explicit(top: Int, bottom: Int, left: Int, right: Int)
 
@@ -25,7 +25,7 @@ public enum Padding: Equatable, Sendable, CustomStringConvertible {
 /// padding gives floor((in + before + after - k) / stride) + 1. Kernels read padTop/padLeft as the
 /// offset of the first window and treat everything outside the input as padding, so the bottom
 /// and right padding only shows in outH/outW (padBottom/padRight keep it for printing and plans).
-public struct WindowGeometry: Equatable, Sendable {
+public struct WindowGeometry: Hashable, Sendable {
     public var batch: Int, inH: Int, inW: Int, inC: Int
     public var kH: Int, kW: Int
     public var strideH: Int, strideW: Int

@@ -14,6 +14,10 @@ public final class Tensor {
     public let offset: Int
     /// Distance in elements between the starts of consecutive rows (vectors of the last dimension).
     public let rowStride: Int
+    /// Counts the writes made through the tensor's own API (`upload`, `zero`, `markChanged`),
+    /// shared with its reshaped views. Convolution plans compare it before reusing a kernel they
+    /// transformed earlier; a write straight through `device.write(_, to: buffer)` is not seen.
+    private let changes: ChangeCounter
 
     public var count: Int { shape.reduce(1, *) }
     /// Size of the last dimension (1 for a scalar).
@@ -31,6 +35,7 @@ public final class Tensor {
         self.shape = shape
         self.buffer = try device.allocate(max(count, 1), what: what)
         offset = 0; rowStride = shape.last ?? 1
+        changes = ChangeCounter()
         device.fill(buffer, value: 0, offset: 0, count: count)
     }
 
@@ -39,7 +44,7 @@ public final class Tensor {
             throw VGGTLError.shapeMismatch(what: what, expected: shape, got: [values.count])
         }
         try self.init(uninitialized: shape, on: device, what: what)
-        values.withUnsafeBufferPointer { device.write($0, to: buffer, offset: 0) }
+        upload(values)
     }
 
     public init(uninitialized shape: [Int], on device: Device, what: String = "tensor") throws {
@@ -47,6 +52,7 @@ public final class Tensor {
         self.shape = shape
         self.buffer = try device.allocate(max(shape.reduce(1, *), 1), what: what)
         offset = 0; rowStride = shape.last ?? 1
+        changes = ChangeCounter()
     }
 
     /// Same storage, another shape with the same count (Flatten, matrix views).
@@ -55,14 +61,20 @@ public final class Tensor {
             throw VGGTLError.shapeMismatch(what: "reshape", expected: shape, got: newShape)
         }
         guard isDense else { throw VGGTLError.invalidArgument("reshape of a channel slice \(shape) (row stride \(rowStride))") }
-        return Tensor(view: buffer, shape: newShape, on: device, offset: offset)
+        return Tensor(view: buffer, shape: newShape, on: device, offset: offset, rowStride: nil, changes: changes)
     }
 
-    /// A view of `buffer`: `shape` stored from element `offset` with rows `rowStride` apart
-    /// (default: adjacent rows).
-    init(view buffer: DeviceBuffer, shape: [Int], on device: Device, offset: Int = 0, rowStride: Int? = nil) {
+    /// A view of `buffer` (a network's planned storage, a shared buffer): `shape` stored from
+    /// element `offset` with rows `rowStride` apart (default: adjacent rows), with a version of its own.
+    convenience init(view buffer: DeviceBuffer, shape: [Int], on device: Device, offset: Int = 0, rowStride: Int? = nil) {
+        self.init(view: buffer, shape: shape, on: device, offset: offset, rowStride: rowStride, changes: nil)
+    }
+
+    /// The same with `changes`: the version counter of the tensor it views (reshape, channels).
+    fileprivate init(view buffer: DeviceBuffer, shape: [Int], on device: Device, offset: Int, rowStride: Int?, changes: ChangeCounter?) {
         self.device = device; self.buffer = buffer; self.shape = shape
         self.offset = offset; self.rowStride = rowStride ?? (shape.last ?? 1)
+        self.changes = changes ?? ChangeCounter()
     }
 
     /// Channels `range` of this tensor's last dimension, without a copy: rows keep this tensor's stride.
@@ -70,7 +82,25 @@ public final class Tensor {
         precondition(range.lowerBound >= 0 && range.upperBound <= rowLength, "channel range \(range) of \(shape)")
         var s = shape
         s[s.count - 1] = range.count
-        return Tensor(view: buffer, shape: s, on: device, offset: offset + range.lowerBound, rowStride: rowStride)
+        return Tensor(view: buffer, shape: s, on: device, offset: offset + range.lowerBound, rowStride: rowStride, changes: changes)
+    }
+
+    /// See `changes`: a number that differs after every write through this tensor's API.
+    public var version: UInt64 { changes.value }
+
+    /// Records that the contents changed through something other than this tensor's API (an
+    /// optimizer's update kernel): cached transforms of them are then recomputed.
+    public func markChanged() { changes.value &+= 1 }
+
+    /// Overwrites the first `values.count` floats from `offset` (blocking) and marks the change.
+    public func upload(_ values: UnsafeBufferPointer<Float>, offset: Int = 0) {
+        precondition(isContiguous, "upload into a view")
+        device.write(values, to: buffer, offset: offset)
+        markChanged()
+    }
+
+    public func upload(_ values: [Float], offset: Int = 0) {
+        values.withUnsafeBufferPointer { upload($0, offset: offset) }
     }
 
     /// Where row r starts: offset + r * rowStride.
@@ -98,8 +128,10 @@ public final class Tensor {
     }
 
     public func zero() {
-        if isDense { device.fill(buffer, value: 0, offset: offset, count: count); return }
-        for r in 0..<rows { device.fill(buffer, value: 0, offset: offset + r * rowStride, count: rowLength) }
+        if isDense { device.fill(buffer, value: 0, offset: offset, count: count) } else {
+            for r in 0..<rows { device.fill(buffer, value: 0, offset: offset + r * rowStride, count: rowLength) }
+        }
+        markChanged()
     }
 }
 
@@ -107,4 +139,9 @@ public final class Tensor {
 public struct RowLayout: Equatable, Sendable {
     public var offset: Int, stride: Int
     public init(offset: Int = 0, stride: Int) { self.offset = offset; self.stride = stride }
+}
+
+/// The version counter a tensor shares with its views.
+private final class ChangeCounter {
+    var value: UInt64 = 0
 }

@@ -31,7 +31,7 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
         throw VGGTLError.missingWeights(file: file, tensors: missing, fileLayers: set.layerNames)
     }
     for (target, i) in plan {
-        set.tensors[i].values.withUnsafeBufferPointer { target.tensor.device.write($0, to: target.tensor.buffer, offset: 0) }
+        target.tensor.upload(set.tensors[i].values)
     }
     return (plan.map(\.target.name), missing)
 }

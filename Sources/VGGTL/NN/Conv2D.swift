@@ -1,5 +1,7 @@
 /// Keras' Conv2D: NHWC input, HWIO kernel, optional bias and fused ReLU. Padding 'same',
 /// 'valid' or explicit per side (PyTorch's padding=, e.g. torchvision ResNet's 3x3 stride-2).
+/// The device computes it: the layer keeps the device's plan for each input geometry it has
+/// seen and calls only that.
 public final class Conv2D: UnaryLayer {
     public let name: String
     public let kernel: Parameter
@@ -8,6 +10,11 @@ public final class Conv2D: UnaryLayer {
     public let activation: Activation
     private var x: Tensor?, y: Tensor?
     private var geometry: WindowGeometry?
+    /// The device's plan per input geometry (training and validation batches, a last partial
+    /// batch); a few at most, since a frozen layer's plans keep transformed kernels.
+    private var plans: [WindowGeometry: ConvolutionPlan] = [:]
+    /// The plan that may keep a transformed kernel now (see `plan(for:)`).
+    private weak var keeping: ConvolutionPlan?
 
     public init(_ name: String, inChannels: Int, filters: Int, kernelSize: (Int, Int) = (3, 3), strides: (Int, Int) = (1, 1),
                 padding: Padding = .same, activation: Activation = .relu, useBias: Bool = true,
@@ -39,20 +46,43 @@ public final class Conv2D: UnaryLayer {
         reluMaskScratch(activation, dy: dy, dyIsDead: dyIsDead)
     }
 
+    /// The plan for `g` on the kernel's device. Only the plan in use may keep a frozen kernel's
+    /// transform: switching geometry releases the previous plan's, so memory stays one transform.
+    func plan(for g: WindowGeometry) throws -> ConvolutionPlan {
+        let p: ConvolutionPlan
+        if let known = plans[g] {
+            p = known
+        } else {
+            if plans.count >= 8 { plans.values.forEach { $0.releaseKeptKernels() }; plans = [:] }
+            p = try kernel.value.device.convolutionPlan(g)
+            plans[g] = p
+        }
+        if keeping !== p { keeping?.releaseKeptKernels(); keeping = p }
+        return p
+    }
+
+    /// The plan for the last forward's geometry (nil before the first forward).
+    public var currentPlan: ConvolutionPlan? { geometry.flatMap { plans[$0] } }
+
     public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
         let g = try geometry(x.shape)
+        guard x.device === kernel.value.device else {
+            throw VGGTLError.invalidArgument("layer \(name): input is on \(x.device.name), the layer's weights on \(kernel.value.device.name)")
+        }
         let y = try required(out)
-        try Convolution.forward(x: x, w: kernel.value, bias: bias?.value, y: y, relu: activation == .relu, g)
+        try plan(for: g).forward(x: x, w: kernel.value, bias: bias?.value, relu: activation == .relu, y: y,
+                                 kernelIsConstant: !kernel.trainable)
         self.x = x; self.y = y; geometry = g
         return y
     }
 
     public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
         guard let x, let y, let g = geometry else { throw backwardBeforeForward() }
+        let plan = try plan(for: g)
         let grad = activation == .relu ? reluMasked(dy, output: y, t) : dy
         if kernel.trainable {
-            try Convolution.backwardFilter(x: x, dy: grad, dw: kernel.gradient(), db: bias?.trainable == true ? bias!.gradient() : nil, g)
+            try plan.backwardFilter(x: x, dy: grad, dw: kernel.gradient(), db: bias?.trainable == true ? bias!.gradient() : nil)
         }
-        if let dx = t.inputs[0] { try Convolution.backwardData(dy: grad, w: kernel.value, dx: dx, g) }
+        if let dx = t.inputs[0] { try plan.backwardData(dy: grad, w: kernel.value, dx: dx, kernelIsConstant: !kernel.trainable) }
     }
 }

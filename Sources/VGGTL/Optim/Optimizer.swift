@@ -47,6 +47,7 @@ public final class SGD: Optimizer {
             guard let g = p.grad else { continue }
             let v = momentum != 0 ? try state.tensors(for: p)[0].buffer : nil
             p.value.device.sgdUpdate(param: p.value.buffer, grad: g.buffer, velocity: v, count: p.value.count, c)
+            p.value.markChanged()
         }
     }
     public func stateTensors(for parameters: [Parameter]) throws -> [NamedTensor] {
@@ -71,6 +72,7 @@ public final class Adam: Optimizer {
             let s = try state.tensors(for: p)
             p.value.device.adamUpdate(param: p.value.buffer, grad: g.buffer, m: s[0].buffer, v: s[1].buffer,
                                       count: p.value.count, step: iterations, c)
+            p.value.markChanged()
         }
     }
     public func stateTensors(for parameters: [Parameter]) throws -> [NamedTensor] { try state.named(for: parameters) }
@@ -92,6 +94,7 @@ public final class RMSprop: Optimizer {
             guard let g = p.grad else { continue }
             let s = try state.tensors(for: p)[0]
             p.value.device.rmspropUpdate(param: p.value.buffer, grad: g.buffer, meanSquare: s.buffer, count: p.value.count, c)
+            p.value.markChanged()
         }
     }
     public func stateTensors(for parameters: [Parameter]) throws -> [NamedTensor] { try state.named(for: parameters) }

@@ -54,14 +54,14 @@ public enum Checkpoint {
     public static func save(_ info: CheckpointInfo, model: Model, optimizer: Optimizer?, in dir: URL, name: String) throws {
         var info = info
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        if let cl = model.device as? OpenCLDevice { try cl.checkHealthy() }
+        try model.device.checkHealthy()
         var set = weightSet(of: model.layers)
         if let optimizer {
             for t in try optimizer.stateTensors(for: model.network.parameters.filter(\.trainable)) {
                 set.tensors.append((t.name, t.tensor.shape, t.tensor.toArray()))
             }
         }
-        if let cl = model.device as? OpenCLDevice { try cl.checkHealthy() }
+        try model.device.checkHealthy()
         for t in set.tensors where t.values.contains(where: { !$0.isFinite }) {
             throw VGGTLError.nonFiniteWeights(tensor: t.name, epoch: info.epoch + (info.batchesDone == nil ? 0 : 1))
         }
@@ -134,7 +134,7 @@ public enum Checkpoint {
                 guard let v = byName[t.name], v.shape == t.tensor.shape else {
                     throw VGGTLError.invalidArgument("\(arrays.path): optimizer state \(t.name) is missing or has another shape; start a new run instead of --resume")
                 }
-                v.values.withUnsafeBufferPointer { device.write($0, to: t.tensor.buffer, offset: 0) }
+                t.tensor.upload(v.values)
             }
         }
         return (info, model)

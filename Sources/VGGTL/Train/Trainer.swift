@@ -78,10 +78,10 @@ public final class Trainer {
         return (l, zip(predicted, batch.labels).filter { $0 == Int($1) }.count)
     }
 
-    /// An OpenCL device that failed since the last check (lost, reset, out of resources) stops
-    /// the run here, before its results are used or saved.
+    /// A device that failed since the last check (lost, reset, out of resources) stops the run
+    /// here, before its results are used or saved.
     func checkDevice() throws {
-        if let cl = model.device as? OpenCLDevice { try cl.checkHealthy() }
+        try model.device.checkHealthy()
     }
 
     /// Unreadable images of a batch: one warning line per file (once per run), or an error

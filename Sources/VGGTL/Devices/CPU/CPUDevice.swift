@@ -14,16 +14,30 @@ final class CPUBuffer: DeviceBuffer {
 @inline(__always) func cpu(_ b: DeviceBuffer) -> UnsafeMutablePointer<Float> { (b as! CPUBuffer).p }
 
 /// The CPU backend: GEMM through OpenBLAS, everything else as plain loops over raw pointers,
-/// split across `threads` cores.
+/// split across `threads` cores. Convolutions run through its plans (CPUConvolution.swift):
+/// Winograd, per-thread im2col tiles, GEMM for 1x1, the generic im2col path otherwise.
 public final class CPUDevice: Device {
     public let kind = DeviceKind.cpu
     public let threads: Int
+    /// Tuning knobs, fixed when the device opens.
+    public let options: Options
     let blas: OpenBLAS
+    /// Scratch memory of this device's convolutions.
+    let workspace = Workspace()
 
-    public init(threads: Int? = nil) throws {
+    public init(threads: Int? = nil, options: Options = Options()) throws {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.options = options
         blas = try OpenBLAS.shared.get()
         blas.setThreadCount(self.threads)
+    }
+
+    /// The CPU has no failure state: its errors are thrown where they happen.
+    public func checkHealthy() throws {}
+
+    /// At least `count` floats of this device's workspace.
+    func workspacePointer(_ count: Int) throws -> UnsafeMutablePointer<Float> {
+        cpu(try workspace.get(count, on: self))
     }
 
     public var name: String { "cpu (\(CPUInfo.modelName), \(threads) threads, OpenBLAS \(blas.coreName) kernels)" }

@@ -41,6 +41,10 @@ public final class OpenCLDevice: Device {
     /// "opencl:N (device, platform)".
     public let name: String
     public let kernelBuild: KernelBuildSummary
+    /// Tuning knobs, fixed when the device opens.
+    public let options: Options
+    /// Scratch memory of this device's convolutions (im2col tiles).
+    let workspace = Workspace()
 
     let cl: OpenCLQueue
     let programs: [cl_program]
@@ -67,7 +71,8 @@ public final class OpenCLDevice: Device {
     public static func enumerate() -> [OpenCLDeviceInfo] { OpenCLRuntime.devices().map(\.info) }
 
     /// Opens device `index` of `enumerate()` and builds (or loads from the cache) its kernels.
-    public init(index: Int) throws {
+    public init(index: Int, options: Options = Options()) throws {
+        self.options = options
         let handles = OpenCLRuntime.devices()
         guard !handles.isEmpty else { throw VGGTLError.noOpenCLDevice }
         guard handles.indices.contains(index) else {

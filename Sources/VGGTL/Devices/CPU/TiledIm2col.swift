@@ -6,6 +6,8 @@ import Dispatch
 /// does not take (VGG's first layer with 3 input channels, strided or non-'same' windows) this
 /// avoids whole-output passes for bias and ReLU and keeps the column matrix out of memory.
 enum TiledIm2col {
+    static func name(_ g: WindowGeometry) -> String { "im2col-gemm-per-thread(tile \(tileRows(g)) rows)" }
+
     static func tileRows(_ g: WindowGeometry) -> Int {
         // Columns and output of one tile within about 1 MB.
         max(64, min(4096, (256 << 10) / (g.patchSize + g.outC)))
@@ -13,12 +15,25 @@ enum TiledIm2col {
 
     static func perThread(_ g: WindowGeometry) -> Int { (tileRows(g) * g.patchSize + 15) & ~15 }
 
+    /// Threads that share the tiles of g.
+    static func workers(_ g: WindowGeometry, threads: Int) -> Int {
+        min(threads, (g.outPixels + tileRows(g) - 1) / tileRows(g))
+    }
+
+    /// Floats of per-thread partial dw (backward-filter).
+    static func partial(_ g: WindowGeometry) -> Int { (g.patchSize * g.outC + 15) & ~15 }
+
+    static func forwardWorkspace(_ g: WindowGeometry, threads: Int) -> Int { workers(g, threads: threads) * perThread(g) }
+    static func backwardFilterWorkspace(_ g: WindowGeometry, threads: Int) -> Int {
+        workers(g, threads: threads) * (perThread(g) + partial(g))
+    }
+
     static func forward(device: CPUDevice, x xb: DeviceBuffer, w wb: DeviceBuffer, bias: DeviceBuffer?, relu: Bool,
                         y yb: DeviceBuffer, _ g: WindowGeometry) throws {
         let tile = tileRows(g), tiles = (g.outPixels + tile - 1) / tile
-        let workers = min(device.threads, tiles)
-        let ws = try Workspace.of(device).get(workers * perThread(g), on: device)
-        let scratch = cpu(ws), x = cpu(xb), w = cpu(wb), y = cpu(yb), b = bias.map { cpu($0) }
+        let workers = Self.workers(g, threads: device.threads)
+        let scratch = try device.workspacePointer(forwardWorkspace(g, threads: device.threads))
+        let x = cpu(xb), w = cpu(wb), y = cpu(yb), b = bias.map { cpu($0) }
         let k = g.outC, patch = g.patchSize, blas = device.blas
         if workers > 1 { blas.setThreadCount(1) }
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
@@ -47,11 +62,11 @@ enum TiledIm2col {
     static func backwardFilter(device: CPUDevice, x xb: DeviceBuffer, dy dyb: DeviceBuffer, dw dwb: DeviceBuffer,
                                _ g: WindowGeometry) throws {
         let tile = tileRows(g), tiles = (g.outPixels + tile - 1) / tile
-        let workers = min(device.threads, tiles)
+        let workers = Self.workers(g, threads: device.threads)
         let k = g.outC, patch = g.patchSize, blas = device.blas
-        let partial = (patch * k + 15) & ~15
-        let ws = try Workspace.of(device).get(workers * (perThread(g) + partial), on: device)
-        let scratch = cpu(ws), x = cpu(xb), dy = cpu(dyb), dw = cpu(dwb)
+        let partial = Self.partial(g)
+        let scratch = try device.workspacePointer(backwardFilterWorkspace(g, threads: device.threads))
+        let x = cpu(xb), dy = cpu(dyb), dw = cpu(dwb)
         if workers > 1 { blas.setThreadCount(1) }
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let col = scratch + worker * (perThread(g) + partial)

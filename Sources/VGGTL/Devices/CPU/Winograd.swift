@@ -79,10 +79,10 @@ enum Winograd {
 
     /// Tiles a thread transforms and multiplies at once: its transformed input and products
     /// (alpha^2 x tiles x (C + K) floats) about fill a core's L2 cache.
-    static func chunkTiles(_ v: Variant, c: Int, k: Int) -> Int {
-        // At least 128 tiles per GEMM: OpenBLAS packs U[xi] (C x K) on every call.
-        let budget = winogradChunkFloats / (v.alpha * v.alpha * (c + k))
-        return max(winogradMinChunk, min(1024, budget))
+    static func chunkTiles(_ v: Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
+        // At least 128 tiles per GEMM (the default minimum): OpenBLAS packs U[xi] (C x K) on every call.
+        let budget = o.winogradChunkFloats / (v.alpha * v.alpha * (c + k))
+        return max(o.winogradMinChunk, min(1024, budget))
     }
 
     /// Splits `tiles` into chunks of at most `most` tiles, as many chunks as a multiple of the
@@ -177,9 +177,9 @@ enum Winograd {
         let m = v.m, a = v.alpha, aa = a * a
         let th = (h + m - 1) / m, tw = (w + m - 1) / m
         let perImage = th * tw, tiles = batch * perImage
-        let (chunk, chunks) = balancedChunks(tiles: tiles, most: chunkTiles(v, c: c, k: k), threads: device.threads)
+        let (chunk, chunks) = balancedChunks(tiles: tiles, most: chunkTiles(v, c: c, k: k, device.options), threads: device.threads)
         let workers = min(device.threads, chunks)
-        let perThread = scratchPerThread(v, c: c, k: k)
+        let perThread = scratchPerThread(v, c: c, k: k, device.options)
         let blas = device.blas
         if workers > 1 { blas.setThreadCount(1) }
         defer { if workers > 1 { blas.setThreadCount(device.threads) } }
@@ -266,28 +266,46 @@ enum Winograd {
         }
     }
 
-    static func scratchPerThread(_ v: Variant, c: Int, k: Int) -> Int {
-        let aa = v.alpha * v.alpha, chunk = chunkTiles(v, c: c, k: k)
+    static func scratchPerThread(_ v: Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
+        let aa = v.alpha * v.alpha, chunk = chunkTiles(v, c: c, k: k, o)
         // V, M, transform temporaries, a zero vector; rounded to 64 bytes.
         return (aa * chunk * (c + k) + (aa + 1) * max(c, k) + 15) & ~15
     }
 
-    /// Floats of workspace one convolution needs: transformed kernel, flip scratch, per-thread tiles.
-    static func workspaceFloats(_ v: Variant, c: Int, k: Int, threads: Int) -> Int {
-        let aa = v.alpha * v.alpha
-        return ((aa * c * k + 15) & ~15) + ((9 * c * k + 15) & ~15) + threads * scratchPerThread(v, c: c, k: k)
+    /// Floats of a transformed kernel U (alpha^2 x C x K), rounded to 64 bytes.
+    static func kernelFloats(_ v: Variant, c: Int, k: Int) -> Int { (v.alpha * v.alpha * c * k + 15) & ~15 }
+
+    /// Floats of the flipped kernel that backward-data transforms from.
+    static func flipFloats(c: Int, k: Int) -> Int { (9 * c * k + 15) & ~15 }
+
+    /// Workspace of forward (flip = false) or backward-data (flip = true) of geometry g:
+    /// the flip scratch, per-thread tiles, and U when the plan does not keep it.
+    static func workspaceFloats(_ v: Variant, _ g: WindowGeometry, flip: Bool, keptKernel: Bool, device: CPUDevice) -> Int {
+        let c = flip ? g.outC : g.inC, k = flip ? g.inC : g.outC
+        return (flip ? flipFloats(c: c, k: k) : 0) + device.threads * scratchPerThread(v, c: c, k: k, device.options)
+            + (keptKernel ? 0 : kernelFloats(v, c: c, k: k))
     }
 
     /// Forward (flip = false: x is the input, K = outC) or backward-data (flip = true: x is dy,
-    /// the result is dx) of a 3x3 stride-1 'same' convolution.
-    static func run(_ v: Variant, device: CPUDevice, x: DeviceBuffer, w: DeviceBuffer, bias: DeviceBuffer?, relu: Bool,
-                    y: DeviceBuffer, _ g: WindowGeometry, flip: Bool) throws {
+    /// the result is dx) of a 3x3 stride-1 'same' convolution. With `constant`, the transformed
+    /// kernel comes from (or is computed into) `kept`; else it is computed into the workspace.
+    static func run(_ v: Variant, device: CPUDevice, x: DeviceBuffer, w: Tensor, bias: DeviceBuffer?, relu: Bool,
+                    y: DeviceBuffer, _ g: WindowGeometry, flip: Bool, kept: inout KeptKernel, constant: Bool) throws {
         let c = flip ? g.outC : g.inC, k = flip ? g.inC : g.outC
-        let ws = try Workspace.of(device).get(workspaceFloats(v, c: c, k: k, threads: device.threads), on: device)
-        let base = cpu(ws)
-        let u = base, flipScratch = u + ((v.alpha * v.alpha * c * k + 15) & ~15)
-        let tiles = flipScratch + ((9 * c * k + 15) & ~15)
-        transformKernel(v, cpu(w), c: g.inC, k: g.outC, flip: flip, into: u, scratch: flipScratch, threads: device.threads)
+        // Layout: [flip scratch][per-thread tiles][U unless kept].
+        let base = try device.workspacePointer(workspaceFloats(v, g, flip: flip, keptKernel: constant, device: device))
+        let tiles = base + (flip ? flipFloats(c: c, k: k) : 0)
+        let transform = { (u: UnsafeMutablePointer<Float>) in
+            transformKernel(v, cpu(w.buffer), c: g.inC, k: g.outC, flip: flip, into: u, scratch: base, threads: device.threads)
+        }
+        let u: UnsafeMutablePointer<Float>
+        if let keptU = try kept.transform(of: w, constant: constant, floats: kernelFloats(v, c: c, k: k), on: device,
+                                          fill: { transform(cpu($0)) }) {
+            u = cpu(keptU)
+        } else {
+            u = tiles + device.threads * scratchPerThread(v, c: c, k: k, device.options)
+            transform(u)
+        }
         convolve(v, x: cpu(x), u: u, bias: bias.map { UnsafePointer(cpu($0)) }, relu: relu, y: cpu(y),
                  batch: g.batch, h: g.inH, w: g.inW, c: c, k: k, scratch: tiles, device: device)
     }
@@ -295,9 +313,22 @@ enum Winograd {
 
 extension Winograd {
     /// Per-thread floats of the filter-gradient pass: V, dM, transform temporaries, zeros, dU.
-    static func filterScratchPerThread(_ v: Variant, c: Int, k: Int) -> Int {
-        let aa = v.alpha * v.alpha, chunk = chunkTiles(v, c: c, k: k)
+    static func filterScratchPerThread(_ v: Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
+        let aa = v.alpha * v.alpha, chunk = chunkTiles(v, c: c, k: k, o)
         return (aa * chunk * (c + k) + (aa + 1) * max(c, k) + aa * c * k + 15) & ~15
+    }
+
+    /// Chunks of tiles of the filter-gradient pass and how many threads share them.
+    static func filterChunks(_ v: Variant, _ g: WindowGeometry, device: CPUDevice) -> (chunk: Int, chunks: Int, workers: Int) {
+        let tiles = g.batch * ((g.inH + v.m - 1) / v.m) * ((g.inW + v.m - 1) / v.m)
+        let (chunk, chunks) = balancedChunks(tiles: tiles, most: chunkTiles(v, c: g.inC, k: g.outC, device.options),
+                                             threads: device.threads)
+        return (chunk, chunks, min(device.threads, chunks))
+    }
+
+    /// Workspace of the filter-gradient pass: each working thread's tiles and dU.
+    static func filterWorkspaceFloats(_ v: Variant, _ g: WindowGeometry, device: CPUDevice) -> Int {
+        filterChunks(v, g, device: device).workers * filterScratchPerThread(v, c: g.inC, k: g.outC, device.options)
     }
 
     /// dw (HWIO, overwritten) of a 3x3 stride-1 'same' convolution: for each tile the input
@@ -309,11 +340,10 @@ extension Winograd {
         let m = v.m, a = v.alpha, aa = a * a, maxCK = max(c, k)
         let th = (h + m - 1) / m, tw = (w + m - 1) / m
         let perImage = th * tw, tiles = g.batch * perImage
-        let (chunk, chunks) = balancedChunks(tiles: tiles, most: chunkTiles(v, c: c, k: k), threads: device.threads)
-        let workers = min(device.threads, chunks)
-        let perThread = filterScratchPerThread(v, c: c, k: k)
-        let ws = try Workspace.of(device).get(workers * perThread, on: device)
-        let scratch = cpu(ws), x = UnsafePointer(cpu(xb)), dy = UnsafePointer(cpu(dyb)), dw = cpu(dwb)
+        let (chunk, chunks, workers) = filterChunks(v, g, device: device)
+        let perThread = filterScratchPerThread(v, c: c, k: k, device.options)
+        let scratch = try device.workspacePointer(workers * perThread)
+        let x = UnsafePointer(cpu(xb)), dy = UnsafePointer(cpu(dyb)), dw = cpu(dwb)
         let blas = device.blas
         let plane = c * k
         func dU(_ worker: Int) -> UnsafeMutablePointer<Float> {
@@ -395,8 +425,3 @@ extension Winograd {
         }
     }
 }
-
-/// Floats of transformed tiles (input and products) one thread works on at once.
-public var winogradChunkFloats = ProcessInfo.processInfo.environment["VGGTL_WINOGRAD_CHUNK"].flatMap { Int($0) } ?? (4 << 20)
-/// The fewest tiles per chunk (tests lower it to exercise many chunks).
-public var winogradMinChunk = 128
