@@ -102,9 +102,10 @@ inline bool dropout_keep(uint seed, uint index, float rate) {
     return (float)(h >> 8) * (1.0f / 16777216.0f) >= rate;
 }
 
-// y = x * keep / (1 - rate); scale = 1 / (1 - rate) computed by the host.
-__kernel void dropout(__global const float* x, __global float* y, int count, float rate, float scale, uint seed) {
+// y = x * keep / (1 - rate); scale = 1 / (1 - rate) computed by the host. offset: where the
+// batch starts in a data-parallel step's global batch (elements).
+__kernel void dropout(__global const float* x, __global float* y, int count, float rate, float scale, uint seed, uint offset) {
     int i = get_global_id(0);
     if (i >= count) return;
-    y[i] = dropout_keep(seed, (uint)i, rate) ? x[i] * scale : 0.0f;
+    y[i] = dropout_keep(seed, (uint)i + offset, rate) ? x[i] * scale : 0.0f;
 }

@@ -13,9 +13,14 @@ struct Bench: ParsableCommand {
     @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter, each with the algorithm the device's plan runs), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
     @Option(help: "Image size for --layers.") var size = 150
     @Option(help: "Batch for --layers.") var batch = 16
+    @Flag(help: "Data-parallel training steps (run under mpirun -np N; without it, one process): global img/s and the gradient allreduce time per step, exposed after backward and alone. Cases: part150,bn32 unless --cases names others.")
+    var distributed = false
+    @Option(help: "Gradient bucket size in MB for --distributed.") var bucketMb: Double = 25
+    @Option(help: "Batch per rank for --distributed (default: the case's).") var rankBatch: Int?
 
     func run() throws {
         let device = try global.openDevice()
+        if distributed { try runDistributed(device); return }
         let names = cases == "all" ? Workload.all.map(\.name) : cases.split(separator: ",").map(String.init)
         let chosen = try names.map { n in
             guard let w = Workload.all.first(where: { $0.name == n }) else {
@@ -82,5 +87,41 @@ struct Bench: ParsableCommand {
                   + f(r.milliseconds, 8, "%.1f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%") + f(r.gbPerSecond, 8, "%.1f"))
         }
         print(String(format: "sum of conv and pool kernels: %.0f ms per batch of %d", total, batch))
+    }
+
+    func runDistributed(_ device: Device) throws {
+        let comm = try Job.start(global)
+        let names = cases == "all" ? ["part150", "bn32"] : cases.split(separator: ",").map(String.init)
+        let chosen = try names.map { n in
+            guard var w = Workload.all.first(where: { $0.name == n }) else {
+                throw VGGTLError.badFlag(flag: "--cases", value: n, expected: Workload.all.map(\.name).joined(separator: ", "))
+            }
+            if let rankBatch {
+                guard rankBatch >= 1 else { throw VGGTLError.badFlag(flag: "--rank-batch", value: "\(rankBatch)", expected: "at least 1") }
+                w = w.withBatch(rankBatch)
+            }
+            return w
+        }
+        guard steps >= 2 else { throw VGGTLError.badFlag(flag: "--steps", value: "\(steps)", expected: "at least 2 for --distributed") }
+        var results: [DistributedBenchResult] = []
+        let ranks = comm?.size ?? 1
+        if !json {
+            let devices = try comm?.allgatherStrings(device.name, what: "device names") ?? [device.name]
+            for (r, d) in devices.enumerated() { print("rank \(r): \(d)") }
+            print("case      ranks  batch/rank   img/s  step ms  allreduce exposed ms  allreduce alone ms  gradients MB")
+        }
+        for w in chosen {
+            let r = try DistributedBench.run(w, comm: comm, device: device, steps: steps, bucketMegabytes: bucketMb)
+            results.append(r)
+            if !json {
+                print(w.name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%5d %11d %8.2f %8.1f %21.1f %19.1f %13.1f", ranks, r.batchPerRank,
+                      r.imagesPerSecond, 1e3 * r.stepSeconds.sorted()[r.stepSeconds.count / 2], 1e3 * r.exposedAllreduceSeconds, 1e3 * r.allreduceSeconds, r.gradientMegabytes))
+            }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(results), as: UTF8.self))
+        }
     }
 }

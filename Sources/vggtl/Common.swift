@@ -63,6 +63,7 @@ struct TrainingOptions: ParsableArguments {
     @Flag(help: "Continue the run in --out where it stopped.") var resume = false
     @Flag(help: "Before training, run the first batch on the chosen device and on the CPU and stop if they disagree.") var verify = false
     @Flag(help: "Stop at the first unreadable image instead of skipping it with a warning.") var strict = false
+    @OptionGroup var distributed: DistributedOptions
 
     func validate() throws {
         guard epochs >= 1 else { throw VGGTLError.badFlag(flag: "--epochs", value: "\(epochs)", expected: "at least 1") }

@@ -26,6 +26,15 @@ struct Devices: ParsableCommand {
             if n >= cl.count { throw VGGTLError.deviceIndexOutOfRange(index: n, count: cl.count) }
         }
         if choice != .auto { print("selected   -> \(choice)") }
+        // Under mpirun: what each rank drives (one rank per device).
+        if let launch = Job.launch, let comm = try Job.start(global) {
+            let mine = RankDevice.choose(choice, localRank: launch.localRank, localSize: launch.localSize, devices: cl,
+                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: global.threads)
+            let lines = try comm.allgatherStrings("rank \(comm.rank) (\(comm.peers[comm.rank]), local rank \(launch.localRank) of \(launch.localSize)) -> \(mine.reason)",
+                                                  what: "device choices")
+            print("mpi        \(comm.libraryDescription), \(comm.size) ranks")
+            for l in lines { print("           \(l)") }
+        }
     }
 }
 

@@ -55,8 +55,12 @@ struct Extract: ParsableCommand {
         let fingerprint = fnv1a(([weightsName, weightsURL.map { fileStamp($0.path) } ?? "", "\(input)", trunkKind.rawValue]
                                  + source.files.map { "\($0.path)|\($0.label)|\(fileStamp($0.path))" }).joined(separator: "\n"))
         let infoURL = outDir.appendingPathComponent("features.json")
+        var upToDate = false
         if let data = FileManager.default.contents(atPath: infoURL.path), let old = try? JSONDecoder().decode(FeaturesInfo.self, from: data),
            old.fingerprint == fingerprint, FileManager.default.fileExists(atPath: outDir.appendingPathComponent("features.npy").path) {
+            upToDate = true
+        }
+        if try primaryDecides(upToDate, what: "features up to date") {
             print("features in \(out) are up to date (same weights, preprocessing, size and images): reused, not recomputed")
             return
         }
@@ -64,9 +68,11 @@ struct Extract: ParsableCommand {
                             on: device, seed: global.seed)
         if let weightsURL { try loadWeights(from: weightsURL, into: net.trunkLayers) }
         let featureShape = Array(try net.network.outputShape([1, input.height, input.width, 3], of: net.trunkOutput).dropFirst())
-        let loader = BatchLoader(source: source, batchSize: batch, input: input, shuffle: false, seed: global.seed)
-        print("extracting \(featureShape) features of \(source.count) images in \(source.classNames.count) classes on \(device.name)")
-        var features: [Float] = [], labels: [Int] = [], files: [String] = [], skipped = 0
+        // Under mpirun each rank extracts a contiguous share; rank 0 gathers and writes them in order.
+        let loader = evaluationShare(BatchLoader(source: source, batchSize: batch, input: input, shuffle: false, seed: global.seed))
+        print("extracting \(featureShape) features of \(source.count) images in \(source.classNames.count) classes on \(device.name)"
+              + (Job.comm.map { " and \($0.size - 1) more rank\($0.size == 2 ? "" : "s")" } ?? ""))
+        var features: [Float] = [], labels: [Int] = [], indices: [Int] = [], skipped = 0
         let bar = ProgressBar(total: loader.batchCount)
         var x: Tensor?, k = 0
         for b in loader.batches(epoch: 0) {
@@ -85,11 +91,18 @@ struct Extract: ParsableCommand {
                     return y
                 }
                 labels += b.labels.map { Int($0) }
-                files += b.indices.map { source.files[$0].path }
+                indices += b.indices
             }
             bar.update(k, images: labels.count, metrics: [])
         }
         bar.update(k, images: labels.count, metrics: [], final: true)
+        skipped = Int(try sumOverRanks([Double(skipped)], what: "unreadable images")[0])
+        // Every rank takes part in every gather; rank 0 alone gets the results and writes.
+        let allFeatures = try gatherOnPrimary(features, what: "features"), allLabels = try gatherOnPrimary(labels, what: "labels")
+        let allIndices = try gatherOnPrimary(indices, what: "image indices")
+        guard let allFeatures, let allLabels, let allIndices else { return }
+        (features, labels) = (allFeatures, allLabels)
+        let files = allIndices.map { source.files[$0].path }
         try NPY.write(features, shape: [labels.count] + featureShape, to: outDir.appendingPathComponent("features.npy"))
         try NPY.writeInt64(labels, shape: [labels.count], to: outDir.appendingPathComponent("labels.npy"))
         let enc = JSONEncoder()

@@ -76,11 +76,20 @@ func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, 
     return (Array(0..<source.count), nil, nil)
 }
 
-/// Runs a training job in its run folder, resuming when asked.
+/// What `runTraining` set up, for the second stage of a two-stage fine-tune: the batches it
+/// used (split between ranks under mpirun) and the trainer (with its coordinator).
+struct TrainingSetup {
+    var model: Model, run: TrainingRun, trainer: Trainer
+    var train: BatchProvider, validation: BatchProvider?
+}
+
+/// Runs a training job in its run folder, resuming when asked. Under mpirun every rank runs it
+/// on its share of the data; rank 0 alone prints and writes the folder.
+@discardableResult
 func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Device, global: GlobalOptions, opts: TrainingOptions,
                  optimizerSpec: OptimizerSpec, unfreeze: UnfreezeSpec, prepare: (Model) throws -> Void,
                  train: BatchProvider, validation: BatchProvider?, firstBatch: () throws -> Batch?, title: String,
-                 scheduleEpochs: Int? = nil) throws -> (Model, TrainingRun) {
+                 scheduleEpochs: Int? = nil) throws -> TrainingSetup {
     let dir = opts.outURL
     let lastJSON = dir.appendingPathComponent("last.json")
     var info = baseInfo
@@ -120,14 +129,23 @@ func runTraining(config: ModelConfig, info baseInfo: CheckpointInfo, device: Dev
         print(r.text)
         guard r.agrees else { throw VGGTLError.invalidArgument("--verify: \(model.device.name) disagrees with the CPU (\(r.worstTensor)); use --device cpu and report the device") }
     }
-    print("device: \(device.name)")
+    let comm = try Job.start(global)
+    let split = try splitTraining(train: train, validation: validation, batch: opts.batch, resuming: opts.resume ? info : nil, comm: comm)
+    if comm == nil { print("device: \(device.name)") }
     print("model: \(config.trunk.rawValue) \(config.inputShape), \(config.classes) classes, unfreeze \(unfreeze), \(optimizerSpec.summary)")
-    let run = try TrainingRun(dir: dir, info: info, tensorboard: opts.tensorboard.map { URL(fileURLWithPath: $0) })
-    // From here Ctrl-C/SIGTERM saves a checkpoint at the last finished batch and stops.
-    TrainingInterrupt.install()
-    try run.fit(trainer, train: train, validation: validation, epochs: opts.epochs, title: title)
+    if let comm {
+        var data = [("training data", (train as? ShardableBatches)?.dataFingerprint ?? 0)]
+        if let v = validation as? ShardableBatches { data.append(("validation data", v.dataFingerprint)) }
+        _ = try joinDataParallel(trainer, comm: comm, split: split, options: opts.distributed, info: info, data: data)
+    }
+    let run = try TrainingRun(dir: dir, info: info, tensorboard: opts.tensorboard.map { URL(fileURLWithPath: $0) }, writes: Job.isPrimary)
+    run.splitRecord = split.record
+    // From here Ctrl-C/SIGTERM saves a checkpoint at the last finished batch and stops (under
+    // mpirun also SIGUSR1, which mpirun passes on to every rank at once).
+    TrainingInterrupt.install(alsoUSR1: comm != nil)
+    try run.fit(trainer, train: split.train, validation: split.validation, epochs: opts.epochs, title: title)
     print("run folder: \(dir.path) (last.json, \(validation != nil ? "best.json, " : "")history.csv, curves.svg)")
-    return (model, run)
+    return TrainingSetup(model: model, run: run, trainer: trainer, train: split.train, validation: split.validation)
 }
 
 struct Finetune: ParsableCommand {
@@ -205,19 +223,22 @@ struct Finetune: ParsableCommand {
             stage1.epochs = headEpochs
             var info1 = info
             info1.unfreeze = UnfreezeSpec.none.description
-            let (model, run) = try runTraining(config: config, info: info1, device: device, global: global, opts: stage1, optimizerSpec: spec,
-                                               unfreeze: .none, prepare: prepare, train: train, validation: validation,
-                                               firstBatch: { train.batches(epoch: 0).next() }, title: "finetune stage 1 (head)")
+            let stage = try runTraining(config: config, info: info1, device: device, global: global, opts: stage1, optimizerSpec: spec,
+                                        unfreeze: .none, prepare: prepare, train: train, validation: validation,
+                                        firstBatch: { train.batches(epoch: 0).next() }, title: "finetune stage 1 (head)")
+            let (model, run) = (stage.model, stage.run)
             // Stage 2: unfreeze and continue at a tenth of the rate, with fresh optimizer state.
             try model.check(unfreezeSpec)
             model.apply(unfreezeSpec)
             let trainer = Trainer(model: model, optimizer: spec2.make(), schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
             trainer.earlyStoppingPatience = opts.earlyStopping
             trainer.strictImages = opts.strict
+            trainer.coordinator = stage.trainer.coordinator
+            trainer.verbose = stage.trainer.verbose
             run.info.unfreeze = unfreezeSpec.description
             run.info.optimizer = spec2
             print("stage 2: unfreeze \(unfreezeSpec), \(spec2.summary)")
-            try run.fit(trainer, train: train, validation: validation, epochs: headEpochs + opts.epochs, title: "finetune stage 2 (\(unfreezeSpec))")
+            try run.fit(trainer, train: stage.train, validation: stage.validation, epochs: headEpochs + opts.epochs, title: "finetune stage 2 (\(unfreezeSpec))")
         } else {
             _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: spec,
                                 unfreeze: unfreezeSpec, prepare: prepare, train: train, validation: validation,

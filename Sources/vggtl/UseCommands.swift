@@ -23,9 +23,14 @@ struct Evaluate: ParsableCommand {
         let loader = BatchLoader(source: source, batchSize: batch, input: info.input, shuffle: false, seed: global.seed)
         print("evaluating \(source.count) images at \(info.input.height)x\(info.input.width), preprocessing \(info.input.preprocessing.rawValue), on \(device.name)")
         let trainer = Trainer(model: net, optimizer: SGD(learningRate: 1))
-        let r = try trainer.evaluate(loader)
-        if !trainer.unreadableImages.isEmpty { stderr("warning: \(trainer.unreadableImages.count) unreadable image\(trainer.unreadableImages.count == 1 ? "" : "s") skipped; the report covers the other \(r.truth.count)") }
-        print(ClassificationReport(classNames: info.classNames, truth: r.truth, predicted: r.predicted, loss: r.metrics.meanLoss).text)
+        // Under mpirun each rank evaluates its share; rank 0 gathers the predictions.
+        let r = try trainer.evaluate(evaluationShare(loader))
+        let sums = try sumOverRanks([r.metrics.loss, Double(r.metrics.samples), Double(trainer.unreadableImages.count)], what: "evaluation loss")
+        let truth = try gatherOnPrimary(r.truth, what: "labels"), predicted = try gatherOnPrimary(r.predicted, what: "predictions")
+        guard let truth, let predicted else { return }
+        let unreadable = Int(sums[2])
+        if unreadable > 0 { stderr("warning: \(unreadable) unreadable image\(unreadable == 1 ? "" : "s") skipped; the report covers the other \(truth.count)") }
+        print(ClassificationReport(classNames: info.classNames, truth: truth, predicted: predicted, loss: sums[1] > 0 ? sums[0] / sums[1] : .nan).text)
     }
 }
 

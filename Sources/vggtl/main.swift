@@ -9,15 +9,16 @@ struct GlobalOptions: ParsableArguments {
     var device: String = "auto"
     @Option(help: "Random seed for initialisation, shuffling, augmentation and dropout.")
     var seed: UInt64 = 1
-    @Option(help: "CPU threads (default: all cores).")
+    @Option(help: "CPU threads (default: all cores; under mpirun, the cores split between a node's ranks).")
     var threads: Int?
+    @Option(help: "Under mpirun: seconds a rank waits for the others in one step before it ends the job, naming the rank that died or hangs.")
+    var mpiTimeout: Double = 300
 
     func validate() throws {
         _ = try DeviceChoice(parsing: device)
         if let threads, threads < 1 { throw VGGTLError.badFlag(flag: "--threads", value: "\(threads)", expected: "a positive number") }
+        guard mpiTimeout > 0, mpiTimeout.isFinite else { throw VGGTLError.badFlag(flag: "--mpi-timeout", value: "\(mpiTimeout)", expected: "a positive number of seconds") }
     }
-
-    func openDevice() throws -> Device { try DeviceChoice(parsing: device).open(threads: threads) }
 }
 
 struct VGGTLCommand: ParsableCommand {
@@ -29,7 +30,7 @@ struct VGGTLCommand: ParsableCommand {
 
 /// Moves global options given before the subcommand to after it, where ArgumentParser reads them.
 func hoistGlobalOptions(_ args: [String]) -> [String] {
-    let withValue: Set<String> = ["--device", "--seed", "--threads"]
+    let withValue: Set<String> = ["--device", "--seed", "--threads", "--mpi-timeout"]
     var globals: [String] = [], rest = args[...]
     while let first = rest.first, first.hasPrefix("--") {
         let name = String(first.split(separator: "=", maxSplits: 1)[0])
@@ -42,7 +43,9 @@ func hoistGlobalOptions(_ args: [String]) -> [String] {
 }
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("vggtl: error: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("\(Job.prefix)vggtl: error: \(message)\n".utf8))
+    // Under mpirun the other ranks would wait for this one: end the whole job now.
+    if let comm = Job.comm { comm.abort(1) }
     exit(1)
 }
 
@@ -56,12 +59,22 @@ signal(SIGXFSZ, SIG_IGN)
 
 do {
     var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+    if let launch = Job.launch {
+        guard Job.supports(command) else {
+            fail("`vggtl \(type(of: command)._commandName)` does not split its work between ranks; run it without mpirun "
+                 + "(the commands that do: devices, train, finetune, train-top, evaluate, extract, bench --distributed)")
+        }
+        // Rank 0 alone prints; the others keep stderr for their warnings and errors.
+        if launch.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
+    }
     try command.run()
+    Job.comm?.finalize()
 } catch let error as VGGTLError {
     if case let .interrupted(signal, _, _, _, _) = error {
         // Not a failure of vggtl, but the run did not finish: the shell's code for the signal.
-        FileHandle.standardError.write(Data("vggtl: \(error.description)\n".utf8))
-        exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : 128 + SIGINT)
+        if Job.isPrimary { FileHandle.standardError.write(Data("vggtl: \(error.description)\n".utf8)) }
+        Job.comm?.finalize()
+        exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : signal.hasPrefix("SIGUSR1") ? 128 + SIGUSR1 : 128 + SIGINT)
     }
     fail(error.description)
 } catch {

@@ -42,6 +42,15 @@ public struct Workload: Sendable {
                  adam: false, classes: 2, pytorchCPU: nil, pooling: .gap),
     ]
 
+    /// The same case at another batch.
+    public func withBatch(_ b: Int) -> Workload {
+        var w = Workload(name: name, kind: kind, size: size, batch: b, trunk: trunk, includeTop: includeTop, unfreeze: unfreeze,
+                         adam: adam, classes: classes, pytorchCPU: nil)
+        w.fromJPEGs = fromJPEGs
+        w.pooling = pooling
+        return w
+    }
+
     /// FLOPs per image as the reference counts them, given the trunk's multiply-accumulates per
     /// image (counted over its convolutions: VGG16 15.35 G at 224x224, ResNet50 3.86 G, InceptionV3
     /// 5.71 G at 299x299): forward = 2 x MAC; training = 3 x forward when every layer trains.

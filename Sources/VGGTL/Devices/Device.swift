@@ -117,8 +117,10 @@ public protocol Device: AnyObject {
                            mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, epsilon: Float,
                            dgamma: DeviceBuffer, dbeta: DeviceBuffer)
 
-    /// y = x * keep / (1 - rate), keep = dropoutKeep(seed, i, rate); also the backward with x = dy.
-    func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32)
+    /// y = x * keep / (1 - rate), keep = dropoutKeep(seed, indexOffset + i, rate); also the
+    /// backward with x = dy. `indexOffset`: where this batch starts in a data-parallel step's
+    /// global batch (elements), so ranks draw the masks one process would (0 otherwise).
+    func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32, indexOffset: UInt32)
 
     /// Softmax cross-entropy over rows of logits, labels given as class indices (as floats).
     /// Writes per-row loss and dlogits = (softmax - onehot) * gradScale.
@@ -154,6 +156,9 @@ extension Device {
     /// Average pooling with padding excluded (TensorFlow, Keras).
     public func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry) { avgPool(x, y, g, countPadding: false) }
     public func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry) { avgPoolBackward(dy, dx, g, countPadding: false) }
+    public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
+        dropout(x, y, count: count, rate: rate, seed: seed, indexOffset: 0)
+    }
 }
 
 /// Dropout's keep decision from a counter-based hash: the same bits on every backend, so the

@@ -1,3 +1,15 @@
+/// Batch statistics shared by the ranks of data-parallel training (`--sync-bn`; Distributed/
+/// implements it). Without one, each process normalises with its own batch's statistics.
+public protocol BatchStatisticsSync: AnyObject {
+    /// In: per-channel mean and biased variance of this process's `rows` rows. Out, in place:
+    /// those of the rows of all processes. Returns the rows of all processes.
+    func reduceStatistics(mean: Tensor, variance: Tensor, rows: Int, layer: String) throws -> Int
+    /// This process's sums dgamma = sum(dy * xhat), dbeta = sum(dy) in; the sums over all
+    /// processes out (the tensors, the parameters' own gradients, are left as they are: the
+    /// gradient reduction sums them later).
+    func reduceGradientSums(dgamma: Tensor, dbeta: Tensor, layer: String) throws -> (dgamma: [Float], dbeta: [Float])
+}
+
 /// Keras' BatchNormalization over the last (channel) axis. Uses batch statistics only when
 /// training *and* trainable: a frozen BN layer stays in inference mode, so fine-tuning with
 /// frozen blocks does not drift their statistics (the Keras fine-tuning trap). `scale: false`
@@ -21,6 +33,11 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
     /// Always normalise with the moving statistics, even when training and trainable (gamma and
     /// beta still learn): what Keras advises when fine-tuning a pretrained network.
     public var frozenStatistics = false
+    /// Set: batch statistics (and their backward) over the batches of all processes.
+    public var statisticsSync: BatchStatisticsSync?
+    /// Rows the last forward's statistics covered (all processes' with a sync), and the
+    /// per-channel coefficients of the synchronised backward.
+    private var statisticsRows = 0, syncedBackward: (shift: Tensor, scale: Tensor, negativeMean: Tensor)?
 
     public init(_ name: String, channels: Int, momentum: Float = 0.99, epsilon: Float = 1e-3, scale: Bool = true, on device: Device) throws {
         self.name = name; self.momentum = momentum; self.epsilon = epsilon
@@ -58,15 +75,20 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
         m.backwardReadsInputs = usesBatchStatistics(training: training) || gamma?.trainable == true
         if !m.backwardReadsInputs { m.inPlaceInputs = [0] }
         // In inference mode with gamma training, the statistics kernel writes a throw-away input
-        // gradient before the real one is computed from dy: dx must not be dy's storage then.
-        m.inputGradients = .computed(inPlace: usesBatchStatistics(training: training) || gamma?.trainable != true)
+        // gradient before the real one is computed from dy, and the synchronised backward reads
+        // dy after the statistics kernel wrote dx: dx must not be dy's storage then.
+        let batch = usesBatchStatistics(training: training)
+        m.inputGradients = .computed(inPlace: batch ? statisticsSync == nil : gamma?.trainable != true)
         return m
     }
 
     public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
         // The statistics' kernels also write an input gradient; without a target it goes to dy
-        // (when dead) or to scratch.
-        let writesUnwanted = usedBatchStatistics || gamma?.trainable == true
+        // (when dead) or to scratch. The synchronised backward centres x in scratch.
+        // Planned before the forward runs, and only for training steps: decide from the flags.
+        let batch = usesBatchStatistics(training: true)
+        if batch && statisticsSync != nil && inputGradients[0] { return dy.reduce(1, *) }
+        let writesUnwanted = batch || gamma?.trainable == true
         return writesUnwanted && !inputGradients[0] && !dyIsDead ? dy.reduce(1, *) : 0
     }
 
@@ -77,8 +99,9 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
         usedBatchStatistics = usesBatchStatistics(training: training)
         if usedBatchStatistics {
             d.channelMeanVariance(x.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer)
+            statisticsRows = try statisticsSync?.reduceStatistics(mean: mean, variance: variance, rows: rows, layer: name) ?? rows
             d.batchNormUpdateRunning(runningMean: movingMean.buffer, runningVariance: movingVariance.buffer, mean: mean.buffer,
-                                     variance: variance.buffer, channels: channels, rows: rows, momentum: momentum)
+                                     variance: variance.buffer, channels: channels, rows: statisticsRows, momentum: momentum)
             d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer,
                              gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: fusedReLU)
         } else {
@@ -106,6 +129,10 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
             d.batchNormBackward(x.buffer, dy.buffer, sink(), rows: rows, channels: channels, mean: mean.buffer,
                                 variance: variance.buffer, gamma: gammaValue.buffer, epsilon: epsilon,
                                 dgamma: try gammaGradient().buffer, dbeta: try beta.gradient().buffer)
+            if let sync = statisticsSync {
+                let sums = try sync.reduceGradientSums(dgamma: try gammaGradient(), dbeta: try beta.gradient(), layer: name)
+                if let dx { try synchronisedInputGradient(dy, dx: dx, sums: sums, scratch: t.scratch!) }
+            }
             return
         }
         // Inference mode: an affine map per channel with the moving statistics.
@@ -122,5 +149,38 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
         // dx = dy * gamma / sqrt(var + eps): the apply kernel with zero mean and zero shift.
         d.batchNormApply(dy.buffer, dx.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: movingVariance.buffer,
                          gamma: gammaValue.buffer, beta: zeros.buffer, epsilon: epsilon)
+    }
+
+    /// dx = gamma/s (dy - dbeta/N - xhat dgamma/N) with the sums and N of all processes
+    /// (s = sqrt(var + eps)), as scale (x - mean)/s + shift + gamma dy/s with
+    /// scale = -gamma dgamma/(N s) and shift = -gamma dbeta/(N s). x - mean is formed first
+    /// (addBias of -mean): the apply kernel's x*k - mean*k would cancel catastrophically in
+    /// channels whose mean is large against their spread.
+    private func synchronisedInputGradient(_ dy: Tensor, dx: Tensor, sums: (dgamma: [Float], dbeta: [Float]), scratch: DeviceBuffer) throws {
+        guard let x else { return }
+        let d = dy.device, rows = x.count / channels, n = Float(max(statisticsRows, 1))
+        let g = gammaValue.toArray(), v = variance.toArray(), m = mean.toArray(), dg = sums.dgamma, db = sums.dbeta
+        var shift = [Float](repeating: 0, count: channels), scale = shift
+        for c in 0..<channels {
+            let s = (v[c] + epsilon).squareRoot()
+            shift[c] = -g[c] * db[c] / (n * s)
+            scale[c] = -g[c] * dg[c] / (n * s)
+        }
+        if syncedBackward == nil {
+            syncedBackward = (try Tensor(zeros: [channels], on: d, what: "\(name) shift"), try Tensor(zeros: [channels], on: d, what: "\(name) scale"),
+                              try Tensor(zeros: [channels], on: d, what: "\(name) -mean"))
+        }
+        let (shiftT, scaleT, negMeanT) = syncedBackward!
+        shift.withUnsafeBufferPointer { d.write($0, to: shiftT.buffer, offset: 0) }
+        scale.withUnsafeBufferPointer { d.write($0, to: scaleT.buffer, offset: 0) }
+        m.map { -$0 }.withUnsafeBufferPointer { d.write($0, to: negMeanT.buffer, offset: 0) }
+        let centred = scratch
+        d.copy(x.buffer, srcOffset: 0, to: centred, dstOffset: 0, count: x.count)
+        d.addBias(centred, bias: negMeanT.buffer, rows: rows, channels: channels)
+        d.batchNormApply(centred, dx.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: variance.buffer,
+                         gamma: scaleT.buffer, beta: shiftT.buffer, epsilon: epsilon)
+        d.batchNormApply(dy.buffer, centred, rows: rows, channels: channels, mean: zeros.buffer, variance: variance.buffer,
+                         gamma: gammaValue.buffer, beta: zeros.buffer, epsilon: epsilon)
+        d.axpy(alpha: 1, centred, dx.buffer, count: dx.count)
     }
 }

@@ -51,7 +51,10 @@ public final class Dropout: UnaryLayer {
     public let seed: UInt32
     /// Forward calls in training mode so far; part of the mask seed, saved with checkpoints.
     public var step: UInt32 = 0
-    private var lastSeed: UInt32 = 0, active = false
+    /// Where this batch's first sample sits in the global batch of a data-parallel step: the
+    /// mask is that of the same sample in one process's batch (set by Distributed/; 0 otherwise).
+    public var sampleOffset = 0
+    private var lastSeed: UInt32 = 0, lastOffset: UInt32 = 0, active = false
 
     public init(_ name: String, rate: Float, seed: UInt32) throws {
         guard rate >= 0, rate < 1 else { throw VGGTLError.invalidArgument("layer \(name): dropout rate must be in [0, 1), got \(rate)") }
@@ -80,13 +83,14 @@ public final class Dropout: UnaryLayer {
         var s = SeededGenerator(seed: UInt64(seed) << 32 | UInt64(step))
         lastSeed = UInt32(truncatingIfNeeded: s.next())
         let y = try required(out)
-        x.device.dropout(x.buffer, y.buffer, count: x.count, rate: rate, seed: lastSeed)
+        lastOffset = UInt32(truncatingIfNeeded: sampleOffset * (x.count / max(x.shape[0], 1)))
+        x.device.dropout(x.buffer, y.buffer, count: x.count, rate: rate, seed: lastSeed, indexOffset: lastOffset)
         return y
     }
 
     public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
         guard let dx = t.inputs[0] else { return }
         guard active else { throw VGGTLError.invalidArgument("layer \(name): its gradient is dy itself at inference; the network routes it") }
-        dy.device.dropout(dy.buffer, dx.buffer, count: dy.count, rate: rate, seed: lastSeed)
+        dy.device.dropout(dy.buffer, dx.buffer, count: dy.count, rate: rate, seed: lastSeed, indexOffset: lastOffset)
     }
 }

@@ -11,8 +11,10 @@ public final class Loss {
     private var perSample: Tensor?, dlogits: Tensor?
     public init(_ kind: LossKind) { self.kind = kind }
 
-    /// Mean loss over the batch and dL/dlogits (for the mean).
-    public func compute(logits: Tensor, labels: Tensor) throws -> (loss: Float, gradient: Tensor) {
+    /// Mean loss over the batch and dL/dlogits (for the mean). `gradientScale` replaces the
+    /// gradient's 1/rows per row: data-parallel training passes 1/(rows of all ranks), so every
+    /// rank's gradients are parts of one sum (0 for a rank whose shard of a step is empty).
+    public func compute(logits: Tensor, labels: Tensor, gradientScale: Float? = nil) throws -> (loss: Float, gradient: Tensor) {
         let d = logits.device, rows = logits.shape[0], classes = logits.count / max(rows, 1)
         let dl = try reuse(&dlogits, logits.shape, on: d, what: "loss gradient")
         switch kind {
@@ -22,14 +24,14 @@ public final class Loss {
             }
             let l = try reuse(&perSample, [rows], on: d, what: "loss")
             d.softmaxCrossEntropy(logits.buffer, labels: labels.buffer, rows: rows, classes: classes, loss: l.buffer,
-                                  dlogits: dl.buffer, gradScale: 1 / Float(rows))
+                                  dlogits: dl.buffer, gradScale: gradientScale ?? 1 / Float(rows))
         case .sigmoidBinaryCrossEntropy:
             guard labels.count == logits.count else {
                 throw VGGTLError.shapeMismatch(what: "labels for sigmoid binary cross-entropy", expected: logits.shape, got: labels.shape)
             }
             let l = try reuse(&perSample, logits.shape, on: d, what: "loss")
             d.sigmoidBinaryCrossEntropy(logits.buffer, targets: labels.buffer, count: logits.count, loss: l.buffer,
-                                        dlogits: dl.buffer, gradScale: 1 / Float(logits.count))
+                                        dlogits: dl.buffer, gradScale: gradientScale.map { $0 * Float(rows) / Float(logits.count) } ?? 1 / Float(logits.count))
         }
         let values = perSample!.toArray()
         let mean = values.reduce(0.0) { $0 + Double($1) } / Double(values.count)

@@ -37,6 +37,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     case unreadableImages(files: [String], reasons: [String])
     /// A run stopped by `cause`; `kept` says which checkpoint survives (nil: none was written yet).
     indirect case runStopped(cause: VGGTLError, kept: String?)
+    /// Data-parallel training under MPI: what went wrong, seen from `rank` of `size`.
+    case distributed(rank: Int, size: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -99,6 +101,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
         case let .runStopped(cause, kept):
             let keep = kept.map { "; \($0)" } ?? "; no checkpoint had been written yet"
             return cause.description + keep
+        case let .distributed(rank, size, reason):
+            return "rank \(rank) of \(size): \(reason)"
         }
     }
 }

@@ -28,6 +28,20 @@ public struct CheckpointInfo: Codable, Sendable {
     /// nil at an epoch boundary.
     public var batchesDone: Int?
     public var partialMetrics: EpochMetrics?
+    /// How the batches were split when it was written: processes, batch per process and, mid-epoch,
+    /// the samples of the epoch done, so that a resume under another number of processes starts
+    /// the epoch where this one stopped. nil in checkpoints of older versions.
+    public var dataParallel: DataParallelRecord?
+
+    public struct DataParallelRecord: Codable, Sendable, Equatable {
+        public var ranks: Int
+        public var batchPerRank: Int
+        public var samplesDone: Int?
+        public init(ranks: Int, batchPerRank: Int, samplesDone: Int?) {
+            self.ranks = ranks; self.batchPerRank = batchPerRank; self.samplesDone = samplesDone
+        }
+        public var globalBatch: Int { ranks * batchPerRank }
+    }
 
     public struct FeatureTrunk: Codable, Sendable, Equatable {
         public var trunk: ModelConfig.Trunk

@@ -17,10 +17,12 @@ public enum TrainingInterrupt {
         return p
     }()
 
-    /// Installs the handlers (idempotent). The CLI calls it before training starts.
-    public static func install() {
+    /// Installs the handlers (idempotent). The CLI calls it before training starts. `alsoUSR1`:
+    /// SIGUSR1 requests the same stop (data-parallel jobs: mpirun forwards SIGUSR1 to every rank
+    /// at once, while on Ctrl-C or SIGTERM it sends the ranks SIGTERM only after a delay).
+    public static func install(alsoUSR1: Bool = false) {
         _ = flag
-        for s in [SIGINT, SIGTERM] {
+        for s in [SIGINT, SIGTERM] + (alsoUSR1 ? [SIGUSR1] : []) {
             signal(s) { received in
                 if TrainingInterrupt.flag.pointee != 0 {
                     // Second signal: stop now, as the user asks.
@@ -35,15 +37,21 @@ public enum TrainingInterrupt {
 
     /// Puts back the default actions and clears the flag.
     public static func uninstall() {
-        signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL)
+        signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL); signal(SIGUSR1, SIG_DFL)
         flag.pointee = 0
     }
 
     /// The pending signal's name ("SIGINT", "SIGTERM"), or nil.
     public static var pending: String? {
-        let s = Int32(flag.pointee)
-        guard s != 0 else { return nil }
-        return s == SIGINT ? "SIGINT (Ctrl-C)" : s == SIGTERM ? "SIGTERM" : "signal \(s)"
+        let s = pendingSignal
+        return s == 0 ? nil : name(of: s)
+    }
+
+    /// The pending signal's number (0: none).
+    public static var pendingSignal: Int32 { Int32(flag.pointee) }
+
+    public static func name(of s: Int32) -> String {
+        s == SIGINT ? "SIGINT (Ctrl-C)" : s == SIGTERM ? "SIGTERM" : s == SIGUSR1 ? "SIGUSR1" : "signal \(s)"
     }
 
     /// Clears a pending request (after it has been handled).

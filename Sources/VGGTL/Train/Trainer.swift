@@ -25,6 +25,9 @@ public final class Trainer {
     /// Stop when val_loss has not improved for this many epochs.
     public var earlyStoppingPatience: Int?
     public var verbose = true
+    /// Data-parallel training (Distributed/): steps, metrics and stops agreed with the other
+    /// processes. nil: a single process.
+    public var coordinator: TrainingCoordinator?
     /// `--strict`: an unreadable image stops the run instead of being skipped with a warning.
     public var strictImages = false
     /// Unreadable images seen so far (each warned about once, whatever the epoch).
@@ -78,6 +81,32 @@ public final class Trainer {
         return (l, zip(predicted, batch.labels).filter { $0 == Int($1) }.count)
     }
 
+    /// One data-parallel step: every process runs it (a stand-in batch where its share is
+    /// empty), agrees on the loss before backward, reduces gradients during backward, and
+    /// updates identically. Returns the totals of all processes.
+    func step(_ batch: Batch, coordinator c: TrainingCoordinator) throws -> StepTotals {
+        let (run, scale) = try c.prepareStep(batch, model: model)
+        let (xt, yt) = try upload(run)
+        let logits = try model.network.forward(xt, training: true)
+        let (l, grad) = try loss.compute(logits: logits, labels: yt, gradientScale: scale)
+        try checkDevice()
+        let real = batch.count > 0
+        let predicted = real ? predictedClasses(logits: logits.toArray(), rows: run.count) : []
+        let local = StepTotals(lossSum: real ? Double(l) * Double(batch.count) : 0,
+                               correct: zip(predicted, run.labels).filter { $0 == Int($1) }.count, samples: batch.count,
+                               nonFinite: real && !l.isFinite, signal: TrainingInterrupt.pendingSignal)
+        let total = try c.agree(local)
+        guard !total.nonFinite else {
+            throw VGGTLError.nonFiniteLoss(value: Float(total.lossSum / Double(max(total.samples, 1))), epoch: position.epoch + 1,
+                                           batch: position.batch, step: optimizer.iterations + 1, learningRate: optimizer.learningRate)
+        }
+        try model.network.backward(grad, gradientsReady: c.gradientsReady)
+        try c.finishGradients(model.network.trainableParameters)
+        try optimizer.update(model.network.trainableParameters)
+        try checkDevice()
+        return total
+    }
+
     /// A device that failed since the last check (lost, reset, out of resources) stops the run
     /// here, before its results are used or saved.
     func checkDevice() throws {
@@ -108,7 +137,13 @@ public final class Trainer {
             k += 1
             if k <= skipBatches { continue }
             try report(batch.failures)
-            if batch.count > 0 {
+            var agreedStop: Int32 = 0
+            if let coordinator {
+                position = (epoch, k)
+                let t = try fittingBatch(max(batch.count, 1)) { try step(batch, coordinator: coordinator) }
+                m.loss += t.lossSum; m.correct += t.correct; m.samples += t.samples
+                agreedStop = t.signal
+            } else if batch.count > 0 {
                 position = (epoch, k)
                 let (l, correct) = try fittingBatch(batch.count) { try step(batch) }
                 m.loss += Double(l) * Double(batch.count); m.correct += correct; m.samples += batch.count
@@ -117,7 +152,9 @@ public final class Trainer {
             try afterBatch?(k)
             Trainer.processBatches += 1
             TrainingInterrupt.batchFinished(Trainer.processBatches)
-            if let signal = TrainingInterrupt.pending {
+            // Under data parallelism every process stops after the same step: the one whose
+            // agreement first saw a signal on any of them.
+            if let signal = coordinator == nil ? TrainingInterrupt.pending : agreedStop == 0 ? nil : TrainingInterrupt.name(of: agreedStop) {
                 if verbose, isatty(STDOUT_FILENO) != 0 { print("") }  // end the progress line
                 throw TrainingInterruption(signal: signal, epoch: epoch, batches: k, batchCount: provider.batchCount, metrics: m)
             }
@@ -150,6 +187,9 @@ public final class Trainer {
             m.correct += zip(p, t).filter { $0 == $1 }.count
             truth += t; predicted += p; all += z
         }
+        // Each process evaluated its share: the metrics are those of all (truth and predictions
+        // stay this process's; `vggtl evaluate` gathers them).
+        if let coordinator { m = try coordinator.reduce(m) }
         return (m, truth, predicted, all)
     }
 
@@ -174,6 +214,7 @@ public final class Trainer {
             if resumed > 0, verbose { print("(resuming after batch \(resumed) of \(train.batchCount))") }
             let m = try trainEpoch(train, epoch: epoch, skipBatches: resumed,
                                    initial: epoch == startEpoch ? partial ?? EpochMetrics() : EpochMetrics())
+            try coordinator?.epochEnded(model: model, optimizer: optimizer)
             var record = EpochRecord(epoch: epoch + 1, loss: m.meanLoss, accuracy: m.accuracy, valLoss: nil, valAccuracy: nil,
                                      learningRate: Double(optimizer.learningRate), seconds: 0)
             if let validation {
@@ -194,7 +235,12 @@ public final class Trainer {
                 }
             }
             // A signal during validation or the checkpoint: the epoch is saved, stop here.
-            if let signal = TrainingInterrupt.pending, epoch + 1 < epochs {
+            var pending = TrainingInterrupt.pending
+            if let coordinator {
+                let s = try coordinator.agreeOnStop(TrainingInterrupt.pendingSignal)
+                pending = s == 0 ? nil : TrainingInterrupt.name(of: s)
+            }
+            if let signal = pending, epoch + 1 < epochs {
                 throw TrainingInterruption(signal: signal, epoch: epoch + 1, batches: 0, batchCount: train.batchCount,
                                            metrics: EpochMetrics(), atEpochEnd: true)
             }

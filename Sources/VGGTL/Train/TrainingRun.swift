@@ -7,12 +7,18 @@ public final class TrainingRun {
     public var info: CheckpointInfo
     private let boards: (train: TensorBoardWriter, validation: TensorBoardWriter)?
     private var bestValLoss: Double
+    /// False on the other ranks of a data-parallel job: rank 0 alone writes the folder.
+    public let writes: Bool
+    /// How the batches are split, recorded in every checkpoint (with the batches done of an
+    /// interrupted epoch; nil at an epoch's end).
+    public var splitRecord: ((_ batchesDone: Int?) -> CheckpointInfo.DataParallelRecord?)?
 
-    public init(dir: URL, info: CheckpointInfo, tensorboard: URL?) throws {
+    public init(dir: URL, info: CheckpointInfo, tensorboard: URL?, writes: Bool = true) throws {
         self.dir = dir
         self.info = info
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        boards = try tensorboard.map {
+        self.writes = writes
+        if writes { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+        boards = try tensorboard.flatMap { writes ? $0 : nil }.map {
             (try TensorBoardWriter(directory: $0.appendingPathComponent("train")),
              try TensorBoardWriter(directory: $0.appendingPathComponent("validation")))
         }
@@ -39,8 +45,11 @@ public final class TrainingRun {
                 info.history = trainer.history
                 info.optimizerIterations = trainer.optimizer.iterations
                 info.dropoutSteps = trainer.model.dropoutSteps
-                try Checkpoint.save(info, model: trainer.model, optimizer: trainer.optimizer, in: dir, name: "last")
+                info.dataParallel = splitRecord?(stop.batches)
+                if writes { try Checkpoint.save(info, model: trainer.model, optimizer: trainer.optimizer, in: dir, name: "last") }
             }
+            // No process of a data-parallel job exits before the checkpoint is on disk.
+            try trainer.coordinator?.checkpointWritten()
             throw VGGTLError.interrupted(signal: stop.signal, epoch: stop.atEpochEnd ? stop.epoch : stop.epoch + 1,
                                          batch: stop.atEpochEnd ? 0 : stop.batches, batches: stop.batchCount, checkpoint: last.path)
         } catch let error as VGGTLError {
@@ -68,11 +77,12 @@ public final class TrainingRun {
         info.history = trainer.history
         info.optimizerIterations = trainer.optimizer.iterations
         info.dropoutSteps = trainer.model.dropoutSteps
+        info.dataParallel = splitRecord?(nil)
+        let improved = record.valLoss.map { $0 < bestValLoss } ?? false
+        if let vl = record.valLoss, vl < bestValLoss { bestValLoss = vl }
+        guard writes else { return }
         try Checkpoint.save(info, model: trainer.model, optimizer: trainer.optimizer, in: dir, name: "last")
-        if let vl = record.valLoss, vl < bestValLoss {
-            bestValLoss = vl
-            try Checkpoint.save(info, model: trainer.model, optimizer: nil, in: dir, name: "best")
-        }
+        if improved { try Checkpoint.save(info, model: trainer.model, optimizer: nil, in: dir, name: "best") }
         try writeAtomically(Data(trainer.history.csv.utf8), to: dir.appendingPathComponent("history.csv"))
         try writeAtomically(Data(historySVG(trainer.history, title: title).utf8), to: dir.appendingPathComponent("curves.svg"))
         if let boards {
@@ -118,11 +128,21 @@ public final class ArrayBatches: BatchProvider {
     }
 
     public func batches(epoch: Int) -> AnyIterator<Batch> {
+        batches(epoch: epoch, visiting: order(epoch: epoch))
+    }
+
+    /// The samples of an epoch in visiting order.
+    public func order(epoch: Int) -> [Int] {
         var order = Array(0..<labels.count)
         if shuffle {
             var g = SeededGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
             order.shuffle(using: &g)
         }
+        return order
+    }
+
+    /// Batches over `order` (sample indices), the last one partial.
+    public func batches(epoch: Int, visiting order: [Int]) -> AnyIterator<Batch> {
         var start = 0
         return AnyIterator {
             guard start < order.count else { return nil }

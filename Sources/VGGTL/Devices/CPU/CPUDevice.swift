@@ -473,9 +473,9 @@ public final class CPUDevice: Device {
         }
     }
 
-    public func dropout(_ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
+    public func dropout(_ xb: DeviceBuffer, _ yb: DeviceBuffer, count: Int, rate: Float, seed: UInt32, indexOffset: UInt32) {
         let x = cpu(xb), y = cpu(yb), s = 1 / (1 - rate)
-        map(count) { i in y[i] = dropoutKeep(seed: seed, index: UInt32(truncatingIfNeeded: i), rate: rate) ? x[i] * s : 0 }
+        map(count) { i in y[i] = dropoutKeep(seed: seed, index: UInt32(truncatingIfNeeded: i) &+ indexOffset, rate: rate) ? x[i] * s : 0 }
     }
 
     public func softmaxCrossEntropy(_ logitsb: DeviceBuffer, labels: DeviceBuffer, rows: Int, classes: Int,

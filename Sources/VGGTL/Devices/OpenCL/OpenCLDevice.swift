@@ -447,8 +447,8 @@ public final class OpenCLDevice: Device {
                mem(dx), dxl.offset, dxl.stride, rows, cols)
     }
 
-    public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
-        launch(k.dropout, count, mem(x), mem(y), count, rate, 1 / (1 - rate), seed)
+    public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32, indexOffset: UInt32) {
+        launch(k.dropout, count, mem(x), mem(y), count, rate, 1 / (1 - rate), seed, indexOffset)
     }
 
     // MARK: - Pooling

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import VGGTL
+
+/// This process's place in an `mpirun` job of several ranks. nil otherwise: vggtl then runs as
+/// a single process and never loads MPI.
+enum Job {
+    static let launch: MPILaunch? = MPILaunch.fromEnvironment().flatMap { $0.size > 1 ? $0 : nil }
+    nonisolated(unsafe) private(set) static var comm: Communicator?
+    static var rank: Int { launch?.rank ?? 0 }
+    static var isPrimary: Bool { rank == 0 }
+
+    /// MPI_Init on first use (each command that splits its work calls it before any work).
+    static func start(_ global: GlobalOptions) throws -> Communicator? {
+        guard let launch else { return nil }
+        if comm == nil { comm = try Communicator.start(launch, timeout: global.mpiTimeout) }
+        return comm
+    }
+
+    /// Commands that split their work between ranks; others refuse to run under mpirun with
+    /// several ranks rather than run N times over.
+    static func supports(_ command: ParsableCommand) -> Bool {
+        switch command {
+        case is Devices, is Finetune, is TrainCommand, is TrainTop, is Evaluate, is Extract: return true
+        case let b as Bench: return b.distributed
+        default: return false
+        }
+    }
+
+    /// "[rank 1] " before messages of ranks other than 0.
+    static var prefix: String { launch.map { $0.rank == 0 ? "" : "[rank \($0.rank)] " } ?? "" }
+}
+
+extension GlobalOptions {
+    /// The device of this process: under mpirun, this rank's (see RankDevice), else as asked.
+    func openDevice() throws -> Device {
+        let asked = try DeviceChoice(parsing: device)
+        guard let launch = Job.launch else { return try asked.open(threads: threads) }
+        _ = try Job.start(self)
+        let mine = RankDevice.choose(asked, localRank: launch.localRank, localSize: launch.localSize, devices: OpenCLDevice.enumerate(),
+                                     cores: ProcessInfo.processInfo.activeProcessorCount, threads: threads)
+        return try mine.choice.open(threads: mine.threads)
+    }
+}
+
+/// Options of data-parallel training (used only under mpirun).
+struct DistributedOptions: ParsableArguments {
+    @Flag(help: "Under mpirun: BatchNorm statistics over the global batch of all ranks (default: each rank's own share, as PyTorch DDP).")
+    var syncBn = false
+    @Option(help: "Under mpirun: gradient bucket size in MB; each bucket's allreduce starts as soon as backward has finished its layers.")
+    var bucketMb: Double = 25
+
+    func validate() throws {
+        guard bucketMb > 0, bucketMb.isFinite else { throw VGGTLError.badFlag(flag: "--bucket-mb", value: "\(bucketMb)", expected: "a positive size in MB such as 25") }
+    }
+}
+
+/// How a training run's batches are split, and what its checkpoints record about it.
+struct TrainingSplit {
+    var train: BatchProvider
+    var validation: BatchProvider?
+    /// Set under mpirun, and for a single process resuming a data-parallel checkpoint part-way
+    /// through an epoch with another global batch.
+    var sharded: ShardedBatches?
+    var record: (Int?) -> CheckpointInfo.DataParallelRecord?
+}
+
+/// Under mpirun: each rank's share of every step (one seeded shuffle per epoch) and a contiguous
+/// share of the validation set. A resumed epoch starts after the samples the checkpoint says are
+/// done, whatever the number of ranks that wrote it.
+func splitTraining(train: BatchProvider, validation: BatchProvider?, batch: Int, resuming info: CheckpointInfo?,
+                   comm: Communicator?) throws -> TrainingSplit {
+    let single: (Int?) -> CheckpointInfo.DataParallelRecord? = { done in
+        CheckpointInfo.DataParallelRecord(ranks: 1, batchPerRank: batch, samplesDone: done.map { $0 * batch })
+    }
+    let midEpoch = info?.batchesDone
+    let saved = info?.dataParallel
+    let savedGlobal = saved?.globalBatch ?? batch
+    let ranks = comm?.size ?? 1
+    guard comm != nil || (midEpoch != nil && savedGlobal != batch) else {
+        return TrainingSplit(train: train, validation: validation, sharded: nil, record: single)
+    }
+    guard let shardable = train as? ShardableBatches else {
+        throw VGGTLError.invalidArgument("this training data cannot be split between ranks (internal error)")
+    }
+    let sharded = ShardedBatches(shardable, rank: comm?.rank ?? 0, ranks: ranks)
+    if let info, let done = midEpoch {
+        sharded.resume = (info.epoch, done, saved?.samplesDone ?? done * savedGlobal)
+    }
+    var val = validation
+    if let comm, let v = validation {
+        guard let s = v as? ShardableBatches else { throw VGGTLError.invalidArgument("this validation data cannot be split between ranks (internal error)") }
+        val = EvaluationShard(s, rank: comm.rank, ranks: comm.size)
+    }
+    if let info, savedGlobal != sharded.globalBatch {
+        let was = saved.map { "\($0.ranks) rank\($0.ranks == 1 ? "" : "s") x batch \($0.batchPerRank) = \($0.globalBatch)" } ?? "batch \(savedGlobal) (assumed: the checkpoint does not say)"
+        let position = info.batchesDone.map { _ in ", and the interrupted epoch continues after its \(sharded.resume!.samplesDone) samples done" } ?? ""
+        print("note: the checkpoint was written with a global batch of \(was); this run's is \(ranks) rank\(ranks == 1 ? "" : "s") x batch \(batch) = \(sharded.globalBatch): "
+              + "steps per epoch and the noise of each step change (the learning rate is not rescaled)\(position)")
+    }
+    return TrainingSplit(train: sharded, validation: val, sharded: sharded, record: { done in sharded.record(midEpoch: done != nil) })
+}
+
+/// Joins a trainer to the other ranks: the coordinator, rank 0 alone printing progress, and the
+/// start-up check that every rank has the same flags, data and weights.
+func joinDataParallel(_ trainer: Trainer, comm: Communicator, split: TrainingSplit, options: DistributedOptions,
+                      info: CheckpointInfo, data: [(String, UInt64)]) throws -> DataParallel {
+    let dp = DataParallel(comm: comm, train: split.sharded!, model: trainer.model, syncBatchNorm: options.syncBn, bucketMegabytes: options.bucketMb)
+    trainer.coordinator = dp
+    trainer.verbose = dp.isPrimary
+    try dp.checkConsistency(arguments: Array(CommandLine.arguments.dropFirst()), data: data, model: trainer.model, optimizer: trainer.optimizer,
+                            progress: [info.epoch, info.batchesDone ?? -1, trainer.optimizer.iterations])
+    let devices = try comm.allgatherStrings(trainer.model.device.name, what: "device names")
+    let trainable = trainer.model.network.trainableParameters.reduce(0) { $0 + $1.value.count }
+    let bn = trainer.model.layers.contains { $0 is BatchNormalization }
+    print("data parallel: \(comm.size) ranks x batch \(split.sharded!.batchPerRank) = global batch \(split.sharded!.globalBatch); "
+          + "\(split.sharded!.batchCount) steps per epoch; each rank trains on its share of one seeded shuffle per epoch")
+    print("gradients: \(String(format: "%.2f", Double(trainable) / 1e6)) M trainable parameters, \(String(format: "%.1f", Double(trainable) * 4 / 1e6)) MB "
+          + "summed per step (MPI_Iallreduce in \(String(format: "%g", options.bucketMb)) MB buckets during backward)"
+          + (bn ? "; BatchNorm statistics \(options.syncBn ? "over the global batch (--sync-bn)" : "per rank (--sync-bn shares them)")" : ""))
+    for (r, d) in devices.enumerated() { print("rank \(r) (\(comm.peers[r])): \(d)") }
+    return dp
+}
+
+/// Under mpirun, this rank's contiguous share of an evaluation or extraction set.
+func evaluationShare(_ loader: BatchLoader) -> BatchProvider {
+    Job.comm.map { EvaluationShard(loader, rank: $0.rank, ranks: $0.size) } ?? loader
+}
+
+/// Every rank's integers on rank 0, in rank order (nil on the others; as is without mpirun).
+func gatherOnPrimary(_ values: [Int], what: String) throws -> [Int]? {
+    guard let comm = Job.comm else { return values }
+    let bytes = values.map { Int64($0) }.withUnsafeBytes { Array($0) }
+    return try comm.gather(bytes, what: what).map { parts in
+        parts.flatMap { part in part.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)).map { Int($0) } } }
+    }
+}
+
+/// Every rank's floats on rank 0, in rank order (nil on the others; as is without mpirun).
+func gatherOnPrimary(_ values: [Float], what: String) throws -> [Float]? {
+    guard let comm = Job.comm else { return values }
+    let bytes = values.withUnsafeBytes { Array($0) }
+    return try comm.gather(bytes, what: what).map { parts in
+        parts.flatMap { part in part.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
+    }
+}
+
+/// Sums over the ranks (as is without mpirun).
+func sumOverRanks(_ values: [Double], what: String) throws -> [Double] {
+    guard let comm = Job.comm else { return values }
+    var v = values
+    try comm.allreduce(&v, what: what)
+    return v
+}
+
+/// Rank 0's value on every rank (as is without mpirun): decisions that depend on rank 0's files.
+func primaryDecides(_ value: Bool, what: String) throws -> Bool {
+    guard let comm = Job.comm else { return value }
+    return try comm.allgather([value ? 1 : 0], what: what)[0][0] != 0
+}
