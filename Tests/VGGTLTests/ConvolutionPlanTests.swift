@@ -70,7 +70,7 @@ final class ConvolutionPlanTests: VGGTLTestCase {
             ("cpu winograd2", try CPUDevice(options: .init(convolution: .winograd2))),
             ("cpu winograd4 (chunks of 5 tiles)", try CPUDevice(options: .init(convolution: .winograd4, winogradChunkFloats: 1, winogradMinChunk: 5))),
             ("opencl", openclDevice),
-            ("opencl (tiles of 50 floats)", try OpenCLDevice(index: 0, options: .init(im2colTileFloats: 50))),
+            ("opencl im2col (tiles of 50 floats)", try OpenCLDevice(index: 0, options: .init(im2colTileFloats: 50, convolution: .im2col))),
         ]
         for (i, g) in geometries.enumerated() {
             let seed = UInt64(10 * i)
@@ -150,12 +150,20 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         let wp = try cpuDevice.convolutionPlan(block2)
         XCTAssertGreaterThan(wp.backwardDataWorkspace, wp.forwardWorkspace, "backward-data also holds the flipped kernel")
         XCTAssertGreaterThan(wp.backwardFilterWorkspace, 0)
-        // OpenCL: today's algorithms, named the same way.
-        let tile = min(block2.outPixels, (16 << 20) / block2.patchSize)
-        XCTAssertEqual(try names(openclDevice, block2), ["im2col-gemm(tile \(tile) rows)", "gemm-col2im(tile \(tile) rows)", "im2col-gemm(tile \(tile) rows)"])
-        XCTAssertEqual(try names(openclDevice, pointwise), Array(repeating: "gemm-1x1", count: 3))
+        // OpenCL (PoCL: a CPU device, so no autotune and no Winograd by default): implicit GEMM,
+        // split-K for the kernel gradient, col2im for strided backward-data; the generic path
+        // with VGGTL_OCL_CONV=im2col, named as on the CPU.
+        let clNames = try names(openclDevice, block2)
+        XCTAssertTrue(clNames[0].hasPrefix("implicit-gemm(") && clNames[1].hasPrefix("implicit-gemm(") && clNames[2].hasPrefix("split-k("), "\(clNames)")
+        XCTAssertTrue(try names(openclDevice, pointwise)[0].hasPrefix("implicit-gemm("))
+        XCTAssertEqual(try names(openclDevice, strided)[1], "gemm-col2im(tile \(strided.outPixels) rows)")
         let cp = try openclDevice.convolutionPlan(block2)
-        XCTAssertEqual(cp.forwardWorkspace, tile * block2.patchSize)
+        XCTAssertEqual([cp.forwardWorkspace, cp.backwardDataWorkspace], [0, 0], "implicit GEMM needs no workspace")
+        let generic = try OpenCLDevice(index: 0, options: .init(convolution: .im2col))
+        let tile = min(block2.outPixels, (16 << 20) / block2.patchSize)
+        XCTAssertEqual(try names(generic, block2), ["im2col-gemm(tile \(tile) rows)", "gemm-col2im(tile \(tile) rows)", "im2col-gemm(tile \(tile) rows)"])
+        XCTAssertEqual(try names(generic, pointwise), Array(repeating: "gemm-1x1", count: 3))
+        XCTAssertEqual(try generic.convolutionPlan(block2).forwardWorkspace, tile * block2.patchSize)
     }
 
     /// `bench --layers` prints the plan's name for each pass, whole.
@@ -183,8 +191,14 @@ final class ConvolutionPlanTests: VGGTLTestCase {
 
     func testBenchLayersPrintsWholeAlgorithmNames() throws {
         for device in ["cpu", "opencl"] {
+            // OpenCL on the generic path: the specialised kernels of VGG16's nine geometries would
+            // cost PoCL minutes to build; their names reach the table as these do
+            // (testKernelCasesCarryThePlansNames).
+            var environment = ProcessInfo.processInfo.environment
+            environment["VGGTL_OCL_CONV"] = "im2col"
             let r = try ChildProcess(vggtlBinary.path, ["bench", "--device", device, "--layers", "--size", "32", "--batch", "1",
-                                                        "--steps", "1", "--gemm", "0"], ownProcessGroup: true).wait(timeout: childTimeLimit)
+                                                        "--steps", "1", "--gemm", "0"], environment: environment,
+                                     ownProcessGroup: true).wait(timeout: childTimeLimit)
             XCTAssertTrue(r.status == 0 && !r.signaled, r.text)
             if device == "cpu" {
                 let first = try geometry([1, 32, 32, 3], filters: 64, kernel: (3, 3), stride: (1, 1), .same)
@@ -337,9 +351,10 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         XCTAssertNil(firstDevice, "nothing outside holds the device")
         XCTAssertNil(firstBuffer, "the workspace went with its device: no global table keeps it")
         // OpenCL devices own theirs as well.
-        let cl = try OpenCLDevice(index: 0)
+        let cl = try OpenCLDevice(index: 0, options: .init(convolution: .im2col))
         XCTAssertEqual(cl.workspace.floats, 0)
         let plan = try run(on: cl)
+        XCTAssertGreaterThan(plan.forwardWorkspace, 0)
         XCTAssertEqual(cl.workspace.floats, plan.forwardWorkspace)
     }
 
@@ -368,8 +383,26 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         let tiled = try CPUDevice(options: .init(im2colTileFloats: 3 * 36)).convolutionPlan(strided)
         XCTAssertEqual(tiled.backwardDataAlgorithm, "gemm-col2im(tile 3 rows)")
         XCTAssertEqual(tiled.backwardDataWorkspace, 3 * 36)
-        let clTiled = try OpenCLDevice(index: 0, options: .init(im2colTileFloats: 5 * 36)).convolutionPlan(strided)
+        let clTiled = try OpenCLDevice(index: 0, options: .init(im2colTileFloats: 5 * 36, convolution: .im2col)).convolutionPlan(strided)
         XCTAssertEqual(clTiled.forwardAlgorithm, "im2col-gemm(tile 5 rows)")
+
+        // OpenCL's knobs: VGGTL_OCL_CONV restricts the candidates, VGGTL_OCL_TILE sets the tile.
+        func clForward(_ env: [String: String]) throws -> String {
+            try DeviceChoice.opencl(0).open(environment: env).convolutionPlan(g).forwardAlgorithm
+        }
+        XCTAssertEqual(try clForward(["VGGTL_OCL_CONV": "winograd4"]), "winograd-F(4x4,3x3)(32x32x16/4x4)")
+        XCTAssertEqual(try clForward(["VGGTL_OCL_CONV": "im2col"]), "im2col-gemm(tile \(g.outPixels) rows)")
+        XCTAssertEqual(try clForward(["VGGTL_OCL_TILE": "64x32x16/4x4"]), "implicit-gemm(64x32x16/4x4)")
+        let clOptions = try OpenCLDevice.Options.fromEnvironment(["VGGTL_OCL_CONV": "implicit", "VGGTL_OCL_AUTOTUNE": "1",
+                                                                   "VGGTL_OCL_WORKSPACE_MB": "64", "VGGTL_CLBLAST_XGEMM": "MWG=64, NWG=32"])
+        XCTAssertEqual(clOptions, OpenCLDevice.Options(convolution: .implicit, autotune: true, workspaceBytes: 64 << 20,
+                                                       clblastXgemm: ["MWG": 64, "NWG": 32]))
+        for (name, value) in [("VGGTL_OCL_CONV", "fastest"), ("VGGTL_OCL_AUTOTUNE", "maybe"), ("VGGTL_OCL_TILE", "128x64"),
+                              ("VGGTL_OCL_TILE", "100x64x16/8x4"), ("VGGTL_OCL_WORKSPACE_MB", "-1"), ("VGGTL_CLBLAST_XGEMM", "MWG")] {
+            XCTAssertThrowsError(try DeviceChoice.opencl(0).open(environment: [name: value])) { e in
+                XCTAssertTrue("\(e)".contains(name) && "\(e)".contains(value), "\(e)")
+            }
+        }
     }
 
     func testCheckHealthyOnTheCPUNeverThrows() throws {

@@ -154,7 +154,7 @@ final class ParityTests: VGGTLTestCase {
         // 13 output rows per tile: tiles straddle image rows and images, on both devices' generic path.
         let tile = 13 * 576
         let cpu = try CPUDevice(options: .init(convolution: .im2colWholeTile, im2colTileFloats: tile))
-        let cl = try OpenCLDevice(index: 0, options: .init(im2colTileFloats: tile))
+        let cl = try OpenCLDevice(index: 0, options: .init(im2colTileFloats: tile, convolution: .im2col))
         let g = try WindowGeometry(batch: 2, inH: 7, inW: 9, inC: 64, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 32)
         for d in [cpu as Device, cl] {
             XCTAssertEqual(try d.convolutionPlan(g).forwardAlgorithm, "im2col-gemm(tile 13 rows)", d.name)

@@ -8,6 +8,11 @@ one warm-up step, reported as img/s. A measurement tool, not a dependency of vgg
     /tmp/venv-torch/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
     /tmp/venv-torch/bin/python scripts/bench/pytorch_bench.py --threads 2 --json
 
+On a GPU (scripts/gpu/run.sh): --device cuda --precision fp32|tf32|bf16, where fp32 turns
+TF32 off in cuDNN and cuBLAS (exact float32, what vggtl computes), tf32 is PyTorch's default
+for convolutions with TF32 matmuls allowed, and bf16 is autocast with channels_last; cuDNN's
+autotuner (cudnn.benchmark) is on and 3 warm-up steps run before the timed ones.
+
 Cases (as Sources/VGGTL/Bench/Workloads.swift):
   extract224 / extract150: VGG16 conv trunk forward (no grad), batch 32
   full150 / full224: every layer trained, trunk + Flatten-Dense256-ReLU-Dropout0.5-Dense2,
@@ -22,7 +27,7 @@ Cases (as Sources/VGGTL/Bench/Workloads.swift):
         SGD lr 1e-4 momentum 0.9, batch 32
   inceptionv3-extract299: torchvision's inception_v3 trunk (up to Mixed_7c) forward, batch 32
 """
-import argparse, json, statistics, time
+import argparse, contextlib, json, statistics, time
 import torch
 import torch.nn as nn
 
@@ -96,23 +101,28 @@ CASES = {
 }
 
 
-def run(name, steps, channels_last):
+def run(name, steps, channels_last, device="cpu", precision="fp32"):
     kind, size, batch = CASES[name]
     torch.manual_seed(1)
-    m = backbone_model(name) if name in ("resnet50-extract224", "resnet50-finetune224", "inceptionv3-extract299") else model(name, size)
-    x = torch.rand(batch, 3, size, size) * 2 - 1
-    y = torch.arange(batch) % (10 if name == "bn32" else 2)
-    if channels_last:
+    m = (backbone_model(name) if name in ("resnet50-extract224", "resnet50-finetune224", "inceptionv3-extract299") else model(name, size)).to(device)
+    x = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
+    y = (torch.arange(batch) % (10 if name == "bn32" else 2)).to(device)
+    if channels_last or precision == "bf16":
         m = m.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    autocast = (torch.autocast(device, dtype=torch.bfloat16) if precision == "bf16"
+                else contextlib.nullcontext())
+    warm = 3 if device == "cuda" else 1
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     times = []
     if kind == "extract":
         t = m[0].eval()
-        with torch.no_grad():
-            for i in range(steps + 1):
+        with torch.no_grad(), autocast:
+            for i in range(steps + warm):
                 t0 = time.perf_counter()
                 t(x).sum().item()
-                if i > 0:
+                if i >= warm:
                     times.append(time.perf_counter() - t0)
     else:
         if name == "part150":
@@ -132,17 +142,23 @@ def run(name, steps, channels_last):
             for mod in m.modules():
                 if isinstance(mod, nn.BatchNorm2d):
                     mod.eval()
-        for i in range(steps + 1):
+        for i in range(steps + warm):
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=False)
-            loss = lossf(m(x), y)
+            with autocast:
+                loss = lossf(m(x), y)
             loss.backward()
             opt.step()
             loss.item()
-            if i > 0:
+            if i >= warm:
                 times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    return {"name": name, "imagesPerSecond": batch / med, "stepSeconds": times}
+    r = {"name": name, "imagesPerSecond": batch / med, "stepSeconds": times}
+    if device == "cuda":
+        r["peakMemoryBytes"] = torch.cuda.max_memory_allocated()
+        del m, x, y
+        torch.cuda.empty_cache()
+    return r
 
 
 def main():
@@ -152,12 +168,23 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels-last", action="store_true", help="NHWC memory format (oneDNN's preferred)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"],
+                    help="cuda only: fp32 (TF32 off), tf32 (PyTorch's default for convolutions), bf16 (autocast)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = a.precision != "fp32"
+        torch.backends.cuda.matmul.allow_tf32 = a.precision != "fp32"
     names = list(CASES) if a.cases == "all" else a.cases.split(",")
-    out = {"torch": torch.__version__, "threads": a.threads, "channelsLast": a.channels_last, "cases": []}
+    out = {"torch": torch.__version__, "threads": a.threads, "channelsLast": a.channels_last,
+           "device": a.device, "precision": a.precision, "cases": []}
+    if a.device == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(0)
+        out["cudnn"] = torch.backends.cudnn.version()
     for n in names:
-        r = run(n, a.steps, a.channels_last)
+        r = run(n, a.steps, a.channels_last, a.device, a.precision)
         out["cases"].append(r)
         if not a.json:
             print(f"{n:10s} {r['imagesPerSecond']:8.2f} img/s", flush=True)

@@ -9,8 +9,11 @@ public struct KernelCase {
     /// forward, backward-data, backward-filter (convolutions); forward, backward (pools);
     /// relu, relu-backward, sgd-momentum, adam (elementwise).
     public let pass: String
-    /// The algorithm this device's plan runs for this pass at this shape (printed next to the time).
-    public let algorithm: String
+    /// The algorithm this device's plan runs for this pass at this shape (printed next to the
+    /// time). Read when asked: a plan that tunes itself at first use names its choice after
+    /// the case has run.
+    public var algorithm: String { algorithmName() }
+    private let algorithmName: () -> String
     /// Direct-convolution FLOPs of one call (2 x MACs of the 3x3 convolution), whatever the
     /// algorithm really does; nil for memory-bound kernels.
     public let flops: Double?
@@ -23,6 +26,12 @@ public struct KernelCase {
     public let prepare: () throws -> () throws -> Void
 
     public var name: String { "\(layer) \(pass)" }
+
+    public init(layer: String, pass: String, algorithm: @escaping @autoclosure () -> String, flops: Double?, bytes: Double?,
+                prepare: @escaping () throws -> () throws -> Void) {
+        self.layer = layer; self.pass = pass; algorithmName = algorithm
+        self.flops = flops; self.bytes = bytes; self.prepare = prepare
+    }
 }
 
 public enum KernelCases {
@@ -46,8 +55,8 @@ public enum KernelCases {
                 let makeDY = { try Tensor(uniformValues(g.outCount, seed: 5), shape: yShape, on: device) }
                 let flops = 2.0 * Double(g.outPixels * g.patchSize * g.outC)
                 let name = "block\(b + 1)_conv\(i)", plan = try device.convolutionPlan(g)
-                func add(_ pass: String, _ algorithm: String, _ prepare: @escaping () throws -> () throws -> Void) {
-                    cases.append(KernelCase(layer: name, pass: pass, algorithm: algorithm, flops: flops, bytes: nil, prepare: prepare))
+                func add(_ pass: String, _ algorithm: @escaping @autoclosure () -> String, _ prepare: @escaping () throws -> () throws -> Void) {
+                    cases.append(KernelCase(layer: name, pass: pass, algorithm: algorithm(), flops: flops, bytes: nil, prepare: prepare))
                 }
                 // As a layer that trains runs them: the kernel is not constant, so transforms are redone per call.
                 add("forward", plan.forwardAlgorithm) {

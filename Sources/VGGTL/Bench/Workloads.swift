@@ -264,6 +264,7 @@ extension WorkloadBench {
     public static func layers(size: Int, batch: Int, on device: Device, repeats: Int = 3, gemmPeak: Double?) throws -> [KernelResult] {
         try KernelCases.vgg16(on: device, size: size, batch: batch).map { c in
             let seconds = median(try stepSeconds(warmup: 1, steps: repeats, c.prepare()))
+            // The name after the warm-up: a plan that tunes itself chose during it.
             let gf = c.flops.map { $0 / seconds / 1e9 }
             return KernelResult(layer: c.layer, pass: c.pass, algorithm: c.algorithm, milliseconds: seconds * 1e3, gflops: gf,
                                 gbPerSecond: c.bytes.map { $0 / seconds / 1e9 }, percentOfPeak: gf.flatMap { g in gemmPeak.map { 100 * g / $0 } })

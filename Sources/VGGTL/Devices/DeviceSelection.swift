@@ -36,16 +36,18 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
 
     /// Opens the chosen device; errors name the flag and say what exists. With `auto`, an OpenCL
     /// GPU that fails to open (no context, kernels that do not build, no memory) is reported
-    /// through `warn` and the CPU is used instead. The CPU's tuning options come from
-    /// `environment` (VGGTL_CONV, VGGTL_WINOGRAD_CHUNK: see `CPUDevice.Options.fromEnvironment`).
+    /// through `warn` and the CPU is used instead. The devices' tuning options come from
+    /// `environment` (VGGTL_CONV, VGGTL_WINOGRAD_CHUNK: see `CPUDevice.Options.fromEnvironment`;
+    /// VGGTL_OCL_*: see `OpenCLDevice.Options.fromEnvironment`).
     public func open(threads: Int? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
                      warn: (String) -> Void = DeviceChoice.printWarning) throws -> Device {
         let cpuOptions = try CPUDevice.Options.fromEnvironment(environment)
+        let openclOptions = try OpenCLDevice.Options.fromEnvironment(environment)
         switch self {
         case .cpu: return try CPUDevice(threads: threads, options: cpuOptions)
-        case .opencl(let n): return try OpenCLDevice(index: n)
+        case .opencl(let n): return try OpenCLDevice(index: n, options: openclOptions)
         case .auto:
-            return try DeviceChoice.openAuto(OpenCLDevice.enumerate(), openOpenCL: { try OpenCLDevice(index: $0) },
+            return try DeviceChoice.openAuto(OpenCLDevice.enumerate(), openOpenCL: { try OpenCLDevice(index: $0, options: openclOptions) },
                                              openCPU: { try CPUDevice(threads: threads, options: cpuOptions) }, warn: warn)
         }
     }

@@ -47,9 +47,16 @@ public final class OpenCLDevice: Device {
     let workspace = Workspace()
 
     let cl: OpenCLQueue
+    /// Platform, device and driver identity: part of every kernel-cache and tuning-cache key.
+    let programIdentity: [String]
+    /// The on-disk binary cache (nil when turned off); the geometry-specialised convolution
+    /// kernels and their tuning choices are kept there too.
+    let kernelCache: KernelCache?
     let programs: [cl_program]
     let kernels: [CLKernel]
     let k: KernelSet
+    /// The geometry-specialised convolution kernels, their workspace and tuning choices.
+    lazy var convolutionKernels = OpenCLConvolutionKernels(device: self)
     /// Work-group shape of the column reductions: TC channel lanes x RL row lanes (-DWG, -DTC).
     let reductionTC: Int, reductionRL: Int
     /// A device is driven from one thread at a time (its reduction scratch is shared state); the
@@ -87,11 +94,11 @@ public final class OpenCLDevice: Device {
         reductionTC = min(16, wg)
         reductionRL = wg / reductionTC
         let options = "-cl-std=CL1.2 -DWG=\(wg) -DTC=\(reductionTC)"
-        let builder = ProgramBuilder(
-            queue: cl, deviceName: name,
-            identity: [info.platform, OpenCLRuntime.platformString(handle.platform, CL_PLATFORM_VERSION),
-                       info.name, info.driverVersion, info.version],
-            cache: KernelCache.fromEnvironment(), options: options)
+        programIdentity = [info.platform, OpenCLRuntime.platformString(handle.platform, CL_PLATFORM_VERSION),
+                           info.name, info.driverVersion, info.version]
+        kernelCache = KernelCache.fromEnvironment()
+        let builder = ProgramBuilder(queue: cl, deviceName: name, identity: programIdentity,
+                                     cache: kernelCache, options: options)
 
         let start = Date()
         var programs: [cl_program] = [], kernels: [CLKernel] = [], cached = 0
@@ -147,8 +154,10 @@ public final class OpenCLDevice: Device {
     }
 
     /// One program per Kernels/*.cl file (sorted by name), each preceded by every Kernels/*.h.
+    /// (The geometry-specialised sources under Kernels/conv/ are built on demand, per geometry:
+    /// `OpenCLConvolutionKernels`.)
     static func programSources() -> [(file: String, source: String)] {
-        let names = embeddedKernelSources.keys.sorted()
+        let names = embeddedKernelSources.keys.filter { !$0.contains("/") }.sorted()
         let headers = names.filter { $0.hasSuffix(".h") }.map { embeddedKernelSources[$0]! }.joined(separator: "\n")
         return names.filter { $0.hasSuffix(".cl") }.map { file in
             let body = embeddedKernelSources[file]!
@@ -171,7 +180,7 @@ public final class OpenCLDevice: Device {
     /// Records a failed OpenCL call (the first one wins). Call with `lock` held; returns whether
     /// `code` was a success.
     @discardableResult
-    private func orFail(_ code: cl_int, _ call: @autoclosure () -> String) -> Bool {
+    func orFail(_ code: cl_int, _ call: @autoclosure () -> String) -> Bool {
         var code = code
         if code == CL_SUCCESS, let n = callsUntilFault {
             if n <= 0 { code = CL_OUT_OF_RESOURCES } else { callsUntilFault = n - 1 }
@@ -182,12 +191,12 @@ public final class OpenCLDevice: Device {
     }
 
     /// Records a failure that is not an OpenCL status (an allocation inside a primitive).
-    private func record(_ error: Error) {
+    func record(_ error: Error) {
         lock.lock(); defer { lock.unlock() }
         if failure == nil { failure = (error as? VGGTLError) ?? .deviceFailed(device: name, call: "\(error)", code: CL_OUT_OF_RESOURCES) }
     }
 
-    private func mem(_ buffer: DeviceBuffer) -> CLBuffer {
+    func mem(_ buffer: DeviceBuffer) -> CLBuffer {
         guard let b = buffer as? CLBuffer, b.context == cl.context else {
             fatalError("\(name): buffer of \(buffer.count) floats belongs to another device")
         }
@@ -195,13 +204,13 @@ public final class OpenCLDevice: Device {
     }
 
     /// Runs `kernel` over `count` items, the range rounded up to the kernel's work-group size.
-    private func launch(_ kernel: CLKernel, _ count: Int, _ args: any KernelArgument...) {
+    func launch(_ kernel: CLKernel, _ count: Int, _ args: any KernelArgument...) {
         guard count > 0 else { return }
         let local = kernel.localSize
         enqueue(kernel, global: [(count + local - 1) / local * local], local: [local], args)
     }
 
-    private func enqueue(_ kernel: CLKernel, global: [Int], local: [Int], _ args: [any KernelArgument]) {
+    func enqueue(_ kernel: CLKernel, global: [Int], local: [Int], _ args: [any KernelArgument]) {
         if let total = global.first, total > Int(Int32.max) {
             record(VGGTLError.invalidArgument("\(name): \(kernel.name) over \(total) items exceeds the kernels' 32-bit indexing; use a smaller --batch or --size"))
             return
@@ -282,6 +291,19 @@ public final class OpenCLDevice: Device {
     public func synchronize() {
         lock.lock(); defer { lock.unlock() }
         orFail(clFinish(cl.queue), "clFinish")
+    }
+
+    /// Runs a library call that enqueues on this device's queue (CLBlast), under the lock and
+    /// skipped after a failure. OpenCL statuses are recorded as for any OpenCL call; the
+    /// library's own statuses (-1000 and below: not implemented, bad arguments) are returned
+    /// for the caller to turn into an error, since they leave the device usable.
+    func onQueue(_ call: @autoclosure () -> String, _ body: (UnsafeMutablePointer<cl_command_queue?>) -> cl_int) -> cl_int {
+        lock.lock(); defer { lock.unlock() }
+        guard healthy else { return CL_SUCCESS }
+        var queue: cl_command_queue? = cl.queue
+        let code = body(&queue)
+        if code > -1000 { orFail(code, call()) }
+        return code
     }
 
     // MARK: - GEMM
