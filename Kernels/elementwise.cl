@@ -37,6 +37,46 @@ __kernel void axpy(__global const float* x, __global float* y, int count, float 
     y[i] += alpha * x[i];
 }
 
+// y = a + b (y may be a or b): Add layers; with relu, max(y, 0) as the relu kernel writes it.
+__kernel void add(__global const float* a, __global const float* b, __global float* y, int count, int relu) {
+    int i = get_global_id(0);
+    if (i >= count) return;
+    float v = a[i] + b[i];
+    y[i] = relu && 0.0f >= v ? 0.0f : v;
+}
+
+// dst[o, r, c] = src[o, r, c] over an outer x rows x cols block of two strided views: channel
+// slices of a Concatenate's output, the interior of a ZeroPadding2D's output. One item per float.
+__kernel void copy_block(__global const float* src, int srcOffset, int srcOuter, int srcRow,
+                         __global float* dst, int dstOffset, int dstOuter, int dstRow,
+                         int outer, int rows, int cols) {
+    int i = get_global_id(0);
+    if (i >= outer * rows * cols) return;
+    int c = i % cols, q = i / cols;
+    int r = q % rows, o = q / rows;
+    dst[dstOffset + o * dstOuter + r * dstRow + c] = src[srcOffset + o * srcOuter + r * srcRow + c];
+}
+
+// y = max(x, 0) over rows x cols matrix views (a ReLU writing into a Concatenate's channels).
+__kernel void relu_rows(__global const float* x, int xOffset, int xStride,
+                        __global float* y, int yOffset, int yStride, int rows, int cols) {
+    int i = get_global_id(0);
+    if (i >= rows * cols) return;
+    int r = i / cols, c = i % cols;
+    float v = x[xOffset + r * xStride + c];
+    y[yOffset + r * yStride + c] = 0.0f >= v ? 0.0f : v;
+}
+
+// dx = dy where y > 0 else 0 over matrix views; dx may be dy.
+__kernel void relu_backward_rows(__global const float* y, int yOffset, int yStride,
+                                 __global const float* dy, int dyOffset, int dyStride,
+                                 __global float* dx, int dxOffset, int dxStride, int rows, int cols) {
+    int i = get_global_id(0);
+    if (i >= rows * cols) return;
+    int r = i / cols, c = i % cols;
+    dx[dxOffset + r * dxStride + c] = y[yOffset + r * yStride + c] > 0.0f ? dy[dyOffset + r * dyStride + c] : 0.0f;
+}
+
 // y[r, c] += bias[c] over a rows x channels matrix (count = rows * channels).
 __kernel void add_bias(__global float* y, __global const float* bias, int count, int channels) {
     int i = get_global_id(0);

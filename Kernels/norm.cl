@@ -149,16 +149,18 @@ __kernel void batch_norm_backward_dx(__global const float* x, __global const flo
     dx[i] = a * (n * dy[i] - dbeta[c] - xhat * dgamma[c]);
 }
 
-// y = x * scale + shift, scale = gamma / sqrt(variance + eps), shift = beta - mean * scale
+// y = x * scale + shift, scale = gamma / sqrt(variance + eps), shift = beta - mean * scale; with
+// relu, max(y, 0) as the relu kernel writes it (a following ReLU fused into the same pass).
 __kernel void batch_norm_apply(__global const float* x, __global float* y, int count, int channels,
                                __global const float* mean, __global const float* variance,
-                               __global const float* gamma, __global const float* beta, float epsilon) {
+                               __global const float* gamma, __global const float* beta, float epsilon, int relu) {
     int i = get_global_id(0);
     if (i >= count) return;
     int c = i % channels;
     float s = gamma[c] / sqrt(variance[c] + epsilon);
     float shift = beta[c] - mean[c] * s;
-    y[i] = x[i] * s + shift;
+    float v = x[i] * s + shift;
+    y[i] = relu && 0.0f >= v ? 0.0f : v;
 }
 
 // running = momentum * running + (1 - momentum) * batch; unbias = rows / (rows - 1) for the variance.

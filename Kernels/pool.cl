@@ -66,17 +66,22 @@ __kernel void max_pool_backward(__global const float* x, __global const float* d
     dx[gid] = acc;
 }
 
-// Number of in-bounds input positions under the window at (oh, ow): padding is excluded.
+// Number of input positions under the window at (oh, ow) that the average divides by: the
+// in-bounds ones (TensorFlow), or with countPadding also the padding ones up to the padded
+// extent inH + padBottom, inW + padRight (PyTorch's count_include_pad=True).
 inline int window_count(int oh, int ow, int inH, int inW, int kH, int kW,
-                        int strideH, int strideW, int padTop, int padLeft) {
+                        int strideH, int strideW, int padTop, int padLeft,
+                        int padBottom, int padRight, int countPadding) {
     int h0 = oh * strideH - padTop, w0 = ow * strideW - padLeft;
+    if (countPadding) return (min(h0 + kH, inH + padBottom) - h0) * (min(w0 + kW, inW + padRight) - w0);
     int hs = min(h0 + kH, inH) - max(h0, 0), ws = min(w0 + kW, inW) - max(w0, 0);
     return max(hs, 0) * max(ws, 0);
 }
 
 __kernel void avg_pool(__global const float* x, __global float* y,
                        int batch, int inH, int inW, int C, int kH, int kW,
-                       int strideH, int strideW, int padTop, int padLeft, int outH, int outW) {
+                       int strideH, int strideW, int padTop, int padLeft, int outH, int outW,
+                       int padBottom, int padRight, int countPadding) {
     int gid = get_global_id(0);
     if (gid >= batch * outH * outW * C) return;
     int c = gid % C, p = gid / C;
@@ -92,14 +97,16 @@ __kernel void avg_pool(__global const float* x, __global float* y,
             acc += x[((n * inH + ih) * inW + iw) * C + c];
         }
     }
-    float inv = 1.0f / (float)window_count(oh, ow, inH, inW, kH, kW, strideH, strideW, padTop, padLeft);
+    float inv = 1.0f / (float)window_count(oh, ow, inH, inW, kH, kW, strideH, strideW, padTop, padLeft,
+                                           padBottom, padRight, countPadding);
     y[gid] = acc * inv;
 }
 
 // dx (overwritten): each input element sums dy / count over the windows that contain it.
 __kernel void avg_pool_backward(__global const float* dy, __global float* dx,
                                 int batch, int inH, int inW, int C, int kH, int kW,
-                                int strideH, int strideW, int padTop, int padLeft, int outH, int outW) {
+                                int strideH, int strideW, int padTop, int padLeft, int outH, int outW,
+                                int padBottom, int padRight, int countPadding) {
     int gid = get_global_id(0);
     if (gid >= batch * inH * inW * C) return;
     int c = gid % C, p = gid / C;
@@ -110,7 +117,8 @@ __kernel void avg_pool_backward(__global const float* dy, __global float* dx,
     float acc = 0.0f;
     for (int oh = ohLo; oh <= ohHi; ++oh) {
         for (int ow = owLo; ow <= owHi; ++ow) {
-            float inv = 1.0f / (float)window_count(oh, ow, inH, inW, kH, kW, strideH, strideW, padTop, padLeft);
+            float inv = 1.0f / (float)window_count(oh, ow, inH, inW, kH, kW, strideH, strideW, padTop, padLeft,
+                                                   padBottom, padRight, countPadding);
             acc += dy[((n * outH + oh) * outW + ow) * C + c] * inv;
         }
     }

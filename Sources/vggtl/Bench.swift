@@ -4,7 +4,7 @@ import VGGTL
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure img/s and GFLOP/s of the VGG16 jobs (extract224 extract150 full150 full224 part150 bn32, and full150jpeg/load150jpeg: the JPEG pipeline with and without training) and GEMM.")
+        abstract: "Measure img/s and GFLOP/s of the jobs (VGG16: extract224 extract150 full150 full224 part150 bn32, full150jpeg/load150jpeg: the JPEG pipeline with and without training; resnet50-extract224 resnet50-finetune224 inceptionv3-extract299) and GEMM.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Comma-separated cases, or 'all'.") var cases = "all"
     @Option(help: "Timed steps per case (the median is reported).") var steps = 3
@@ -34,7 +34,7 @@ struct Bench: ParsableCommand {
         if !json {
             print("device: \(device.name)")
             if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
-            print("case           img/s    GFLOP/s   % peak   PyTorch img/s   ratio")
+            print("case                     img/s    GFLOP/s   % peak   PyTorch img/s   ratio   network MB")
         }
         var results: [WorkloadResult] = []
         for w in chosen {
@@ -45,9 +45,10 @@ struct Bench: ParsableCommand {
                     let s = v.map { String(format: fmt, $0) } ?? "-"
                     return String(repeating: " ", count: max(0, width - s.count)) + s
                 }
-                print(w.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                print(w.name.padding(toLength: 22, withPad: " ", startingAt: 0)
                       + f(r.imagesPerSecond, 8, "%.2f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%")
-                      + f(r.pytorchImagesPerSecond, 16, "%.2f") + f(r.ratioToPyTorch, 8, "%.2f"))
+                      + f(r.pytorchImagesPerSecond, 16, "%.2f") + f(r.ratioToPyTorch, 8, "%.2f")
+                      + f(r.networkBytes.map { Double($0) / 1e6 }, 13, "%.0f"))
             }
         }
         if json {

@@ -130,5 +130,28 @@ func checkWritable(_ path: String, flag: String) throws {
     }
 }
 
+/// `--model`: a backbone name (the `--bn` flag of older command lines means vgg16-bn).
+func parseTrunk(_ text: String, bn: Bool = false) throws -> ModelConfig.Trunk {
+    let trunk: ModelConfig.Trunk = try parseEnum(text, flag: "--model")
+    guard trunk != .none else {
+        throw VGGTLError.badFlag(flag: "--model", value: text, expected: Backbone.all.map(\.trunk.rawValue).joined(separator: " | "))
+    }
+    if bn {
+        guard trunk == .vgg16 || trunk == .vgg16BN else { throw VGGTLError.invalidArgument("--bn is for VGG16 (--model vgg16-bn); \(trunk.rawValue) has its BatchNorm already") }
+        return .vgg16BN
+    }
+    return trunk
+}
+
+/// `--unfreeze SPEC` or `--freeze-first N` (Keras' `model.layers[:N]`), not both.
+func parseUnfreeze(_ unfreeze: String?, freezeFirst: Int?, default spec: UnfreezeSpec) throws -> UnfreezeSpec {
+    if let n = freezeFirst {
+        guard unfreeze == nil else { throw VGGTLError.invalidArgument("use either --unfreeze or --freeze-first, not both") }
+        guard n >= 0 else { throw VGGTLError.badFlag(flag: "--freeze-first", value: "\(n)", expected: "a number of layers N >= 0") }
+        return .freezeFirst(n)
+    }
+    return try unfreeze.map(UnfreezeSpec.init(parsing:)) ?? spec
+}
+
 /// A line on stderr, after what stdout holds so far: piped output keeps its order.
 func stderr(_ s: String) { writeStandardError(s + "\n") }

@@ -162,19 +162,17 @@ struct Demo: ParsableCommand {
                                          labelMap: Dictionary(uniqueKeysWithValues: (0..<5).map { ($0, $0) }), classNames: Array(names[0..<5]))
         let sourceAccuracy = try accuracy(sourceModel, loader(sourceTest, shuffle: false, seed: 0, batch: 128))
         print(String(format: "source model: %.2f%% on %d test images of classes 0-4", 100 * sourceAccuracy, sourceTest.count))
-        let sourceTrunk = sourceModel.layers.filter { VGG16.block(of: $0.name) != nil }
-        let trunkWeights = weightSet(of: sourceTrunk)
+        let trunkWeights = weightSet(of: sourceModel.trunkLayers)
 
         // Bottleneck features of the frozen source trunk: the same for every seed.
         let tf = Date()
-        let trunk = Sequential(sourceTrunk)
         func features(_ s: ImageSource) throws -> (values: [Float], labels: [Int]) {
             var values: [Float] = [], labels: [Int] = []
             var x: Tensor?
             for b in loader(s, shuffle: false, seed: 0, batch: 128).batches(epoch: 0) where b.count > 0 {
                 if x?.shape.first != b.count { x = try Tensor(uninitialized: [b.count, 32, 32, 3], on: device) }
                 b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
-                values += try trunk.forward(x!, training: false).toArray()
+                values += try sourceModel.network.forward(x!, training: false, upTo: sourceModel.trunkOutput).toArray()
                 labels += b.labels.map { Int($0) }
             }
             return (values, labels)
@@ -204,7 +202,7 @@ struct Demo: ParsableCommand {
             fineConfig.frozenBatchNormStatistics = true  // as Keras advises for fine-tuning
             let fine = try Model(fineConfig, on: device, seed: seed)
             try loadWeights(trunkWeights, into: fine.layers, skipMissing: true)
-            try loadWeights(weightSet(of: head.layers), into: fine.layers.filter { VGG16.block(of: $0.name) == nil })
+            try loadWeights(weightSet(of: head.layers), into: fine.headLayers)
             fine.apply(.fromBlock(5))
             runs[methods[1], default: []].append(try fit("(b) fine-tune block5 + head, seed \(seed)", fine,
                                                          try OptimizerSpec(kind: .sgd, learningRate: 1e-2, momentum: 0.9),

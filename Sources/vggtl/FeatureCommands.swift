@@ -30,13 +30,14 @@ func fileStamp(_ path: String) -> String {
 }
 
 struct Extract: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Bottleneck features: the frozen VGG16 trunk over class folders -> features.npy, labels.npy, classes.json.")
+    static let configuration = CommandConfiguration(abstract: "Bottleneck features: a frozen trunk over class folders -> features.npy, labels.npy, classes.json.")
     @OptionGroup var global: GlobalOptions
+    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
     @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16, VGG16-BN) | a run folder (its trunk, size, preprocessing).") var weights = "imagenet"
     @Option(help: "Images: one subfolder per class.") var data: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32
-    @Flag(help: "The trunk has BatchNorm (VGG16-BN); found from the weights when they have BatchNorm tensors.") var bn = false
+    @Flag(help: "The trunk has BatchNorm (VGG16-BN; same as --model vgg16-bn); found from the weights when they have BatchNorm tensors.") var bn = false
     @Flag(help: "Start trunk layers that --weights lacks from random values instead of stopping.") var allowMissingWeights = false
     @Flag(help: "Stop at the first unreadable image instead of skipping it with a warning.") var strict = false
     @OptionGroup var image: ImageOptions<ExtractDefaults>
@@ -48,9 +49,10 @@ struct Extract: ParsableCommand {
         let device = try global.openDevice()
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
-        let choice = try WeightsChoice(weights)
-        let trunkKind = try choice.trunk(bnFlag: bn)
-        let input = try image.spec(defaultSize: choice.inputSize ?? (150, 150), defaultPreprocessing: choice.preprocessing)
+        let requested = try parseTrunk(model, bn: bn)
+        let choice = try WeightsChoice(weights, trunk: requested)
+        let trunkKind = try choice.trunk(requested)
+        let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunkKind, vgg: 150), defaultPreprocessing: choice.preprocessing)
         let weightsName = choice.name
         let fingerprint = fnv1a(([weightsName, choice.stamp, "\(input)", trunkKind.rawValue]
                                  + source.files.map { "\($0.path)|\($0.label)|\(fileStamp($0.path))" }).joined(separator: "\n"))
@@ -64,14 +66,14 @@ struct Extract: ParsableCommand {
             print("features in \(out) are up to date (same weights, preprocessing, size and images): reused, not recomputed")
             return
         }
-        print(choice.describe(input: input, bnFlag: bn, preprocessFlag: image.preprocess != nil))
-        var rng = SeededGenerator(seed: global.seed)
-        let trunk = Sequential(try VGG16.trunk(batchNorm: trunkKind == .vgg16BN, on: device, rng: &rng))
+        print(choice.describe(input: input, requested: requested, preprocessFlag: image.preprocess != nil))
+        let net = try Model(ModelConfig(trunk: trunkKind, inputShape: [input.height, input.width, 3], headHidden: 0, classes: 2),
+                            on: device, seed: global.seed)
         if let set = try choice.load() {
-            let r = try loadWeights(set, into: trunk.layers, skipMissing: allowMissingWeights)
+            let r = try loadWeights(set, into: net.trunkLayers, skipMissing: allowMissingWeights)
             if !r.skipped.isEmpty { stderr("warning: \(weightsName) has no weights for \(r.skipped.count) trunk arrays (\(r.skipped.prefix(4).joined(separator: ", "))\(r.skipped.count > 4 ? ", ..." : "")): they start from random values") }
         }
-        let featureShape = Array(try trunk.outputShape([1, input.height, input.width, 3]).dropFirst())
+        let featureShape = Array(try net.network.outputShape([1, input.height, input.width, 3], of: net.trunkOutput).dropFirst())
         // Under mpirun each rank extracts a contiguous share; rank 0 gathers and writes them in order.
         let loader = evaluationShare(BatchLoader(source: source, batchSize: batch, input: input, shuffle: false, seed: global.seed))
         print("extracting \(featureShape) features of \(source.count) images in \(source.classNames.count) classes on \(device.name)"
@@ -90,7 +92,7 @@ struct Extract: ParsableCommand {
                 features += try fittingBatch(b.count) {
                     if x?.shape != shape { x = try Tensor(uninitialized: shape, on: device) }
                     b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
-                    let y = try trunk.forward(x!, training: false).toArray()
+                    let y = try net.network.forward(x!, training: false, upTo: net.trunkOutput).toArray()
                     try device.checkHealthy()
                     return y
                 }
@@ -178,7 +180,7 @@ struct TrainTop: ParsableCommand {
             validation = try ArrayBatches(values: validation!.values, sampleShape: t.shape, labels: validation!.labels, batchSize: opts.batch, shuffle: false, seed: global.seed)
         }
         var config = ModelConfig(trunk: .none, inputShape: t.shape, classes: t.classes.count)
-        try head.apply(to: &config)
+        try head.apply(to: &config, features: t.info?.trunk)
         let spec = try opts.optimizerSpec()
         if t.info == nil {
             try doubt("\(features) has no features.json: the trunk, size and preprocessing of these features are unknown, so evaluate and predict cannot use the head on images")

@@ -2,41 +2,30 @@ import ArgumentParser
 import VGGTL
 
 struct Summary: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print VGG16's layers as Keras' model.summary() does.")
+    static let configuration = CommandConfiguration(abstract: "Print a model's layers, numbered as Keras' model.layers, as model.summary() does.")
     @OptionGroup var global: GlobalOptions
-    @Flag(help: "Keras' original top (fc1, fc2, predictions) instead of the tutorials' head.") var includeTop = false
-    @Flag(help: "The bare trunk, as Keras' VGG16(include_top=False).summary() (14,714,688 parameters at any size).") var noHead = false
-    @Flag(help: "BatchNorm after every convolution (VGG16-BN).") var bn = false
-    @Option(help: "Input size HxW.") var size = "224x224"
+    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
+    @Flag(help: "Keras' original top (VGG16: fc1, fc2, predictions; ResNet50, InceptionV3: avg_pool, predictions) instead of the tutorials' head.") var includeTop = false
+    @Flag(help: "The bare trunk, as Keras' VGG16(include_top=False).summary() prints it (VGG16: 14,714,688 parameters at any size).") var noHead = false
+    @Flag(help: "BatchNorm after every convolution (VGG16-BN; same as --model vgg16-bn).") var bn = false
+    @Option(help: "Input size HxW (default: the backbone's, 224 or 299).") var size: String?
     @Option(help: "Number of classes.") var classes = 1000
-    @Option(help: "none | block5 | ... | block1 | all | N (last N layers with weights).") var unfreeze = "all"
-    @Option(help: "Head pooling: flatten | gap.") var pooling = "flatten"
+    @Option(help: "none | a stage (block5, conv5, mixed9, ...) | all | N (last N layers with weights).") var unfreeze: String?
+    @Option(help: "Freeze the first N layers as Keras counts model.layers.") var freezeFirst: Int?
+    @Option(help: "Head pooling: flatten | gap (default: the backbone's).") var pooling: String?
 
     func run() throws {
-        let (h, w) = try parseSize(size)
-        if noHead {
-            guard !includeTop else { throw VGGTLError.invalidArgument("use either --no-head or --include-top, not both") }
-            var rng = SeededGenerator(seed: global.seed)
-            let trunk = try VGG16.trunk(batchNorm: bn, on: CPUDevice(threads: global.threads), rng: &rng)
-            let weighted = trunk.filter { !$0.parameters.isEmpty }
-            for (i, layer) in weighted.enumerated() {
-                switch try UnfreezeSpec(parsing: unfreeze) {
-                case .none: layer.trainable = false
-                case .all: layer.trainable = true
-                case .fromBlock(let k): layer.trainable = (VGG16.block(of: layer.name) ?? 0) >= k
-                case .lastLayers(let n): layer.trainable = i >= weighted.count - n
-                }
-            }
-            let model = Sequential(trunk)
-            print(try Model.summary(inputShape: [h, w, 3], layers: model.layers))
-            return
-        }
-        let config = ModelConfig(trunk: bn ? .vgg16BN : .vgg16, inputShape: [h, w, 3], includeTop: includeTop,
-                                 headPooling: try parseEnum(pooling, flag: "--pooling"), classes: classes)
+        if noHead, includeTop { throw VGGTLError.invalidArgument("use either --no-head or --include-top, not both") }
+        let trunk = try parseTrunk(model, bn: bn)
+        let (h, w) = try size.map { try parseSize($0) } ?? defaultSize(trunk, vgg: 224)
+        var config = ModelConfig(trunk: trunk, inputShape: [h, w, 3], includeTop: includeTop, classes: classes)
+        config.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? Backbone.of(trunk)?.defaultPooling ?? .flatten
+        let spec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: .all)
         // Weights are allocated to count them: the CPU is always there and needs no kernels.
         let model = try Model(config, on: CPUDevice(threads: global.threads), seed: global.seed)
-        model.apply(try UnfreezeSpec(parsing: unfreeze))
-        print(try model.summary())
+        try model.check(spec)
+        model.apply(spec)
+        print(try model.summary(trunkOnly: noHead))
     }
 }
 

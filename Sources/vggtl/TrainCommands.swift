@@ -5,7 +5,7 @@ import VGGTL
 /// Input options shared by commands that read images; `D` gives the command's defaults for help.
 struct ImageOptions<D: CommandDefaults>: ParsableArguments {
     @Option(help: "Input size HxW (images are resized to it). (default: \(D.size))") var size: String?
-    @Option(help: "caffe (Keras VGG16 preprocess_input) | torch | rescale (1/255). (default: \(D.preprocessing))") var preprocess: String?
+    @Option(help: "caffe (Keras VGG16/ResNet50 preprocess_input) | torch | tf (Keras InceptionV3: x/127.5 - 1) | rescale (1/255). (default: \(D.preprocessing))") var preprocess: String?
 
     /// Sizes and modes are checked while parsing, before any device, weights or data is touched.
     func validate() throws {
@@ -59,7 +59,7 @@ struct AugmentOptions: ParsableArguments {
 
 /// Head options (the tutorials' Flatten -> Dense(256, relu) -> Dropout(0.5) -> predictions).
 struct HeadOptions: ParsableArguments {
-    @Option(help: "Head pooling: flatten | gap.") var pooling = "flatten"
+    @Option(help: "Head pooling: flatten | gap (default: flatten for VGG16, gap for ResNet50 and InceptionV3).") var pooling: String?
     @Option(help: "Hidden units of the head's Dense layer (0: none).") var hidden = 256
     @Option(help: "Dropout rate after the hidden layer.") var dropout: Float = 0.5
 
@@ -68,12 +68,21 @@ struct HeadOptions: ParsableArguments {
         try apply(to: &c)
     }
 
-    func apply(to c: inout ModelConfig) throws {
-        c.headPooling = try parseEnum(pooling, flag: "--pooling")
+    /// Sets the head; without --pooling, the pooling the trunk's tutorials use (`features`: the
+    /// trunk saved features came from).
+    func apply(to c: inout ModelConfig, features: ModelConfig.Trunk? = nil) throws {
+        c.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? Backbone.of(features ?? c.trunk)?.defaultPooling ?? .flatten
         guard hidden >= 0 else { throw VGGTLError.badFlag(flag: "--hidden", value: "\(hidden)", expected: "0 or more units") }
         guard dropout >= 0, dropout < 1 else { throw VGGTLError.badFlag(flag: "--dropout", value: "\(dropout)", expected: "a rate in [0, 1)") }
         c.headHidden = hidden; c.headDropout = dropout
     }
+}
+
+/// The input size a command uses without --size: VGG16 keeps the command's (the tutorials'),
+/// other backbones their own.
+func defaultSize(_ trunk: ModelConfig.Trunk, vgg: Int) -> (Int, Int) {
+    let side = trunk == .vgg16 || trunk == .vgg16BN ? vgg : Backbone.of(trunk)?.defaultSize ?? vgg
+    return (side, side)
 }
 
 func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, seed: UInt64) throws
@@ -138,6 +147,7 @@ func runTraining<D>(config: ModelConfig, info baseInfo: CheckpointInfo, device: 
             throw VGGTLError.invalidArgument("\(dir.path) already holds a run; add --resume to continue it or choose another --out")
         }
         model = try Model(config, on: device, seed: global.seed)
+        try model.check(unfreeze)
         try prepare(model)
         model.apply(unfreeze)
         optimizer = optimizerSpec.make()
@@ -182,17 +192,19 @@ func verifyFirstBatch(_ model: Model, batch: Batch?, report: Bool) throws {
 }
 
 struct Finetune: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Fine-tune VGG16 on class folders: ImageNet trunk, new head, chosen blocks unfrozen (SGD 1e-4, momentum 0.9, 150x150).")
+    static let configuration = CommandConfiguration(abstract: "Fine-tune a pretrained trunk on class folders: new head, chosen stages unfrozen (SGD 1e-4, momentum 0.9, 150x150 for VGG16).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16, VGG16-BN) | a run folder.") var weights = "imagenet"
+    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
+    @Option(help: "imagenet (VGG16) | none | a .h5/.safetensors file (Keras or PyTorch VGG16, VGG16-BN; for ResNet50/InceptionV3 one with our layer names) | a run folder.") var weights = "imagenet"
     @Option(help: "Training images: one subfolder per class.") var data: String
     @Option(help: "Validation images (same class folders). (default: none)") var val: String?
     @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
-    @Option(help: "none | block5 | block4 | ... | block1 | all | N.") var unfreeze = "block5"
+    @Option(help: "none | a stage (block5 ... block1, conv5 ... conv1, mixed10 ... mixed0) and the stages after it | all | N (last N layers with weights). (default: block5, conv5 or mixed9)") var unfreeze: String?
+    @Option(help: "Freeze the first N layers as Keras counts model.layers (the InputLayer is 0; `vggtl summary` shows the cut); the rest train. (default: none)") var freezeFirst: Int?
     @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate; each stage has its own --schedule.") var headEpochs = 0
     @OptionGroup var augmentation: AugmentOptions
     @Option(help: "Start the head from a train-top run folder (the tutorials' top_model_weights). (default: none)") var topModel: String?
-    @Flag(help: "The trunk has BatchNorm (VGG16-BN); found from the weights when they have BatchNorm tensors.") var bn = false
+    @Flag(help: "The trunk has BatchNorm (VGG16-BN; same as --model vgg16-bn); found from the weights when they have BatchNorm tensors.") var bn = false
     @Flag(help: "Let unfrozen BatchNorm layers normalise with batch statistics (default: their moving statistics, as Keras advises for fine-tuning).") var bnBatchStatistics = false
     @Flag(help: "Stop when the head in --weights does not fit this task (default: the trunk loads and the head starts fresh, as Keras' include_top=False).") var strictWeights = false
     @Flag(help: "Start trunk layers that --weights lacks from random values instead of stopping.") var allowMissingWeights = false
@@ -201,10 +213,12 @@ struct Finetune: ParsableCommand {
     @OptionGroup var opts: TrainingOptions<FinetuneDefaults>
 
     func run() throws {
-        let choice = try WeightsChoice(weights)
-        let trunk = try choice.trunk(bnFlag: bn)
+        let requested = try parseTrunk(model, bn: bn)
+        let choice = try WeightsChoice(weights, trunk: requested)
+        let trunk = try choice.trunk(requested)
+        let unfreezeSpec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: Self.defaultUnfreeze(trunk))
         let device = try global.openDevice()
-        let input = try image.spec(defaultSize: choice.inputSize ?? (150, 150), defaultPreprocessing: choice.preprocessing)
+        let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunk, vgg: 150), defaultPreprocessing: choice.preprocessing)
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
         let split = try validationSplit(source, valDir: val, valSplit: valSplit, seed: global.seed)
@@ -212,7 +226,6 @@ struct Finetune: ParsableCommand {
         config.frozenBatchNormStatistics = !bnBatchStatistics
         try head.apply(to: &config)
         let spec = try opts.optimizerSpec()
-        let unfreezeSpec = try UnfreezeSpec(parsing: unfreeze)
         let augment = try augmentation.augmentation()
         let train = BatchLoader(source: source, indices: split.train, batchSize: opts.batch, input: input,
                                 augmentation: augment, shuffle: true, seed: global.seed)
@@ -221,7 +234,7 @@ struct Finetune: ParsableCommand {
                                   optimizer: spec, optimizerIterations: 0, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs),
                                   epoch: 0, history: History(), seed: global.seed, dropoutSteps: [:], weightsFile: "")
         print("found \(source.count) images in \(source.classNames.count) classes: \(source.classNames.joined(separator: ", "))")
-        print(choice.describe(input: input, bnFlag: bn, preprocessFlag: image.preprocess != nil))
+        print(choice.describe(input: input, requested: requested, preprocessFlag: image.preprocess != nil))
         if let augment { print("augmentation: \(augment.summary)") }
         let prepare: (Model) throws -> Void = { model in
             if let set = try choice.load() {
@@ -245,7 +258,7 @@ struct Finetune: ParsableCommand {
                     throw VGGTLError.invalidArgument("--top-model \(topModel) was trained on \(topInfo.classNames.count) classes \(topInfo.classNames), "
                         + "--data has \(source.classNames.count) classes \(source.classNames); the class folders must match")
                 }
-                let r = try loadWeights(weightSet(of: topNet.layers), into: model.layers.filter { VGG16.block(of: $0.name) == nil })
+                let r = try loadWeights(weightSet(of: topNet.layers), into: model.headLayers)
                 print("head initialised from \(topModel) (\(r.loaded.count) arrays)")
             }
         }
@@ -275,6 +288,7 @@ struct Finetune: ParsableCommand {
                                         firstBatch: { train.batches(epoch: 0).next() }, title: "finetune stage 1 (head)")
             let (model, run) = (stage.model, stage.run)
             // Stage 2: unfreeze and continue at a tenth of the rate, with fresh optimizer state.
+            try model.check(unfreezeSpec)
             model.apply(unfreezeSpec)
             let trainer = Trainer(model: model, optimizer: spec2.make(), schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs))
             trainer.scheduleStartEpoch = headEpochs
@@ -295,13 +309,13 @@ struct Finetune: ParsableCommand {
 }
 
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train VGG16 or VGG16-BN from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]; Adam 1e-3, 32x32).")
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a network from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]; Adam 1e-3, 32x32 for VGG16).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "vgg16 | vgg16-bn.") var model = "vgg16-bn"
+    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16-bn"
     @Option(help: "Class folders, cifar10:DIR or fashion-mnist[:DIR].") var data: String
     @Option(help: "Validation images (class folders). (default: a built-in dataset's test split, else none)") var val: String?
     @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
-    @Flag(help: "Keras' top (fc1 4096, fc2 4096, predictions) instead of the tutorials' head.") var includeTop = false
+    @Flag(help: "Keras' top (VGG16: fc1 4096, fc2 4096, predictions; ResNet50, InceptionV3: avg_pool, predictions) instead of the tutorials' head.") var includeTop = false
     @OptionGroup var augmentation: AugmentOptions
     @Option(help: "Use only the first N training images (quick runs). (default: all)") var limit: Int?
     @Option(help: "Validate on only the first N validation images (quick runs). (default: all)") var valLimit: Int?
@@ -318,8 +332,9 @@ struct TrainCommand: ParsableCommand {
         let device = try global.openDevice()
         let spec = try DataSpec(parsing: data, flag: "--data")
         let (trainSource, testSource) = try spec.load()
-        let input = try image.spec(defaultSize: (32, 32), defaultPreprocessing: .rescale)
-        var config = ModelConfig(trunk: try parseEnum(model, flag: "--model"), inputShape: [input.height, input.width, 3],
+        let trunk = try parseTrunk(model)
+        let input = try image.spec(defaultSize: defaultSize(trunk, vgg: 32), defaultPreprocessing: .rescale)
+        var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3],
                                  includeTop: includeTop, classes: trainSource.classNames.count)
         try head.apply(to: &config)
         var split = try validationSplit(trainSource, valDir: val, valSplit: valSplit, seed: global.seed)
@@ -340,6 +355,17 @@ struct TrainCommand: ParsableCommand {
         _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: optimizer, unfreeze: .all,
                             prepare: { _ in }, train: train, validation: validation,
                             firstBatch: { train.batches(epoch: 0).next() }, title: "train \(config.trunk.rawValue)")
+    }
+}
+
+extension Finetune {
+    /// The tutorials' fine-tuning cut: VGG16's last block, ResNet50's last stage, InceptionV3's top two blocks.
+    static func defaultUnfreeze(_ trunk: ModelConfig.Trunk) -> UnfreezeSpec {
+        switch trunk {
+        case .vgg16, .vgg16BN, .none: return .fromBlock(5)
+        case .resnet50, .resnet50Torchvision: return .fromStage("conv5")
+        case .inceptionV3, .inceptionV3Torchvision: return .fromStage("mixed9")
+        }
     }
 }
 

@@ -16,8 +16,9 @@ struct WeightsChoice {
     var preprocessingSource: String
     /// The input size the weights carry (a run's, or a converted file's metadata).
     var inputSize: (Int, Int)?
-    /// A run folder's checkpoint (its head may be reused).
+    /// A run folder's checkpoint (its head may be reused), and its trunk.
     var run: CheckpointInfo?
+    var runTrunk: ModelConfig.Trunk?
     private var loader: (() throws -> WeightSet)?
 
     /// Random weights: nothing to load.
@@ -26,14 +27,17 @@ struct WeightsChoice {
     func load() throws -> WeightSet? { try loader?() }
 
     /// `imagenet` (Keras' cache, MD5-checked, or its download), `none`/`random`, a .h5/.safetensors
-    /// file, or a run folder.
-    init(_ text: String) throws {
+    /// file, or a run folder; `trunk`: the backbone asked for (--model).
+    init(_ text: String, trunk requested: ModelConfig.Trunk = .vgg16) throws {
         switch text.lowercased() {
         case "none", "random":
             name = "none"; stamp = ""; batchNorm = false
             preprocessing = .rescale; preprocessingSource = "random weights"
             return
         default: break
+        }
+        if text.lowercased() == "imagenet", requested != .vgg16 {
+            throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "none or a weights file for --model \(requested.rawValue) (--weights imagenet downloads VGG16's Keras weights only, for now)")
         }
         let path = text.lowercased() == "imagenet" ? try ImageNetWeights.resolve(includeTop: false, verifyCached: true).path : text
         var isDir: ObjCBool = false
@@ -49,6 +53,7 @@ struct WeightsChoice {
                 throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "a run folder whose model has a VGG16 trunk")
             }
             run = info
+            runTrunk = trunk
             stamp = fileStamp(json.path)
             batchNorm = trunk == .vgg16BN
             preprocessing = info.input.preprocessing
@@ -62,33 +67,46 @@ struct WeightsChoice {
         let names = summary.entries.map(\.name)
         stamp = fileStamp(path)
         batchNorm = WeightSet.hasBatchNorm(names: names) || summary.metadata[WeightMetadata.trunk] == ModelConfig.Trunk.vgg16BN.rawValue
-        (preprocessing, preprocessingSource) = Self.preprocessing(metadata: summary.metadata, names: names, format: summary.format)
+        (preprocessing, preprocessingSource) = Self.preprocessing(metadata: summary.metadata, names: names, format: summary.format, trunk: requested)
         inputSize = summary.metadata[WeightMetadata.inputSize].flatMap { try? parseSize($0) }
         loader = { try WeightFile.load(url) }
     }
 
-    /// The file's own word (vggtl metadata), else what its names say: PyTorch weights expect
-    /// torch's preprocessing, Keras weights caffe's.
-    static func preprocessing(metadata: [String: String], names: [String], format: WeightFormat) -> (Preprocessing, String) {
+    /// The file's own word (vggtl metadata), else what the backbone and the names say: Keras'
+    /// InceptionV3 expects tf's preprocessing, PyTorch weights torch's, Keras' VGG16/ResNet50 caffe's.
+    static func preprocessing(metadata: [String: String], names: [String], format: WeightFormat, trunk: ModelConfig.Trunk) -> (Preprocessing, String) {
         if let m = metadata[WeightMetadata.preprocessing], let p = Preprocessing(rawValue: m) { return (p, "the file's metadata") }
+        if trunk == .inceptionV3 || trunk == .inceptionV3Torchvision { return (.tf, "InceptionV3 weights") }
         if TorchVGG16.looksLikeTorch(names: names) { return (.torch, "PyTorch names") }
         if format == .safetensors { return (.torch, "a safetensors file without vggtl metadata") }
-        return (.caffe, "Keras weights")
+        return (Backbone.of(trunk)?.defaultPreprocessing ?? .caffe, "Keras weights")
     }
 
-    /// The trunk to build: the weights' own (BatchNorm or not). `--bn` on weights without
-    /// BatchNorm is an error: the BatchNorm layers would have nothing to load.
-    func trunk(bnFlag: Bool) throws -> ModelConfig.Trunk {
-        if bnFlag, !batchNorm, !isNone {
-            throw VGGTLError.invalidArgument("--bn: \(name) has no BatchNorm tensors (a plain VGG16); drop --bn, or use VGG16-BN weights")
+    /// The trunk to build for `requested` (--model, --bn): a run folder's own; for VGG16 the
+    /// weights' own (BatchNorm or not). VGG16-BN asked for on weights without BatchNorm is an
+    /// error: the BatchNorm layers would have nothing to load.
+    func trunk(_ requested: ModelConfig.Trunk) throws -> ModelConfig.Trunk {
+        if let runTrunk {
+            guard requested == .vgg16 || requested == runTrunk else {
+                throw VGGTLError.invalidArgument("--model \(requested.rawValue): the run in \(name) has a \(runTrunk.rawValue) trunk; drop --model or use \(runTrunk.rawValue)")
+            }
+            return runTrunk
         }
-        return batchNorm || bnFlag ? .vgg16BN : .vgg16
+        switch requested {
+        case .vgg16: return batchNorm ? .vgg16BN : .vgg16
+        case .vgg16BN:
+            if !batchNorm, !isNone {
+                throw VGGTLError.invalidArgument("--bn (--model vgg16-bn): \(name) has no BatchNorm tensors (a plain VGG16); drop --bn, or use VGG16-BN weights")
+            }
+            return .vgg16BN
+        default: return requested
+        }
     }
 
     /// One line for the log: where the weights and their preprocessing come from.
-    func describe(input: InputSpec, bnFlag: Bool, preprocessFlag: Bool) -> String {
+    func describe(input: InputSpec, requested: ModelConfig.Trunk, preprocessFlag: Bool) -> String {
         var parts = ["weights: \(name)"]
-        if batchNorm, !bnFlag { parts.append("BatchNorm tensors found: building the VGG16-BN trunk") }
+        if batchNorm, requested == .vgg16 { parts.append("BatchNorm tensors found: building the VGG16-BN trunk") }
         parts.append(preprocessFlag ? "preprocessing \(input.preprocessing.rawValue) (--preprocess)"
                                     : "preprocessing \(input.preprocessing.rawValue) (from \(preprocessingSource))")
         return parts.joined(separator: "; ")

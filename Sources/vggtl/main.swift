@@ -24,7 +24,7 @@ struct GlobalOptions: ParsableArguments {
 struct VGGTLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vggtl",
-        abstract: "VGG16 transfer learning and fine-tuning on CPUs (OpenBLAS) and GPUs (OpenCL).",
+        abstract: "VGG16, ResNet50 and InceptionV3 transfer learning and fine-tuning on CPUs (OpenBLAS) and GPUs (OpenCL).",
         version: "vggtl \(VGGTLVersion.current)",
         subcommands: [Devices.self, Summary.self, Extract.self, TrainTop.self, Finetune.self, TrainCommand.self, Evaluate.self, Predict.self, Demo.self, Bench.self, Weights.self])
 }

@@ -132,6 +132,48 @@ final class CommandTests: VGGTLTestCase {
         for name in wa.names { XCTAssertEqual(wa[name]!.values, wb[name]!.values, "\(name) after resume") }
     }
 
+    /// ResNet50 and InceptionV3 through the commands with random weights: train, resume,
+    /// evaluate and predict rebuild the backbone from the checkpoint; extract and train-top;
+    /// fine-tuning with Keras' layer cut; summary numbers Keras' layers.
+    func testResNet50AndInceptionV3Commands() throws {
+        let summary = try vggtl(["summary", "--model", "resnet50", "--include-top", "--freeze-first", "168"])
+        XCTAssertTrue(summary.contains("Total params: 25,636,712"), summary)
+        XCTAssertTrue(summary.contains("168   conv5_block3_2_conv (Conv2D)"), summary)
+        XCTAssertTrue(summary.contains("include_top=False): 175 layers with the InputLayer, 23,587,712 params"), summary)
+        let inception = try vggtl(["summary", "--model", "inceptionv3", "--include-top"])
+        XCTAssertTrue(inception.contains("Total params: 23,851,784") && inception.contains("248   mixed8 (Concatenate)"), inception)
+
+        let common = ["--device", "cpu", "--data", Self.data.path, "--size", "32x32", "--batch", "8", "--hidden", "16", "--seed", "3"]
+        try vggtl(["train", "--model", "resnet50"] + common + ["--out", path("r"), "--epochs", "1", "--optimizer", "sgd", "--lr", "1e-2"])
+        let info = try Checkpoint.load(temp.appendingPathComponent("r/last.json"))
+        XCTAssertEqual(info.model.trunk, .resnet50)
+        XCTAssertEqual(info.model.headPooling, .gap, "ResNet50's default head pools globally")
+        let resumed = try vggtl(["train", "--model", "resnet50"] + common + ["--out", path("r"), "--epochs", "2", "--optimizer", "sgd", "--lr", "1e-2", "--resume"])
+        XCTAssertTrue(resumed.contains("resuming"), resumed)
+        XCTAssertTrue(try vggtl(["evaluate", "--device", "cpu", "--model", path("r"), "--data", Self.data.path]).contains("confusion matrix"))
+        let pred = try vggtl(["predict", "--device", "cpu", "--model", path("r"), "--top", "1", Self.data.appendingPathComponent("Red/img00.jpg").path])
+        XCTAssertTrue(pred.contains("img00.jpg: "), pred)
+
+        try vggtl(["finetune", "--model", "resnet50", "--weights", "none"] + common + ["--out", path("ft"), "--epochs", "1", "--freeze-first", "168"])
+        XCTAssertEqual(try Checkpoint.load(temp.appendingPathComponent("ft/last.json")).unfreeze, "freeze-first:168")
+
+        let out = try vggtl(["extract", "--device", "cpu", "--model", "inceptionv3", "--weights", "none", "--data", Self.data.path,
+                             "--out", path("feat"), "--size", "75x75", "--batch", "5"])
+        XCTAssertTrue(out.contains("[1, 1, 2048]"), out)
+        XCTAssertEqual(try NPY.read(temp.appendingPathComponent("feat/features.npy")).shape, [24, 1, 1, 2048])
+        try vggtl(["train-top", "--device", "cpu", "--features", path("feat"), "--out", path("top"), "--epochs", "1", "--batch", "8"])
+        XCTAssertEqual(try Checkpoint.load(temp.appendingPathComponent("top/last.json")).model.headPooling, .gap)
+
+        for (args, needle) in [(["finetune", "--model", "resnet50", "--weights", "imagenet", "--data", Self.data.path, "--out", path("x")], "--weights"),
+                               (["finetune", "--model", "resnet50", "--weights", "none", "--unfreeze", "mixed9", "--data", Self.data.path, "--out", path("y")], "conv5"),
+                               (["summary", "--model", "inceptionv3", "--size", "64x64"], "75x75"),
+                               (["train", "--model", "resnet51", "--data", Self.data.path, "--out", path("z")], "resnet50")] {
+            let e = try vggtl(args + ["--device", "cpu"], fails: true)
+            XCTAssertTrue(e.contains(needle), "\(args): \(e)")
+            XCTAssertLessThanOrEqual(e.split(separator: "\n").filter { $0.contains("rror") }.count, 1, e)
+        }
+    }
+
     func testUserMistakesAreOneLineErrors() throws {
         for (args, needle) in [
             (["train", "--data", Self.data.path, "--out", path("x"), "--batch", "0"], "--batch"),

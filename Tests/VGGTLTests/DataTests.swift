@@ -252,7 +252,11 @@ final class DataTests: VGGTLTestCase {
         var buffer = [Float](repeating: .nan, count: 6)
         buffer.withUnsafeMutableBufferPointer { Preprocessing.caffe.apply(image, into: $0.baseAddress!) }
         XCTAssertEqual(buffer, caffe)
-        XCTAssertEqual(Preprocessing.allCases.map(\.rawValue), ["caffe", "torch", "rescale"])
+        // Keras' InceptionV3 (mode 'tf'): x / 127.5 - 1 in float32.
+        let tf = Preprocessing.tf.apply(image)
+        XCTAssertEqual(tf, image.pixels.map { Float($0) / 127.5 - 1 })
+        XCTAssertEqual([tf[3], tf[4]], [1, -1])
+        XCTAssertEqual(Preprocessing.allCases.map(\.rawValue), ["caffe", "torch", "rescale", "tf"])
 
         let spec = InputSpec(height: 150, width: 150, preprocessing: .caffe)
         let json = try JSONEncoder().encode(spec)

@@ -12,9 +12,18 @@ final class GradientCheckTests: VGGTLTestCase {
     func check(_ layer: Layer, input shape: [Int], training: Bool = true, seed: UInt64 = 1,
                samples: Int = 60, outputHasKinks: Bool = false, on d: Device = cpuDevice, beforeForward: () -> Void = {},
                file: StaticString = #filePath, line: UInt = #line) throws {
+        try check(Graph([layer]), name: layer.name, input: shape, training: training, seed: seed, samples: samples,
+                  outputHasKinks: outputHasKinks, on: d, beforeForward: beforeForward, file: file, line: line)
+    }
+
+    /// The same for a whole network: dL/d(input) and every trainable parameter's gradient.
+    func check(_ net: Graph, name: String, input shape: [Int], training: Bool = true, seed: UInt64 = 1,
+               samples: Int = 60, outputHasKinks: Bool = false, on d: Device = cpuDevice, beforeForward: () -> Void = {},
+               file: StaticString = #filePath, line: UInt = #line) throws {
+        net.computesInputGradient = true
         let xValues = awayFromZero(shape.reduce(1, *), seed: seed)
         let x = try Tensor(xValues, shape: shape, on: d)
-        let outShape = try layer.outputShape(shape)
+        let outShape = try net.outputShape(shape)
         let r = try Tensor(randomArray(outShape.reduce(1, *), seed: seed + 7), shape: outShape, on: d)
         let rValues = r.toArray()
 
@@ -23,7 +32,7 @@ final class GradientCheckTests: VGGTLTestCase {
         var pattern: [Bool] = []
         func loss() throws -> Double {
             beforeForward()
-            let y = try layer.forward(x, training: training).toArray()
+            let y = try net.forward(x, training: training).toArray()
             pattern = y.map { $0 > 0 }
             return zip(y, rValues).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
@@ -31,12 +40,13 @@ final class GradientCheckTests: VGGTLTestCase {
         let basePattern = pattern
         var checked = 0, skipped = 0
         beforeForward()
-        let y = try layer.forward(x, training: training)
-        XCTAssertEqual(y.shape, outShape, "\(layer.name): output shape", file: file, line: line)
-        let dx = try layer.backward(r, inputGradient: true)!.toArray()
-        let paramGrads = layer.parameters.map { $0.grad?.toArray() ?? [] }
+        let y = try net.forward(x, training: training)
+        XCTAssertEqual(y.shape, outShape, "\(name): output shape", file: file, line: line)
+        try net.backward(r)
+        let dx = net.inputGradient!.toArray()
+        let paramGrads = net.parameters.map { $0.grad?.toArray() ?? [] }
 
-        func compare(_ name: String, analytic: [Float], values: Tensor) throws {
+        func compare(_ what: String, analytic: [Float], values: Tensor) throws {
             var base = values.toArray()
             var g = SeededGenerator(seed: seed + 99)
             let picks = base.count <= samples ? Array(base.indices) : (0..<samples).map { _ in Int(g.next() % UInt64(base.count)) }
@@ -50,14 +60,14 @@ final class GradientCheckTests: VGGTLTestCase {
                 let numeric = Float((lp - lm) / Double(2 * h))
                 let err = abs(numeric - analytic[i])
                 XCTAssertLessThanOrEqual(err, 2e-3 + 1e-2 * abs(numeric),
-                                         "\(layer.name) d/d\(name)[\(i)]: analytic \(analytic[i]) numeric \(numeric)", file: file, line: line)
+                                         "\(name) d/d\(what)[\(i)]: analytic \(analytic[i]) numeric \(numeric)", file: file, line: line)
             }
         }
         try compare("x", analytic: dx, values: x)
-        for (p, grad) in zip(layer.parameters, paramGrads) where p.trainable {
+        for (p, grad) in zip(net.parameters, paramGrads) where p.trainable {
             try compare(p.name, analytic: grad, values: p.value)
         }
-        XCTAssertGreaterThanOrEqual(checked, 4 * (checked + skipped) / 5, "\(layer.name): too many samples at kinks", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(checked, 4 * (checked + skipped) / 5, "\(name): too many samples at kinks", file: file, line: line)
     }
 
     func upload(_ values: [Float], _ t: Tensor) throws {
@@ -82,6 +92,37 @@ final class GradientCheckTests: VGGTLTestCase {
                                   strides: (c.s, c.s), padding: c.p, activation: c.act, on: cpuDevice, rng: &rng)
             try check(conv, input: c.shape, samples: 40, outputHasKinks: c.act == .relu)
         }
+    }
+
+    /// ResNet50's and InceptionV3's convolutions: 7x7 stride 2, 1x1 stride 2, 1x7/7x1, 1x3/3x1,
+    /// PyTorch's symmetric padding on even sizes with stride 2 (torchvision's v1.5 3x3) against
+    /// TensorFlow's 'same' there (more padding bottom/right), explicit asymmetric padding.
+    func testConv2DResNetAndInceptionGeometries() throws {
+        var rng = SeededGenerator(seed: 13)
+        let cases: [(k: (Int, Int), s: Int, p: Padding, shape: [Int], filters: Int)] = [
+            ((7, 7), 2, .valid, [1, 12, 11, 3], 2),
+            ((7, 7), 2, .symmetric(3), [1, 8, 9, 2], 2),
+            ((1, 1), 2, .valid, [2, 6, 5, 3], 4),
+            ((1, 7), 1, .same, [1, 4, 9, 3], 2),
+            ((7, 1), 1, .same, [1, 9, 4, 3], 2),
+            ((1, 3), 1, .same, [2, 3, 5, 2], 3),
+            ((3, 1), 1, .same, [2, 5, 3, 2], 3),
+            ((3, 3), 2, .symmetric(1), [1, 8, 6, 2], 3),
+            ((3, 3), 2, .same, [1, 8, 6, 2], 3),
+            ((3, 3), 1, .explicit(top: 0, bottom: 2, left: 1, right: 0), [1, 5, 6, 2], 2),
+            ((5, 5), 1, .same, [1, 6, 6, 3], 2),
+        ]
+        for c in cases {
+            let conv = try Conv2D("conv_\(c.k.0)x\(c.k.1)_s\(c.s)_\(c.p)", inChannels: c.shape[3], filters: c.filters, kernelSize: c.k,
+                                  strides: (c.s, c.s), padding: c.p, activation: .linear, useBias: c.s == 1, on: cpuDevice, rng: &rng)
+            try check(conv, input: c.shape, samples: 40)
+        }
+        // Output sizes as TensorFlow and PyTorch give them.
+        let g = try WindowGeometry(batch: 1, inH: 56, inW: 56, inC: 1, kernel: (3, 3), stride: (2, 2), padding: .same)
+        XCTAssertEqual([g.outH, g.padTop, g.padBottom], [28, 0, 1])
+        let t = try WindowGeometry(batch: 1, inH: 56, inW: 56, inC: 1, kernel: (3, 3), stride: (2, 2), padding: .symmetric(1))
+        XCTAssertEqual([t.outH, t.padTop, t.padBottom], [28, 1, 1])
+        XCTAssertThrowsError(try WindowGeometry(batch: 1, inH: 4, inW: 4, inC: 1, kernel: (3, 3), stride: (1, 1), padding: .symmetric(3)))
     }
 
     func testConv2DTiledEqualsUntiled() throws {
@@ -110,11 +151,72 @@ final class GradientCheckTests: VGGTLTestCase {
         try check(GlobalAveragePooling2D("gap"), input: [2, 3, 5, 4])
     }
 
+    /// 3x3 stride-2 'valid' max pooling (ResNet50, InceptionV3), 3x3 stride-1 'same' average
+    /// pooling without (Keras) and with (PyTorch count_include_pad) the padding in the count.
+    func testPoolingResNetAndInception() throws {
+        try check(Pool2D("max3s2valid", .max, poolSize: (3, 3), strides: (2, 2)), input: [2, 9, 8, 3])
+        try check(Pool2D("avg3s1same", .average, poolSize: (3, 3), strides: (1, 1), padding: .same), input: [2, 5, 6, 3])
+        try check(Pool2D("avg3s1pad1_count", .average, poolSize: (3, 3), strides: (1, 1), padding: .symmetric(1), countPadding: true),
+                  input: [2, 5, 6, 3])
+        // The two averages differ only at the border: a corner averages 4 pixels or 4/9 of them.
+        let x = try Tensor([Float](repeating: 1, count: 9), shape: [1, 3, 3, 1], on: cpuDevice)
+        let keras = try Pool2D("k", .average, poolSize: (3, 3), strides: (1, 1), padding: .same).forward(x, training: false).toArray()
+        let torch = try Pool2D("t", .average, poolSize: (3, 3), strides: (1, 1), padding: .symmetric(1), countPadding: true)
+            .forward(x, training: false).toArray()
+        XCTAssertEqual(keras, [Float](repeating: 1, count: 9))
+        XCTAssertEqual(torch[0], 4 / 9, accuracy: 1e-7); XCTAssertEqual(torch[1], 6 / 9, accuracy: 1e-7); XCTAssertEqual(torch[4], 1)
+    }
+
+    func testZeroPadding() throws {
+        try check(ZeroPadding2D("pad", top: 1, bottom: 2, left: 3, right: 0), input: [2, 3, 4, 2])
+        let y = try ZeroPadding2D("pad1", 1).forward(Tensor([1, 2, 3, 4], shape: [1, 2, 2, 1], on: cpuDevice), training: false).toArray()
+        XCTAssertEqual(y, [0, 0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0])
+    }
+
+    /// InceptionV3's BatchNorm without gamma (scale=False), and the epsilons of Keras (1e-3,
+    /// ResNet50 1.001e-5) and torchvision (1e-5).
+    func testBatchNormalizationWithoutGammaAndEpsilons() throws {
+        for eps: Float in [1e-3, 1.001e-5, 1e-5] {
+            let bn = try BatchNormalization("bn_noscale", channels: 3, epsilon: eps, scale: false, on: cpuDevice)
+            XCTAssertEqual(bn.weights.map(\.name), ["bn_noscale/beta", "bn_noscale/moving_mean", "bn_noscale/moving_variance"])
+            try check(bn, input: [4, 3, 2, 3], training: true)
+            let frozenStatistics = try BatchNormalization("bn_noscale_infer", channels: 2, epsilon: eps, scale: false, on: cpuDevice)
+            frozenStatistics.frozenStatistics = true
+            try check(frozenStatistics, input: [3, 2, 2], training: true)
+        }
+    }
+
+    /// Add and Concatenate inside networks: a tensor read by several layers (its gradient is the
+    /// sum), Add passing dy to both inputs, ReLUs writing into a Concatenate's channels (and
+    /// taking their gradient as a strided slice), a nested Concatenate, a producer that is copied.
+    func testAddAndConcatenateInNetworks() throws {
+        var rng = SeededGenerator(seed: 21)
+        let residual = Graph()
+        let c1 = residual.add(try Conv2D("c1", inChannels: 3, filters: 3, kernelSize: (1, 1), activation: .linear, on: cpuDevice, rng: &rng), residual.input)
+        let a1 = residual.add(Add("add1"), residual.input, c1)
+        let c2 = residual.add(try Conv2D("c2", inChannels: 3, filters: 3, activation: .linear, on: cpuDevice, rng: &rng), a1)
+        residual.add(Add("add2"), c2, a1, residual.input)
+        try check(residual, name: "residual", input: [2, 4, 5, 3])
+
+        let inception = Graph()
+        let r1 = inception.add(ReLU("r1"), inception.input)
+        let r2 = inception.add(ReLU("r2"), inception.input)
+        let conv = inception.add(try Conv2D("conv", inChannels: 3, filters: 2, activation: .linear, on: cpuDevice, rng: &rng), inception.input)
+        let inner = inception.add(Concatenate("inner"), r2, conv)
+        let pool = inception.add(Pool2D("pool", .average, poolSize: (3, 3), strides: (1, 1), padding: .same), inception.input)
+        let outer = inception.add(Concatenate("outer"), r1, inner, pool)
+        inception.add(try Conv2D("mix", inChannels: 11, filters: 4, kernelSize: (1, 1), activation: .linear, on: cpuDevice, rng: &rng), outer)
+        try check(inception, name: "inception", input: [2, 3, 4, 3])
+        XCTAssertEqual(try inception.outputShape([2, 3, 4, 3], of: outer), [2, 3, 4, 11])
+    }
+
     func testBatchNormalization() throws {
         let train = try BatchNormalization("bn", channels: 3, on: cpuDevice)
         try check(train, input: [4, 3, 2, 3], training: true)
+        // Inference mode (moving statistics) with gamma and beta training, as when fine-tuning.
         let infer = try BatchNormalization("bn_infer", channels: 4, on: cpuDevice)
-        try check(infer, input: [2, 3, 4], training: false)
+        infer.frozenStatistics = true
+        try check(infer, input: [2, 3, 4], training: true)
         // Frozen BN runs in inference mode even while training.
         let frozen = try BatchNormalization("bn_frozen", channels: 2, on: cpuDevice)
         frozen.trainable = false

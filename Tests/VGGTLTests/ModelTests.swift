@@ -68,6 +68,15 @@ final class ModelTests: VGGTLTestCase {
         }
     }
 
+    /// The bulk initialiser gives exactly the values one call at a time gives (runs stay reproducible).
+    func testBulkUniformEqualsOneAtATime() {
+        var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42)
+        var bulk = [Float](repeating: 0, count: 1001)
+        bulk.withUnsafeMutableBufferPointer { a.fillUniform($0.baseAddress!, count: 1001, lo: -0.3, hi: 0.7) }
+        XCTAssertEqual(bulk, (0..<1001).map { _ in b.uniform(-0.3, 0.7) })
+        XCTAssertEqual(a.next(), b.next())
+    }
+
     func testBadConfigsAreClearErrors() {
         XCTAssertThrowsError(try Model(ModelConfig(inputShape: [16, 16, 3], classes: 2), on: cpuDevice, seed: 1)) { e in
             XCTAssertTrue("\(e)".contains("--size"), "\(e)")

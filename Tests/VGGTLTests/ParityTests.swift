@@ -21,11 +21,13 @@ final class ParityTests: VGGTLTestCase {
         for device in devices {
             let layer = try make(device)
             name = layer.name
+            let net = Graph([layer])
+            net.computesInputGradient = true
             let x = try Tensor(xv, shape: shape, on: device)
-            let y = try layer.forward(x, training: training)
+            let y = try net.forward(x, training: training)
             let dy = try Tensor(randomArray(y.count, seed: seed + 1), shape: y.shape, on: device)
-            let dx = try layer.backward(dy, inputGradient: true)
-            var r = [y.toArray(), dx?.toArray() ?? []]
+            try net.backward(dy)
+            var r = [y.toArray(), net.inputGradient?.toArray() ?? []]
             r += layer.parameters.map { $0.grad?.toArray() ?? [] }
             if let bn = layer as? BatchNormalization { r += [bn.movingMean.toArray(), bn.movingVariance.toArray()] }
             results.append(r)
@@ -53,6 +55,98 @@ final class ParityTests: VGGTLTestCase {
                 return try Conv2D("conv_\(c.k)x\(c.k)s\(c.s)\(c.p)", inChannels: c.shape[3], filters: c.filters, kernelSize: (c.k, c.k),
                                   strides: (c.s, c.s), padding: c.p, activation: c.act, on: d, rng: &rng)
             }, input: c.shape)
+        }
+    }
+
+    /// ResNet50's and InceptionV3's geometries: 7x7 stride 2 on 3 channels, 1x1 stride 2,
+    /// 1x7/7x1, 1x3/3x1, torchvision's symmetric padding on even sizes with stride 2, explicit
+    /// asymmetric padding.
+    func testConv2DResNetAndInceptionGeometries() throws {
+        let cases: [(shape: [Int], filters: Int, k: (Int, Int), s: Int, p: Padding)] = [
+            ([2, 23, 22, 3], 64, (7, 7), 2, .valid),
+            ([1, 16, 15, 3], 16, (7, 7), 2, .symmetric(3)),
+            ([2, 9, 8, 64], 32, (1, 1), 2, .valid),
+            ([1, 7, 9, 96], 32, (1, 7), 1, .same),
+            ([1, 9, 7, 32], 48, (7, 1), 1, .same),
+            ([2, 5, 6, 64], 40, (1, 3), 1, .same),
+            ([2, 6, 5, 64], 40, (3, 1), 1, .same),
+            ([1, 10, 8, 64], 64, (3, 3), 2, .symmetric(1)),
+            ([1, 10, 8, 64], 64, (3, 3), 2, .same),
+            ([1, 7, 6, 16], 8, (3, 3), 1, .explicit(top: 0, bottom: 2, left: 1, right: 0)),
+        ]
+        for c in cases {
+            try parity({ d in
+                var rng = SeededGenerator(seed: 12)
+                return try Conv2D("conv_\(c.k.0)x\(c.k.1)s\(c.s)\(c.p)", inChannels: c.shape[3], filters: c.filters, kernelSize: c.k,
+                                  strides: (c.s, c.s), padding: c.p, activation: .linear, useBias: false, on: d, rng: &rng)
+            }, input: c.shape)
+        }
+    }
+
+    func testResNetAndInceptionPoolingAndPadding() throws {
+        try parity({ _ in Pool2D("max3s2valid", .max, poolSize: (3, 3), strides: (2, 2)) }, input: [2, 11, 9, 64], tol: 1e-6)
+        try parity({ _ in Pool2D("avg3s1same", .average, poolSize: (3, 3), strides: (1, 1), padding: .same) }, input: [2, 7, 6, 64], tol: 1e-5)
+        try parity({ _ in Pool2D("avg3s1count", .average, poolSize: (3, 3), strides: (1, 1), padding: .symmetric(1), countPadding: true) },
+                   input: [2, 7, 6, 64], tol: 1e-5)
+        try parity({ _ in ZeroPadding2D("pad", top: 3, bottom: 3, left: 3, right: 2) }, input: [2, 5, 7, 3], tol: 0)
+        try parity({ _ in ZeroPadding2D("pad1", 1) }, input: [1, 6, 6, 64], tol: 0)
+    }
+
+    func testBatchNormalizationWithoutGamma() throws {
+        for training in [true, false] {
+            try parity({ d in
+                let bn = try BatchNormalization("bn_noscale", channels: 48, epsilon: 1e-3, scale: false, on: d)
+                bn.frozenStatistics = !training
+                return bn
+            }, input: [2, 5, 7, 48])
+        }
+    }
+
+    /// The primitives behind Add, Concatenate's slices and ZeroPadding2D.
+    func testViewPrimitives() throws {
+        let (rows, cols, stride) = (37, 5, 13)
+        let a = randomArray(rows * stride, seed: 30), b = randomArray(rows * stride, seed: 31)
+        var out: [[Float]] = []
+        for d in [cpuDevice as Device, openclDevice] {
+            let ta = try Tensor(a, shape: [rows * stride], on: d), tb = try Tensor(b, shape: [rows * stride], on: d)
+            let sum = try Tensor(zeros: [rows * stride], on: d)
+            d.add(ta.buffer, tb.buffer, sum.buffer, count: rows * stride)
+            let block = try Tensor(zeros: [2 * rows * stride], on: d)
+            d.copyBlock(ta.buffer, BlockLayout(offset: 3, outerStride: 4 * stride, rowStride: stride), to: block.buffer,
+                        BlockLayout(offset: 1, outerStride: 5 * stride, rowStride: stride + 1), outer: 3, rows: 4, cols: cols)
+            let relu = try Tensor(zeros: [rows * stride], on: d)
+            d.reluRows(ta.buffer, RowLayout(offset: 2, stride: stride), relu.buffer, RowLayout(offset: 7, stride: stride), rows: rows - 1, cols: cols)
+            let back = try Tensor(zeros: [rows * stride], on: d)
+            d.reluBackwardRows(ta.buffer, RowLayout(offset: 1, stride: stride), tb.buffer, RowLayout(offset: 4, stride: stride),
+                               back.buffer, RowLayout(offset: 0, stride: cols), rows: rows, cols: cols)
+            out.append(sum.toArray() + block.toArray() + relu.toArray() + back.toArray())
+        }
+        XCTAssertEqual(out[0], out[1])
+        XCTAssertEqual(out[0][0], a[0] + b[0])
+        XCTAssertEqual(out[0][rows * stride + 1 + 5 * stride + stride + 1 + 2], a[3 + 4 * stride + stride + 2], "copyBlock (1, 1, 2)")
+    }
+
+    /// Whole small ResNet- and Inception-like networks: logits and every gradient, CPU vs OpenCL.
+    func testResidualAndInceptionNetworks() throws {
+        for build in [TrainingAgreementTests.residual, TrainingAgreementTests.inception] {
+            var results: [[[Float]]] = []
+            for d in [cpuDevice as Device, openclDevice] {
+                let net = try build(d)
+                let (xv, yv) = TrainingAgreementTests.batch(1)
+                let logits = try net.forward(Tensor(xv, shape: [8, 12, 12, 3], on: d), training: true)
+                let (_, g) = try Loss(.softmaxCrossEntropy).compute(logits: logits, labels: Tensor(yv, shape: [8], on: d))
+                try net.backward(g)
+                results.append([logits.toArray()] + net.parameters.map { $0.grad!.toArray() })
+            }
+            for (i, (cpu, cl)) in zip(results[0], results[1]).enumerated() {
+                // A convolution bias before a training-mode BatchNorm has an exactly zero gradient
+                // in theory: both sides must give rounding noise only.
+                if cpu.map(abs).max()! < 1e-6 {
+                    XCTAssertLessThan(cl.map(abs).max()!, 1e-5, "network tensor \(i) should be ~0")
+                    continue
+                }
+                assertClose(cl, cpu, tol: 1e-3, "network tensor \(i)")
+            }
         }
     }
 
@@ -94,7 +188,12 @@ final class ParityTests: VGGTLTestCase {
     func testBatchNormalization() throws {
         for shape in [[2, 5, 3, 64], [1, 3, 3, 512], [3, 7, 5, 3], [9, 3]] {
             try parity({ d in try BatchNormalization("bn", channels: shape.last!, on: d) }, input: shape, training: true)
-            try parity({ d in try BatchNormalization("bn", channels: shape.last!, on: d) }, input: shape, training: false)
+            // Inference mode: the moving statistics, gamma and beta still training.
+            try parity({ d in
+                let bn = try BatchNormalization("bn", channels: shape.last!, on: d)
+                bn.frozenStatistics = true
+                return bn
+            }, input: shape, training: true)
         }
         // Large row counts exercise the multi-group reductions.
         try parity({ d in try BatchNormalization("bn", channels: 3, on: d) }, input: [4, 61, 67, 3], training: true)

@@ -90,3 +90,22 @@ final class TestWatchdog: NSObject, XCTestObservation, @unchecked Sendable {
         lock.lock(); current = nil; lock.unlock()
     }
 }
+
+/// Tests run a single layer through a one-layer network (the network owns the layer's memory);
+/// these give layers the forward/backward of a standalone layer.
+nonisolated(unsafe) private var singleLayerNetworks: [ObjectIdentifier: Graph] = [:]
+extension Layer {
+    var network: Graph {
+        if let g = singleLayerNetworks[ObjectIdentifier(self)] { return g }
+        let g = Graph([self])
+        g.computesInputGradient = true
+        singleLayerNetworks[ObjectIdentifier(self)] = g
+        return g
+    }
+    func forward(_ x: Tensor, training: Bool) throws -> Tensor { try network.forward(x, training: training) }
+    /// Fills the parameter gradients and returns dL/dx.
+    func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
+        try network.backward(dy)
+        return inputGradient ? network.inputGradient : nil
+    }
+}

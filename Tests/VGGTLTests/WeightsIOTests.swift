@@ -331,7 +331,7 @@ final class WeightsIOTests: VGGTLTestCase {
             let bn = try BatchNormalization("bn", channels: c, on: cpuDevice)
             try loadWeights(back, into: [bn])
             XCTAssertEqual(bn.movingVariance.toArray(), [1, 4, 9])
-            XCTAssertEqual(bn.gamma.value.toArray(), [1, 2, 3])
+            XCTAssertEqual(bn.gamma!.value.toArray(), [1, 2, 3])
         }
     }
 
@@ -697,9 +697,9 @@ final class WeightsIOTests: VGGTLTestCase {
     // MARK: - helpers
 
     /// Conv (3x3 same, ReLU) 2 -> 3 channels, 2x2 max pool, flatten, dense 12 -> 2, on a 4x4x2 input.
-    private func tinyKerasModel(seed: UInt64) throws -> Sequential {
+    private func tinyKerasModel(seed: UInt64) throws -> Graph {
         var rng = SeededGenerator(seed: seed)
-        return Sequential([try Conv2D("block1_conv1", inChannels: 2, filters: 3, on: cpuDevice, rng: &rng),
+        return Graph([try Conv2D("block1_conv1", inChannels: 2, filters: 3, on: cpuDevice, rng: &rng),
                            Pool2D("block1_pool", .max), Flatten("flatten"),
                            try Dense("fc1", inputs: 12, units: 2, on: cpuDevice, rng: &rng)])
     }
@@ -759,7 +759,7 @@ final class WeightsIOTests: VGGTLTestCase {
         let l0 = raw["classifier.0.weight"]!, l1 = raw["classifier.3.weight"]!, l2 = raw["classifier.6.weight"]!
         var rng = SeededGenerator(seed: 3)
         let flat = (h / 2) * (w / 2) * f
-        let model = Sequential([try Conv2D("block1_conv1", inChannels: c, filters: f, on: cpuDevice, rng: &rng),
+        let model = Graph([try Conv2D("block1_conv1", inChannels: c, filters: f, on: cpuDevice, rng: &rng),
                                 Pool2D("block1_pool", .max), Flatten("flatten"),
                                 try Dense("fc1", inputs: flat, units: l0.shape[0], activation: .relu, on: cpuDevice, rng: &rng),
                                 try Dense("fc2", inputs: l0.shape[0], units: l1.shape[0], activation: .relu, on: cpuDevice, rng: &rng),

@@ -20,6 +20,12 @@ Cases (as Sources/VGGTL/Bench/Workloads.swift):
   part150: as full150 with blocks 1-4 frozen (block5 + head trained)
   bn32: VGG16 with BatchNorm after every conv + Keras top (4096-4096-10), Adam lr 1e-4,
         32x32, batch 64
+  resnet50-extract224: Keras' ResNet50 (v1: torchvision's resnet50 with the stride moved to the
+        first 1x1 of each stage's first block, and conv biases) trunk forward, batch 32
+  resnet50-finetune224: the same + GAP-Dense256-ReLU-Dropout0.5-Dense2, conv5 (layer4) and the head
+        trained, every BatchNorm normalising with its moving statistics (vggtl finetune's default),
+        SGD lr 1e-4 momentum 0.9, batch 32
+  inceptionv3-extract299: torchvision's inception_v3 trunk (up to Mixed_7c) forward, batch 32
 """
 import argparse, contextlib, json, statistics, time
 import torch
@@ -57,6 +63,30 @@ def model(case, size):
     return nn.Sequential(trunk(), head)
 
 
+def resnet50_keras():
+    """torchvision's resnet50 made Keras' ResNet50 v1: stride on conv1 of each stage's first
+    block instead of conv2, and a bias in every convolution."""
+    import torchvision
+    m = torchvision.models.resnet50()
+    for layer in (m.layer2, m.layer3, m.layer4):
+        layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)
+    for mod in m.modules():
+        if isinstance(mod, nn.Conv2d):
+            mod.bias = nn.Parameter(torch.zeros(mod.out_channels))
+    return m
+
+
+def backbone_model(name):
+    import torchvision
+    if name.startswith("resnet50"):
+        trunk = nn.Sequential(*list(resnet50_keras().children())[:-2])
+    else:
+        m = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False)
+        trunk = nn.Sequential(*list(m.children())[:-3])
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, 256), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(256, 2))
+    return nn.Sequential(trunk, head)
+
+
 CASES = {
     # name: (kind, size, batch)
     "extract224": ("extract", 224, 32),
@@ -65,13 +95,16 @@ CASES = {
     "full224": ("train", 224, 16),
     "part150": ("train", 150, 16),
     "bn32": ("train", 32, 64),
+    "resnet50-extract224": ("extract", 224, 32),
+    "resnet50-finetune224": ("train", 224, 32),
+    "inceptionv3-extract299": ("extract", 299, 32),
 }
 
 
 def run(name, steps, channels_last, device="cpu", precision="fp32"):
     kind, size, batch = CASES[name]
     torch.manual_seed(1)
-    m = model(name, size).to(device)
+    m = (backbone_model(name) if name in ("resnet50-extract224", "resnet50-finetune224", "inceptionv3-extract299") else model(name, size)).to(device)
     x = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
     y = (torch.arange(batch) % (10 if name == "bn32" else 2)).to(device)
     if channels_last or precision == "bf16":
@@ -96,11 +129,19 @@ def run(name, steps, channels_last, device="cpu", precision="fp32"):
             for block in m[0][:4]:
                 for p in block.parameters():
                     p.requires_grad_(False)
+        if name == "resnet50-finetune224":
+            for child in list(m[0].children())[:-1]:  # everything before layer4 (conv5)
+                for p in child.parameters():
+                    p.requires_grad_(False)
         params = [p for p in m.parameters() if p.requires_grad]
         opt = (torch.optim.Adam(params, lr=1e-4, eps=1e-7) if name == "bn32"
                else torch.optim.SGD(params, lr=1e-4, momentum=0.9))
         lossf = nn.CrossEntropyLoss()
         m.train()
+        if name == "resnet50-finetune224":
+            for mod in m.modules():
+                if isinstance(mod, nn.BatchNorm2d):
+                    mod.eval()
         for i in range(steps + warm):
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=False)

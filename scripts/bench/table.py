@@ -18,9 +18,10 @@ for c in cases:
     gf = v.get("gflops")
     pct = f"{100 * gf / gemm:.0f}%" if gf and gemm else "-"
     anchor = v.get("pytorchImagesPerSecond")
+    to_anchor = f"{ips / anchor:.2f}" if anchor else "-"
     row = (f"| {c} | {ips:.2f} | {gf:.0f} | {pct} | {tips:.2f} | **{ips / tips:.2f}** | "
-           f"{anchor if anchor else '-'} | {ips / anchor:.2f} |" if gf else
-           f"| {c} | {ips:.2f} | - | - | {tips:.2f} | **{ips / tips:.2f}** | {anchor if anchor else '-'} | {ips / anchor:.2f} |")
+           f"{anchor if anchor else '-'} | {to_anchor} |" if gf else
+           f"| {c} | {ips:.2f} | - | - | {tips:.2f} | **{ips / tips:.2f}** | {anchor if anchor else '-'} | {to_anchor} |")
     for e in extras:
         p = os.path.join(d, f"{e}-{c}.json")
         row += f" {json.load(open(p))['cases'][0]['imagesPerSecond']:.2f} |" if os.path.exists(p) else " - |"

@@ -20,6 +20,8 @@ public struct Workload: Sendable {
     /// Batches come from a folder of JPEGs through the BatchLoader (decode, resize, the Keras
     /// tutorial's augmentation, preprocessing on background threads) instead of one tensor in memory.
     public var fromJPEGs = false
+    /// The head's pooling (the tutorials' Flatten for VGG16, global average pooling for the others).
+    public var pooling: ModelConfig.Pooling = .flatten
 
     public static let all: [Workload] = [
         Workload(name: "extract224", kind: .extract, size: 224, batch: 32, trunk: .vgg16, includeTop: false, unfreeze: .none, adam: false, classes: 2, pytorchCPU: 5.8),
@@ -30,6 +32,14 @@ public struct Workload: Sendable {
         Workload(name: "full150jpeg", kind: .train, size: 150, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .all, adam: false, classes: 2, pytorchCPU: nil, fromJPEGs: true),
         Workload(name: "load150jpeg", kind: .load, size: 150, batch: 16, trunk: .vgg16, includeTop: false, unfreeze: .none, adam: false, classes: 2, pytorchCPU: nil, fromJPEGs: true),
         Workload(name: "bn32", kind: .train, size: 32, batch: 64, trunk: .vgg16BN, includeTop: true, unfreeze: .all, adam: true, classes: 10, pytorchCPU: 76),
+        // Issue 11: Keras' ResNet50 (v1) and InceptionV3, batch 32; fine-tuning trains conv5 and
+        // a GAP-Dense256-Dropout-Dense head with the frozen stages' BatchNorm in inference mode.
+        Workload(name: "resnet50-extract224", kind: .extract, size: 224, batch: 32, trunk: .resnet50, includeTop: false, unfreeze: .none,
+                 adam: false, classes: 2, pytorchCPU: nil, pooling: .gap),
+        Workload(name: "resnet50-finetune224", kind: .train, size: 224, batch: 32, trunk: .resnet50, includeTop: false,
+                 unfreeze: .fromStage("conv5"), adam: false, classes: 2, pytorchCPU: nil, pooling: .gap),
+        Workload(name: "inceptionv3-extract299", kind: .extract, size: 299, batch: 32, trunk: .inceptionV3, includeTop: false, unfreeze: .none,
+                 adam: false, classes: 2, pytorchCPU: nil, pooling: .gap),
     ]
 
     /// The same case at another batch.
@@ -37,13 +47,14 @@ public struct Workload: Sendable {
         var w = Workload(name: name, kind: kind, size: size, batch: b, trunk: trunk, includeTop: includeTop, unfreeze: unfreeze,
                          adam: adam, classes: classes, pytorchCPU: nil)
         w.fromJPEGs = fromJPEGs
+        w.pooling = pooling
         return w
     }
 
-    /// Multiply-accumulates of the VGG16 trunk forward for one image (15.35 G at 224x224, scaled by area).
-    public var trunkGMAC: Double { 15.35 * Double(size * size) / (224.0 * 224.0) }
-    /// FLOPs per image as the reference counts them: forward = 2 x MAC; training = 3 x forward.
-    public var gflopPerImage: Double? {
+    /// FLOPs per image as the reference counts them, given the trunk's multiply-accumulates per
+    /// image (counted over its convolutions: VGG16 15.35 G at 224x224, ResNet50 3.86 G, InceptionV3
+    /// 5.71 G at 299x299): forward = 2 x MAC; training = 3 x forward when every layer trains.
+    public func gflopPerImage(trunkGMAC: Double) -> Double? {
         switch kind {
         case .extract: return 2 * trunkGMAC
         case .train: return unfreeze == .all ? 3 * 2 * trunkGMAC : nil
@@ -54,6 +65,10 @@ public struct Workload: Sendable {
 
 public struct WorkloadResult: Codable, Sendable {
     public var name: String
+    /// Device bytes of the network's planned buffers (activations, gradients, scratch), and of
+    /// those the backward uses, after the timed steps.
+    public var networkBytes: Int?
+    public var gradientBytes: Int?
     public var device: String
     public var imagesPerSecond: Double
     public var gflops: Double?
@@ -69,12 +84,16 @@ public enum WorkloadBench {
         let jpegs = try w.fromJPEGs ? JPEGFolder(batch: w.batch, size: w.size, seed: 1) : nil
         defer { jpegs?.remove() }
         let times: [Double]
+        var memory: (Int, Int)?
+        var gmac = 0.0
         if w.kind == .load, let jpegs {
             // Batches as fast as the loader makes them (all cores, nothing else running); more of
             // them than a training case's steps, as one takes a fraction of a second.
             times = stepSeconds(warmup: warmup, steps: 4 * steps) { _ = jpegs.next() }
         } else {
-            let (x, labels, step) = try modelStep(w, on: device)
+            let (x, labels, step, model) = try modelStep(w, on: device)
+            defer { memory = (model.network.memoryBytes, model.network.lastPlanBytes?.gradients ?? 0) }
+            gmac = Double(try model.network.multiplyAccumulates([1, w.size, w.size, 3], upTo: model.trunkOutput)) / 1e9
             times = try stepSeconds(warmup: warmup, steps: steps) {
                 if let jpegs {
                     // Waiting for the loader is part of the step: that is what the case measures.
@@ -86,8 +105,8 @@ public enum WorkloadBench {
             }
         }
         let ips = Double(w.batch) / median(times)
-        let gflops = w.gflopPerImage.map { $0 * ips }
-        return WorkloadResult(name: w.name, device: device.name, imagesPerSecond: ips, gflops: gflops,
+        let gflops = w.gflopPerImage(trunkGMAC: gmac).map { $0 * ips }
+        return WorkloadResult(name: w.name, networkBytes: memory?.0, gradientBytes: memory?.1, device: device.name, imagesPerSecond: ips, gflops: gflops,
                               percentOfPeak: gemmPeak.flatMap { p in gflops.map { 100 * $0 / p } },
                               pytorchImagesPerSecond: device.kind == .cpu ? w.pytorchCPU : nil,
                               ratioToPyTorch: device.kind == .cpu ? w.pytorchCPU.map { ips / $0 } : nil, stepSeconds: times)
@@ -95,17 +114,18 @@ public enum WorkloadBench {
 
     /// The case's model with its input and label tensors, and one step: the trunk's forward
     /// (extract) or a training step (train).
-    static func modelStep(_ w: Workload, on device: Device) throws -> (x: Tensor, labels: Tensor, step: () throws -> Void) {
-        var config = ModelConfig(trunk: w.trunk, inputShape: [w.size, w.size, 3], includeTop: w.includeTop, classes: w.classes)
+    static func modelStep(_ w: Workload, on device: Device) throws -> (x: Tensor, labels: Tensor, step: () throws -> Void, model: Model) {
+        var config = ModelConfig(trunk: w.trunk, inputShape: [w.size, w.size, 3], includeTop: w.includeTop, headPooling: w.pooling, classes: w.classes)
         if w.kind == .extract { config.headHidden = 0 }
+        // As `finetune` runs by default: BatchNorm normalises with its moving statistics.
+        if w.trunk != .vgg16BN { config.frozenBatchNormStatistics = true }
         let model = try Model(config, on: device, seed: 1)
         model.apply(w.unfreeze)
         let x = try Tensor(uniformValues(w.batch * w.size * w.size * 3, seed: 5), shape: [w.batch, w.size, w.size, 3], on: device)
         let labels = try Tensor((0..<w.batch).map { Float($0 % w.classes) }, shape: config.loss == .softmaxCrossEntropy ? [w.batch] : [w.batch, 1], on: device)
         if w.kind == .extract {
             // Extraction runs the trunk alone; the head is not part of the reference's number.
-            let trunk = Sequential(Array(model.layers.prefix { VGG16.block(of: $0.name) != nil }))
-            return (x, labels, { _ = try trunk.forward(x, training: false).toArray().first })
+            return (x, labels, { _ = try model.network.forward(x, training: false, upTo: model.trunkOutput).toArray().first }, model)
         }
         let optimizer: Optimizer = w.adam ? Adam(learningRate: 1e-4) : SGD(learningRate: 1e-4, momentum: 0.9)
         let loss = Loss(config.loss)
@@ -114,7 +134,7 @@ public enum WorkloadBench {
             try model.network.backward(g)
             try optimizer.update(model.network.trainableParameters)
             device.synchronize()
-        })
+        }, model)
     }
 
     /// Median SGEMM GFLOP/s at n x n x n on a device.
@@ -185,6 +205,22 @@ final class JPEGFolder {
     }
 
     func remove() { try? FileManager.default.removeItem(at: root) }
+}
+
+extension Graph {
+    /// Multiply-accumulates of a forward for `input` up to `node`: every convolution's and dense
+    /// layer's (what GFLOP/s figures count, whatever algorithm runs).
+    public func multiplyAccumulates(_ input: [Int], upTo node: Node? = nil) throws -> Int {
+        let shapes = try self.shapes(input)
+        return nodes.filter { $0.index <= (node ?? output).index }.reduce(0) { sum, n in
+            let out = shapes[n.index]
+            switch layer(at: n) {
+            case let c as Conv2D: return sum + out.reduce(1, *) * c.kernel.value.shape.dropLast().reduce(1, *)
+            case let d as Dense: return sum + out[0] * d.kernel.value.count
+            default: return sum
+            }
+        }
+    }
 }
 
 /// Seconds of each of `steps` calls of `body` after `warmup` untimed ones.

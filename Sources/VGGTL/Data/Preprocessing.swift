@@ -6,6 +6,8 @@ public enum Preprocessing: String, Codable, Sendable, CaseIterable {
     case torch
     /// x/255, as the tutorials' `ImageDataGenerator(rescale=1./255)`.
     case rescale
+    /// Keras `inception_v3.preprocess_input` (mode 'tf'): x/127.5 - 1, in [-1, 1].
+    case tf
 
     /// Writes height*width*3 floats (HWC) for one image.
     public func apply(_ image: RGBImage, into out: UnsafeMutablePointer<Float>) {
@@ -32,6 +34,9 @@ public enum Preprocessing: String, Codable, Sendable, CaseIterable {
             case .rescale:
                 let scale = Float(1.0 / 255.0)  // Keras multiplies by rescale=1./255
                 for i in 0..<3 * n { out[i] = Float(p[i]) * scale }
+            case .tf:
+                // float32 as numpy does it in Keras: x /= 127.5; x -= 1.
+                for i in 0..<3 * n { out[i] = Float(p[i]) / 127.5 - 1 }
             }
         }
     }

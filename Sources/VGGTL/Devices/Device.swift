@@ -79,23 +79,36 @@ public protocol Device: AnyObject {
     func scale(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, by: Float)
     /// y += alpha * x.
     func axpy(alpha: Float, _ x: DeviceBuffer, _ y: DeviceBuffer, count: Int)
+    /// y = a + b (y may be a or b): Add layers; then max(y, 0) with `relu` (a ReLU fused into it).
+    func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int, relu: Bool)
+    /// Copies an outer x rows x cols block between two views; element (o, r, c) of each lies at
+    /// offset + o * outerStride + r * rowStride + c. Concatenate (channel slices), ZeroPadding2D.
+    func copyBlock(_ src: DeviceBuffer, _ s: BlockLayout, to dst: DeviceBuffer, _ d: BlockLayout, outer: Int, rows: Int, cols: Int)
+    /// y = max(x, 0) over rows x cols matrix views (a ReLU writing into a Concatenate's channels).
+    func reluRows(_ x: DeviceBuffer, _ xl: RowLayout, _ y: DeviceBuffer, _ yl: RowLayout, rows: Int, cols: Int)
+    /// dx = dy where y > 0 else 0 over matrix views; dx may be dy.
+    func reluBackwardRows(_ y: DeviceBuffer, _ yl: RowLayout, _ dy: DeviceBuffer, _ dyl: RowLayout,
+                          _ dx: DeviceBuffer, _ dxl: RowLayout, rows: Int, cols: Int)
 
     /// Max pooling; ties go to the first maximum in window order (row-major), padding ignored.
     func maxPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry)
     /// dx = gradient of max pooling (dx is overwritten).
     func maxPoolBackward(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry)
-    /// Average pooling over the window's in-bounds positions (padding excluded, as TensorFlow).
-    func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry)
-    func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry)
+    /// Average pooling: the window's sum over its in-bounds positions divided by their number
+    /// (padding excluded, as TensorFlow/Keras) or, with `countPadding`, by the whole window
+    /// (PyTorch's count_include_pad=True; positions past the padding are still not counted).
+    func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry, countPadding: Bool)
+    func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry, countPadding: Bool)
     /// (n, pixels, c) -> (n, c) mean over pixels, and its gradient.
     func globalAvgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, batch: Int, pixels: Int, channels: Int)
     func globalAvgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, batch: Int, pixels: Int, channels: Int)
 
     /// Per-channel mean and biased variance of a rows x channels matrix.
     func channelMeanVariance(_ x: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer)
-    /// y = gamma * (x - mean) / sqrt(variance + eps) + beta per channel.
+    /// y = gamma * (x - mean) / sqrt(variance + eps) + beta per channel; then max(y, 0) with `relu`
+    /// (a following ReLU fused into it: one pass instead of two).
     func batchNormApply(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int,
-                        mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float)
+                        mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float, relu: Bool)
     /// running = momentum * running + (1 - momentum) * batch, with the variance made unbiased.
     func batchNormUpdateRunning(runningMean: DeviceBuffer, runningVariance: DeviceBuffer,
                                 mean: DeviceBuffer, variance: DeviceBuffer, channels: Int, rows: Int, momentum: Float)
@@ -125,7 +138,24 @@ public protocol Device: AnyObject {
     func rmspropUpdate(param: DeviceBuffer, grad: DeviceBuffer, meanSquare: DeviceBuffer, count: Int, _ c: RMSpropConfig)
 }
 
+/// Where an outer x rows x cols block lies in a buffer: element (o, r, c) at
+/// offset + o * outerStride + r * rowStride + c.
+public struct BlockLayout: Equatable, Sendable {
+    public var offset: Int, outerStride: Int, rowStride: Int
+    public init(offset: Int = 0, outerStride: Int = 0, rowStride: Int) {
+        self.offset = offset; self.outerStride = outerStride; self.rowStride = rowStride
+    }
+}
+
 extension Device {
+    public func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int) { add(a, b, y, count: count, relu: false) }
+    public func batchNormApply(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer,
+                               gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float) {
+        batchNormApply(x, y, rows: rows, channels: channels, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon, relu: false)
+    }
+    /// Average pooling with padding excluded (TensorFlow, Keras).
+    public func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry) { avgPool(x, y, g, countPadding: false) }
+    public func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry) { avgPoolBackward(dy, dx, g, countPadding: false) }
     public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
         dropout(x, y, count: count, rate: rate, seed: seed, indexOffset: 0)
     }

@@ -1,16 +1,36 @@
-/// Padding as Keras spells it.
-public enum Padding: String, Sendable {
+/// Padding as Keras spells it, or explicit pixels per side (Keras' ZeroPadding2D folded in,
+/// PyTorch's `padding=`): `explicit(top: 1, bottom: 1, left: 1, right: 1)` is PyTorch's padding=1,
+/// which on even sizes with stride 2 differs from TensorFlow's 'same' (that pads bottom/right more).
+public enum Padding: Hashable, Sendable, CustomStringConvertible {
     case same, valid
+    case explicit(top: Int, bottom: Int, left: Int, right: Int)
+
+    /// The same padding on every side (PyTorch's `padding=p`).
+    public static func symmetric(_ p: Int) -> Padding { .explicit(top: p, bottom: p, left: p, right: p) }
+    /// (rows, columns) padding on both sides of each (PyTorch's `padding=(ph, pw)`).
+    public static func symmetric(_ ph: Int, _ pw: Int) -> Padding { .explicit(top: ph, bottom: ph, left: pw, right: pw) }
+
+    public var description: String {
+        switch self {
+        case .same: return "same"
+        case .valid: return "valid"
+        case let .explicit(t, b, l, r): return "explicit(\(t),\(b),\(l),\(r))"
+        }
+    }
 }
 
 /// The shape arithmetic of a 2-D window op (convolution or pooling) over NHWC input.
 /// Output size and padding follow TensorFlow: `same` gives ceil(in / stride) with the
-/// smaller half of the padding on top/left; `valid` gives floor((in - k) / stride) + 1.
+/// smaller half of the padding on top/left; `valid` gives floor((in - k) / stride) + 1; explicit
+/// padding gives floor((in + before + after - k) / stride) + 1. Kernels read padTop/padLeft as the
+/// offset of the first window and treat everything outside the input as padding, so the bottom
+/// and right padding only shows in outH/outW (padBottom/padRight keep it for printing and plans).
 public struct WindowGeometry: Hashable, Sendable {
     public var batch: Int, inH: Int, inW: Int, inC: Int
     public var kH: Int, kW: Int
     public var strideH: Int, strideW: Int
     public var padTop: Int, padLeft: Int
+    public var padBottom: Int, padRight: Int
     public var outH: Int, outW: Int
     /// Output channels (convolution); equals inC for pooling.
     public var outC: Int
@@ -29,11 +49,22 @@ public struct WindowGeometry: Hashable, Sendable {
                 throw VGGTLError.invalidArgument("input \(inH)x\(inW) is smaller than the \(kH)x\(kW) window with valid padding; use a larger --size")
             }
             outH = (inH - kH) / strideH + 1; outW = (inW - kW) / strideW + 1
-            padTop = 0; padLeft = 0
+            padTop = 0; padLeft = 0; padBottom = 0; padRight = 0
         case .same:
             outH = (inH + strideH - 1) / strideH; outW = (inW + strideW - 1) / strideW
-            padTop = max((outH - 1) * strideH + kH - inH, 0) / 2
-            padLeft = max((outW - 1) * strideW + kW - inW, 0) / 2
+            let totalH = max((outH - 1) * strideH + kH - inH, 0), totalW = max((outW - 1) * strideW + kW - inW, 0)
+            padTop = totalH / 2; padLeft = totalW / 2
+            padBottom = totalH - padTop; padRight = totalW - padLeft
+        case let .explicit(top, bottom, left, right):
+            guard top >= 0, bottom >= 0, left >= 0, right >= 0, top < kH, bottom < kH, left < kW, right < kW else {
+                throw VGGTLError.invalidArgument("window op: padding (top \(top), bottom \(bottom), left \(left), right \(right)) must be at least 0 and smaller than the \(kH)x\(kW) window")
+            }
+            let h = inH + top + bottom, w = inW + left + right
+            guard h >= kH, w >= kW else {
+                throw VGGTLError.invalidArgument("input \(inH)x\(inW) padded to \(h)x\(w) is smaller than the \(kH)x\(kW) window; use a larger --size")
+            }
+            outH = (h - kH) / strideH + 1; outW = (w - kW) / strideW + 1
+            padTop = top; padLeft = left; padBottom = bottom; padRight = right
         }
     }
 

@@ -1,6 +1,16 @@
 /// Everything needed to rebuild a model: saved with every checkpoint as JSON.
 public struct ModelConfig: Codable, Equatable, Sendable {
-    public enum Trunk: String, Codable, Sendable, CaseIterable { case vgg16, vgg16BN = "vgg16-bn", none }
+    /// The convolutional trunks (see `Backbone` for what each is). ResNet50 and InceptionV3 come
+    /// in two architectures, as the weight files describe them: Keras' (ResNet v1: the stride on
+    /// the first 1x1 convolution of a stage; InceptionV3 BatchNorm without gamma, average pools
+    /// that exclude padding) and torchvision's (ResNet v1.5: the stride on the 3x3; Inception3
+    /// BatchNorm with gamma, average pools that count padding).
+    public enum Trunk: String, Codable, Sendable, CaseIterable {
+        case vgg16, vgg16BN = "vgg16-bn"
+        case resnet50, resnet50Torchvision = "resnet50-torchvision"
+        case inceptionV3 = "inceptionv3", inceptionV3Torchvision = "inceptionv3-torchvision"
+        case none
+    }
     public enum Pooling: String, Codable, Sendable, CaseIterable { case flatten, gap }
 
     /// The convolutional trunk (`none` for a head trained on saved features).

@@ -12,14 +12,23 @@ public protocol BatchStatisticsSync: AnyObject {
 
 /// Keras' BatchNormalization over the last (channel) axis. Uses batch statistics only when
 /// training *and* trainable: a frozen BN layer stays in inference mode, so fine-tuning with
-/// frozen blocks does not drift their statistics (the Keras fine-tuning trap).
-public final class BatchNormalization: Layer {
+/// frozen blocks does not drift their statistics (the Keras fine-tuning trap). `scale: false`
+/// has no gamma (Keras' scale=False, as InceptionV3 has it): the weights are beta, moving_mean,
+/// moving_variance. epsilon: Keras 1e-3 (ResNet50 1.001e-5), torchvision 1e-5.
+public final class BatchNormalization: UnaryLayer, ReLUFusable {
     public let name: String
-    public let gamma: Parameter, beta: Parameter
+    var fusedReLU = false
+    /// nil with scale=False.
+    public let gamma: Parameter?
+    public let beta: Parameter
     public let movingMean: Tensor, movingVariance: Tensor
     public let momentum: Float, epsilon: Float
-    private var x: Tensor?, y: Tensor?, dx: Tensor?, scratch: Tensor?, mean: Tensor?, variance: Tensor?
-    private let zeros: Tensor
+    private var x: Tensor?
+    private let mean: Tensor, variance: Tensor
+    /// Zeros (the shift of the input-gradient map), and ones standing in for gamma with scale=False.
+    private let zeros: Tensor, ones: Tensor
+    /// Where the kernels put a gamma gradient nobody wants (scale=False).
+    private var unusedGammaGradient: Tensor?
     private var usedBatchStatistics = false
     /// Always normalise with the moving statistics, even when training and trainable (gamma and
     /// beta still learn): what Keras advises when fine-tuning a pretrained network.
@@ -30,22 +39,26 @@ public final class BatchNormalization: Layer {
     /// per-channel coefficients of the synchronised backward.
     private var statisticsRows = 0, syncedBackward: (shift: Tensor, scale: Tensor, negativeMean: Tensor)?
 
-    public init(_ name: String, channels: Int, momentum: Float = 0.99, epsilon: Float = 1e-3, on device: Device) throws {
+    public init(_ name: String, channels: Int, momentum: Float = 0.99, epsilon: Float = 1e-3, scale: Bool = true, on device: Device) throws {
         self.name = name; self.momentum = momentum; self.epsilon = epsilon
-        gamma = Parameter(name: "\(name)/gamma", value: try Tensor([Float](repeating: 1, count: channels), shape: [channels], on: device))
-        beta = Parameter(name: "\(name)/beta", value: try Tensor(zeros: [channels], on: device))
+        ones = try Tensor([Float](repeating: 1, count: channels), shape: [channels], on: device)
+        gamma = scale ? Parameter(name: "\(name)/gamma", value: try Tensor([Float](repeating: 1, count: channels), shape: [channels], on: device,
+                                                                             what: "\(name)/gamma")) : nil
+        beta = Parameter(name: "\(name)/beta", value: try Tensor(zeros: [channels], on: device, what: "\(name)/beta"))
         movingMean = try Tensor(zeros: [channels], on: device, what: "\(name)/moving_mean")
         movingVariance = try Tensor([Float](repeating: 1, count: channels), shape: [channels], on: device, what: "\(name)/moving_variance")
         zeros = try Tensor(zeros: [channels], on: device)
         mean = try Tensor(zeros: [channels], on: device); variance = try Tensor(zeros: [channels], on: device)
     }
 
-    public var parameters: [Parameter] { [gamma, beta] }
+    public var scale: Bool { gamma != nil }
+    public var parameters: [Parameter] { (gamma.map { [$0] } ?? []) + [beta] }
     public var weights: [NamedTensor] {
-        [NamedTensor(name: gamma.name, tensor: gamma.value), NamedTensor(name: beta.name, tensor: beta.value),
-         NamedTensor(name: "\(name)/moving_mean", tensor: movingMean), NamedTensor(name: "\(name)/moving_variance", tensor: movingVariance)]
+        parameters.map { NamedTensor(name: $0.name, tensor: $0.value) }
+            + [NamedTensor(name: "\(name)/moving_mean", tensor: movingMean), NamedTensor(name: "\(name)/moving_variance", tensor: movingVariance)]
     }
-    var channels: Int { gamma.value.count }
+    var channels: Int { beta.value.count }
+    private var gammaValue: Tensor { gamma?.value ?? ones }
 
     public func outputShape(_ input: [Int]) throws -> [Int] {
         guard input.last == channels else {
@@ -54,53 +67,88 @@ public final class BatchNormalization: Layer {
         return input
     }
 
-    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+    func usesBatchStatistics(training: Bool) -> Bool { training && trainable && !frozenStatistics }
+
+    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+        var m = LayerMemory()
+        // Inference mode needs x only for gamma's gradient; then the output may overwrite x.
+        m.backwardReadsInputs = usesBatchStatistics(training: training) || gamma?.trainable == true
+        if !m.backwardReadsInputs { m.inPlaceInputs = [0] }
+        // In inference mode with gamma training, the statistics kernel writes a throw-away input
+        // gradient before the real one is computed from dy, and the synchronised backward reads
+        // dy after the statistics kernel wrote dx: dx must not be dy's storage then.
+        let batch = usesBatchStatistics(training: training)
+        m.inputGradients = .computed(inPlace: batch ? statisticsSync == nil : gamma?.trainable != true)
+        return m
+    }
+
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
+        // The statistics' kernels also write an input gradient; without a target it goes to dy
+        // (when dead) or to scratch. The synchronised backward centres x in scratch.
+        // Planned before the forward runs, and only for training steps: decide from the flags.
+        let batch = usesBatchStatistics(training: true)
+        if batch && statisticsSync != nil && inputGradients[0] { return dy.reduce(1, *) }
+        let writesUnwanted = batch || gamma?.trainable == true
+        return writesUnwanted && !inputGradients[0] && !dyIsDead ? dy.reduce(1, *) : 0
+    }
+
+    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
         _ = try outputShape(x.shape)
         let d = x.device, rows = x.count / channels
-        let y = try reuse(&self.y, x.shape, on: d, what: "\(name) output")
-        usedBatchStatistics = training && trainable && !frozenStatistics
+        let y = try required(out)
+        usedBatchStatistics = usesBatchStatistics(training: training)
         if usedBatchStatistics {
-            d.channelMeanVariance(x.buffer, rows: rows, channels: channels, mean: mean!.buffer, variance: variance!.buffer)
-            statisticsRows = try statisticsSync?.reduceStatistics(mean: mean!, variance: variance!, rows: rows, layer: name) ?? rows
-            d.batchNormUpdateRunning(runningMean: movingMean.buffer, runningVariance: movingVariance.buffer, mean: mean!.buffer,
-                                     variance: variance!.buffer, channels: channels, rows: statisticsRows, momentum: momentum)
-            d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: mean!.buffer, variance: variance!.buffer,
-                             gamma: gamma.value.buffer, beta: beta.value.buffer, epsilon: epsilon)
+            d.channelMeanVariance(x.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer)
+            statisticsRows = try statisticsSync?.reduceStatistics(mean: mean, variance: variance, rows: rows, layer: name) ?? rows
+            d.batchNormUpdateRunning(runningMean: movingMean.buffer, runningVariance: movingVariance.buffer, mean: mean.buffer,
+                                     variance: variance.buffer, channels: channels, rows: statisticsRows, momentum: momentum)
+            d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer,
+                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: fusedReLU)
         } else {
             d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: movingMean.buffer, variance: movingVariance.buffer,
-                             gamma: gamma.value.buffer, beta: beta.value.buffer, epsilon: epsilon)
+                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: fusedReLU)
         }
         self.x = x
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
-        guard let x else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
+    /// dgamma's buffer: gamma's gradient, or a scratch one for scale=False.
+    private func gammaGradient() throws -> Tensor {
+        if let gamma { return try gamma.gradient() }
+        if unusedGammaGradient == nil { unusedGammaGradient = try Tensor(zeros: [channels], on: beta.value.device) }
+        return unusedGammaGradient!
+    }
+
+    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+        guard let x else { throw backwardBeforeForward() }
         let d = dy.device, rows = x.count / channels
-        let dx = try gradientTensor(&self.dx, x.shape, on: d, what: "\(name) input gradient", target: target)
+        let dx = t.inputs[0]
+        // Where an input gradient that is not wanted may go.
+        func sink() -> DeviceBuffer { dx?.buffer ?? (t.dyIsDead ? dy.buffer : t.scratch!) }
         if usedBatchStatistics {
-            d.batchNormBackward(x.buffer, dy.buffer, dx.buffer, rows: rows, channels: channels, mean: mean!.buffer,
-                                variance: variance!.buffer, gamma: gamma.value.buffer, epsilon: epsilon,
-                                dgamma: try gamma.gradient().buffer, dbeta: try beta.gradient().buffer)
+            d.batchNormBackward(x.buffer, dy.buffer, sink(), rows: rows, channels: channels, mean: mean.buffer,
+                                variance: variance.buffer, gamma: gammaValue.buffer, epsilon: epsilon,
+                                dgamma: try gammaGradient().buffer, dbeta: try beta.gradient().buffer)
             if let sync = statisticsSync {
-                let sums = try sync.reduceGradientSums(dgamma: try gamma.gradient(), dbeta: try beta.gradient(), layer: name)
-                if inputGradient { try synchronisedInputGradient(dy, dx: dx, sums: sums, target: target) }
+                let sums = try sync.reduceGradientSums(dgamma: try gammaGradient(), dbeta: try beta.gradient(), layer: name)
+                if let dx { try synchronisedInputGradient(dy, dx: dx, sums: sums, scratch: t.scratch!) }
             }
-            return inputGradient ? dx : nil
+            return
         }
         // Inference mode: an affine map per channel with the moving statistics.
-        if trainable {
-            // gamma/beta gradients use the same sums as training mode, with the moving statistics.
-            let scratch = try gradientTensor(&self.scratch, x.shape, on: d, what: "\(name) scratch", target: target, scratch: true)
-            d.batchNormBackward(x.buffer, dy.buffer, scratch.buffer, rows: rows, channels: channels, mean: movingMean.buffer,
-                                variance: movingVariance.buffer, gamma: gamma.value.buffer, epsilon: epsilon,
-                                dgamma: try gamma.gradient().buffer, dbeta: try beta.gradient().buffer)
+        if gamma?.trainable == true {
+            // gamma/beta gradients use the same sums as training mode, with the moving statistics;
+            // the input gradient it also writes is overwritten below (dx is never dy here).
+            d.batchNormBackward(x.buffer, dy.buffer, sink(), rows: rows, channels: channels, mean: movingMean.buffer,
+                                variance: movingVariance.buffer, gamma: gammaValue.buffer, epsilon: epsilon,
+                                dgamma: try gammaGradient().buffer, dbeta: try beta.gradient().buffer)
+        } else if beta.trainable {
+            d.biasGradient(dy.buffer, rows: rows, channels: channels, db: try beta.gradient().buffer, accumulate: false)
         }
-        guard inputGradient else { return nil }
+        guard let dx else { return }
         // dx = dy * gamma / sqrt(var + eps): the apply kernel with zero mean and zero shift.
         d.batchNormApply(dy.buffer, dx.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: movingVariance.buffer,
-                         gamma: gamma.value.buffer, beta: zeros.buffer, epsilon: epsilon)
-        return dx
+                         gamma: gammaValue.buffer, beta: zeros.buffer, epsilon: epsilon)
     }
 
     /// dx = gamma/s (dy - dbeta/N - xhat dgamma/N) with the sums and N of all processes
@@ -108,10 +156,10 @@ public final class BatchNormalization: Layer {
     /// scale = -gamma dgamma/(N s) and shift = -gamma dbeta/(N s). x - mean is formed first
     /// (addBias of -mean): the apply kernel's x*k - mean*k would cancel catastrophically in
     /// channels whose mean is large against their spread.
-    private func synchronisedInputGradient(_ dy: Tensor, dx: Tensor, sums: (dgamma: [Float], dbeta: [Float]), target: GradientTarget?) throws {
+    private func synchronisedInputGradient(_ dy: Tensor, dx: Tensor, sums: (dgamma: [Float], dbeta: [Float]), scratch: DeviceBuffer) throws {
         guard let x else { return }
         let d = dy.device, rows = x.count / channels, n = Float(max(statisticsRows, 1))
-        let g = gamma.value.toArray(), v = variance!.toArray(), m = mean!.toArray(), dg = sums.dgamma, db = sums.dbeta
+        let g = gammaValue.toArray(), v = variance.toArray(), m = mean.toArray(), dg = sums.dgamma, db = sums.dbeta
         var shift = [Float](repeating: 0, count: channels), scale = shift
         for c in 0..<channels {
             let s = (v[c] + epsilon).squareRoot()
@@ -126,13 +174,13 @@ public final class BatchNormalization: Layer {
         shift.withUnsafeBufferPointer { d.write($0, to: shiftT.buffer, offset: 0) }
         scale.withUnsafeBufferPointer { d.write($0, to: scaleT.buffer, offset: 0) }
         m.map { -$0 }.withUnsafeBufferPointer { d.write($0, to: negMeanT.buffer, offset: 0) }
-        let centred = try gradientTensor(&self.scratch, x.shape, on: d, what: "\(name) scratch", target: target, scratch: true)
-        d.copy(x.buffer, srcOffset: 0, to: centred.buffer, dstOffset: 0, count: x.count)
-        d.addBias(centred.buffer, bias: negMeanT.buffer, rows: rows, channels: channels)
-        d.batchNormApply(centred.buffer, dx.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: variance!.buffer,
+        let centred = scratch
+        d.copy(x.buffer, srcOffset: 0, to: centred, dstOffset: 0, count: x.count)
+        d.addBias(centred, bias: negMeanT.buffer, rows: rows, channels: channels)
+        d.batchNormApply(centred, dx.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: variance.buffer,
                          gamma: scaleT.buffer, beta: shiftT.buffer, epsilon: epsilon)
-        d.batchNormApply(dy.buffer, centred.buffer, rows: rows, channels: channels, mean: zeros.buffer, variance: variance!.buffer,
-                         gamma: gamma.value.buffer, beta: zeros.buffer, epsilon: epsilon)
-        d.axpy(alpha: 1, centred.buffer, dx.buffer, count: dx.count)
+        d.batchNormApply(dy.buffer, centred, rows: rows, channels: channels, mean: zeros.buffer, variance: variance.buffer,
+                         gamma: gammaValue.buffer, beta: zeros.buffer, epsilon: epsilon)
+        d.axpy(alpha: 1, centred, dx.buffer, count: dx.count)
     }
 }

@@ -1,12 +1,14 @@
-/// Keras' Conv2D: NHWC input, HWIO kernel, optional bias and fused ReLU. The device computes it:
-/// the layer keeps the device's plan for each input geometry it has seen and calls only that.
-public final class Conv2D: Layer {
+/// Keras' Conv2D: NHWC input, HWIO kernel, optional bias and fused ReLU. Padding 'same',
+/// 'valid' or explicit per side (PyTorch's padding=, e.g. torchvision ResNet's 3x3 stride-2).
+/// The device computes it: the layer keeps the device's plan for each input geometry it has
+/// seen and calls only that.
+public final class Conv2D: UnaryLayer {
     public let name: String
     public let kernel: Parameter
     public let bias: Parameter?
     public let filters: Int, kernelSize: (Int, Int), strides: (Int, Int), padding: Padding
     public let activation: Activation
-    private var x: Tensor?, y: Tensor?, dyAct: Tensor?, dx: Tensor?
+    private var x: Tensor?, y: Tensor?
     private var geometry: WindowGeometry?
     /// The device's plan per input geometry (training and validation batches, a last partial
     /// batch); a few at most, since a frozen layer's plans keep transformed kernels.
@@ -36,9 +38,12 @@ public final class Conv2D: Layer {
         return try windowGeometry(layer: name, input: s, kernel: kernelSize, stride: strides, padding: padding, outC: filters)
     }
 
-    public func outputShape(_ input: [Int]) throws -> [Int] {
-        let g = try geometry(input)
-        return g.outShape
+    public func outputShape(_ input: [Int]) throws -> [Int] { try geometry(input).outShape }
+
+    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory { .kernelLayer(kernel: kernel, activation: activation) }
+
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
+        reluMaskScratch(activation, dy: dy, dyIsDead: dyIsDead)
     }
 
     /// The plan for `g` on the kernel's device. Only the plan in use may keep a frozen kernel's
@@ -59,28 +64,25 @@ public final class Conv2D: Layer {
     /// The plan for the last forward's geometry (nil before the first forward).
     public var currentPlan: ConvolutionPlan? { geometry.flatMap { plans[$0] } }
 
-    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
         let g = try geometry(x.shape)
         guard x.device === kernel.value.device else {
             throw VGGTLError.invalidArgument("layer \(name): input is on \(x.device.name), the layer's weights on \(kernel.value.device.name)")
         }
-        let y = try reuse(&self.y, g.outShape, on: x.device, what: "\(name) output")
+        let y = try required(out)
         try plan(for: g).forward(x: x, w: kernel.value, bias: bias?.value, relu: activation == .relu, y: y,
                                  kernelIsConstant: !kernel.trainable)
-        self.x = x; geometry = g
+        self.x = x; self.y = y; geometry = g
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
-        guard let x, let y, let g = geometry else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
+    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+        guard let x, let y, let g = geometry else { throw backwardBeforeForward() }
         let plan = try plan(for: g)
-        let grad = activation == .relu ? try reluMasked(dy, output: y, scratch: &dyAct, what: "\(name) gradient", target: target) : dy
+        let grad = activation == .relu ? reluMasked(dy, output: y, t) : dy
         if kernel.trainable {
             try plan.backwardFilter(x: x, dy: grad, dw: kernel.gradient(), db: bias?.trainable == true ? bias!.gradient() : nil)
         }
-        guard inputGradient else { return nil }
-        let dx = try gradientTensor(&self.dx, x.shape, on: x.device, what: "\(name) input gradient", target: target)
-        try plan.backwardData(dy: grad, w: kernel.value, dx: dx, kernelIsConstant: !kernel.trainable)
-        return dx
+        if let dx = t.inputs[0] { try plan.backwardData(dy: grad, w: kernel.value, dx: dx, kernelIsConstant: !kernel.trainable) }
     }
 }

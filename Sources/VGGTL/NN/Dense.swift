@@ -1,9 +1,9 @@
 /// Keras' Dense: y = x W + b with W of shape (in, out), optional fused ReLU.
-public final class Dense: Layer {
+public final class Dense: UnaryLayer {
     public let name: String
     public let kernel: Parameter, bias: Parameter
     public let activation: Activation
-    private var x: Tensor?, y: Tensor?, dyAct: Tensor?, dx: Tensor?
+    private var x: Tensor?, y: Tensor?
 
     public init(_ name: String, inputs: Int, units: Int, activation: Activation = .linear,
                 on device: Device, rng: inout SeededGenerator) throws {
@@ -25,21 +25,27 @@ public final class Dense: Layer {
         return [input[0], units]
     }
 
-    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory { .kernelLayer(kernel: kernel, activation: activation) }
+
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
+        reluMaskScratch(activation, dy: dy, dyIsDead: dyIsDead)
+    }
+
+    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
         let shape = try outputShape(x.shape), d = x.device, n = shape[0]
-        let y = try reuse(&self.y, shape, on: d, what: "\(name) output")
+        let y = try required(out)
         d.gemm(transA: false, transB: false, m: n, n: units, k: inputs, alpha: 1, a: x.buffer, aOffset: 0, lda: inputs,
                b: kernel.value.buffer, bOffset: 0, ldb: units, beta: 0, c: y.buffer, cOffset: 0, ldc: units)
         d.addBias(y.buffer, bias: bias.value.buffer, rows: n, channels: units)
         if activation == .relu { d.relu(y.buffer, y.buffer, count: y.count) }
-        self.x = x
+        self.x = x; self.y = y
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
-        guard let x, let y else { throw VGGTLError.invalidArgument("layer \(name): backward before forward") }
+    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+        guard let x, let y else { throw backwardBeforeForward() }
         let d = dy.device, n = x.shape[0]
-        let grad = activation == .relu ? try reluMasked(dy, output: y, scratch: &dyAct, what: "\(name) gradient", target: target) : dy
+        let grad = activation == .relu ? reluMasked(dy, output: y, t) : dy
         if kernel.trainable {
             d.gemm(transA: true, transB: false, m: inputs, n: units, k: n, alpha: 1, a: x.buffer, aOffset: 0, lda: inputs,
                    b: grad.buffer, bOffset: 0, ldb: units, beta: 0, c: try kernel.gradient().buffer, cOffset: 0, ldc: units)
@@ -47,10 +53,8 @@ public final class Dense: Layer {
         if bias.trainable {
             d.biasGradient(grad.buffer, rows: n, channels: units, db: try bias.gradient().buffer, accumulate: false)
         }
-        guard inputGradient else { return nil }
-        let dx = try gradientTensor(&self.dx, x.shape, on: d, what: "\(name) input gradient", target: target)
+        guard let dx = t.inputs[0] else { return }
         d.gemm(transA: false, transB: true, m: n, n: inputs, k: units, alpha: 1, a: grad.buffer, aOffset: 0, lda: units,
                b: kernel.value.buffer, bOffset: 0, ldb: units, beta: 0, c: dx.buffer, cOffset: 0, ldc: inputs)
-        return dx
     }
 }

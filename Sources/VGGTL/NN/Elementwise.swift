@@ -1,25 +1,51 @@
-/// A standalone ReLU (Keras' Activation('relu')); Conv2D and Dense also fuse it.
-public final class ReLU: Layer {
+/// A standalone ReLU (Keras' Activation('relu')); Conv2D and Dense also fuse it. The network may
+/// run it in place over its input, or have it write into its channels of a Concatenate's output.
+public final class ReLU: UnaryLayer, ChannelSliceWriter {
     public let name: String
-    private var y: Tensor?, dx: Tensor?
+    private var y: Tensor?
     public init(_ name: String) { self.name = name }
     public func outputShape(_ input: [Int]) throws -> [Int] { input }
-    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
-        let y = try reuse(&self.y, x.shape, on: x.device, what: "\(name) output")
-        x.device.relu(x.buffer, y.buffer, count: x.count)
+
+    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+        var m = LayerMemory()
+        m.inPlaceInputs = [0]
+        m.backwardReadsInputs = false
+        m.backwardReadsOutput = true
+        m.inputGradients = .computed(inPlace: true)
+        return m
+    }
+
+    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+        let y = try required(out)
+        if x.isContiguous && y.isContiguous {
+            x.device.relu(x.buffer, y.buffer, count: x.count)
+        } else {
+            x.device.reluRows(x.buffer, x.layout, y.buffer, y.layout, rows: x.rows, cols: x.rowLength)
+        }
+        self.y = y
         return y
     }
-    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
-        guard inputGradient, let y else { return nil }
-        let dx = try gradientTensor(&self.dx, dy.shape, on: dy.device, what: "\(name) input gradient", target: target)
-        dy.device.reluBackward(y.buffer, dy.buffer, dx.buffer, count: dy.count)
-        return dx
+
+    /// The forward when the layer before applied this ReLU already (`ReLUFusable`): `y` is the result.
+    func adopt(output y: Tensor) -> Tensor {
+        self.y = y
+        return y
+    }
+
+    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+        guard let dx = t.inputs[0] else { return }
+        guard let y else { throw backwardBeforeForward() }
+        if y.isContiguous && dy.isContiguous && dx.isContiguous {
+            dy.device.reluBackward(y.buffer, dy.buffer, dx.buffer, count: dy.count)
+        } else {
+            dy.device.reluBackwardRows(y.buffer, y.layout, dy.buffer, dy.layout, dx.buffer, dx.layout, rows: dy.rows, cols: dy.rowLength)
+        }
     }
 }
 
 /// Inverted dropout: scales kept units by 1/(1-rate) while training, identity at inference.
 /// Masks come from a counter-based hash of (seed, step, index), identical on every backend.
-public final class Dropout: Layer {
+public final class Dropout: UnaryLayer {
     public let name: String
     public let rate: Float
     public let seed: UInt32
@@ -28,7 +54,7 @@ public final class Dropout: Layer {
     /// Where this batch's first sample sits in the global batch of a data-parallel step: the
     /// mask is that of the same sample in one process's batch (set by Distributed/; 0 otherwise).
     public var sampleOffset = 0
-    private var y: Tensor?, dx: Tensor?, lastSeed: UInt32 = 0, lastOffset: UInt32 = 0, active = false
+    private var lastSeed: UInt32 = 0, lastOffset: UInt32 = 0, active = false
 
     public init(_ name: String, rate: Float, seed: UInt32) throws {
         guard rate >= 0, rate < 1 else { throw VGGTLError.invalidArgument("layer \(name): dropout rate must be in [0, 1), got \(rate)") }
@@ -37,23 +63,34 @@ public final class Dropout: Layer {
 
     public func outputShape(_ input: [Int]) throws -> [Int] { input }
 
-    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+        var m = LayerMemory()
+        m.backwardReadsInputs = false
+        if training && rate > 0 {
+            m.inPlaceInputs = [0]
+            m.inputGradients = .computed(inPlace: true)
+        } else {
+            m.outputIsInputView = true
+            m.inputGradients = .dy
+        }
+        return m
+    }
+
+    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
         active = training && rate > 0
         guard active else { return x }
         step &+= 1
         var s = SeededGenerator(seed: UInt64(seed) << 32 | UInt64(step))
         lastSeed = UInt32(truncatingIfNeeded: s.next())
-        let y = try reuse(&self.y, x.shape, on: x.device, what: "\(name) output")
+        let y = try required(out)
         lastOffset = UInt32(truncatingIfNeeded: sampleOffset * (x.count / max(x.shape[0], 1)))
         x.device.dropout(x.buffer, y.buffer, count: x.count, rate: rate, seed: lastSeed, indexOffset: lastOffset)
         return y
     }
 
-    public func backward(_ dy: Tensor, inputGradient: Bool, into target: GradientTarget?) throws -> Tensor? {
-        guard inputGradient else { return nil }
-        guard active else { return dy }
-        let dx = try gradientTensor(&self.dx, dy.shape, on: dy.device, what: "\(name) input gradient", target: target)
+    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+        guard let dx = t.inputs[0] else { return }
+        guard active else { throw VGGTLError.invalidArgument("layer \(name): its gradient is dy itself at inference; the network routes it") }
         dy.device.dropout(dy.buffer, dx.buffer, count: dy.count, rate: rate, seed: lastSeed, indexOffset: lastOffset)
-        return dx
     }
 }

@@ -18,21 +18,109 @@ public final class Parameter {
 
 public enum Activation: String, Sendable { case linear, relu }
 
-/// A layer with an explicit forward and backward, as llm.c writes them. Layers keep what their
-/// backward needs from the last forward, and reuse their output buffers across steps.
+/// A layer of a network (`Graph`) with an explicit forward and backward, as llm.c writes them.
+/// Layers keep what their backward needs from the last forward; the network owns the memory:
+/// it passes each forward the tensor to write (planned by liveness, see `MemoryPlan`) and each
+/// backward where to write its input gradients.
 public protocol Layer: AnyObject {
     var name: String { get }
     var parameters: [Parameter] { get }
     /// Every saved array in Keras' order (trainable and not, e.g. BN's moving statistics),
     /// named "layer/kernel", "layer/bias", "layer/moving_mean", ...
     var weights: [NamedTensor] { get }
-    /// Output shape (batch first) for an input shape; throws with the layer name if it cannot run.
+    /// How many inputs the layer takes (Add and Concatenate: two or more).
+    var inputArity: ClosedRange<Int> { get }
+    /// Output shape (batch first) for the input shapes; throws with the layer name if it cannot run.
+    func outputShape(inputs: [[Int]]) throws -> [Int]
+    /// Computes the output into `out` (a tensor of the output shape, nil only when `memory` says
+    /// the output is a view of the input) and returns it.
+    func forward(inputs: [Tensor], into out: Tensor?, training: Bool) throws -> Tensor
+    /// Fills the gradients of trainable parameters and writes the gradient of every input `i`
+    /// with `g.inputs[i] != nil` into that tensor (overwriting it).
+    func backward(_ dy: Tensor, _ g: GradientTargets) throws
+    /// What the memory planner needs to know in the layer's current mode (trainable flags, and
+    /// whether the forward trains).
+    func memory(inputs: [[Int]], training: Bool) -> LayerMemory
+    /// Floats of scratch the backward needs for output shape `dy`, given which inputs need a
+    /// gradient and whether dy may be overwritten.
+    func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int
+}
+
+/// The facts about a layer that decide its memory: which buffers it may share or overwrite,
+/// and which values its backward reads (those stay alive until it has run).
+public struct LayerMemory: Hashable, Sendable {
+    /// The output is input 0 itself with the output's shape (Flatten; Dropout at inference).
+    public var outputIsInputView = false
+    /// Inputs whose storage the output may overwrite when nothing else reads them (elementwise
+    /// layers: ReLU, BatchNormalization at inference, Add, Dropout).
+    public var inPlaceInputs: [Int] = []
+    /// Backward reads the inputs' values / the output's value of the last forward.
+    public var backwardReadsInputs = true
+    public var backwardReadsOutput = false
+    /// How the input gradients come about.
+    public var inputGradients = InputGradients.computed(inPlace: false)
+    /// Backward reads the output only before it writes the input gradient, which may then take
+    /// the output's storage when nothing else reads it (Conv2D and Dense with a fused ReLU: the
+    /// mask is applied first).
+    public var inputGradientOverOutput = false
+
+    public init() {}
+}
+
+public enum InputGradients: Hashable, Sendable {
+    /// The layer writes them into tensors it is given; `inPlace`: input 0's may be dy's own
+    /// storage when dy is dead (elementwise backward: ReLU, BatchNormalization, Dropout).
+    case computed(inPlace: Bool)
+    /// Every input's gradient is dy itself, viewed with the input's shape (Flatten, Add,
+    /// Dropout at inference): no work and no buffer.
+    case dy
+    /// Input i's gradient is channels `ranges[i]` of dy (Concatenate): a view, no copy.
+    case channels([Range<Int>])
+}
+
+/// Where a layer's backward writes.
+public struct GradientTargets {
+    /// One per input: where its gradient goes (overwritten), nil when it needs none or the
+    /// network routes it (`InputGradients.dy`, `.channels`).
+    public var inputs: [Tensor?]
+    /// Nothing reads dy after this layer: it may be overwritten (the ReLU mask applied in place).
+    public var dyIsDead: Bool
+    /// At least `backwardScratch` floats, when the layer asked for any.
+    public var scratch: DeviceBuffer?
+
+    public init(inputs: [Tensor?], dyIsDead: Bool = false, scratch: DeviceBuffer? = nil) {
+        self.inputs = inputs; self.dyIsDead = dyIsDead; self.scratch = scratch
+    }
+}
+
+/// A layer whose forward may write into a channel slice of a wider NHWC tensor (`out` with a
+/// row stride larger than its channels: the network places a Concatenate's inputs in its output
+/// so that concatenating costs no copy) and whose backward takes such a slice as dy.
+public protocol ChannelSliceWriter: Layer {}
+
+/// A layer that can apply a ReLU to its output as it writes it (BatchNormalization, Add): the
+/// network fuses into it a ReLU that would run in place over that output, saving a pass.
+protocol ReLUFusable: Layer {
+    /// Set by the network before each forward.
+    var fusedReLU: Bool { get set }
+}
+
+/// A layer with one input: what most layers are.
+public protocol UnaryLayer: Layer {
     func outputShape(_ input: [Int]) throws -> [Int]
-    func forward(_ x: Tensor, training: Bool) throws -> Tensor
-    /// Fills the gradients of trainable parameters and returns dL/dx when `inputGradient`.
-    /// With `into`, dL/dx and scratch gradients live in the network's shared arena (see
-    /// GradientArena); without, in the layer's own buffers.
-    func backward(_ dy: Tensor, inputGradient: Bool, into: GradientTarget?) throws -> Tensor?
+    func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor
+}
+
+extension UnaryLayer {
+    public var inputArity: ClosedRange<Int> { 1...1 }
+    public func outputShape(inputs: [[Int]]) throws -> [Int] {
+        guard inputs.count == 1 else { throw VGGTLError.invalidArgument("layer \(name) takes 1 input, got \(inputs.count)") }
+        return try outputShape(inputs[0])
+    }
+    public func forward(inputs: [Tensor], into out: Tensor?, training: Bool) throws -> Tensor {
+        guard inputs.count == 1 else { throw VGGTLError.invalidArgument("layer \(name) takes 1 input, got \(inputs.count)") }
+        return try forward(inputs[0], into: out, training: training)
+    }
 }
 
 /// A saved array of a layer: "block1_conv1/kernel".
@@ -43,20 +131,27 @@ public struct NamedTensor {
 }
 
 extension Layer {
-    public func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
-        try backward(dy, inputGradient: inputGradient, into: nil)
-    }
     public var parameters: [Parameter] { [] }
     public var weights: [NamedTensor] { parameters.map { NamedTensor(name: $0.name, tensor: $0.value) } }
+    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory { LayerMemory() }
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int { 0 }
     public var trainable: Bool {
         get { parameters.contains { $0.trainable } }
         set { parameters.forEach { $0.trainable = newValue } }
     }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// The output tensor the network passed, or an error naming the layer (a planner fault).
+    func required(_ out: Tensor?) throws -> Tensor {
+        guard let out else { throw VGGTLError.invalidArgument("layer \(name): forward without an output tensor") }
+        return out
+    }
+
+    func backwardBeforeForward() -> VGGTLError { .invalidArgument("layer \(name): backward before forward") }
 }
 
 /// Returns `slot` when it already has `shape` on `device`, else a new tensor stored in `slot`:
-/// steady-state steps allocate nothing.
+/// steady-state steps allocate nothing (the loss, the trainer's input batch).
 func reuse(_ slot: inout Tensor?, _ shape: [Int], on device: Device, what: String) throws -> Tensor {
     if let t = slot, t.shape == shape, t.device === device { return t }
     slot = nil
@@ -65,62 +160,29 @@ func reuse(_ slot: inout Tensor?, _ shape: [Int], on device: Device, what: Strin
     return t
 }
 
-/// Gradient buffers shared by the layers of one network. A layer's input gradient is dead once
-/// the layer below has consumed it, so two buffers alternate through a backward pass and a third
-/// holds a layer's scratch (its ReLU-masked gradient), instead of up to three buffers per layer:
-/// VGG16 at 224x224, batch 16, trains in 1.77 GB instead of 3.14 GB (max RSS). The buffers grow to the
-/// largest gradient in the first step and are reused after.
-public final class GradientArena {
-    private var buffers: [DeviceBuffer?] = [nil, nil, nil]
-    private var capacity = [0, 0, 0]
-    private weak var device: Device?
-
-    public init() {}
-
-    /// A tensor of `shape` on slot `slot`'s storage.
-    func tensor(_ slot: Int, _ shape: [Int], on device: Device, what: String) throws -> Tensor {
-        if self.device !== device { buffers = [nil, nil, nil]; capacity = [0, 0, 0]; self.device = device }
-        let count = max(shape.reduce(1, *), 1)
-        if capacity[slot] < count {
-            buffers[slot] = nil   // free before allocating the larger one
-            buffers[slot] = try device.allocate(count, what: what)
-            capacity[slot] = count
-        }
-        return Tensor(view: buffers[slot]!, shape: shape, on: device)
-    }
-
-    /// Which slot's storage `t` lives in, if any.
-    func slot(holding t: Tensor) -> Int? { buffers.firstIndex { $0 != nil && $0! === t.buffer } }
-
-    /// Bytes held, for reports.
-    public var bytes: Int { capacity.reduce(0, +) * MemoryLayout<Float>.size }
-}
-
-/// Where one layer's backward puts its input gradient (`input`, a slot not holding its dy) and
-/// its scratch (slot 2).
-public struct GradientTarget {
-    let arena: GradientArena
-    let input: Int
-
-    /// `dy` itself when it lives in the arena: it is dead once this layer is done, so the ReLU
-    /// mask can be applied in place (saves the largest gradient buffer: 205 MB at 224x224, batch 16).
-    func reusable(_ dy: Tensor) -> Tensor? { arena.slot(holding: dy) != nil ? dy : nil }
-}
-
-/// dy with the ReLU mask of output `y` applied: in place when dy lives in the arena, else into
-/// the layer's own `scratch` (no target) or the arena's scratch slot.
-func reluMasked(_ dy: Tensor, output y: Tensor, scratch: inout Tensor?, what: String, target: GradientTarget?) throws -> Tensor {
-    let masked = try target?.reusable(dy) ?? gradientTensor(&scratch, dy.shape, on: dy.device, what: what, target: target, scratch: true)
+/// dy with the ReLU mask of output `y` applied: in place when dy is dead, else into the scratch
+/// the layer asked for (`reluMaskScratch`).
+func reluMasked(_ dy: Tensor, output y: Tensor, _ g: GradientTargets) -> Tensor {
+    let masked = g.dyIsDead ? dy : Tensor(view: g.scratch!, shape: dy.shape, on: dy.device)
     dy.device.reluBackward(y.buffer, dy.buffer, masked.buffer, count: dy.count)
     return masked
 }
 
-/// The layer's own `slot` without a target, else the arena slot for an input gradient or scratch.
-func gradientTensor(_ own: inout Tensor?, _ shape: [Int], on device: Device, what: String,
-                    target: GradientTarget?, scratch: Bool = false) throws -> Tensor {
-    guard let target else { return try reuse(&own, shape, on: device, what: what) }
-    own = nil
-    return try target.arena.tensor(scratch ? 2 : target.input, shape, on: device, what: what)
+extension LayerMemory {
+    /// Conv2D and Dense: backward reads the input for the kernel's gradient, the output for a
+    /// fused ReLU's mask, and writes dx after both.
+    static func kernelLayer(kernel: Parameter, activation: Activation) -> LayerMemory {
+        var m = LayerMemory()
+        m.backwardReadsInputs = kernel.trainable
+        m.backwardReadsOutput = activation == .relu
+        m.inputGradientOverOutput = true
+        return m
+    }
+}
+
+/// Scratch for `reluMasked`: none when dy may be overwritten.
+func reluMaskScratch(_ activation: Activation, dy: [Int], dyIsDead: Bool) -> Int {
+    activation == .relu && !dyIsDead ? dy.reduce(1, *) : 0
 }
 
 /// The window geometry of a conv or pooling layer for an NHWC input shape; errors name the layer.
@@ -142,7 +204,13 @@ func requireRank(_ shape: [Int], _ rank: Int, layer: String) throws {
 /// Glorot (Xavier) uniform, Keras' default kernel initialiser.
 func glorotUniform(_ shape: [Int], fanIn: Int, fanOut: Int, rng: inout SeededGenerator) -> [Float] {
     let limit = (6 / Float(fanIn + fanOut)).squareRoot()
-    return (0..<shape.reduce(1, *)).map { _ in rng.uniform(-limit, limit) }
+    let n = shape.reduce(1, *)
+    // A plain loop into the array: ResNet50's 25M weights in a fraction of a second even in a
+    // debug build (the tests build whole backbones).
+    return [Float](unsafeUninitializedCapacity: n) { buffer, count in
+        rng.fillUniform(buffer.baseAddress!, count: n, lo: -limit, hi: limit)
+        count = n
+    }
 }
 
 extension Parameter {

@@ -192,9 +192,9 @@ extension Checkpoint {
         guard ft.weights != "none" else {
             throw VGGTLError.invalidArgument("\(runDir.path): its features came from a randomly initialised trunk, which cannot be rebuilt")
         }
-        try loadWeights(try trunkSource(ft.weights), into: model.layers.filter { VGG16.block(of: $0.name) != nil })
+        try loadWeights(try trunkSource(ft.weights), into: model.trunkLayers)
         let head = try WeightFile.load(json.deletingLastPathComponent().appendingPathComponent(info.weightsFile))
-        try loadWeights(head, into: model.layers.filter { VGG16.block(of: $0.name) == nil })
+        try loadWeights(head, into: model.headLayers)
         return (info, model)
     }
 }

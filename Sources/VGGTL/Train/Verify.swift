@@ -104,7 +104,7 @@ public enum Verification {
         let twin = try Model(model.config, on: try CPUDevice(), seed: model.seed)
         for (a, b) in zip(model.layers, twin.layers) {
             b.trainable = a.trainable
-            if let da = a as? Dropout, let db = b as? Dropout { db.step = da.step }
+            if let da = a as? Dropout, let db = b as? Dropout { db.step = da.step; db.sampleOffset = da.sampleOffset }
         }
         return try check(results, from: model.device.name, against: twin, weights: snapshot, batch: batch, samples: samples)
     }
@@ -175,20 +175,18 @@ public enum Verification {
         let steps = m.dropoutSteps
         defer { for layer in m.layers { if let dr = layer as? Dropout { dr.step = steps[dr.name] ?? 0 } } }
         let logits: Tensor
-        if rng != nil {
-            // Layer by layer, each new output changed as its own rounding would change it.
-            var h = x
-            for layer in m.network.layers {
-                let y = try layer.forward(h, training: true)
-                if y.buffer !== h.buffer { try perturbInPlace(y, rng: &rng!) }
-                h = y
-            }
-            logits = h
+        if var r = rng {
+            // Each layer's new output changed as its own rounding would change it (views and
+            // in-place results are left: they are their input, already changed).
+            m.network.forwardObserver = { y, sharesInput in if !sharesInput { perturbInPlace(y, rng: &r) } }
+            defer { m.network.forwardObserver = nil }
+            logits = try m.network.forward(x, training: true)
+            rng = r
         } else {
             logits = try m.network.forward(x, training: true)
         }
         let (l, g) = try Loss(m.config.loss).compute(logits: logits, labels: y)
-        if rng != nil { try perturbInPlace(g, rng: &rng!) }
+        if rng != nil { perturbInPlace(g, rng: &rng!) }
         try m.network.backward(g)
         return [("logits", logits.toArray()), ("loss", [l])]
             + m.network.trainableParameters.compactMap { p in p.grad.map { ("d " + p.name, $0.toArray()) } }
@@ -201,10 +199,12 @@ public enum Verification {
         }
     }
 
-    static func perturbInPlace(_ t: Tensor, rng: inout SeededGenerator) throws {
+    /// `perturb` on a tensor's values where they are stored (channel slices are left as they are).
+    static func perturbInPlace(_ t: Tensor, rng: inout SeededGenerator) {
+        guard t.isDense else { return }
         var v = t.toArray()
         perturb(&v, rng: &rng)
-        v.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: 0) }
+        v.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: t.offset) }
     }
 
     static func squaredNorm(_ v: [Float]) -> Double {

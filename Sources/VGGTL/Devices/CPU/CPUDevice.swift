@@ -215,6 +215,41 @@ public final class CPUDevice: Device {
         }
     }
 
+    public func add(_ ab: DeviceBuffer, _ bb: DeviceBuffer, _ yb: DeviceBuffer, count: Int, relu: Bool) {
+        let a = cpu(ab), b = cpu(bb), y = cpu(yb)
+        parallelChunks(count, threads: threads, grain: 65536) { r in
+            if relu { for i in r { y[i] = max(a[i] + b[i], 0) } } else { for i in r { y[i] = a[i] + b[i] } }
+        }
+    }
+
+    public func copyBlock(_ srcb: DeviceBuffer, _ s: BlockLayout, to dstb: DeviceBuffer, _ d: BlockLayout, outer: Int, rows: Int, cols: Int) {
+        let src = cpu(srcb), dst = cpu(dstb)
+        parallelChunks(outer * rows, threads: threads, grain: max(1, 65536 / max(cols, 1))) { range in
+            for q in range {
+                let o = q / rows, r = q % rows
+                (dst + d.offset + o * d.outerStride + r * d.rowStride)
+                    .update(from: src + s.offset + o * s.outerStride + r * s.rowStride, count: cols)
+            }
+        }
+    }
+
+    public func reluRows(_ xb: DeviceBuffer, _ xl: RowLayout, _ yb: DeviceBuffer, _ yl: RowLayout, rows: Int, cols: Int) {
+        let x = cpu(xb) + xl.offset, y = cpu(yb) + yl.offset
+        eachRow(rows, channels: cols) { r in
+            let xr = x + r * xl.stride, yr = y + r * yl.stride
+            for j in 0..<cols { yr[j] = max(xr[j], 0) }
+        }
+    }
+
+    public func reluBackwardRows(_ yb: DeviceBuffer, _ yl: RowLayout, _ dyb: DeviceBuffer, _ dyl: RowLayout,
+                                 _ dxb: DeviceBuffer, _ dxl: RowLayout, rows: Int, cols: Int) {
+        let y = cpu(yb) + yl.offset, dy = cpu(dyb) + dyl.offset, dx = cpu(dxb) + dxl.offset
+        eachRow(rows, channels: cols) { r in
+            let yr = y + r * yl.stride, dyr = dy + r * dyl.stride, dxr = dx + r * dxl.stride
+            for j in 0..<cols { let g = dyr[j]; dxr[j] = yr[j] > 0 ? g : 0 }
+        }
+    }
+
     /// Calls body(outputPixel, n, oh, ow) over all output pixels, in parallel.
     private func forEachOutputPixel(_ g: WindowGeometry, _ body: (Int, Int, Int, Int) -> Void) {
         parallelChunks(g.outPixels, threads: threads, grain: 64) { range in
@@ -316,14 +351,18 @@ public final class CPUDevice: Device {
         }
     }
 
-    /// Number of in-bounds input positions under the window at (oh, ow).
-    @inline(__always) private func windowCount(_ g: WindowGeometry, _ oh: Int, _ ow: Int) -> Int {
+    /// Number of input positions under the window at (oh, ow) that the average divides by: the
+    /// in-bounds ones, or with `countPadding` also the padding ones (PyTorch's count_include_pad).
+    @inline(__always) private func windowCount(_ g: WindowGeometry, _ oh: Int, _ ow: Int, countPadding: Bool) -> Int {
         let h0 = oh * g.strideH - g.padTop, w0 = ow * g.strideW - g.padLeft
+        if countPadding {
+            return (min(h0 + g.kH, g.inH + g.padBottom) - h0) * (min(w0 + g.kW, g.inW + g.padRight) - w0)
+        }
         let hs = min(h0 + g.kH, g.inH) - max(h0, 0), ws = min(w0 + g.kW, g.inW) - max(w0, 0)
         return max(hs, 0) * max(ws, 0)
     }
 
-    public func avgPool(_ xb: DeviceBuffer, _ yb: DeviceBuffer, _ g: WindowGeometry) {
+    public func avgPool(_ xb: DeviceBuffer, _ yb: DeviceBuffer, _ g: WindowGeometry, countPadding: Bool) {
         let x = cpu(xb), y = cpu(yb), c = g.inC
         forEachOutputPixel(g) { p, n, oh, ow in
             let dst = y + p * c
@@ -332,17 +371,17 @@ public final class CPUDevice: Device {
                 let src = x + base
                 for j in 0..<c { dst[j] += src[j] }
             }
-            let inv = 1 / Float(windowCount(g, oh, ow))
+            let inv = 1 / Float(windowCount(g, oh, ow, countPadding: countPadding))
             for j in 0..<c { dst[j] *= inv }
         }
     }
 
-    public func avgPoolBackward(_ dyb: DeviceBuffer, _ dxb: DeviceBuffer, _ g: WindowGeometry) {
+    public func avgPoolBackward(_ dyb: DeviceBuffer, _ dxb: DeviceBuffer, _ g: WindowGeometry, countPadding: Bool) {
         let dy = cpu(dyb), dx = cpu(dxb), c = g.inC
         dx.update(repeating: 0, count: g.inCount)
         parallelChunks(g.batch, threads: threads, grain: 1) { images in
             for n in images { for oh in 0..<g.outH { for ow in 0..<g.outW {
-                let inv = 1 / Float(windowCount(g, oh, ow))
+                let inv = 1 / Float(windowCount(g, oh, ow, countPadding: countPadding))
                 let src = dy + ((n * g.outH + oh) * g.outW + ow) * c
                 forEachTap(g, n, oh, ow) { base in
                     let dst = dx + base
@@ -378,7 +417,7 @@ public final class CPUDevice: Device {
     }
 
     public func batchNormApply(_ xb: DeviceBuffer, _ yb: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer,
-                               variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float) {
+                               variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, epsilon: Float, relu: Bool) {
         let x = cpu(xb), y = cpu(yb), m = cpu(mean), v = cpu(variance), ga = cpu(gamma), be = cpu(beta)
         let scale = (0..<channels).map { ga[$0] / (v[$0] + epsilon).squareRoot() }
         let shift = (0..<channels).map { be[$0] - m[$0] * scale[$0] }
@@ -386,7 +425,11 @@ public final class CPUDevice: Device {
             let s = s.baseAddress!, t = t.baseAddress!
             eachRow(rows, channels: channels) { r in
                 let xr = x + r * channels, yr = y + r * channels
-                for j in 0..<channels { yr[j] = xr[j] * s[j] + t[j] }
+                if relu {
+                    for j in 0..<channels { yr[j] = max(xr[j] * s[j] + t[j], 0) }
+                } else {
+                    for j in 0..<channels { yr[j] = xr[j] * s[j] + t[j] }
+                }
             }
         } }
     }

@@ -407,9 +407,9 @@ public final class OpenCLDevice: Device {
 
     public func batchNormApply(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int,
                                mean: DeviceBuffer, variance: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer,
-                               epsilon: Float) {
+                               epsilon: Float, relu: Bool) {
         launch(k.batchNormApply, rows * channels, mem(x), mem(y), rows * channels, channels,
-               mem(mean), mem(variance), mem(gamma), mem(beta), epsilon)
+               mem(mean), mem(variance), mem(gamma), mem(beta), epsilon, relu)
     }
 
     public func batchNormUpdateRunning(runningMean: DeviceBuffer, runningVariance: DeviceBuffer,
@@ -454,6 +454,25 @@ public final class OpenCLDevice: Device {
         launch(k.axpy, count, mem(x), mem(y), count, alpha)
     }
 
+    public func add(_ a: DeviceBuffer, _ b: DeviceBuffer, _ y: DeviceBuffer, count: Int, relu: Bool) {
+        launch(k.add, count, mem(a), mem(b), mem(y), count, relu)
+    }
+
+    public func copyBlock(_ src: DeviceBuffer, _ s: BlockLayout, to dst: DeviceBuffer, _ d: BlockLayout, outer: Int, rows: Int, cols: Int) {
+        launch(k.copyBlock, outer * rows * cols, mem(src), s.offset, s.outerStride, s.rowStride,
+               mem(dst), d.offset, d.outerStride, d.rowStride, outer, rows, cols)
+    }
+
+    public func reluRows(_ x: DeviceBuffer, _ xl: RowLayout, _ y: DeviceBuffer, _ yl: RowLayout, rows: Int, cols: Int) {
+        launch(k.reluRows, rows * cols, mem(x), xl.offset, xl.stride, mem(y), yl.offset, yl.stride, rows, cols)
+    }
+
+    public func reluBackwardRows(_ y: DeviceBuffer, _ yl: RowLayout, _ dy: DeviceBuffer, _ dyl: RowLayout,
+                                 _ dx: DeviceBuffer, _ dxl: RowLayout, rows: Int, cols: Int) {
+        launch(k.reluBackwardRows, rows * cols, mem(y), yl.offset, yl.stride, mem(dy), dyl.offset, dyl.stride,
+               mem(dx), dxl.offset, dxl.stride, rows, cols)
+    }
+
     public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32, indexOffset: UInt32) {
         launch(k.dropout, count, mem(x), mem(y), count, rate, 1 / (1 - rate), seed, indexOffset)
     }
@@ -474,12 +493,14 @@ public final class OpenCLDevice: Device {
                g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW)
     }
 
-    public func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry) {
-        launchPool(k.avgPool, g.outPixels * g.inC, x, y, g)
+    public func avgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, _ g: WindowGeometry, countPadding: Bool) {
+        launch(k.avgPool, g.outPixels * g.inC, mem(x), mem(y), g.batch, g.inH, g.inW, g.inC, g.kH, g.kW,
+               g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.padBottom, g.padRight, countPadding)
     }
 
-    public func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry) {
-        launchPool(k.avgPoolBackward, g.inCount, dy, dx, g)
+    public func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry, countPadding: Bool) {
+        launch(k.avgPoolBackward, g.inCount, mem(dy), mem(dx), g.batch, g.inH, g.inW, g.inC, g.kH, g.kW,
+               g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.padBottom, g.padRight, countPadding)
     }
 
     public func globalAvgPool(_ x: DeviceBuffer, _ y: DeviceBuffer, batch: Int, pixels: Int, channels: Int) {

@@ -45,6 +45,7 @@ extension Bool: KernelArgument {
 struct KernelSet {
     // elementwise.cl
     let fill, relu, reluBackward, scale, axpy, addBias, scaleMatrix, dropout: CLKernel
+    let add, copyBlock, reluRows, reluBackwardRows: CLKernel
     // conv.cl
     let im2col, col2imAdd: CLKernel
     // pool.cl
@@ -65,6 +66,7 @@ struct KernelSet {
         fill = try k("fill"); relu = try k("relu"); reluBackward = try k("relu_backward")
         scale = try k("scale"); axpy = try k("axpy"); addBias = try k("add_bias")
         scaleMatrix = try k("scale_matrix"); dropout = try k("dropout")
+        add = try k("add"); copyBlock = try k("copy_block"); reluRows = try k("relu_rows"); reluBackwardRows = try k("relu_backward_rows")
         im2col = try k("im2col"); col2imAdd = try k("col2im_add")
         maxPool = try k("max_pool"); maxPoolBackward = try k("max_pool_backward")
         avgPool = try k("avg_pool"); avgPoolBackward = try k("avg_pool_backward")

@@ -1,7 +1,3 @@
-// NOT COMPILED YET: needs the graph branch (Model, ModelConfig trunks .resnet50/.resnet50Torchvision/
-// .inceptionV3/.inceptionV3Torchvision, Graph.forward(upTo:), loadWeights(WeightSet, into:)). When graph is in
-// main, move this file to Tests/VGGTLTests/Reference/. Run against graph@8a58ca0 (all 8 pass, see
-// scripts/reference/README.md, "vggtl against the dumps").
 import XCTest
 @testable import VGGTL
 
