@@ -190,7 +190,8 @@ struct TrainTop: ParsableCommand {
                                   featureTrunk: t.info.map { .init(trunk: $0.trunk, weights: $0.weights) }, unfreeze: "all",
                                   optimizer: spec, optimizerIterations: 0, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs),
                                   epoch: 0, history: History(), seed: global.seed, dropoutSteps: [:], weightsFile: "")
-        print("training a head on \(train.count) feature rows \(t.shape), \(t.classes.count) classes")
+        print("training a head on \(train.count) feature rows \(t.shape), \(t.classes.count) classes"
+              + (t.info.map { ", features of \($0.trunk.rawValue) (\(URL(fileURLWithPath: $0.weights).lastPathComponent), \($0.input.height)x\($0.input.width), \($0.input.preprocessing.rawValue)), head pooling \(config.headPooling.rawValue)" } ?? ""))
         _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: spec, unfreeze: .all,
                             prepare: { _ in }, train: train, validation: validation, firstBatch: { train.batches(epoch: 0).next() },
                             title: "train-top")

@@ -238,7 +238,9 @@ struct Finetune: ParsableCommand {
         if let augment { print("augmentation: \(augment.summary)") }
         let prepare: (Model) throws -> Void = { model in
             if let set = try choice.load() {
-                let r = try loadWeights(set, into: model.layers, skipMissing: allowMissingWeights, mayStartFresh: { VGG16.block(of: $0) == nil })
+                // The head may start fresh (Keras' include_top=False); the trunk must load.
+                let head = Set(model.headLayers.map(\.name))
+                let r = try loadWeights(set, into: model.layers, skipMissing: allowMissingWeights, mayStartFresh: { head.contains($0) })
                 let file = URL(fileURLWithPath: choice.name).lastPathComponent
                 if !r.mismatched.isEmpty {
                     let what = "the head in \(file) does not fit this task (\(r.mismatched.prefix(2).joined(separator: "; "))\(r.mismatched.count > 2 ? "; ..." : ""))"

@@ -1,0 +1,199 @@
+import Foundation
+import VGGTL
+
+/// Per-seed results of one method: test accuracy after each epoch on the scored subset,
+/// training seconds after each epoch, and the final accuracy on every test image.
+struct MethodRun {
+    var perEpoch: [Double] = []
+    var secondsAfter: [Double] = []
+    var final = 0.0
+
+    /// The epoch (from 1) and training seconds at which the scored accuracy first reached
+    /// `target`; nil if it never did.
+    func timeTo(_ target: Double) -> (epoch: Int, seconds: Double)? {
+        perEpoch.firstIndex { $0 >= target }.map { ($0 + 1, secondsAfter[$0]) }
+    }
+}
+
+/// "mean ± sd (min–max)" of values, as percentages or seconds.
+func spread(_ v: [Double], percent: Bool) -> String {
+    guard !v.isEmpty else { return "-" }
+    let mean = v.reduce(0, +) / Double(v.count)
+    let sd = v.count > 1 ? (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot() : 0
+    let k = percent ? 100.0 : 1.0
+    let f = percent ? "%.1f" : "%.0f"
+    return String(format: "\(f) ± \(f) (\(f)–\(f))", k * mean, k * sd, k * v.min()!, k * v.max()!) + (percent ? "%" : " s")
+}
+
+/// The InceptionV3 transfer tutorial's comparison of three ways to learn a small target task,
+/// each over several seeds: (a) a head on bottleneck features of the frozen pretrained trunk,
+/// (b) fine-tuning the trunk's last stages from the pretrained trunk and (a)'s head, (c) the
+/// same network from scratch. Judged by jump start (accuracy after epoch 1), final accuracy and
+/// training time to target accuracies. `demo` and `compare` both run it.
+struct TransferComparison {
+    var device: Device
+    var input: InputSpec
+    /// The whole network for the target task (trunk, head, classes); (c) trains it from scratch.
+    var config: ModelConfig
+    /// The pretrained trunk; nil: random (then (a) and (b) show what the architecture alone gives).
+    var trunkWeights: WeightSet?
+    var train: ImageSource
+    var trainIndices: [Int]
+    /// Test images: `scored` (positions into `testIndices`) after every epoch, all at the end.
+    var test: ImageSource
+    var testIndices: [Int]
+    var scored: [Int]
+    var batch: Int
+    /// Applied to the images of (b) and (c); the features of (a) are computed once, unaugmented.
+    var augmentation: Augmentation?
+    /// The stages (b) trains.
+    var unfreeze: UnfreezeSpec
+    var epochs: (features: Int, finetune: Int, scratch: Int)
+    var optimizers: (features: OptimizerSpec, finetune: OptimizerSpec, scratch: OptimizerSpec)
+    var seeds: [UInt64]
+    var outDir: URL
+    /// Batch size for features and scoring (no gradients: larger than training's fits).
+    var evalBatch = 64
+
+    var methods: [String] {
+        ["(a) bottleneck features + head", "(b) fine-tune \(unfreeze) + head", "(c) same network from scratch"]
+    }
+
+    struct Result {
+        var runs: [String: [MethodRun]]
+        /// Computing the features once (included in (a)'s times).
+        var featureSeconds: Double
+    }
+
+    func run() throws -> Result {
+        func loader(_ s: ImageSource, _ indices: [Int], shuffle: Bool, seed: UInt64, batch: Int? = nil, augment: Bool = false) -> BatchLoader {
+            BatchLoader(source: s, indices: indices, batchSize: batch ?? self.batch, input: input,
+                        augmentation: augment ? augmentation : nil, shuffle: shuffle, seed: seed)
+        }
+        func accuracy(_ model: Model, _ provider: BatchProvider) throws -> Double {
+            try Trainer(model: model, optimizer: SGD(learningRate: 1)).evaluate(provider).metrics.accuracy
+        }
+        /// Trains epoch by epoch, scoring `val` after each; training time excludes the scoring.
+        func fit(_ name: String, _ model: Model, _ opt: OptimizerSpec, train: BatchProvider, epochs: Int,
+                 val: BatchProvider, test: BatchProvider) throws -> MethodRun {
+            print("\n== \(name): \(opt.summary), \(epochs) epochs")
+            let trainer = Trainer(model: model, optimizer: opt.make())
+            var run = MethodRun(), seconds = 0.0
+            for epoch in 0..<epochs {
+                let t = Date()
+                try trainer.fit(train: train, validation: nil, epochs: epoch + 1, startEpoch: epoch)
+                seconds += Date().timeIntervalSince(t)
+                let acc = try accuracy(model, val)
+                trainer.history.records[epoch].valAccuracy = acc
+                run.perEpoch.append(acc); run.secondsAfter.append(seconds)
+                print(String(format: "test accuracy on %d images after epoch %d: %.2f%%", scored.count, epoch + 1, 100 * acc))
+            }
+            run.final = try accuracy(model, test)
+            print(String(format: "final test accuracy on %d images: %.2f%% (%.0f s of training)", testIndices.count, 100 * run.final, seconds))
+            try writeAtomically(Data(historySVG(trainer.history, title: name).utf8), to: outDir.appendingPathComponent("\(slug(name)).svg"))
+            try writeAtomically(Data(trainer.history.csv.utf8), to: outDir.appendingPathComponent("\(slug(name)).csv"))
+            return run
+        }
+        func pretrained(_ c: ModelConfig, seed: UInt64) throws -> Model {
+            let m = try Model(c, on: device, seed: seed)
+            if let trunkWeights { try loadWeights(trunkWeights, into: m.trunkLayers) }
+            return m
+        }
+
+        // Bottleneck features of the frozen trunk: the same for every seed.
+        let tf = Date()
+        let trunk = try pretrained(config, seed: seeds[0])
+        func features(_ s: ImageSource, _ indices: [Int]) throws -> (values: [Float], labels: [Int], shape: [Int]) {
+            var values: [Float] = [], labels: [Int] = [], shape: [Int] = []
+            var x: Tensor?
+            for b in loader(s, indices, shuffle: false, seed: 0, batch: evalBatch).batches(epoch: 0) where b.count > 0 {
+                if x?.shape.first != b.count { x = try Tensor(uninitialized: [b.count, input.height, input.width, 3], on: device) }
+                b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
+                let y = try trunk.network.forward(x!, training: false, upTo: trunk.trunkOutput)
+                values += y.toArray(); labels += b.labels.map { Int($0) }; shape = Array(y.shape.dropFirst())
+            }
+            return (values, labels, shape)
+        }
+        let trainFeatures = try features(train, trainIndices), testFeatures = try features(test, testIndices)
+        let featureSeconds = Date().timeIntervalSince(tf)
+        let featureShape = trainFeatures.shape
+        print(String(format: "bottleneck features %@ of %d training and %d test images: %.0f s", featureShape.map(String.init).joined(separator: "x"),
+                     trainIndices.count, testIndices.count, featureSeconds))
+        let testFeatureBatches = try ArrayBatches(values: testFeatures.values, sampleShape: featureShape, labels: testFeatures.labels,
+                                                  batchSize: 256, shuffle: false, seed: 0)
+        let scoredFeatureBatches = try testFeatureBatches.subset(scored)
+        let scoredImages = loader(test, scored.map { testIndices[$0] }, shuffle: false, seed: 0, batch: evalBatch)
+        let testImages = loader(test, testIndices, shuffle: false, seed: 0, batch: evalBatch)
+
+        var headConfig = config
+        headConfig.trunk = .none; headConfig.inputShape = featureShape
+        var fineConfig = config
+        fineConfig.frozenBatchNormStatistics = true  // as Keras advises for fine-tuning
+        var runs: [String: [MethodRun]] = [:]
+        for seed in seeds {
+            // (a) A head on the features. Its time includes computing the features once.
+            let head = try Model(headConfig, on: device, seed: seed)
+            var a = try fit("\(methods[0]), seed \(seed)", head, optimizers.features,
+                            train: try ArrayBatches(values: trainFeatures.values, sampleShape: featureShape, labels: trainFeatures.labels,
+                                                    batchSize: batch, shuffle: true, seed: seed),
+                            epochs: epochs.features, val: scoredFeatureBatches, test: testFeatureBatches)
+            a.secondsAfter = a.secondsAfter.map { $0 + featureSeconds }
+            runs[methods[0], default: []].append(a)
+
+            // (b) Fine-tune from the pretrained trunk and this seed's head of (a), as the tutorials do.
+            let fine = try pretrained(fineConfig, seed: seed)
+            try loadWeights(weightSet(of: head.layers), into: fine.headLayers)
+            try fine.check(unfreeze)
+            fine.apply(unfreeze)
+            runs[methods[1], default: []].append(try fit("\(methods[1]), seed \(seed)", fine, optimizers.finetune,
+                                                         train: loader(train, trainIndices, shuffle: true, seed: seed, augment: true),
+                                                         epochs: epochs.finetune, val: scoredImages, test: testImages))
+
+            // (c) The same network from scratch on the same images.
+            let scratch = try Model(config, on: device, seed: seed &+ 1000)
+            runs[methods[2], default: []].append(try fit("\(methods[2]), seed \(seed)", scratch, optimizers.scratch,
+                                                         train: loader(train, trainIndices, shuffle: true, seed: seed, augment: true),
+                                                         epochs: epochs.scratch, val: scoredImages, test: testImages))
+        }
+        return Result(runs: runs, featureSeconds: featureSeconds)
+    }
+
+    /// The results table: one row per method, mean ± sd (min–max) over the seeds.
+    func table(_ result: Result, targets: [Double]) -> String {
+        let targets = targets.sorted()
+        func percent(_ v: Double) -> String { String(format: "%.0f%%", 100 * v) }
+        var text = """
+        | method | jump start (epoch 1) | final accuracy |\(targets.map { " time to \(percent($0)) |" }.joined()) training time |
+        | --- | --- | --- |\(String(repeating: " --- |", count: targets.count)) --- |
+
+        """
+        for m in methods {
+            let r = result.runs[m] ?? []
+            let times = targets.map { t -> String in
+                let reached = r.compactMap { $0.timeTo(t) }
+                guard let first = reached.map(\.epoch).min(), let last = reached.map(\.epoch).max() else { return "not reached (0/\(r.count) seeds)" }
+                return (first == last ? "epoch \(first)" : "epochs \(first)–\(last)") + ", " + spread(reached.map(\.seconds), percent: false)
+                    + (reached.count < r.count ? " (\(reached.count)/\(r.count) seeds)" : "")
+            }
+            text += "| \(m) | \(spread(r.map { $0.perEpoch[0] }, percent: true)) | \(spread(r.map(\.final), percent: true)) |"
+                + times.map { " \($0) |" }.joined() + " \(spread(r.map { $0.secondsAfter.last! }, percent: false)) |\n"
+        }
+        text += "\nPer seed (final accuracy): " + methods.map { m in
+            "\(m.prefix(3)) " + (result.runs[m] ?? []).map { String(format: "%.2f%%", 100 * $0.final) }.joined(separator: ", ")
+        }.joined(separator: "; ") + "\n"
+        return text
+    }
+
+    /// What the scores mean, for the results file.
+    func legend(_ result: Result) -> String {
+        "Jump start: test accuracy after epoch 1 on \(scored.count) test images; final: on all \(testIndices.count) test images; "
+            + "time to a target: the epoch and the training seconds at which the per-epoch score first reached it "
+            + "(method (a) includes computing the features, \(String(format: "%.0f", result.featureSeconds)) s; (b) starts from (a)'s head "
+            + "and its times exclude (a)'s). Seeds \(seeds.map(String.init).joined(separator: ", ")) (initialisation, shuffling, dropout). "
+            + "Values: mean ± standard deviation (min–max) over the seeds."
+    }
+
+    func slug(_ s: String) -> String {
+        String(s.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" }).split(separator: "-").joined(separator: "-")
+    }
+}
