@@ -301,7 +301,10 @@ final class DistributedTests: VGGTLTestCase {
         try single(["train-top", "--device", "cpu", "--features", path("f1"), "--out", path("top"), "--epochs", "5", "--batch", "4"])
         let e1 = try single(["evaluate", "--device", "cpu", "--model", path("top"), "--data", data, "--batch", "3"])
         let e2 = try mpi(2, ["evaluate", "--device", "cpu", "--model", path("top"), "--data", data, "--batch", "3"]).text
-        func table(_ s: String) -> [String] { s.split(separator: "\n").map(String.init).filter { $0.contains("|") || $0.hasPrefix("accuracy") } }
+        // Under mpirun rank 0's stdout is a terminal: the transient validation bar is drawn and erased with \r.
+        func table(_ s: String) -> [String] {
+            s.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map(String.init).filter { $0.contains("|") || $0.hasPrefix("accuracy") }
+        }
         XCTAssertFalse(table(e1).isEmpty, e1)
         XCTAssertEqual(table(e1), table(e2), "\(e1)\n---\n\(e2)")
     }
