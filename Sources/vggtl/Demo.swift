@@ -41,6 +41,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Target test images per class for the final score (Fashion-MNIST has 1,000).") var testPerClass = 1000
     @Option(help: "An accuracy that 'time to target' waits for (repeat for several).") var target: [Double] = [0.6, 0.85]
     @Option(help: "Batch size.") var batch = 32
+    @Option(help: "The backbone of the source model: vgg16-bn | vgg16 | resnet50 | inceptionv3 (and their -torchvision twins).") var model = "vgg16-bn"
+    @Option(help: "Input side in pixels (the 28x28 images are resized to it). (default: 32; InceptionV3: 75, its minimum)") var size: Int?
 
     func validate() throws {
         for (flag, v) in [("--source-images", sourceImages), ("--source-epochs", sourceEpochs), ("--per-class", perClass), ("--seeds", seeds),
@@ -58,7 +60,13 @@ struct Demo: ParsableCommand {
         let t0 = Date()
         let (train, test) = try IDX.loadFashionMNIST(directory: URL(fileURLWithPath: data))
         let names = train.classNames
-        let input = InputSpec(height: 32, width: 32, preprocessing: .rescale)
+        let trunk = try parseTrunk(model)
+        let backbone = Backbone.of(trunk)!
+        let side = size ?? max(32, backbone.minimumSize)
+        guard side >= backbone.minimumSize else {
+            throw VGGTLError.badFlag(flag: "--size", value: "\(side)", expected: "at least \(backbone.minimumSize) pixels for \(backbone.title)")
+        }
+        let input = InputSpec(height: side, width: side, preprocessing: .rescale)
         print("device: \(device.name)")
 
         // Source task: classes 0-4, a seeded sample of the training set.
@@ -99,12 +107,12 @@ struct Demo: ParsableCommand {
         func loader(_ s: ImageSource, shuffle: Bool, seed: UInt64, batch: Int? = nil) -> BatchLoader {
             BatchLoader(source: s, batchSize: batch ?? self.batch, input: input, shuffle: shuffle, seed: seed)
         }
-        let config = ModelConfig(trunk: .vgg16BN, inputShape: [32, 32, 3], headPooling: .flatten, headHidden: 256, headDropout: 0.5, classes: 5)
+        let config = ModelConfig(trunk: trunk, inputShape: [side, side, 3], headPooling: backbone.defaultPooling, headHidden: 256, headDropout: 0.5, classes: 5)
 
         // 1. The source model (one, shared by every seed of the methods).
         let sourceModel = try Model(config, on: device, seed: global.seed)
         let ts = Date()
-        print("\n== source VGG16-BN on classes 0-4: Adam(lr=0.001), \(sourceEpochs) epochs")
+        print("\n== source \(backbone.title) on classes 0-4: Adam(lr=0.001), \(sourceEpochs) epochs")
         try Trainer(model: sourceModel, optimizer: Adam(learningRate: 1e-3))
             .fit(train: loader(source, shuffle: true, seed: global.seed), validation: nil, epochs: sourceEpochs)
         let sourceTime = Date().timeIntervalSince(ts)
@@ -118,7 +126,7 @@ struct Demo: ParsableCommand {
         let comparison = TransferComparison(
             device: device, input: input, config: config, trunkWeights: weightSet(of: sourceModel.trunkLayers),
             train: targetTrain, trainIndices: Array(0..<targetTrain.count), test: targetTest, testIndices: Array(0..<targetTest.count),
-            scored: valPositions, batch: batch, augmentation: nil, unfreeze: .fromBlock(5),
+            scored: valPositions, batch: batch, augmentation: nil, unfreeze: Finetune.defaultUnfreeze(trunk),
             epochs: (headEpochs, finetuneEpochs, scratchEpochs),
             optimizers: (try OptimizerSpec(kind: .adam, learningRate: 1e-3), try OptimizerSpec(kind: .sgd, learningRate: 1e-2, momentum: 0.9),
                          try OptimizerSpec(kind: .adam, learningRate: 1e-3)),
@@ -130,7 +138,7 @@ struct Demo: ParsableCommand {
         let text = """
         # vggtl demo: transfer learning on Fashion-MNIST
 
-        Source: VGG16-BN trained on \(source.count) images of classes 0-4 (\(sourceEpochs) epochs, \(String(format: "%.0f", sourceTime)) s, \(String(format: "%.2f%%", 100 * sourceAccuracy)) on \(sourceTest.count) of its test images), one model shared by all seeds.
+        Source: \(backbone.title) at \(side)x\(side) trained on \(source.count) images of classes 0-4 (\(sourceEpochs) epochs, \(String(format: "%.0f", sourceTime)) s, \(String(format: "%.2f%%", 100 * sourceAccuracy)) on \(sourceTest.count) of its test images), one model shared by all seeds.
         Target: classes 5-9 with \(perClass) training images per class.
         \(comparison.legend(result))
 

@@ -79,7 +79,7 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
                 + "build the model with the file's architecture (input channels, units, classes) or leave this layer out of the load"
         case let .missingWeights(file, tensors, fileLayers):
             return "\(file) has no weights for \(listSome(tensors)) (the file has \(fileLayers.isEmpty ? "no layers" : "layers " + listSome(fileLayers))); "
-                + "check that the file is a VGG16 of this kind, or add --allow-missing-weights to start these layers from random values"
+                + "check that the file holds this model (--model: vgg16, vgg16-bn, resnet50, inceptionv3 or a -torchvision twin), or add --allow-missing-weights to start these layers from random values"
         case let .weightNaming(file, reason, found):
             return "\(file): \(reason) (names found: \(listSome(found)))"
         case let .weightsNotCached(file, path, url, md5, reason):
