@@ -72,7 +72,7 @@ struct WeightsChoice {
         fileTrunk = BackboneWeights.trunk(names: names, metadata: summary.metadata)
         torchNames = TorchNames.looksLikeTorch(names: names)
         (preprocessing, preprocessingSource) = Self.preprocessing(metadata: summary.metadata, names: names, format: summary.format,
-                                                                  trunk: fileTrunk ?? requested)
+                                                                  trunk: fileTrunk.map { Backbone.of($0)?.topIsVGG == true ? requested : $0 } ?? requested)
         inputSize = summary.metadata[WeightMetadata.inputSize].flatMap { try? parseSize($0) }
         loader = { try WeightFile.load(url) }
     }

@@ -102,13 +102,16 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
                             leftOut: torch ? TorchNames.leftOut(names: w.names) : [])
 }
 
-/// When some weight of `required` is not in `set` by name and the file has at least as many
-/// layers: the file's first layers renamed to `required`'s, pair by pair in order, each pair
-/// checked (same weights, same shapes). Otherwise the set as it is.
+/// When some weight of `required` is not in `set` by name, the file has at least as many
+/// layers, and fewer than half of its layers have our name at our position (a file named as
+/// ours but incomplete stays matched by name, and its error lists what is missing): the file's first
+/// layers renamed to `required`'s, pair by pair in order, each pair checked (same weights, same
+/// shapes). Otherwise the set as it is.
 func pairedByOrder(_ set: WeightSet, _ required: [Layer]) throws -> (WeightSet, [(file: String, model: String)]) {
     let names = Set(set.names)
     let fileLayers = set.layerNames
-    guard required.contains(where: { $0.weights.contains { !names.contains($0.name) } }), fileLayers.count >= required.count else { return (set, []) }
+    guard required.contains(where: { $0.weights.contains { !names.contains($0.name) } }), fileLayers.count >= required.count,
+          2 * zip(fileLayers, required).filter({ $0 == $1.name }).count < required.count else { return (set, []) }
     let file = set.sourceDescription
     var tensorsOf: [String: [(name: String, shape: [Int], values: [Float])]] = [:]
     for t in set.tensors { tensorsOf[layerName(of: t.name), default: []].append(t) }
