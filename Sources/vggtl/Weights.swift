@@ -110,7 +110,7 @@ struct Weights: ParsableCommand {
         var format: String?
         @Option(help: "keras | torch (default: keras for h5; for safetensors the input's naming). torch names exist for vgg16, vgg16-bn, resnet50-torchvision and inceptionv3-torchvision weights.")
         var naming: String?
-        @Option(help: "Record this preprocessing (caffe | torch | rescale) in the output. (default: the input's: its metadata, the run's, else torch for PyTorch names, caffe for Keras names)")
+        @Option(help: "Record this preprocessing (caffe | torch | tf | rescale) in the output. (default: the input's: its metadata, the run's, else the backbone's: tf for InceptionV3, torch for PyTorch names and torchvision ResNet50, caffe for Keras VGG16/ResNet50)")
         var preprocess: String?
         @Option(help: "Record this input size HxW in the output. (default: the input's metadata or the run's, else ResNet50's 224 and InceptionV3's 299; none for VGG16)")
         var size: String?

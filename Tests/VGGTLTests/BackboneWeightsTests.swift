@@ -233,6 +233,11 @@ final class BackboneWeightsTests: BinaryTestCase {
             assertClose(try features("f-\(file)"), expected, file)
         }
         XCTAssertEqual(try features("f-official.h5"), try features("f-ours.h5"))
+        // A head trained on those features goes back onto the trunk rebuilt from the official file (by order).
+        ok(try run(["train-top", "--device", "cpu", "--features", path("f-official.h5"), "--out", path("top"), "--epochs", "1", "--batch", "2"]))
+        let evaluate = try run(["evaluate", "--device", "cpu", "--model", path("top"), "--data", data.path])
+        ok(evaluate)
+        XCTAssertTrue(evaluate.output.contains("accuracy"), evaluate.output)
 
         // Creation order instead of Keras' order: the pairing fails on the first layer whose shape
         // differs, and the error names the file's layer and ours, with both shapes.
