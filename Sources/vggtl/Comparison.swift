@@ -96,7 +96,7 @@ struct TransferComparison {
         }
         func pretrained(_ c: ModelConfig, seed: UInt64) throws -> Model {
             let m = try Model(c, on: device, seed: seed)
-            if let trunkWeights { try loadWeights(trunkWeights, into: m.trunkLayers) }
+            if let trunkWeights { try loadWeights(trunkWeights, into: m.kerasOrderedTrunkLayers) }
             return m
         }
 

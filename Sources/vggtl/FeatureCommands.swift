@@ -33,7 +33,7 @@ struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Bottleneck features: a frozen trunk over class folders -> features.npy, labels.npy, classes.json.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
-    @Option(help: "imagenet | none | a .h5/.safetensors file (Keras or PyTorch VGG16, VGG16-BN) | a run folder (its trunk, size, preprocessing).") var weights = "imagenet"
+    @Option(help: "imagenet (Keras' file for vgg16, resnet50, inceptionv3) | none | a .h5/.safetensors file (Keras, or torchvision vgg16/vgg16_bn/resnet50/inception_v3) | a run folder (its trunk, size, preprocessing).") var weights = "imagenet"
     @Option(help: "Images: one subfolder per class.") var data: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32
@@ -70,7 +70,8 @@ struct Extract: ParsableCommand {
         let net = try Model(ModelConfig(trunk: trunkKind, inputShape: [input.height, input.width, 3], headHidden: 0, classes: 2),
                             on: device, seed: global.seed)
         if let set = try choice.load() {
-            let r = try loadWeights(set, into: net.trunkLayers, skipMissing: allowMissingWeights)
+            let r = try loadWeights(set, into: net.kerasOrderedTrunkLayers, skipMissing: allowMissingWeights)
+            reportLoadNotes(r, file: weightsName)
             if !r.skipped.isEmpty { stderr("warning: \(weightsName) has no weights for \(r.skipped.count) trunk arrays (\(r.skipped.prefix(4).joined(separator: ", "))\(r.skipped.count > 4 ? ", ..." : "")): they start from random values") }
         }
         let featureShape = Array(try net.network.outputShape([1, input.height, input.width, 3], of: net.trunkOutput).dropFirst())

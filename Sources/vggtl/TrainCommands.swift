@@ -195,7 +195,7 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Fine-tune a pretrained trunk on class folders: new head, chosen stages unfrozen (SGD 1e-4, momentum 0.9, 150x150 for VGG16).")
     @OptionGroup var global: GlobalOptions
     @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
-    @Option(help: "imagenet (VGG16) | none | a .h5/.safetensors file (Keras or PyTorch VGG16, VGG16-BN; for ResNet50/InceptionV3 one with our layer names) | a run folder.") var weights = "imagenet"
+    @Option(help: "imagenet (Keras' file for vgg16, resnet50, inceptionv3) | none | a .h5/.safetensors file (Keras, or torchvision vgg16/vgg16_bn/resnet50/inception_v3) | a run folder.") var weights = "imagenet"
     @Option(help: "Training images: one subfolder per class.") var data: String
     @Option(help: "Validation images (same class folders). (default: none)") var val: String?
     @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
@@ -238,10 +238,11 @@ struct Finetune: ParsableCommand {
         if let augment { print("augmentation: \(augment.summary)") }
         let prepare: (Model) throws -> Void = { model in
             if let set = try choice.load() {
-                // The head may start fresh (Keras' include_top=False); the trunk must load.
-                let head = Set(model.headLayers.map(\.name))
-                let r = try loadWeights(set, into: model.layers, skipMissing: allowMissingWeights, mayStartFresh: { head.contains($0) })
+                // Head layers may start fresh (include_top=False); the trunk must load.
+                let trunkNames = Set(model.trunkLayers.map(\.name))
+                let r = try loadWeights(set, into: model.kerasOrderedLayers, skipMissing: allowMissingWeights, mayStartFresh: { !trunkNames.contains($0) })
                 let file = URL(fileURLWithPath: choice.name).lastPathComponent
+                reportLoadNotes(r, file: choice.name)
                 if !r.mismatched.isEmpty {
                     let what = "the head in \(file) does not fit this task (\(r.mismatched.prefix(2).joined(separator: "; "))\(r.mismatched.count > 2 ? "; ..." : ""))"
                     guard !strictWeights else {

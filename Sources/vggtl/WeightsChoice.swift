@@ -19,6 +19,10 @@ struct WeightsChoice {
     /// A run folder's checkpoint (its head may be reused), and its trunk.
     var run: CheckpointInfo?
     var runTrunk: ModelConfig.Trunk?
+    /// The trunk a weights file holds (its metadata, else its names); nil when unknown.
+    var fileTrunk: ModelConfig.Trunk?
+    /// The file has PyTorch names.
+    var torchNames = false
     private var loader: (() throws -> WeightSet)?
 
     /// Random weights: nothing to load.
@@ -36,10 +40,8 @@ struct WeightsChoice {
             return
         default: break
         }
-        if text.lowercased() == "imagenet", requested != .vgg16 {
-            throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "none or a weights file for --model \(requested.rawValue) (--weights imagenet downloads VGG16's Keras weights only, for now)")
-        }
-        let path = text.lowercased() == "imagenet" ? try ImageNetWeights.resolve(includeTop: false, verifyCached: true).path : text
+        // Keras' notop file of the trunk asked for (VGG16, ResNet50, InceptionV3).
+        let path = text.lowercased() == "imagenet" ? try ImageNetWeights.resolve(includeTop: false, trunk: requested, verifyCached: true).path : text
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "imagenet, none, an existing .h5/.safetensors file or a run folder")
@@ -50,7 +52,7 @@ struct WeightsChoice {
             let info = try Checkpoint.load(json)
             let trunk = info.model.trunk == .none ? info.featureTrunk?.trunk ?? .none : info.model.trunk
             guard trunk != .none else {
-                throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "a run folder whose model has a VGG16 trunk")
+                throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "a run folder whose model has a trunk (vgg16, resnet50, inceptionv3, ...)")
             }
             run = info
             runTrunk = trunk
@@ -67,17 +69,23 @@ struct WeightsChoice {
         let names = summary.entries.map(\.name)
         stamp = fileStamp(path)
         batchNorm = WeightSet.hasBatchNorm(names: names) || summary.metadata[WeightMetadata.trunk] == ModelConfig.Trunk.vgg16BN.rawValue
-        (preprocessing, preprocessingSource) = Self.preprocessing(metadata: summary.metadata, names: names, format: summary.format, trunk: requested)
+        fileTrunk = BackboneWeights.trunk(names: names, metadata: summary.metadata)
+        torchNames = TorchNames.looksLikeTorch(names: names)
+        (preprocessing, preprocessingSource) = Self.preprocessing(metadata: summary.metadata, names: names, format: summary.format,
+                                                                  trunk: fileTrunk.map { Backbone.of($0)?.topIsVGG == true ? requested : $0 } ?? requested)
         inputSize = summary.metadata[WeightMetadata.inputSize].flatMap { try? parseSize($0) }
         loader = { try WeightFile.load(url) }
     }
 
-    /// The file's own word (vggtl metadata), else what the backbone and the names say: Keras'
-    /// InceptionV3 expects tf's preprocessing, PyTorch weights torch's, Keras' VGG16/ResNet50 caffe's.
+    /// The file's own word (vggtl metadata), else what the backbone and the names say: InceptionV3
+    /// (Keras' or torchvision's) expects tf's preprocessing, torchvision's ResNet50 and other PyTorch
+    /// weights torch's, Keras' VGG16/ResNet50 caffe's (`Backbone.defaultPreprocessing`).
     static func preprocessing(metadata: [String: String], names: [String], format: WeightFormat, trunk: ModelConfig.Trunk) -> (Preprocessing, String) {
         if let m = metadata[WeightMetadata.preprocessing], let p = Preprocessing(rawValue: m) { return (p, "the file's metadata") }
         if trunk == .inceptionV3 || trunk == .inceptionV3Torchvision { return (.tf, "InceptionV3 weights") }
-        if TorchVGG16.looksLikeTorch(names: names) { return (.torch, "PyTorch names") }
+        if trunk == .resnet50Torchvision { return (.torch, "torchvision ResNet50 weights") }
+        if TorchNames.looksLikeTorch(names: names) { return (.torch, "PyTorch names") }
+        if trunk == .resnet50 { return (.caffe, "Keras ResNet50 weights") }
         if format == .safetensors { return (.torch, "a safetensors file without vggtl metadata") }
         return (Backbone.of(trunk)?.defaultPreprocessing ?? .caffe, "Keras weights")
     }
@@ -92,6 +100,18 @@ struct WeightsChoice {
             }
             return runTrunk
         }
+        // ResNet50 and InceptionV3 come as two architectures: build the one the file holds.
+        let family: (ModelConfig.Trunk) -> String = { t in
+            switch t {
+            case .vgg16, .vgg16BN: return "vgg16"
+            case .resnet50, .resnet50Torchvision: return "resnet50"
+            case .inceptionV3, .inceptionV3Torchvision: return "inceptionv3"
+            case .none: return "none"
+            }
+        }
+        if let fileTrunk, family(fileTrunk) != family(requested) {
+            throw VGGTLError.invalidArgument("--model \(requested.rawValue): \(name) holds \(Backbone.of(fileTrunk)!.title) weights; use --model \(family(fileTrunk))")
+        }
         switch requested {
         case .vgg16: return batchNorm ? .vgg16BN : .vgg16
         case .vgg16BN:
@@ -99,7 +119,26 @@ struct WeightsChoice {
                 throw VGGTLError.invalidArgument("--bn (--model vgg16-bn): \(name) has no BatchNorm tensors (a plain VGG16); drop --bn, or use VGG16-BN weights")
             }
             return .vgg16BN
-        default: return requested
+        case .resnet50, .inceptionV3: return fileTrunk ?? requested
+        case .resnet50Torchvision, .inceptionV3Torchvision:
+            if let fileTrunk, fileTrunk != requested {
+                throw VGGTLError.invalidArgument("--model \(requested.rawValue): \(name) holds \(Backbone.of(fileTrunk)!.title) weights, "
+                    + "another architecture; use --model \(family(fileTrunk)) (it builds the architecture the weights describe)")
+            }
+            return requested
+        case .none: return requested
+        }
+    }
+
+    /// The line that says which architecture torchvision weights build, for --model resnet50 / inceptionv3.
+    func architectureNote(requested: ModelConfig.Trunk) -> String? {
+        guard requested == .resnet50 || requested == .inceptionV3, let fileTrunk, fileTrunk != requested else { return nil }
+        let origin = torchNames ? "names" : "weights"
+        switch fileTrunk {
+        case .resnet50Torchvision: return "torchvision ResNet50 \(origin): building the v1.5 trunk (stride on the 3x3 convolution)"
+        case .inceptionV3Torchvision:
+            return "torchvision Inception3 \(origin): building its InceptionV3 trunk (BatchNorm with gamma, average pools that count the padding)"
+        default: return nil
         }
     }
 
@@ -107,8 +146,20 @@ struct WeightsChoice {
     func describe(input: InputSpec, requested: ModelConfig.Trunk, preprocessFlag: Bool) -> String {
         var parts = ["weights: \(name)"]
         if batchNorm, requested == .vgg16 { parts.append("BatchNorm tensors found: building the VGG16-BN trunk") }
+        if let note = architectureNote(requested: requested) { parts.append(note) }
         parts.append(preprocessFlag ? "preprocessing \(input.preprocessing.rawValue) (--preprocess)"
                                     : "preprocessing \(input.preprocessing.rawValue) (from \(preprocessingSource))")
         return parts.joined(separator: "; ")
+    }
+}
+
+/// The lines a load owes the user: layers paired by order (names not ours) and torch tensors left out.
+func reportLoadNotes(_ r: WeightLoadReport, file: String) {
+    let name = URL(fileURLWithPath: file).lastPathComponent
+    if let first = r.pairedByOrder.first {
+        print("\(name): its layer names are not ours (\(first.file) for our \(first.model), ...): \(r.pairedByOrder.count) layers paired by order, as Keras' load_weights does")
+    }
+    if !r.leftOut.isEmpty {
+        print("\(name): left out \(r.leftOut.count) tensors of the auxiliary classifier (AuxLogits.*), a training-time branch the trunk does not use")
     }
 }

@@ -164,7 +164,7 @@ final class CommandTests: VGGTLTestCase {
         try vggtl(["train-top", "--device", "cpu", "--features", path("feat"), "--out", path("top"), "--epochs", "1", "--batch", "8"])
         XCTAssertEqual(try Checkpoint.load(temp.appendingPathComponent("top/last.json")).model.headPooling, .gap)
 
-        for (args, needle) in [(["finetune", "--model", "resnet50", "--weights", "imagenet", "--data", Self.data.path, "--out", path("x")], "--weights"),
+        for (args, needle) in [(["finetune", "--model", "resnet50-torchvision", "--weights", "imagenet", "--data", Self.data.path, "--out", path("x")], "--weights"),
                                (["finetune", "--model", "resnet50", "--weights", "none", "--unfreeze", "mixed9", "--data", Self.data.path, "--out", path("y")], "conv5"),
                                (["summary", "--model", "inceptionv3", "--size", "64x64"], "75x75"),
                                (["train", "--model", "resnet51", "--data", Self.data.path, "--out", path("z")], "resnet50")] {

@@ -177,7 +177,7 @@ public enum KerasH5 {
         for t in w.tensors {
             guard let slash = t.name.firstIndex(of: "/"), slash != t.name.startIndex, t.name.index(after: slash) != t.name.endIndex else {
                 throw VGGTLError.invalidArgument("\(url.path): tensor name \(t.name) is not 'layer/weight'; Keras HDF5 needs layer names"
-                    + (TorchVGG16.looksLikeTorch(w) ? " (these are PyTorch names: convert with --naming keras)" : ""))
+                    + (TorchNames.looksLikeTorch(w) ? " (these are PyTorch names: convert with --naming keras)" : ""))
             }
             byLayer[String(t.name[..<slash]), default: []].append((String(t.name[t.name.index(after: slash)...]), t.shape, t.values))
         }

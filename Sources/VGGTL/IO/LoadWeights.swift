@@ -7,11 +7,24 @@ public struct WeightLoadReport {
     public var loaded: [String] = []
     public var skipped: [String] = []
     public var mismatched: [String] = []
+    /// The file's layers renamed to ours because they were paired by order (Keras'
+    /// load_weights: the official InceptionV3 file's conv2d_1 is our conv2d); empty when the
+    /// names matched.
+    public var pairedByOrder: [(file: String, model: String)] = []
+    /// Torch tensors left out on purpose (Inception3's AuxLogits.*).
+    public var leftOut: [String] = []
 }
 
 /// Copies the weights of `w` into the layers with the same names ("block1_conv1/kernel") and
 /// checks every shape first: on any error nothing is changed. PyTorch names are mapped first
-/// (`TorchVGG16.toKeras`); errors then name the torch tensor and shapes as the user has them.
+/// (`TorchNames.toKeras`); errors then name the torch tensor and shapes as the user has them.
+///
+/// Keras files whose layer names are not ours are paired by order, as Keras' `load_weights`
+/// does: the file's layers (in its `layer_names` order) with the layers of `layers` that must
+/// load (in the order given: pass Keras' `model.layers` order, `Model.kerasOrderedLayers`). Every
+/// pair must have the same weights and shapes; layers of the file after those keep their names
+/// (a top: `predictions`). Names number unnamed layers per Keras session, so the official
+/// InceptionV3 file's `conv2d_1` is a fresh model's `conv2d`.
 /// Tensors of the file that no layer has are ignored (a full VGG16 file loads into a notop
 /// model), except BatchNorm tensors of a convolution that is loaded without its BatchNorm: that
 /// would silently compute something else, so it is an error.
@@ -24,10 +37,15 @@ public struct WeightLoadReport {
 @discardableResult
 public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool = false,
                         mayStartFresh: ((String) -> Bool)? = nil) throws -> WeightLoadReport {
-    let torch = TorchVGG16.looksLikeTorch(w)
-    let set = torch ? try TorchVGG16.toKeras(w) : w
-    let origins = torch ? try TorchVGG16.origins(of: w) : [:]
+    let torch = TorchNames.looksLikeTorch(w)
+    var set = torch ? try TorchNames.toKeras(w) : w
+    let origins = torch ? try TorchNames.origins(of: w) : [:]
     let file = set.sourceDescription
+    var pairs: [(file: String, model: String)] = []
+    if !torch, !skipMissing {
+        let required = layers.filter { !$0.weights.isEmpty && !(mayStartFresh?($0.name) ?? false) }
+        (set, pairs) = try pairedByOrder(set, required)
+    }
     var index: [String: Int] = [:]
     for (i, t) in set.tensors.enumerated() where index[t.name] == nil { index[t.name] = i }
     var plan: [(target: NamedTensor, source: Int, layer: String)] = []
@@ -80,7 +98,60 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
     for (target, i, _) in plan {
         target.tensor.upload(set.tensors[i].values)
     }
-    return WeightLoadReport(loaded: plan.map(\.target.name), skipped: missing, mismatched: mismatched)
+    return WeightLoadReport(loaded: plan.map(\.target.name), skipped: missing, mismatched: mismatched, pairedByOrder: pairs,
+                            leftOut: torch ? TorchNames.leftOut(names: w.names) : [])
+}
+
+/// When some weight of `required` is not in `set` by name, the file has at least as many
+/// layers, and fewer than half of its layers have our name at our position (a file named as
+/// ours but incomplete stays matched by name, and its error lists what is missing): the file's first
+/// layers renamed to `required`'s, pair by pair in order, each pair checked (same weights, same
+/// shapes). Otherwise the set as it is.
+func pairedByOrder(_ set: WeightSet, _ required: [Layer]) throws -> (WeightSet, [(file: String, model: String)]) {
+    let names = Set(set.names)
+    let fileLayers = set.layerNames
+    guard required.contains(where: { $0.weights.contains { !names.contains($0.name) } }), fileLayers.count >= required.count,
+          2 * zip(fileLayers, required).filter({ $0 == $1.name }).count < required.count else { return (set, []) }
+    let file = set.sourceDescription
+    var tensorsOf: [String: [(name: String, shape: [Int], values: [Float])]] = [:]
+    for t in set.tensors { tensorsOf[layerName(of: t.name), default: []].append(t) }
+    func weight(_ name: String) -> String { String(name.dropFirst(layerName(of: name).count + 1)) }
+    func ordinal(_ n: Int) -> String {
+        let suffix = (11...13).contains(n % 100) ? "th" : [1: "st", 2: "nd", 3: "rd"][n % 10] ?? "th"
+        return "\(n)\(suffix)"
+    }
+    var out = WeightSet(metadata: set.metadata, source: set.source)
+    var pairs: [(file: String, model: String)] = []
+    for (k, ours) in required.enumerated() {
+        let theirs = fileLayers[k]
+        let fileWeights = tensorsOf[theirs] ?? []
+        let where_ = "the file's \(ordinal(k + 1)) layer with weights, paired by order (Keras' load_weights; the names differ) with our \(ours.name)"
+        guard fileWeights.map({ weight($0.name) }).sorted() == ours.weights.map({ weight($0.name) }).sorted() else {
+            throw VGGTLError.weightNaming(file: file, reason: "layer \(theirs) (\(where_)) has weights \(fileWeights.map { "\(weight($0.name)) \(compactShape($0.shape))" }.joined(separator: ", ")) "
+                + "where ours has \(ours.weights.map { "\(weight($0.name)) \(compactShape($0.tensor.shape))" }.joined(separator: ", ")): the file holds another architecture, "
+                + "or its layers are not in Keras' model.layers order; check --model", found: fileLayers)
+        }
+        for t in fileWeights {
+            let w = weight(t.name)
+            let target = ours.weights.first { weight($0.name) == w }!
+            guard t.shape == target.tensor.shape else {
+                throw VGGTLError.weightShapeMismatch(file: file, tensor: "\(t.name) (\(where_), whose \(w) is \(target.name))",
+                                                     fileShape: t.shape, modelShape: target.tensor.shape)
+            }
+            out.tensors.append(("\(ours.name)/\(w)", t.shape, t.values))
+        }
+        if theirs != ours.name { pairs.append((theirs, ours.name)) }
+    }
+    let taken = Set(out.names)
+    for layer in fileLayers.dropFirst(required.count) {
+        for t in tensorsOf[layer] ?? [] {
+            guard !taken.contains(t.name) else {
+                throw VGGTLError.weightNaming(file: file, reason: "after pairing its first \(required.count) layers by order with ours, its layer \(layer) has the name of one of them", found: fileLayers)
+            }
+            out.tensors.append(t)
+        }
+    }
+    return (out, pairs)
 }
 
 /// Reads a weights file (any format, Keras or PyTorch names) and loads it into `layers`.

@@ -180,9 +180,13 @@ public enum TorchVGG16 {
     /// For each Keras weight a torch file maps to: the torch tensor it comes from, its shape, and
     /// the torch shape a Keras shape corresponds to (for errors that name what the user has).
     public static func origins(of w: WeightSet) throws -> [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] {
+        try origins(of: w, plan: plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription))
+    }
+
+    static func origins(of w: WeightSet, plan: [Mapping]) -> [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] {
         let shapes = Dictionary(w.tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
         var out: [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] = [:]
-        for m in try plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription) {
+        for m in plan {
             let original = shapes[m.torch] ?? []
             let back: ([Int]) -> [Int]
             switch m.kind {
@@ -197,9 +201,13 @@ public enum TorchVGG16 {
 
     /// Torch names and layouts -> Keras names and layouts. Metadata is kept.
     public static func toKeras(_ w: WeightSet) throws -> WeightSet {
-        let file = w.sourceDescription
-        try w.validate(for: file)
-        let mappings = try plan(w.tensors.map { ($0.name, $0.shape) }, file: file)
+        try w.validate(for: w.sourceDescription)
+        return try toKeras(w, plan: plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription))
+    }
+
+    /// `toKeras` with the mapping given (any backbone's: see `TorchNames`).
+    static func toKeras(_ w: WeightSet, plan mappings: [Mapping]) throws -> WeightSet {
+        try w.validate(for: w.sourceDescription)
         let values = Dictionary(w.tensors.map { ($0.name, ($0.shape, $0.values)) }, uniquingKeysWith: { a, _ in a })
         var out = WeightSet(metadata: w.metadata, source: w.source)
         if out.metadata["format"] == "pt" { out.metadata["format"] = nil }

@@ -2,7 +2,7 @@ import Foundation
 
 /// Named arrays read from or written to a weights file, whatever its format. Names are ours
 /// (Keras' without ":0"): "block1_conv1/kernel", "bn/moving_mean"; a set read from a PyTorch
-/// file keeps torch names ("features.0.weight") until `TorchVGG16.toKeras` maps them.
+/// file keeps torch names ("features.0.weight") until `TorchNames.toKeras` maps them.
 public struct WeightSet {
     public var tensors: [(name: String, shape: [Int], values: [Float])]
     public var metadata: [String: String]
@@ -120,7 +120,7 @@ public enum WeightFile {
     /// `load`, then PyTorch names (torchvision, timm) mapped to Keras' layers and layouts.
     public static func loadKerasNamed(_ url: URL) throws -> WeightSet {
         let w = try load(url)
-        return TorchVGG16.looksLikeTorch(w) ? try TorchVGG16.toKeras(w) : w
+        return TorchNames.looksLikeTorch(w) ? try TorchNames.toKeras(w) : w
     }
 
     /// Names, shapes and dtypes without reading the values.
@@ -159,7 +159,7 @@ public enum WeightMetadata {
     public static let preprocessing = "vggtl.preprocessing"
     /// "HxW": the input size the weights were trained or exported at.
     public static let inputSize = "vggtl.input_size"
-    /// vgg16 | vgg16-bn: the trunk the tensors belong to.
+    /// The trunk the tensors belong to (`ModelConfig.Trunk`: vgg16, vgg16-bn, resnet50, resnet50-torchvision, ...).
     public static let trunk = "vggtl.trunk"
 }
 

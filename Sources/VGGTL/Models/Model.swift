@@ -84,6 +84,11 @@ public final class Model {
     public var trunkLayers: [Layer] { layers.filter(isTrunk) }
     public var headLayers: [Layer] { layers.filter { !isTrunk($0) } }
 
+    /// `layers` in Keras' `model.layers` order: what a weights file is paired with when its
+    /// names are not ours (`loadWeights` pairs by order then, as Keras does).
+    public var kerasOrderedLayers: [Layer] { kerasLayers.compactMap(\.layer) }
+    public var kerasOrderedTrunkLayers: [Layer] { kerasOrderedLayers.filter(isTrunk) }
+
     /// `model.layers` as Keras lists them: the InputLayer, then every layer in Keras' order.
     public var kerasLayers: [KerasLayer] {
         if let k = kerasCache { return k }

@@ -89,7 +89,7 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
             return "\(file) has MD5 \(got) but Keras publishes \(expected) for \(url): the download is damaged or not that file; delete it and try again"
         case let .cachedWeightsDamaged(path, url, expected, got):
             return "the cached ImageNet weights \(path) have MD5 \(got), not the \(expected) Keras publishes for \(url): "
-                + "the file is damaged or not VGG16's weights. Delete it (rm '\(path)') and run again to download it, or put the right file there"
+                + "the file is damaged or not the weights of that name. Delete it (rm '\(path)') and run again to download it, or put the right file there"
         case let .interrupted(signal, epoch, batch, batches, checkpoint):
             return "interrupted by \(signal) in epoch \(epoch) after batch \(batch) of \(batches); saved \(checkpoint): run the same command with --resume to continue"
         case let .nonFiniteLoss(value, epoch, batch, step, lr):

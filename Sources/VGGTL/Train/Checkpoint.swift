@@ -192,7 +192,7 @@ extension Checkpoint {
         guard ft.weights != "none" else {
             throw VGGTLError.invalidArgument("\(runDir.path): its features came from a randomly initialised trunk, which cannot be rebuilt")
         }
-        try loadWeights(try trunkSource(ft.weights), into: model.trunkLayers)
+        try loadWeights(try trunkSource(ft.weights), into: model.kerasOrderedTrunkLayers)
         let head = try WeightFile.load(json.deletingLastPathComponent().appendingPathComponent(info.weightsFile))
         try loadWeights(head, into: model.headLayers)
         return (info, model)
