@@ -13,18 +13,6 @@ final class BackboneWeightsTests: BinaryTestCase {
         XCTAssertFalse(r.signaled || r.output.contains("Fatal error"), r.output, file: file, line: line)
     }
 
-    /// The VGGTLError message `body` throws; a test failure when it throws nothing or something else.
-    func vggtlError(file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) -> String {
-        do {
-            try body()
-            XCTFail("expected a VGGTLError", file: file, line: line)
-        } catch let e as VGGTLError {
-            return e.description
-        } catch {
-            XCTFail("expected a VGGTLError, got \(error)", file: file, line: line)
-        }
-        return ""
-    }
 
     func features(_ dir: String) throws -> [Float] { try NPY.read(url(dir).appendingPathComponent("features.npy")).values }
     func featuresInfo(_ dir: String) throws -> [String: Any] {

@@ -109,3 +109,19 @@ extension Layer {
         return inputGradient ? network.inputGradient : nil
     }
 }
+
+extension XCTestCase {
+    /// The VGGTLError message `body` throws; a test failure when it throws nothing or something else.
+    @discardableResult
+    func vggtlError(_ what: String = "", file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) -> String {
+        do {
+            try body()
+            XCTFail("expected a VGGTLError \(what)", file: file, line: line)
+        } catch let e as VGGTLError {
+            return e.description
+        } catch {
+            XCTFail("expected a VGGTLError \(what), got \(error)", file: file, line: line)
+        }
+        return ""
+    }
+}

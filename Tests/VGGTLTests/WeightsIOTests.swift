@@ -810,19 +810,6 @@ final class WeightsIOTests: VGGTLTestCase {
         return out
     }
 
-    /// The VGGTLError message `body` throws; a test failure when it throws nothing or something else.
-    @discardableResult
-    private func vggtlError(_ what: String = "", file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) -> String {
-        do {
-            try body()
-            XCTFail("expected a VGGTLError \(what)", file: file, line: line)
-        } catch let e as VGGTLError {
-            return e.description
-        } catch {
-            XCTFail("expected a VGGTLError \(what), got \(error)", file: file, line: line)
-        }
-        return ""
-    }
 
     private func handMadeNPY(descr: String, shape: String, data: [UInt8], version: UInt8, fortran: Bool = false, trailingComma: Bool = true) -> Data {
         handMadeNPY(rawHeader: "{'descr': '\(descr)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': \(shape)\(trailingComma ? ", " : "")}",
