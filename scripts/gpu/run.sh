@@ -11,11 +11,14 @@
 #      same with VGGTL_OCL_CONV=im2col, the generic path the new kernels replace
 #   4. `vggtl bench` for the six cases, and full224 alone with its GPU memory sampled
 #   5. PyTorch CUDA on the same cases in fp32 (TF32 off), tf32 (its default) and bf16
-#   6. summary.py: img/s against PyTorch, conv passes against the sgemm rate, memory
-# About 5-8 minutes on an H200 (the autotune builds and times ~17 kernels per layer shape, 27
-# shapes over the six cases); run it with the device tool's timeout_s=600. The results are
-# re-packed after every part, so a call cut short still returns what was done.
-#   PARTS=devices,parity,finetune,layers,bench,memory,torch (the default: all) picks parts.
+#   6. ResNet50/InceptionV3 cases (resnet50-extract224, resnet50-finetune224,
+#      inceptionv3-extract299), vggtl and PyTorch fp32, last: their ~50 new geometries autotune
+#   7. summary.py: img/s against PyTorch, conv passes against the sgemm rate, memory
+# About 5-8 minutes on an H200 for parts 1-5 (the autotune builds and times ~17 kernels per
+# layer shape, 27 shapes over the six cases), part 6 up to ~6 more (not measured yet); run it
+# with the device tool's timeout_s=600. The results are re-packed after every part, so a call
+# cut short still returns what was done; PARTS=backbones in a second call runs part 6 alone.
+#   PARTS=devices,parity,finetune,layers,bench,memory,torch,backbones (the default: all) picks parts.
 #   TUNE=1: also CLBlast's xgemm and xconvgemm tuners (bundled from clblast-utils when it is
 #      installed where the bundle is made), ~3 minutes; their logs and best parameters go to the
 #      results, and VGGTL_CLBLAST_XGEMM=NAME=VALUE,... hands the xgemm ones to vggtl.
@@ -33,7 +36,7 @@ exec 3>&1   # the log, while a step's own output goes to its files
 log() { echo "== $* (t=$(( $(date +%s) - T0 )) s)" >&3; }
 timed() { local label=$1; shift; local s=$(date +%s%N); "$@"; local rc=$?
           echo "$label: $(( ($(date +%s%N) - s) / 1000000 )) ms, rc=$rc" >&3; return $rc; }
-PARTS=",${PARTS:-devices,parity,finetune,layers,bench,memory,torch},"
+PARTS=",${PARTS:-devices,parity,finetune,layers,bench,memory,torch,backbones},"
 want() { [[ $PARTS == *",$1,"* ]]; }
 # What is done so far, in the two files the call brings back.
 save() { tar czf "$OUT/results.tar.gz" -C "$RES" . 2> /dev/null; }
@@ -170,6 +173,19 @@ if want torch; then
       --cases $CASES --steps $STEPS --threads "$(nproc)" --json > "$RES/torch_$mode.json" 2> "$RES/torch_$mode.err" \
       || tail -3 "$RES/torch_$mode.err"
   done
+  save
+fi
+
+# ResNet50 and InceptionV3 (issue 11) last, so that a call short of time keeps the six cases:
+# vggtl and PyTorch fp32 (TF32 off) on the same three cases, 5 steps each.
+BACKBONES=resnet50-extract224,resnet50-finetune224,inceptionv3-extract299
+if want backbones && [ -z "${QUICK:-}" ]; then
+  log "ResNet50 / InceptionV3: $BACKBONES"
+  timed "bench backbones" timeout 200 "$V" bench --device opencl:0 --cases $BACKBONES --steps 5 --gemm 0 --json \
+    > "$RES/vggtl_opencl_backbones.json" 2> "$RES/vggtl_opencl_backbones.err"; tail -3 "$RES/vggtl_opencl_backbones.err"
+  timed "torch fp32 backbones" timeout 150 "$PY" "$ROOT/scripts/bench/pytorch_bench.py" --device $TDEV --precision fp32 \
+    --cases $BACKBONES --steps 5 --threads "$(nproc)" --json > "$RES/torch_backbones_fp32.json" 2> "$RES/torch_backbones_fp32.err" \
+    || tail -3 "$RES/torch_backbones_fp32.err"
   save
 fi
 

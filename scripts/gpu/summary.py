@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The summary of a scripts/gpu/run.sh call, from the files it wrote to OUT:
-img/s of the six cases against PyTorch CUDA (fp32 with TF32 off is the target's reference),
+img/s of the six cases (and ResNet50/InceptionV3) against PyTorch CUDA (fp32 with TF32 off is the target's reference),
 every convolution pass against the same run's sgemm rate (direct-convolution FLOPs) and against
 the generic im2col path, peak GPU memory of full224, and the parity line.
   summary.py OUT
@@ -28,9 +28,13 @@ for m, t in torch.items():
 
 ours = {c["name"]: c["imagesPerSecond"] for c in (vggtl or {}).get("cases", [])}
 theirs = {m: {c["name"]: c for c in t["cases"]} for m, t in torch.items() if t}
+# ResNet50 / InceptionV3, measured after the six (vggtl and PyTorch fp32 only).
+ours.update({c["name"]: c["imagesPerSecond"] for c in (load("vggtl_opencl_backbones.json") or {}).get("cases", [])})
+theirs.setdefault("fp32", {}).update({c["name"]: c for c in (load("torch_backbones_fp32.json") or {}).get("cases", [])})
 print()
-print(f"{'case':12s} {'vggtl':>9s} {'torch fp32':>11s} {'ratio':>6s} {'torch tf32':>11s} {'ratio':>6s} {'torch bf16':>11s}")
-for case in ("extract224", "extract150", "full150", "full224", "part150", "bn32"):
+print(f"{'case':22s} {'vggtl':>9s} {'torch fp32':>11s} {'ratio':>6s} {'torch tf32':>11s} {'ratio':>6s} {'torch bf16':>11s}")
+for case in ("extract224", "extract150", "full150", "full224", "part150", "bn32",
+             "resnet50-extract224", "resnet50-finetune224", "inceptionv3-extract299"):
     if case not in ours and not any(case in t for t in theirs.values()):
         continue
     v = ours.get(case)
@@ -40,7 +44,7 @@ for case in ("extract224", "extract150", "full150", "full224", "part150", "bn32"
         cells.append(f"{r['imagesPerSecond']:11.1f}" if r else f"{'-':>11s}")
         if m != "bf16":
             cells.append(f"{v / r['imagesPerSecond']:6.2f}" if v and r else f"{'-':>6s}")
-    print(f"{case:12s} " + " ".join(cells))
+    print(f"{case:22s} " + " ".join(cells))
 print("targets: every case >= 0.50x torch fp32; moonshot >= 1.0x fp32 and >= 0.5x tf32")
 
 layers = load("layers_opencl.json")
