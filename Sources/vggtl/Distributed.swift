@@ -49,10 +49,15 @@ struct DistributedOptions: ParsableArguments {
     var syncBn = false
     @Option(help: "Under mpirun: gradient bucket size in MB; each bucket's allreduce starts as soon as backward has finished its layers.")
     var bucketMb: Double = 25
+    @Option(help: "Under mpirun: none | fp16. fp16 sends gradients as half floats: half the bytes, 11 significant bits, range +-65504 (an overflow stops the job with a message).")
+    var gradientCompression = "none"
 
     func validate() throws {
         guard bucketMb > 0, bucketMb.isFinite else { throw VGGTLError.badFlag(flag: "--bucket-mb", value: "\(bucketMb)", expected: "a positive size in MB such as 25") }
+        _ = try compression()
     }
+
+    func compression() throws -> GradientCompression { try parseEnum(gradientCompression, flag: "--gradient-compression") }
 }
 
 /// How a training run's batches are split, and what its checkpoints record about it.
@@ -105,7 +110,9 @@ func splitTraining(train: BatchProvider, validation: BatchProvider?, batch: Int,
 /// start-up check that every rank has the same flags, data and weights.
 func joinDataParallel(_ trainer: Trainer, comm: Communicator, split: TrainingSplit, options: DistributedOptions,
                       info: CheckpointInfo, data: [(String, UInt64)]) throws -> DataParallel {
-    let dp = DataParallel(comm: comm, train: split.sharded!, model: trainer.model, syncBatchNorm: options.syncBn, bucketMegabytes: options.bucketMb)
+    let compression = try options.compression()
+    let dp = DataParallel(comm: comm, train: split.sharded!, model: trainer.model, syncBatchNorm: options.syncBn, bucketMegabytes: options.bucketMb,
+                          compression: compression)
     trainer.coordinator = dp
     trainer.verbose = dp.isPrimary
     try dp.checkConsistency(arguments: Array(CommandLine.arguments.dropFirst()), data: data, model: trainer.model, optimizer: trainer.optimizer,
@@ -115,7 +122,8 @@ func joinDataParallel(_ trainer: Trainer, comm: Communicator, split: TrainingSpl
     let bn = trainer.model.layers.contains { $0 is BatchNormalization }
     print("data parallel: \(comm.size) ranks x batch \(split.sharded!.batchPerRank) = global batch \(split.sharded!.globalBatch); "
           + "\(split.sharded!.batchCount) steps per epoch; each rank trains on its share of one seeded shuffle per epoch")
-    print("gradients: \(String(format: "%.2f", Double(trainable) / 1e6)) M trainable parameters, \(String(format: "%.1f", Double(trainable) * 4 / 1e6)) MB "
+    print("gradients: \(String(format: "%.2f", Double(trainable) / 1e6)) M trainable parameters, "
+          + "\(String(format: "%.1f", Double(trainable) * (compression == .fp16 ? 2 : 4) / 1e6)) MB\(compression == .fp16 ? " as fp16 (--gradient-compression)" : "") "
           + "summed per step (MPI_Iallreduce in \(String(format: "%g", options.bucketMb)) MB buckets during backward)"
           + (bn ? "; BatchNorm statistics \(options.syncBn ? "over the global batch (--sync-bn)" : "per rank (--sync-bn shares them)")" : ""))
     for (r, d) in devices.enumerated() { print("rank \(r) (\(comm.peers[r])): \(d)") }

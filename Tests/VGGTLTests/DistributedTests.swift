@@ -240,6 +240,37 @@ final class DistributedTests: VGGTLTestCase {
         XCTAssertEqual(try checkpoint("two").0.dataParallel, CheckpointInfo.DataParallelRecord(ranks: 2, batchPerRank: 4, samplesDone: nil))
     }
 
+    /// --gradient-compression fp16: gradients travel as half floats. The run stays within fp16's
+    /// rounding of the float32 one (and differs from it, so the compression really happened);
+    /// gradients beyond fp16's range stop every rank with one message.
+    func testFP16GradientCompressionStaysWithinItsRoundingAndStopsOnOverflow() throws {
+        _ = try requireMPI()
+        let feat = try features()
+        let common = ["train-top", "--device", "cpu", "--features", feat, "--epochs", "3", "--hidden", "16", "--dropout", "0",
+                      "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--seed", "7", "--batch", "4", "--mpi-timeout", "60"]
+        try mpi(2, common + ["--out", path("exact")])
+        let half = try mpi(2, common + ["--out", path("half"), "--gradient-compression", "fp16"])
+        XCTAssertTrue(half.text.contains("as fp16 (--gradient-compression)"), half.text)
+        XCTAssertFalse(half.text.contains("differ from rank 0's"), "both ranks apply the same fp16 sums\n\(half.text)")
+        let (worst, at) = try worstDifference("exact", "half")
+        print("fp16 gradient compression vs float32 after 3 epochs: largest relative difference \(worst) (\(at))")
+        XCTAssertGreaterThan(worst, 1e-6, "fp16 sums round: the runs cannot be identical")
+        XCTAssertLessThan(worst, 2e-2, "within fp16 rounding (11 significant bits) carried over 21 steps (\(at))")
+
+        // Features of magnitude 1e6: the first Dense kernel's gradient is far beyond 65504.
+        var g = SeededGenerator(seed: 5)
+        let big = temp.appendingPathComponent("big")
+        try FileManager.default.createDirectory(at: big, withIntermediateDirectories: true)
+        try NPY.write((0..<(16 * 32)).map { _ in 1e6 * g.uniform(0.5, 1) }, shape: [16, 2, 2, 8], to: big.appendingPathComponent("features.npy"))
+        try NPY.writeInt64((0..<16).map { $0 % 3 }, shape: [16], to: big.appendingPathComponent("labels.npy"))
+        try JSONEncoder().encode(["a", "b", "c"]).write(to: big.appendingPathComponent("classes.json"))
+        let overflow = try mpi(2, ["train-top", "--device", "cpu", "--features", big.path, "--epochs", "1", "--hidden", "16", "--batch", "4",
+                                   "--optimizer", "sgd", "--lr", "0.01", "--out", path("overflow"), "--gradient-compression", "fp16",
+                                   "--mpi-timeout", "60"], fails: true)
+        XCTAssertTrue(overflow.text.contains("fp16 gradient compression") && overflow.text.contains("65504"), overflow.text)
+        XCTAssertFalse(overflow.text.contains("did not answer"), "no rank hangs: both stop alike\n\(overflow.text)")
+    }
+
     /// Fine-tuning VGG16-BN's block 5 and a head with dropout, BatchNorm in batch-statistics
     /// mode: 2 ranks x 3 with --sync-bn reproduce 1 x 6 (statistics of the global batch; dropout
     /// masks by position in the global batch) over 2 epochs of steps of 6, 6 and 4 images.

@@ -2,7 +2,7 @@
 # Data-parallel scaling on this machine: `vggtl bench --distributed` with 1 process and with
 # N ranks under mpirun, alternating so both see the same load; one JSON per run in $OUT.
 # Usage: scripts/bench/distributed.sh VGGTL [REPEATS] [RANKS]
-#   DEVICE=cpu|opencl CASES=part150,bn32 STEPS=5 RANK_BATCH=... OUT=bench-distributed
+#   DEVICE=cpu|opencl CASES=part150,bn32 STEPS=5 RANK_BATCH=... COMPRESSION=fp16 OUT=bench-distributed
 set -euo pipefail
 vggtl=${1:?usage: distributed.sh path/to/vggtl [repeats] [ranks]}
 repeats=${2:-3}
@@ -13,6 +13,7 @@ cases=${CASES:-part150,bn32}
 steps=${STEPS:-5}
 extra=()
 [[ -n "${RANK_BATCH:-}" ]] && extra+=(--rank-batch "$RANK_BATCH")
+[[ -n "${COMPRESSION:-}" ]] && extra+=(--gradient-compression "$COMPRESSION")
 mkdir -p "$out"
 mpirun=(mpirun --oversubscribe -np "$ranks")
 [[ $(id -u) == 0 ]] && mpirun+=(--allow-run-as-root)

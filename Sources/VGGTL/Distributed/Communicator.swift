@@ -163,6 +163,8 @@ public final class Communicator {
 
     // MARK: - Collectives
 
+    private var halfSumOp: MPILibrary.Handle?
+
     public enum Operation { case sum, max, min }
 
     private func handle(_ op: Operation) -> MPILibrary.Handle {
@@ -183,6 +185,30 @@ public final class Communicator {
             offset += n
         }
         return pieces
+    }
+
+    /// Starts an in-place sum of `count` IEEE half floats at `p` (fp16 gradient compression):
+    /// MPI has no half type, so they travel as 16-bit integers summed by our own operation.
+    func startAllreduceHalf(_ p: UnsafeMutablePointer<UInt16>, count: Int, what: String) throws -> [Pending] {
+        let op = try halfSum()
+        var pieces: [Pending] = []
+        var offset = 0
+        while offset < count {
+            let n = min(Self.chunk, count - offset)
+            let base = p + offset
+            pieces.append(try started(what) { mpi.iallreduce(UnsafeRawPointer(bitPattern: 1), base, Int32(n), mpi.uint16, op, comm, $0) })
+            offset += n
+        }
+        return pieces
+    }
+
+    /// The half-float sum operation, created at first use (MPI_Op_create, commutative).
+    private func halfSum() throws -> MPILibrary.Handle {
+        if let halfSumOp { return halfSumOp }
+        var op: MPILibrary.Handle?
+        try check(mpi.opCreate(sumHalfFloats, 1, &op), "MPI_Op_create (fp16 sum)")
+        halfSumOp = op
+        return op!
     }
 
     private func allreduce(_ p: UnsafeMutableRawPointer, count: Int, type: MPILibrary.Handle, stride: Int, op: Operation, what: String) throws {
@@ -307,6 +333,7 @@ public final class Communicator {
         guard !finished else { return }
         finished = true
         diagnostics.close()
+        if halfSumOp != nil { _ = mpi.opFree(&halfSumOp) }
         _ = mpi.finalize()
     }
 
@@ -412,4 +439,12 @@ public final class Communicator {
             }
         }
     }
+}
+
+/// inout[i] = in[i] + inout[i] on IEEE half floats, summed in float and rounded once per add
+/// (what fp16 gradient compression costs in precision; an overflow becomes inf and is caught).
+private let sumHalfFloats: MPILibrary.UserFunction = { input, accumulated, length, _ in
+    guard let input, let accumulated, let length else { return }
+    let a = input.assumingMemoryBound(to: Float16.self), b = accumulated.assumingMemoryBound(to: Float16.self)
+    for i in 0..<Int(length.pointee) { b[i] = Float16(Float(a[i]) + Float(b[i])) }
 }

@@ -22,11 +22,12 @@ public final class DataParallel: TrainingCoordinator {
     public private(set) var stepWaits: [Double] = []
     public var gradientBytes: Int { buckets.bytes }
 
-    public init(comm: Communicator, train: ShardedBatches, model: Model, syncBatchNorm: Bool, bucketMegabytes: Double = 25) {
+    public init(comm: Communicator, train: ShardedBatches, model: Model, syncBatchNorm: Bool, bucketMegabytes: Double = 25,
+                compression: GradientCompression = .none) {
         self.comm = comm
         self.train = train
         self.syncBatchNorm = syncBatchNorm
-        buckets = GradientBuckets(comm: comm, megabytes: bucketMegabytes)
+        buckets = GradientBuckets(comm: comm, megabytes: bucketMegabytes, compression: compression)
         batchNormSync = syncBatchNorm ? SyncBatchNorm(comm: comm) : nil
         attach(model)
     }

@@ -17,11 +17,14 @@ public struct DistributedBenchResult: Codable, Sendable {
     /// Median seconds of the same bucketed allreduce with no compute around it; 0 for one rank.
     public var allreduceSeconds: Double
     public var gradientMegabytes: Double
+    /// How the gradients traveled (none: float32, fp16: half the bytes).
+    public var compression: String?
 }
 
 public enum DistributedBench {
     /// Times `steps` steps (after one warm-up) of a training case; `comm` nil: one process.
-    public static func run(_ w: Workload, comm: Communicator?, device: Device, steps: Int, bucketMegabytes: Double) throws -> DistributedBenchResult {
+    public static func run(_ w: Workload, comm: Communicator?, device: Device, steps: Int, bucketMegabytes: Double,
+                           compression: GradientCompression = .none) throws -> DistributedBenchResult {
         guard w.kind == .train, !w.fromJPEGs else {
             throw VGGTLError.badFlag(flag: "--cases", value: w.name, expected: "a training case with data in memory (full150, full224, part150, bn32) for --distributed")
         }
@@ -34,7 +37,7 @@ public enum DistributedBench {
         let labels = try Tensor((0..<w.batch).map { Float($0 % w.classes) }, shape: config.loss == .softmaxCrossEntropy ? [w.batch] : [w.batch, 1], on: device)
         let optimizer: Optimizer = w.adam ? Adam(learningRate: 1e-4) : SGD(learningRate: 1e-4, momentum: 0.9)
         let loss = Loss(config.loss)
-        let buckets = comm.map { GradientBuckets(comm: $0, megabytes: bucketMegabytes) }
+        let buckets = comm.map { GradientBuckets(comm: $0, megabytes: bucketMegabytes, compression: compression) }
         let trainable = model.network.trainableParameters
         var waits: [Double] = []
         let times = try stepSeconds(warmup: 1, steps: steps) {
@@ -65,10 +68,11 @@ public enum DistributedBench {
                 pure.append(t[0])
             }
         }
-        let bytes = trainable.reduce(0) { $0 + $1.value.count } * 4
+        let bytes = trainable.reduce(0) { $0 + $1.value.count } * (compression == .fp16 ? 2 : 4)
         return DistributedBenchResult(name: w.name, ranks: ranks, batchPerRank: w.batch, device: device.name,
                                       imagesPerSecond: Double(ranks * w.batch) / median(slowest), stepSeconds: slowest,
                                       exposedAllreduceSeconds: waits.isEmpty ? 0 : median(Array(waits.dropFirst())),
-                                      allreduceSeconds: pure.isEmpty ? 0 : median(pure), gradientMegabytes: Double(bytes) / 1e6)
+                                      allreduceSeconds: pure.isEmpty ? 0 : median(pure), gradientMegabytes: Double(bytes) / 1e6,
+                                      compression: compression.rawValue)
     }
 }

@@ -10,12 +10,15 @@ final class GradientBuckets {
     let comm: Communicator
     /// Floats per bucket (the last parameter may overfill one; a parameter is never split).
     let capacity: Int
+    let compression: GradientCompression
 
     final class Bucket {
         let parameters: [Parameter]
         let offsets: [Int]
         let count: Int
         let buffer: UnsafeMutablePointer<Float>
+        /// The bucket as IEEE half floats, when gradients travel compressed.
+        var half: UnsafeMutablePointer<UInt16>?
         var ready = Set<ObjectIdentifier>()
         var pending: [Communicator.Pending] = []
         var started = false
@@ -26,7 +29,7 @@ final class GradientBuckets {
             self.offsets = offsets; count = total
             buffer = .allocate(capacity: max(total, 1))
         }
-        deinit { buffer.deallocate() }
+        deinit { buffer.deallocate(); half?.deallocate() }
     }
 
     private(set) var buckets: [Bucket] = []
@@ -38,12 +41,14 @@ final class GradientBuckets {
     /// Seconds `finish` waited for communication in the last step (what overlap did not hide).
     private(set) var lastWait = 0.0
 
-    init(comm: Communicator, megabytes: Double) {
+    init(comm: Communicator, megabytes: Double, compression: GradientCompression = .none) {
         self.comm = comm
+        self.compression = compression
         capacity = max(1, Int(megabytes * 1_048_576 / 4))
     }
 
-    var bytes: Int { buckets.reduce(0) { $0 + $1.count } * 4 }
+    /// Bytes each step's allreduce moves per rank and direction (before the ring's factor).
+    var bytes: Int { buckets.reduce(0) { $0 + $1.count } * (compression == .fp16 ? 2 : 4) }
 
     /// Before backward: buckets for these trainable parameters (rebuilt when the set changes, as
     /// when a two-stage fine-tune unfreezes the trunk).
@@ -58,6 +63,7 @@ final class GradientBuckets {
                 if size >= capacity { buckets.append(Bucket(current)); current = []; size = 0 }
             }
             if !current.isEmpty { buckets.append(Bucket(current)) }
+            if compression == .fp16 { for b in buckets { b.half = .allocate(capacity: max(b.count, 1)) } }
             for (i, b) in buckets.enumerated() { for p in b.parameters { bucketOf[ObjectIdentifier(p)] = i } }
         }
         for b in buckets { b.ready = []; b.pending = []; b.started = false }
@@ -87,7 +93,13 @@ final class GradientBuckets {
             let out = UnsafeMutableBufferPointer(start: b.buffer + offset, count: p.value.count)
             if let g = p.grad { g.device.read(g.buffer, offset: 0, into: out) } else { out.initialize(repeating: 0) }
         }
-        b.pending = try comm.startAllreduce(b.buffer, count: b.count, what: "gradient allreduce (bucket \(index + 1) of \(buckets.count), \(b.parameters.first!.name)...)")
+        let what = "gradient allreduce (bucket \(index + 1) of \(buckets.count), \(b.parameters.first!.name)...)"
+        if let half = b.half {
+            for i in 0..<b.count { half[i] = Float16(b.buffer[i]).bitPattern }
+            b.pending = try comm.startAllreduceHalf(half, count: b.count, what: what + " in fp16")
+        } else {
+            b.pending = try comm.startAllreduce(b.buffer, count: b.count, what: what)
+        }
         b.started = true
     }
 
@@ -106,7 +118,16 @@ final class GradientBuckets {
         let before = comm.waitSeconds
         try comm.wait(buckets.flatMap(\.pending))
         lastWait = comm.waitSeconds - before
-        for b in buckets {
+        for (k, b) in buckets.enumerated() {
+            if let half = b.half {
+                // Every rank holds the same sums: an overflow stops them all alike.
+                var finite = true
+                for i in 0..<b.count { let v = Float(Float16(bitPattern: half[i])); b.buffer[i] = v; finite = finite && v.isFinite }
+                guard finite else {
+                    throw comm.fail("fp16 gradient compression: the summed gradients of bucket \(k + 1) (\(b.parameters.first!.name)...) left "
+                        + "fp16's range (|g| > 65504) or were not finite; run without --gradient-compression fp16, or lower the learning rate if training diverged")
+                }
+            }
             if scale != 1 { for i in 0..<b.count { b.buffer[i] *= scale } }
             for (p, offset) in zip(b.parameters, b.offsets) {
                 let g = try p.gradient()
@@ -114,4 +135,10 @@ final class GradientBuckets {
             }
         }
     }
+}
+
+/// How gradients travel between ranks: float32 (exact sums up to order), or IEEE half floats
+/// (half the bytes; each value keeps 11 significant bits, and the range is +-65504).
+public enum GradientCompression: String, CaseIterable, Sendable {
+    case none, fp16
 }

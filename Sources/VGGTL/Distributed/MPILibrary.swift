@@ -25,6 +25,10 @@ final class MPILibrary {
     typealias AbortFn = @convention(c) (Handle, Int32) -> Int32
     typealias ProcessorNameFn = @convention(c) (UnsafeMutablePointer<CChar>, UnsafeMutablePointer<Int32>) -> Int32
     typealias LibraryVersionFn = @convention(c) (UnsafeMutablePointer<CChar>, UnsafeMutablePointer<Int32>) -> Int32
+    /// MPI_User_function(invec, inoutvec, len, datatype): inoutvec[i] = invec[i] op inoutvec[i].
+    typealias UserFunction = @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Handle?>?) -> Void
+    typealias OpCreateFn = @convention(c) (UserFunction, Int32, UnsafeMutablePointer<Handle?>) -> Int32
+    typealias OpFreeFn = @convention(c) (UnsafeMutablePointer<Handle?>) -> Int32
 
     // The functions vggtl calls; every one returns an MPI error code (0: success).
     let initThread: InitThreadFn
@@ -46,9 +50,11 @@ final class MPILibrary {
     let abort: AbortFn
     let processorName: ProcessorNameFn
     let libraryVersion: LibraryVersionFn
+    let opCreate: OpCreateFn
+    let opFree: OpFreeFn
 
     // Open MPI's predefined objects.
-    let commWorld: Handle, float: Handle, double: Handle, uint64: Handle, byte: Handle
+    let commWorld: Handle, float: Handle, double: Handle, uint64: Handle, uint16: Handle, byte: Handle
     let opSum: Handle, opMax: Handle, opMin: Handle, errorsReturn: Handle
     /// Which file was loaded, for `vggtl devices`.
     let path: String
@@ -104,10 +110,13 @@ final class MPILibrary {
         abort = try symbol("MPI_Abort", as: AbortFn.self)
         processorName = try symbol("MPI_Get_processor_name", as: ProcessorNameFn.self)
         libraryVersion = try symbol("MPI_Get_library_version", as: LibraryVersionFn.self)
+        opCreate = try symbol("MPI_Op_create", as: OpCreateFn.self)
+        opFree = try symbol("MPI_Op_free", as: OpFreeFn.self)
         commWorld = try object("ompi_mpi_comm_world")
         float = try object("ompi_mpi_float")
         double = try object("ompi_mpi_double")
         uint64 = try object("ompi_mpi_uint64_t")
+        uint16 = try object("ompi_mpi_uint16_t")
         byte = try object("ompi_mpi_byte")
         opSum = try object("ompi_mpi_op_sum")
         opMax = try object("ompi_mpi_op_max")
