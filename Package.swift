@@ -26,9 +26,11 @@ let package = Package(
         // setjmp/longjmp error handling for libjpeg and libpng, which Swift cannot do.
         .target(name: "CImageSupport", path: "Sources/CImageSupport",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+        // IEEE half-float conversions (F16C where the CPU has it) for fp16 gradient compression.
+        .target(name: "CHalf", path: "Sources/CHalf"),
         .target(
             name: "VGGTL",
-            dependencies: ["COpenCL", "CCLBlast", "CJPEG", "CPNG", "CHDF5", "CZlib", "CImageSupport"],
+            dependencies: ["COpenCL", "CCLBlast", "CJPEG", "CPNG", "CHDF5", "CZlib", "CImageSupport", "CHalf"],
             path: "Sources/VGGTL",
             linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")],
             plugins: ["EmbedKernels"]
@@ -38,7 +40,7 @@ let package = Package(
             dependencies: ["VGGTL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/vggtl"
         ),
-        .testTarget(name: "VGGTLTests", dependencies: ["VGGTL", "vggtl"], path: "Tests/VGGTLTests"),
+        .testTarget(name: "VGGTLTests", dependencies: ["VGGTL", "vggtl", "CHalf"], path: "Tests/VGGTLTests"),
     ],
     swiftLanguageModes: [.v5]
 )

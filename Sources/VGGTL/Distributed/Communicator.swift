@@ -1,3 +1,4 @@
+import CHalf
 import Foundation
 
 /// Where this process sits in an `mpirun` job, read from the launcher's environment before MPI
@@ -445,6 +446,5 @@ public final class Communicator {
 /// (what fp16 gradient compression costs in precision; an overflow becomes inf and is caught).
 private let sumHalfFloats: MPILibrary.UserFunction = { input, accumulated, length, _ in
     guard let input, let accumulated, let length else { return }
-    let a = input.assumingMemoryBound(to: Float16.self), b = accumulated.assumingMemoryBound(to: Float16.self)
-    for i in 0..<Int(length.pointee) { b[i] = Float16(Float(a[i]) + Float(b[i])) }
+    vggtl_half_sum(input.assumingMemoryBound(to: UInt16.self), accumulated.assumingMemoryBound(to: UInt16.self), Int(length.pointee))
 }

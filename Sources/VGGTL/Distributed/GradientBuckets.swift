@@ -1,3 +1,4 @@
+import CHalf
 import Foundation
 
 /// Sums the trainable gradients of all ranks in buckets, in place (MPI_Iallreduce with
@@ -95,7 +96,7 @@ final class GradientBuckets {
         }
         let what = "gradient allreduce (bucket \(index + 1) of \(buckets.count), \(b.parameters.first!.name)...)"
         if let half = b.half {
-            for i in 0..<b.count { half[i] = Float16(b.buffer[i]).bitPattern }
+            vggtl_float_to_half(b.buffer, half, b.count)
             b.pending = try comm.startAllreduceHalf(half, count: b.count, what: what + " in fp16")
         } else {
             b.pending = try comm.startAllreduce(b.buffer, count: b.count, what: what)
@@ -121,9 +122,8 @@ final class GradientBuckets {
         for (k, b) in buckets.enumerated() {
             if let half = b.half {
                 // Every rank holds the same sums: an overflow stops them all alike.
-                var finite = true
-                for i in 0..<b.count { let v = Float(Float16(bitPattern: half[i])); b.buffer[i] = v; finite = finite && v.isFinite }
-                guard finite else {
+                vggtl_half_to_float(half, b.buffer, b.count)
+                guard UnsafeBufferPointer(start: b.buffer, count: b.count).allSatisfy(\.isFinite) else {
                     throw comm.fail("fp16 gradient compression: the summed gradients of bucket \(k + 1) (\(b.parameters.first!.name)...) left "
                         + "fp16's range (|g| > 65504) or were not finite; run without --gradient-compression fp16, or lower the learning rate if training diverged")
                 }
