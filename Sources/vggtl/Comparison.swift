@@ -100,21 +100,25 @@ struct TransferComparison {
             return m
         }
 
-        // Bottleneck features of the frozen trunk: the same for every seed.
+        // Bottleneck features of the frozen trunk: the same for every seed. The trunk model (and
+        // its planned buffers) is released once they are computed.
+        typealias Features = (values: [Float], labels: [Int], shape: [Int])
         let tf = Date()
-        let trunk = try pretrained(config, seed: seeds[0])
-        func features(_ s: ImageSource, _ indices: [Int]) throws -> (values: [Float], labels: [Int], shape: [Int]) {
-            var values: [Float] = [], labels: [Int] = [], shape: [Int] = []
-            var x: Tensor?
-            for b in loader(s, indices, shuffle: false, seed: 0, batch: evalBatch).batches(epoch: 0) where b.count > 0 {
-                if x?.shape.first != b.count { x = try Tensor(uninitialized: [b.count, input.height, input.width, 3], on: device) }
-                b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
-                let y = try trunk.network.forward(x!, training: false, upTo: trunk.trunkOutput)
-                values += y.toArray(); labels += b.labels.map { Int($0) }; shape = Array(y.shape.dropFirst())
+        let (trainFeatures, testFeatures): (Features, Features) = try {
+            let trunk = try pretrained(config, seed: seeds[0])
+            func features(_ s: ImageSource, _ indices: [Int]) throws -> Features {
+                var values: [Float] = [], labels: [Int] = [], shape: [Int] = []
+                var x: Tensor?
+                for b in loader(s, indices, shuffle: false, seed: 0, batch: evalBatch).batches(epoch: 0) where b.count > 0 {
+                    if x?.shape.first != b.count { x = try Tensor(uninitialized: [b.count, input.height, input.width, 3], on: device) }
+                    b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
+                    let y = try trunk.network.forward(x!, training: false, upTo: trunk.trunkOutput)
+                    values += y.toArray(); labels += b.labels.map { Int($0) }; shape = Array(y.shape.dropFirst())
+                }
+                return (values, labels, shape)
             }
-            return (values, labels, shape)
-        }
-        let trainFeatures = try features(train, trainIndices), testFeatures = try features(test, testIndices)
+            return (try features(train, trainIndices), try features(test, testIndices))
+        }()
         let featureSeconds = Date().timeIntervalSince(tf)
         let featureShape = trainFeatures.shape
         print(String(format: "bottleneck features %@ of %d training and %d test images: %.0f s", featureShape.map(String.init).joined(separator: "x"),

@@ -123,7 +123,7 @@ func joinDataParallel(_ trainer: Trainer, comm: Communicator, split: TrainingSpl
     print("data parallel: \(comm.size) ranks x batch \(split.sharded!.batchPerRank) = global batch \(split.sharded!.globalBatch); "
           + "\(split.sharded!.batchCount) steps per epoch; each rank trains on its share of one seeded shuffle per epoch")
     print("gradients: \(String(format: "%.2f", Double(trainable) / 1e6)) M trainable parameters, "
-          + "\(String(format: "%.1f", Double(trainable) * (compression == .fp16 ? 2 : 4) / 1e6)) MB\(compression == .fp16 ? " as fp16 (--gradient-compression)" : "") "
+          + "\(String(format: "%.1f", Double(trainable * compression.bytesPerValue) / 1e6)) MB\(compression == .fp16 ? " as fp16 (--gradient-compression)" : "") "
           + "summed per step (MPI_Iallreduce in \(String(format: "%g", options.bucketMb)) MB buckets during backward)"
           + (bn ? "; BatchNorm statistics \(options.syncBn ? "over the global batch (--sync-bn)" : "per rank (--sync-bn shares them)")" : ""))
     for (r, d) in devices.enumerated() { print("rank \(r) (\(comm.peers[r])): \(d)") }

@@ -175,32 +175,30 @@ public final class Communicator {
     /// MPI counts are 32-bit: large arrays go in pieces.
     static let chunk = 1 << 28
 
-    /// Starts an in-place allreduce of `count` floats at `p` (gradient buckets).
-    func startAllreduce(_ p: UnsafeMutablePointer<Float>, count: Int, what: String) throws -> [Pending] {
+    /// Starts an in-place allreduce of `count` values of `stride` bytes at `p`, in pieces of at
+    /// most `chunk` values.
+    private func startInPlace(_ p: UnsafeMutableRawPointer, count: Int, type: MPILibrary.Handle, stride: Int,
+                              op: MPILibrary.Handle, what: String) throws -> [Pending] {
         var pieces: [Pending] = []
         var offset = 0
         while offset < count {
             let n = min(Self.chunk, count - offset)
-            let base = p + offset
-            pieces.append(try started(what) { mpi.iallreduce(UnsafeRawPointer(bitPattern: 1), base, Int32(n), mpi.float, mpi.opSum, comm, $0) })
+            let base = p + offset * stride
+            pieces.append(try started(what) { mpi.iallreduce(UnsafeRawPointer(bitPattern: 1), base, Int32(n), type, op, comm, $0) })
             offset += n
         }
         return pieces
     }
 
+    /// Starts an in-place sum of `count` floats at `p` (gradient buckets).
+    func startAllreduce(_ p: UnsafeMutablePointer<Float>, count: Int, what: String) throws -> [Pending] {
+        try startInPlace(p, count: count, type: mpi.float, stride: 4, op: mpi.opSum, what: what)
+    }
+
     /// Starts an in-place sum of `count` IEEE half floats at `p` (fp16 gradient compression):
     /// MPI has no half type, so they travel as 16-bit integers summed by our own operation.
     func startAllreduceHalf(_ p: UnsafeMutablePointer<UInt16>, count: Int, what: String) throws -> [Pending] {
-        let op = try halfSum()
-        var pieces: [Pending] = []
-        var offset = 0
-        while offset < count {
-            let n = min(Self.chunk, count - offset)
-            let base = p + offset
-            pieces.append(try started(what) { mpi.iallreduce(UnsafeRawPointer(bitPattern: 1), base, Int32(n), mpi.uint16, op, comm, $0) })
-            offset += n
-        }
-        return pieces
+        try startInPlace(p, count: count, type: mpi.uint16, stride: 2, op: try halfSum(), what: what)
     }
 
     /// The half-float sum operation, created at first use (MPI_Op_create, commutative).
@@ -213,15 +211,7 @@ public final class Communicator {
     }
 
     private func allreduce(_ p: UnsafeMutableRawPointer, count: Int, type: MPILibrary.Handle, stride: Int, op: Operation, what: String) throws {
-        var pieces: [Pending] = []
-        var offset = 0
-        while offset < count {
-            let n = min(Self.chunk, count - offset)
-            let base = p + offset * stride
-            pieces.append(try started(what) { mpi.iallreduce(UnsafeRawPointer(bitPattern: 1), base, Int32(n), type, handle(op), comm, $0) })
-            offset += n
-        }
-        try wait(pieces)
+        try wait(try startInPlace(p, count: count, type: type, stride: stride, op: handle(op), what: what))
     }
 
     public func allreduce(_ values: inout [Double], _ op: Operation = .sum, what: String) throws {

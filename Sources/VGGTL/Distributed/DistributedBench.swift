@@ -68,7 +68,7 @@ public enum DistributedBench {
                 pure.append(t[0])
             }
         }
-        let bytes = trainable.reduce(0) { $0 + $1.value.count } * (compression == .fp16 ? 2 : 4)
+        let bytes = trainable.reduce(0) { $0 + $1.value.count } * compression.bytesPerValue
         return DistributedBenchResult(name: w.name, ranks: ranks, batchPerRank: w.batch, device: device.name,
                                       imagesPerSecond: Double(ranks * w.batch) / median(slowest), stepSeconds: slowest,
                                       exposedAllreduceSeconds: waits.isEmpty ? 0 : median(Array(waits.dropFirst())),

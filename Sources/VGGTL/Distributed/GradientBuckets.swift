@@ -49,7 +49,7 @@ final class GradientBuckets {
     }
 
     /// Bytes each step's allreduce moves per rank and direction (before the ring's factor).
-    var bytes: Int { buckets.reduce(0) { $0 + $1.count } * (compression == .fp16 ? 2 : 4) }
+    var bytes: Int { buckets.reduce(0) { $0 + $1.count } * compression.bytesPerValue }
 
     /// Before backward: buckets for these trainable parameters (rebuilt when the set changes, as
     /// when a two-stage fine-tune unfreezes the trunk).
@@ -141,4 +141,7 @@ final class GradientBuckets {
 /// (half the bytes; each value keeps 11 significant bits, and the range is +-65504).
 public enum GradientCompression: String, CaseIterable, Sendable {
     case none, fp16
+
+    /// Bytes one gradient value takes on the wire.
+    public var bytesPerValue: Int { self == .fp16 ? 2 : 4 }
 }

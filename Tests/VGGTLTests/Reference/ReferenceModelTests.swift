@@ -58,6 +58,14 @@ final class ReferenceModelTests: VGGTLTestCase {
         try c.compare("inference/logits", ours: logits.toArray(), tolerance: tol.forward)
         try c.compare("inference/loss", ours: [loss.compute(logits: logits, labels: labels).loss], tolerance: tol.forward)
 
+        /// Every gradient the dump has for `step` against ours, as the backward just left them.
+        func compareGradients(step: String, tolerance: Double) throws {
+            for t in dump.trainable(step: step) {
+                let g = try XCTUnwrap(params[t.vggtlName]?.grad, "\(variant): no gradient for \(t.vggtlName)").toArray()
+                c.compareGradient(step: step, name: t.name, ours: g, tolerance: tolerance, sensitiveTolerance: tol.sensitive)
+            }
+        }
+
         // One from-scratch training step: batch statistics, everything trains.
         try c.compare("train/features", ours: model.network.forward(x, training: true, upTo: model.trunkOutput).toArray(),
                       tolerance: tol.forward)
@@ -66,10 +74,7 @@ final class ReferenceModelTests: VGGTLTestCase {
         let (trainLoss, dTrain) = try loss.compute(logits: trainLogits, labels: labels)
         try c.compare("train/loss", ours: [trainLoss], tolerance: tol.forward)
         try model.network.backward(dTrain)
-        for t in dump.trainable(step: "train") {
-            let g = try XCTUnwrap(params[t.vggtlName]?.grad, "\(variant): no gradient for \(t.vggtlName)").toArray()
-            c.compareGradient(step: "train", name: t.name, ours: g, tolerance: tol.train, sensitiveTolerance: tol.sensitive)
-        }
+        try compareGradients(step: "train", tolerance: tol.train)
 
         // One fine-tuning step: BatchNormalization frozen (inference mode, gamma/beta fixed), as Keras.
         try loadWeights(weights, into: model.layers)          // the training forwards moved the statistics
@@ -78,10 +83,7 @@ final class ReferenceModelTests: VGGTLTestCase {
         let (frozenLoss, dFrozen) = try loss.compute(logits: frozenLogits, labels: labels)
         try c.compare("frozen/loss", ours: [frozenLoss], tolerance: tol.forward)
         try model.network.backward(dFrozen)
-        for t in dump.trainable(step: "frozen") {
-            let g = try XCTUnwrap(params[t.vggtlName]?.grad, "\(variant): no gradient for \(t.vggtlName)").toArray()
-            c.compareGradient(step: "frozen", name: t.name, ours: g, tolerance: tol.frozen, sensitiveTolerance: tol.sensitive)
-        }
+        try compareGradients(step: "frozen", tolerance: tol.frozen)
         print(c.summary())
         c.assertAll()
     }
