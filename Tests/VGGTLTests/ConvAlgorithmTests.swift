@@ -27,7 +27,7 @@ final class ConvAlgorithmTests: VGGTLTestCase {
         put(randomArray(filters, seed: seed + 3, range: -0.2...0.2), conv.bias!.value)
         let x = try Tensor(randomArray(shape.reduce(1, *), seed: seed + 1), shape: shape, on: cpuDevice)
         let y = try conv.forward(x, training: true)
-        if Winograd.applies(try conv.geometry(shape)) {
+        if CPUWinograd.applies(try conv.geometry(shape)) {
             XCTAssertEqual(conv.currentPlan?.forwardAlgorithm.hasPrefix(algorithm == .im2col ? "im2col-gemm-per-thread" : "winograd"), true,
                            "\(algorithm): \(conv.currentPlan?.forwardAlgorithm ?? "no plan")")
         }

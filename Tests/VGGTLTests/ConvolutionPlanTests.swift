@@ -233,8 +233,8 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         let y0 = try conv.forward(x, training: false).toArray()
         let plan = try XCTUnwrap(conv.currentPlan as? CPUConvolutionPlan)
         XCTAssertTrue(plan.forwardAlgorithm.hasPrefix("winograd"), plan.forwardAlgorithm)
-        guard case .winograd(let v) = plan.forwardChoice else { return XCTFail("not Winograd") }
-        let uFloats = Winograd.kernelFloats(v, c: 8, k: 16)
+        let winograd = try XCTUnwrap(plan.forwardChoice as? CPUWinograd, "not Winograd")
+        let uFloats = CPUWinograd.kernelFloats(winograd.variant, c: 8, k: 16)
         XCTAssertEqual(plan.keptKernelFloats, uFloats, "the transformed kernel is kept")
         assertClose(y0, naiveForward(g, x: xv, w: w0, bias: zeroBias, relu: true), tol: 1e-4, "first forward")
 

@@ -149,20 +149,21 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
         for c in Self.cases {
             let g = c.g
             let tiles = [first] + c.tiles
-            var forward = tiles.map { OpenCLConvAlgorithm.implicitGemm($0) }
+            var forward: [OpenCLConvAlgorithm] = tiles.map { ImplicitGemm(tile: $0) }
             var backwardData = forward
-            var backwardFilter = tiles.filter(\.fitsColumnStaging).map { OpenCLConvAlgorithm.splitK($0, splits: nil) }
+            var backwardFilter: [OpenCLConvAlgorithm] = tiles.filter(\.fitsColumnStaging).map { SplitK(tile: $0) }
             // One split (written straight to dw/db) and several (reduced on the device).
-            backwardFilter += [.splitK(first, splits: 1), .splitK(first, splits: 3)]
+            backwardFilter += [SplitK(tile: first, splits: 1), SplitK(tile: first, splits: 3)]
             for m in c.winograd {
-                forward.append(.winograd(m: m, first)); backwardData.append(.winograd(m: m, first))
-                backwardFilter.append(.winograd(m: m, first))
+                forward.append(OpenCLWinograd(m: m, tile: first)); backwardData.append(OpenCLWinograd(m: m, tile: first))
+                backwardFilter.append(OpenCLWinograd(m: m, tile: first))
             }
             if c.clblast {
-                let generic: OpenCLConvAlgorithm = g.kH == 1 && g.kW == 1 && g.strideH == 1 ? .gemm1x1 : .im2colGemm
+                let generic: OpenCLConvAlgorithm = g.kH == 1 && g.kW == 1 && g.strideH == 1
+                    ? PointwiseGemm<OpenCLConvContext>() : Im2colGemm<OpenCLConvContext>()
                 forward.append(generic); backwardData.append(generic); backwardFilter.append(generic)
             }
-            if c.convgemm { forward.append(.clblastConvgemm) }
+            if c.convgemm { forward.append(CLBlastConvgemm()) }
             try check(c.name, g, forward: forward, backwardData: backwardData, backwardFilter: backwardFilter)
             if let n = c.otherBatch {
                 var other = g
@@ -178,26 +179,26 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
         ctx.options.workspaceBytes = 16 * 4 * 20 * 7 * 4   // 7 tiles of F(2x2) at 20 input channels
         let chunked = Self.cases[1]
         let chunkedPlan = OpenCLConvolutionPlan(device: device, geometry: chunked.g)
-        XCTAssertLessThan(chunkedPlan.winogradChunk(2, .forward(chunked.g)), 27, "several chunks")
-        try check(chunked.name + " in chunks", chunked.g, forward: [.winograd(m: 2, first)], backwardData: [.winograd(m: 2, first)],
-                  backwardFilter: [.winograd(m: 2, first)])
+        let winograd2 = OpenCLWinograd(m: 2, tile: first)
+        XCTAssertLessThan(winograd2.chunk(chunkedPlan.context, .forward(chunked.g)), 27, "several chunks")
+        try check(chunked.name + " in chunks", chunked.g, forward: [winograd2], backwardData: [winograd2], backwardFilter: [winograd2])
         ctx.options = savedOptions
 
         // Many splits: the reduction's lanes each add several partial sums before the tree.
         let many = Self.geometry([2, 23, 19, 3], (3, 3), 1, .same, 8)
         let plan = OpenCLConvolutionPlan(device: device, geometry: many)
-        XCTAssertGreaterThanOrEqual(plan.splitPlan(first, forced: 50).splits, 16)
-        try check("3x3 same, 874 pixels", many, forward: [], backwardData: [], backwardFilter: [.splitK(first, splits: 50)])
+        XCTAssertGreaterThanOrEqual(SplitK(tile: first, splits: 50).plan(plan.context).splits, 16)
+        try check("3x3 same, 874 pixels", many, forward: [], backwardData: [], backwardFilter: [SplitK(tile: first, splits: 50)])
         // The Winograd kernel gradient split over tiles (as a GPU's many compute units ask for).
         ctx.options.workGroupsPerUnit = 64
-        XCTAssertGreaterThan(plan.winogradFilterSplits(2, first).splits, 1)
-        try check("3x3 same, 874 pixels, split", many, forward: [], backwardData: [], backwardFilter: [.winograd(m: 2, first)])
+        XCTAssertGreaterThan(winograd2.filterSplits(plan.context).splits, 1)
+        try check("3x3 same, 874 pixels, split", many, forward: [], backwardData: [], backwardFilter: [winograd2])
         ctx.options = savedOptions
     }
 
     func unique(_ list: [OpenCLConvAlgorithm]) -> [OpenCLConvAlgorithm] {
-        var seen = Set<OpenCLConvAlgorithm>()
-        return list.filter { seen.insert($0).inserted }
+        var seen = Set<AnyHashable>()
+        return list.filter { seen.insert(AnyHashable($0)).inserted }
     }
 
 
@@ -208,8 +209,10 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
     func testBackwardPassesMatchFiniteDifferences() throws {
         let first = device.convolutionKernels.tiles[0]
         let h: Float = 5e-3
-        for (c, a, filter) in [(Self.cases[3], OpenCLConvAlgorithm.implicitGemm(first), OpenCLConvAlgorithm.splitK(first, splits: 2)),
-                               (Self.cases[4], .winograd(m: 4, first), .winograd(m: 4, first))] {
+        let runs: [(Case, OpenCLConvAlgorithm, OpenCLConvAlgorithm)] = [
+            (Self.cases[3], ImplicitGemm(tile: first), SplitK(tile: first, splits: 2)),
+            (Self.cases[4], OpenCLWinograd(m: 4, tile: first), OpenCLWinograd(m: 4, tile: first))]
+        for (c, a, filter) in runs {
             let g = c.g
             let p = try Problem(g, on: device)
             let plan = OpenCLConvolutionPlan(device: device, geometry: g)
@@ -281,6 +284,20 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
         try again.forward(x: p.x, w: p.w, bias: p.b, relu: true, y: p.y, kernelIsConstant: false)
         XCTAssertNil(again.measurements[.forward], "no second tuning")
         assertClose(p.y.toArray(), p.ref.y, tol: 1e-4, "forward with the cached choice")
+
+        // The choices, as an entry of the device's tuning table: the tiles that won first, then
+        // the rest of the device's list; comments say what was tuned and which file it goes to.
+        let entry = try XCTUnwrap(device.convolutionTuningEntry)
+        XCTAssertTrue(device.convolutionAutotune)
+        XCTAssertTrue(entry.contains("// 3 passes tuned: "), entry)
+        XCTAssertTrue(entry.contains("// For Tuning/\(ConvTileTable.family(for: ctx.deviceClass).name).swift, in devices:"), entry)
+        let line = try XCTUnwrap(entry.split(separator: "\n").last)
+        let table = ConvTileTable.tiles(for: ctx.deviceClass).map { "\"\($0)\"" }
+        XCTAssertTrue(line.hasPrefix("ConvTileTable.Entry(\"\(device.info.name)\", [") && line.hasSuffix("]),"), String(line))
+        for t in table { XCTAssertTrue(line.contains(t), "\(line) has \(t)") }
+        let won = ConvPass.allCases.compactMap { (plan.algorithm($0) as? TiledConvolution)?.tile }
+        if let t = won.first { XCTAssertTrue(line.contains("[\"\(t)\"") && entry.contains("won: \(t)"), entry) }
+        if !openclDevice.convolutionAutotune { XCTAssertNil(openclDevice.convolutionTuningEntry, "nothing tuned without an autotune") }
     }
 
     /// A frozen layer's Winograd kernel transform is kept while the caller promises the kernel
@@ -291,7 +308,7 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
         let g = Self.cases[1].g
         let p = try Problem(g, on: device)
         let plan = OpenCLConvolutionPlan(device: device, geometry: g)
-        let a = OpenCLConvAlgorithm.winograd(m: 2, first)
+        let a = OpenCLWinograd(m: 2, tile: first)
         XCTAssertEqual(plan.keptKernelFloats, 0)
         try plan.forward(using: a, x: p.x, w: p.w, bias: p.b, relu: true, y: p.y, kernelIsConstant: true)
         assertClose(p.y.toArray(), p.ref.y, tol: 1e-4, "first call")
@@ -316,12 +333,36 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
             OpenCLDeviceClass(vendor: vendor, architecture: arch, device: name, type: type)
         }
         let nvidia = ConvTileTable.tiles(for: cls("NVIDIA Corporation", "SM9.0", "NVIDIA H200", .gpu))
+        XCTAssertEqual(nvidia.map(\.description), ConvTileTable.Family.nvidia.tiles)
         XCTAssertEqual(nvidia.first, ConvTile(128, 128, 16, 8, 8))
         XCTAssertTrue(nvidia.contains(ConvTile(32, 64, 16, 2, 4)), "a narrow tile for the 27-row kernel gradient of block1_conv1")
         XCTAssertEqual(ConvTileTable.tiles(for: cls("GenuineIntel", "", "pthread-skylake", .cpu)).first, ConvTile(32, 32, 16, 4, 4))
         XCTAssertEqual(ConvTileTable.tiles(for: cls("Intel(R) Corporation", "", "Intel(R) Arc(TM) A770", .gpu)).first, ConvTile(64, 64, 16, 4, 4))
-        XCTAssertEqual(ConvTileTable.tiles(for: cls("Someone", "", "Something", .accelerator)), ConvTileTable.entries.last!.tiles)
-        for e in ConvTileTable.entries { for t in e.tiles { XCTAssertTrue(t.fitsRowStaging, "\(t)") } }
+        XCTAssertEqual(ConvTileTable.tiles(for: cls("Someone", "", "Something", .accelerator)),
+                       ConvTileTable.Family.fallback.tiles.map(ConvTileTable.parse))
+        XCTAssertEqual(ConvTileTable.tiles(for: cls("Advanced Micro Devices, Inc.", "gfx90a", "gfx90a", .gpu)).first, ConvTile(128, 128, 16, 8, 8))
+        XCTAssertEqual(ConvTileTable.tiles(for: cls("Someone", "", "Something", .gpu)), ConvTileTable.Family.gpus.tiles.map(ConvTileTable.parse))
+        // Every list of every family parses, fits the staging loops, and its family has its file.
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/VGGTL/Devices/OpenCL/Convolution/Tuning")
+        for f in ConvTileTable.families + [.fallback] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(f.name + ".swift").path), f.name)
+            for list in [f.tiles] + (f.architectures + f.devices).map(\.tiles) {
+                XCTAssertFalse(list.isEmpty, f.name)
+                for text in list {
+                    let t = ConvTile(text)
+                    XCTAssertEqual(t?.description, text, "\(f.name): \(text)")
+                    XCTAssertTrue(t?.fitsRowStaging ?? false, "\(f.name): \(text)")
+                }
+            }
+        }
+        // Within a family a device entry beats an architecture entry, which beats the family's list.
+        var family = ConvTileTable.Family.nvidia
+        family.architectures = [.init("SM9.0", ["64x64x16/4x4"])]
+        family.devices = [.init("H200", ["32x64x16/2x4"])]
+        XCTAssertEqual(family.tiles(for: cls("NVIDIA Corporation", "SM9.0", "NVIDIA H200", .gpu)), ["32x64x16/2x4"])
+        XCTAssertEqual(family.tiles(for: cls("NVIDIA Corporation", "SM9.0", "NVIDIA H100", .gpu)), ["64x64x16/4x4"])
+        XCTAssertEqual(family.tiles(for: cls("NVIDIA Corporation", "SM8.0", "NVIDIA A100", .gpu)), family.tiles)
         XCTAssertEqual(ConvTile("128x64x16/8x4"), ConvTile(128, 64, 16, 8, 4))
         XCTAssertNil(ConvTile("128x64"))
     }
@@ -329,19 +370,19 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
     /// What runs without an autotune on this (CPU-type) device, and the split-K arithmetic.
     func testDefaultsAndSplitPlan() throws {
         let plan = OpenCLConvolutionPlan(device: device, geometry: Self.cases[3].g)   // stride 2
-        if case .implicitGemm = plan.defaultAlgorithm(.forward) {} else { XCTFail("forward: \(plan.forwardAlgorithm)") }
-        XCTAssertEqual(plan.defaultAlgorithm(.backwardData), .im2colGemm, "strided backward-data")
-        if case .splitK = plan.defaultAlgorithm(.backwardFilter) {} else { XCTFail("backward-filter: \(plan.backwardFilterAlgorithm)") }
-        XCTAssertEqual(plan.workspace(.implicitGemm(ConvTile(32, 32, 16, 4, 4)), .forward), 0, "implicit GEMM needs no workspace")
+        XCTAssertTrue(plan.defaultAlgorithm(.forward) is ImplicitGemm, "forward: \(plan.forwardAlgorithm)")
+        XCTAssertTrue(plan.defaultAlgorithm(.backwardData) is Im2colGemm<OpenCLConvContext>, "strided backward-data")
+        XCTAssertTrue(plan.defaultAlgorithm(.backwardFilter) is SplitK, "backward-filter: \(plan.backwardFilterAlgorithm)")
+        XCTAssertEqual(plan.workspace(ImplicitGemm(tile: ConvTile(32, 32, 16, 4, 4)), .forward), 0, "implicit GEMM needs no workspace")
         let big = try WindowGeometry(batch: 16, inH: 224, inW: 224, inC: 3, kernel: (3, 3), stride: (1, 1), padding: .same, outC: 64)
         let bigPlan = OpenCLConvolutionPlan(device: device, geometry: big)
         let t = ConvTile(32, 64, 16, 2, 4)
-        let s = bigPlan.splitPlan(t, forced: nil)
+        let s = SplitK(tile: t).plan(bigPlan.context)
         XCTAssertGreaterThan(s.splits, 1)
         XCTAssertEqual(s.chunk % t.tk, 0)
         XCTAssertGreaterThanOrEqual(s.splits * s.chunk, big.outPixels)
         XCTAssertLessThan((s.splits - 1) * s.chunk, big.outPixels, "no empty split")
-        XCTAssertEqual(bigPlan.splitPlan(t, forced: 1).splits, 1)
+        XCTAssertEqual(SplitK(tile: t, splits: 1).plan(bigPlan.context).splits, 1)
         XCTAssertTrue(bigPlan.backwardFilterAlgorithm.hasPrefix("split-k("), bigPlan.backwardFilterAlgorithm)
     }
 }

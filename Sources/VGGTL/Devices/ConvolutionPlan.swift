@@ -38,6 +38,15 @@ extension ConvolutionPlan {
     public func releaseKeptKernels() {}
 }
 
+/// A device whose convolution plans can time their candidates at first use and keep the
+/// fastest (OpenCL): whether they do, and what they chose so far as an entry of the device's
+/// tuning table, ready to paste into it (`vggtl bench --tune`).
+public protocol ConvolutionTuning: AnyObject {
+    var convolutionAutotune: Bool { get }
+    /// nil before any pass was tuned.
+    var convolutionTuningEntry: String? { get }
+}
+
 /// A transformed kernel a plan keeps for a frozen layer: reused while calls pass
 /// `kernelIsConstant` and the kernel is the same tensor at the same `version`, recomputed when
 /// either changed, and freed as soon as a call passes false (the layer trains: it would be

@@ -2,165 +2,98 @@ extension CPUDevice {
     public func convolutionPlan(_ g: WindowGeometry) throws -> ConvolutionPlan { CPUConvolutionPlan(g, on: self) }
 }
 
-/// The CPU's convolution of one geometry. Each pass picks one of:
-/// - `pointwise`: 1x1 stride 1, one OpenBLAS GEMM;
-/// - `winograd`: F(2x2,3x3) / F(4x4,3x3) for 3x3 stride-1 'same' layers (Winograd.swift), the
-///   transformed kernel kept across calls while the layer is frozen;
-/// - `perThreadIm2col`: im2col tiles per thread with fused bias + ReLU (TiledIm2col.swift),
-///   forward and backward-filter of every other geometry;
-/// - `im2col`: the device-generic tiled im2col (Im2colConvolution.swift): backward-data of
-///   those geometries, and every pass under `Options.convolution = .im2colWholeTile`.
-final class CPUConvolutionPlan: ConvolutionPlan {
-    enum Algorithm {
-        case pointwise
-        case winograd(Winograd.Variant)
-        case perThreadIm2col
-        case im2col(Im2colConvolution)
-    }
-
+/// What a CPU convolution algorithm runs with: the geometry, the device (threads, OpenBLAS,
+/// options) and the plan's kept kernels.
+struct CPUConvContext: ConvolutionContext {
     let geometry: WindowGeometry
     let device: CPUDevice
+    let kept: KeptKernels
+
+    func workspace(_ floats: Int) throws -> DeviceBuffer { try device.workspace.get(floats, on: device) }
+    var im2colTileFloats: Int { device.options.im2colTileFloats }
+}
+
+/// The CPU's convolution of one geometry. Each pass runs the first algorithm of the device's
+/// list (`algorithms`) that supports it:
+/// - `PointwiseGemm`: 1x1 stride 1, one OpenBLAS GEMM;
+/// - `CPUWinograd`: F(2x2,3x3) / F(4x4,3x3) for 3x3 stride-1 'same' layers, the transformed
+///   kernel kept across calls while the layer is frozen;
+/// - `TiledIm2col`: im2col tiles per thread with fused bias + ReLU, forward and backward-filter
+///   of every other geometry;
+/// - `Im2colGemm`: the device-generic tiled im2col: backward-data of those geometries, and every
+///   pass under `Options.convolution = .im2colWholeTile`.
+final class CPUConvolutionPlan: ConvolutionPlan {
+    typealias Algorithm = any ConvolutionAlgorithm<CPUConvContext>
+
+    let context: CPUConvContext
     let forwardChoice: Algorithm, backwardDataChoice: Algorithm, backwardFilterChoice: Algorithm
-    /// Transformed kernels of a frozen layer (Winograd U, and its flipped twin for backward-data);
-    /// both are freed by any call that says the kernel is not constant.
-    private var forwardKernel = KeptKernel(), backwardDataKernel = KeptKernel()
+    var geometry: WindowGeometry { context.geometry }
 
     init(_ g: WindowGeometry, on device: CPUDevice) {
-        geometry = g
-        self.device = device
-        forwardChoice = Self.forward(g, device.options)
-        backwardDataChoice = Self.backwardData(g, device.options)
-        backwardFilterChoice = Self.backwardFilter(g, device.options)
+        let c = CPUConvContext(geometry: g, device: device, kept: KeptKernels())
+        let list = Self.algorithms(g, device.options)
+        func first(_ pass: ConvPass) -> Algorithm { list.first { $0.supports(pass, c) }! }
+        context = c
+        forwardChoice = first(.forward)
+        backwardDataChoice = first(.backwardData)
+        backwardFilterChoice = first(.backwardFilter)
     }
 
     // MARK: - Choosing
 
-    /// The Winograd variant the options pick for g, or nil where Winograd does not apply or
-    /// im2col was asked for.
-    static func winograd(_ g: WindowGeometry, _ o: CPUDevice.Options) -> Winograd.Variant? {
-        guard Winograd.applies(g) else { return nil }
+    /// The algorithms the options allow for g, most preferred first; the generic im2col path,
+    /// last, takes every pass of every geometry.
+    static func algorithms(_ g: WindowGeometry, _ o: CPUDevice.Options) -> [Algorithm] {
+        var list: [Algorithm] = [PointwiseGemm<CPUConvContext>()]
+        if let m = winograd(g, o) { list.append(CPUWinograd(m: m)) }
+        if o.convolution != .im2colWholeTile { list.append(TiledIm2col()) }
+        list.append(Im2colGemm<CPUConvContext>())
+        return list
+    }
+
+    /// The Winograd output tile the options pick for g (2 or 4), or nil where Winograd does not
+    /// apply or im2col was asked for.
+    static func winograd(_ g: WindowGeometry, _ o: CPUDevice.Options) -> Int? {
+        guard CPUWinograd.applies(g) else { return nil }
         switch o.convolution {
         case .im2col, .im2colWholeTile: return nil
-        case .winograd2: return Winograd.f2
-        case .winograd4: return Winograd.f4
-        case .auto: return Winograd.variant(g)
+        case .winograd2: return 2
+        case .winograd4: return 4
+        case .auto: return Winograd.fewestMultiplies(outH: g.outH, outW: g.outW)
         }
     }
-
-    static func forward(_ g: WindowGeometry, _ o: CPUDevice.Options) -> Algorithm {
-        if PointwiseConvolution.applies(g) { return .pointwise }
-        if let v = winograd(g, o) { return .winograd(v) }
-        if o.convolution == .im2colWholeTile { return .im2col(Im2colConvolution(g, tileFloats: o.im2colTileFloats)) }
-        return .perThreadIm2col
-    }
-
-    static func backwardData(_ g: WindowGeometry, _ o: CPUDevice.Options) -> Algorithm {
-        if PointwiseConvolution.applies(g) { return .pointwise }
-        if let v = winograd(g, o) { return .winograd(v) }
-        return .im2col(Im2colConvolution(g, tileFloats: o.im2colTileFloats))
-    }
-
-    static func backwardFilter(_ g: WindowGeometry, _ o: CPUDevice.Options) -> Algorithm { forward(g, o) }
 
     // MARK: - Names and workspace
 
-    private func name(_ a: Algorithm, _ generic: (Im2colConvolution) -> String) -> String {
-        switch a {
-        case .pointwise: return PointwiseConvolution.name
-        case .winograd(let v): return v.name
-        case .perThreadIm2col: return TiledIm2col.name(geometry)
-        case .im2col(let c): return generic(c)
-        }
-    }
-
-    var forwardAlgorithm: String { name(forwardChoice, \.forwardName) }
-    var backwardDataAlgorithm: String { name(backwardDataChoice, \.backwardDataName) }
-    var backwardFilterAlgorithm: String { name(backwardFilterChoice, \.backwardFilterName) }
-
-    var forwardWorkspace: Int {
-        switch forwardChoice {
-        case .pointwise: return 0
-        case .winograd(let v): return Winograd.workspaceFloats(v, geometry, flip: false, keptKernel: false, device: device)
-        case .perThreadIm2col: return TiledIm2col.forwardWorkspace(geometry, threads: device.threads)
-        case .im2col(let c): return c.workspace
-        }
-    }
-
-    var backwardDataWorkspace: Int {
-        switch backwardDataChoice {
-        case .pointwise, .perThreadIm2col: return 0
-        case .winograd(let v): return Winograd.workspaceFloats(v, geometry, flip: true, keptKernel: false, device: device)
-        case .im2col(let c): return c.workspace
-        }
-    }
-
-    var backwardFilterWorkspace: Int {
-        switch backwardFilterChoice {
-        case .pointwise: return 0
-        case .winograd(let v): return Winograd.filterWorkspaceFloats(v, geometry, device: device)
-        case .perThreadIm2col: return TiledIm2col.backwardFilterWorkspace(geometry, threads: device.threads)
-        case .im2col(let c): return c.workspace
-        }
-    }
+    var forwardAlgorithm: String { forwardChoice.name(.forward, context) }
+    var backwardDataAlgorithm: String { backwardDataChoice.name(.backwardData, context) }
+    var backwardFilterAlgorithm: String { backwardFilterChoice.name(.backwardFilter, context) }
+    var forwardWorkspace: Int { forwardChoice.workspace(.forward, context) }
+    var backwardDataWorkspace: Int { backwardDataChoice.workspace(.backwardData, context) }
+    var backwardFilterWorkspace: Int { backwardFilterChoice.workspace(.backwardFilter, context) }
 
     /// Floats of transformed kernels kept now (tests, reports).
-    var keptKernelFloats: Int { forwardKernel.floats + backwardDataKernel.floats }
+    var keptKernelFloats: Int { context.kept.floats }
 
-    func releaseKeptKernels() {
-        forwardKernel.release()
-        backwardDataKernel.release()
-    }
+    func releaseKeptKernels() { context.kept.release() }
 
     // MARK: - Passes
 
     func forward(x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
-        let g = geometry
-        try g.checkForward(on: device, x: x, w: w, bias: bias, y: y)
+        try geometry.checkForward(on: context.device, x: x, w: w, bias: bias, y: y)
         if !kernelIsConstant { releaseKeptKernels() }
-        switch forwardChoice {
-        case .pointwise:
-            PointwiseConvolution.forward(device, g, x: x, w: w, bias: bias, relu: relu, y: y)
-        case .winograd(let v):
-            try Winograd.run(v, device: device, x: x.buffer, w: w, bias: bias?.buffer, relu: relu, y: y.buffer, g,
-                             flip: false, kept: &forwardKernel, constant: kernelIsConstant)
-        case .perThreadIm2col:
-            try TiledIm2col.forward(device: device, x: x.buffer, w: w.buffer, bias: bias?.buffer, relu: relu, y: y.buffer, g)
-        case .im2col(let c):
-            c.forward(device, x: x, w: w, bias: bias, relu: relu, y: y, col: try device.workspace.get(c.workspace, on: device))
-        }
+        try forwardChoice.forward(context, x: x, w: w, bias: bias, relu: relu, y: y, kernelIsConstant: kernelIsConstant)
     }
 
     func backwardData(dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
-        let g = geometry
-        try g.checkBackwardData(on: device, dy: dy, w: w, dx: dx)
+        try geometry.checkBackwardData(on: context.device, dy: dy, w: w, dx: dx)
         if !kernelIsConstant { releaseKeptKernels() }
-        switch backwardDataChoice {
-        case .pointwise:
-            PointwiseConvolution.backwardData(device, g, dy: dy, w: w, dx: dx)
-        case .winograd(let v):
-            try Winograd.run(v, device: device, x: dy.buffer, w: w, bias: nil, relu: false, y: dx.buffer, g,
-                             flip: true, kept: &backwardDataKernel, constant: kernelIsConstant)
-        case .perThreadIm2col:
-            preconditionFailure("backward-data has no per-thread im2col algorithm")
-        case .im2col(let c):
-            c.backwardData(device, dy: dy, w: w, dx: dx, dcol: try device.workspace.get(c.workspace, on: device))
-        }
+        try backwardDataChoice.backwardData(context, dy: dy, w: w, dx: dx, kernelIsConstant: kernelIsConstant)
     }
 
     func backwardFilter(x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
-        let g = geometry
-        try g.checkBackwardFilter(on: device, x: x, dy: dy, dw: dw, db: db)
+        try geometry.checkBackwardFilter(on: context.device, x: x, dy: dy, dw: dw, db: db)
         releaseKeptKernels()   // a kernel whose gradient is wanted is about to change
-        switch backwardFilterChoice {
-        case .pointwise:
-            PointwiseConvolution.backwardFilter(device, g, x: x, dy: dy, dw: dw)
-        case .winograd(let v):
-            try Winograd.filterGradient(v, device: device, x: x.buffer, dy: dy.buffer, dw: dw.buffer, g)
-        case .perThreadIm2col:
-            try TiledIm2col.backwardFilter(device: device, x: x.buffer, dy: dy.buffer, dw: dw.buffer, g)
-        case .im2col(let c):
-            c.backwardFilter(device, x: x, dy: dy, dw: dw, col: try device.workspace.get(c.workspace, on: device))
-        }
-        if let db { device.biasGradient(dy.buffer, rows: g.outPixels, channels: g.outC, db: db.buffer, accumulate: false) }
+        try backwardFilterChoice.backwardFilter(context, x: x, dy: dy, dw: dw, db: db)
     }
 }

@@ -5,7 +5,28 @@ import Dispatch
 /// OpenBLAS, and adds the bias and ReLU while the tile is still in cache. For layers Winograd
 /// does not take (VGG's first layer with 3 input channels, strided or non-'same' windows) this
 /// avoids whole-output passes for bias and ReLU and keeps the column matrix out of memory.
-enum TiledIm2col {
+/// Forward and backward-filter; backward-data takes the generic path's col2im.
+struct TiledIm2col: ConvolutionAlgorithm {
+    func supports(_ pass: ConvPass, _ c: CPUConvContext) -> Bool { pass != .backwardData }
+    func name(_ pass: ConvPass, _ c: CPUConvContext) -> String { Self.name(c.geometry) }
+
+    func workspace(_ pass: ConvPass, _ c: CPUConvContext) -> Int {
+        switch pass {
+        case .forward: return Self.forwardWorkspace(c.geometry, threads: c.device.threads)
+        case .backwardData: return 0
+        case .backwardFilter: return Self.backwardFilterWorkspace(c.geometry, threads: c.device.threads)
+        }
+    }
+
+    func forward(_ c: CPUConvContext, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
+        try Self.forward(device: c.device, x: x.buffer, w: w.buffer, bias: bias?.buffer, relu: relu, y: y.buffer, c.geometry)
+    }
+
+    func backwardFilter(_ c: CPUConvContext, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
+        try Self.backwardFilter(device: c.device, x: x.buffer, dy: dy.buffer, dw: dw.buffer, c.geometry)
+        biasGradient(c.device, c.geometry, dy: dy, db: db)
+    }
+
     static func name(_ g: WindowGeometry) -> String { "im2col-gemm-per-thread(tile \(tileRows(g)) rows)" }
 
     static func tileRows(_ g: WindowGeometry) -> Int {

@@ -34,6 +34,9 @@ final class OpenCLConvolutionKernels {
     /// those that fit the device's work-group and local-memory limits.
     var tiles: [ConvTile]
     var tuningCache: ConvolutionTuningCache?
+    /// What the autotune chose (or read back from its cache) per pass and geometry, for the
+    /// tuning table's entry (TuningReport.swift).
+    private var tuned: [String: TunedChoice] = [:]
     private let localMemoryBytes: Int
     private var programs: [String: (program: cl_program, kernels: [String: CLKernel])] = [:]
     private var workspace: [CLBuffer?] = [nil, nil, nil, nil]
@@ -121,6 +124,17 @@ final class OpenCLConvolutionKernels {
         return k
     }
 
+    /// A GEMM kernel specialised for `tile` (its shape as -D constants too), checked to allow
+    /// work-groups of the tile's size on this driver.
+    func kernel(_ name: String, file: String, defines: [(String, Int)], tile t: ConvTile) throws -> CLKernel {
+        let k = try kernel(name, file: file, defines: defines + t.defines)
+        guard k.maxWorkGroupSize >= t.threads else {
+            throw VGGTLError.kernelBuild(file: "Kernels/\(file)", device: device.name,
+                                         log: "\(name) with tile \(t) needs work-groups of \(t.threads) but the driver allows \(k.maxWorkGroupSize)")
+        }
+        return k
+    }
+
     private func missing(_ name: String, _ file: String) -> VGGTLError {
         .kernelBuild(file: "Kernels/\(file)", device: device.name, log: "no kernel named '\(name)'")
     }
@@ -137,6 +151,16 @@ final class OpenCLConvolutionKernels {
         let b = try device.allocate(max(floats, 1024), what: "convolution workspace") as! CLBuffer
         workspace[slot.rawValue] = b
         return b
+    }
+
+    func recordTuned(_ pass: ConvPass, _ g: WindowGeometry, _ choice: TunedChoice) {
+        lock.lock(); defer { lock.unlock() }
+        tuned["\(pass.rawValue) \(g)"] = choice
+    }
+
+    var tunedChoices: [String: TunedChoice] {
+        lock.lock(); defer { lock.unlock() }
+        return tuned
     }
 
     /// Floats one workspace slot may hold.

@@ -1,67 +1,19 @@
 import Dispatch
 import Foundation
 
-/// Winograd minimal-filtering convolution F(m x m, 3 x 3) for 3x3 stride-1 'same' layers on the
-/// CPU (Lavin & Gray, 2015). Each m x m output tile costs (m+2)^2 multiplies per input/output
-/// channel pair instead of 9 m^2: 2.25x fewer for F(2x2), 4x fewer for F(4x4). The work per
-/// chunk of tiles is: input transform (B^T d B, vectorised over channels) -> (m+2)^2 GEMMs
-/// (tiles x C) * (C x K) -> output transform (A^T M A) with bias and ReLU fused. Each thread
-/// runs its own chunks with single-threaded OpenBLAS calls, so a chunk's transforms and GEMMs
-/// stay in that core's L2 cache.
+/// Winograd F(m x m, 3 x 3) on the CPU for 3x3 stride-1 'same' layers (the transforms are
+/// Winograd's, WinogradTransforms.swift). The work per chunk of tiles is: input transform
+/// (B^T d B, vectorised over channels) -> (m+2)^2 GEMMs (tiles x C) * (C x K) -> output
+/// transform (A^T M A) with bias and ReLU fused. Each thread runs its own chunks with
+/// single-threaded OpenBLAS calls, so a chunk's transforms and GEMMs stay in that core's L2 cache.
 ///
 /// The backward-data pass is the same convolution with the kernel flipped and its channel
-/// axes swapped (pad 1 is its own adjoint for 3x3 stride 1).
-enum Winograd {
-    /// Coefficients of one transform, stored sparse by rows: out[r] = sum coef * in[idx].
-    struct Transform {
-        let outSize: Int, inSize: Int
-        let rows: [[(Int, Float)]]
-        init(_ dense: [[Float]]) {
-            outSize = dense.count; inSize = dense[0].count
-            rows = dense.map { row in row.enumerated().compactMap { $0.element == 0 ? nil : ($0.offset, $0.element) } }
-        }
-    }
-
-    struct Variant {
-        let m: Int
-        var alpha: Int { m + 2 }
-        let bt: Transform   // alpha x alpha, applied to input tiles
-        let g: Transform    // alpha x 3, applied to kernels
-        let at: Transform   // m x alpha, applied to products
-        let a: Transform    // alpha x m: the output transform's adjoint (gradients of outputs -> products)
-        let gt: Transform   // 3 x alpha: the kernel transform's adjoint (product gradients -> kernel gradients)
-        var name: String { "winograd-F(\(m)x\(m),3x3)" }
-
-        init(m: Int, bt: [[Float]], g: [[Float]], at: [[Float]]) {
-            func transpose(_ d: [[Float]]) -> [[Float]] { d[0].indices.map { j in d.map { $0[j] } } }
-            self.m = m
-            self.bt = Transform(bt); self.g = Transform(g); self.at = Transform(at)
-            self.a = Transform(transpose(at)); self.gt = Transform(transpose(g))
-        }
-    }
-
-    static let f2 = Variant(m: 2,
-        bt: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
-        g: ([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
-        at: ([[1, 1, 1, 0], [0, 1, -1, -1]]))
-
-    static let f4 = Variant(m: 4,
-        bt: ([[4, 0, -5, 0, 1, 0],
-                       [0, -4, -4, 1, 1, 0],
-                       [0, 4, -4, -1, 1, 0],
-                       [0, -2, -1, 2, 1, 0],
-                       [0, 2, -1, -2, 1, 0],
-                       [0, 4, 0, -5, 0, 1]]),
-        g: ([[1.0 / 4, 0, 0],
-                      [-1.0 / 6, -1.0 / 6, -1.0 / 6],
-                      [-1.0 / 6, 1.0 / 6, -1.0 / 6],
-                      [1.0 / 24, 1.0 / 12, 1.0 / 6],
-                      [1.0 / 24, -1.0 / 12, 1.0 / 6],
-                      [0, 0, 1]]),
-        at: ([[1, 1, 1, 1, 1, 0],
-                       [0, 1, -1, 2, -2, 0],
-                       [0, 1, 1, 4, 4, 0],
-                       [0, 1, -1, 8, -8, 1]]))
+/// axes swapped (pad 1 is its own adjoint for 3x3 stride 1). A frozen layer's transformed
+/// kernel is kept across calls.
+struct CPUWinograd: ConvolutionAlgorithm {
+    /// Output tile size: 2 or 4.
+    let m: Int
+    var variant: Winograd.Variant { Winograd.variant(m: m) }
 
     /// Whether a geometry is a 3x3 stride-1 convolution whose output has the input's size.
     static func applies(_ g: WindowGeometry) -> Bool {
@@ -69,17 +21,61 @@ enum Winograd {
             && g.outH == g.inH && g.outW == g.inW && g.inC >= 8 && g.outC >= 8
     }
 
-    /// The variant with the fewest transformed-domain multiplies for this image size.
-    static func variant(_ g: WindowGeometry) -> Variant {
-        func cost(_ v: Variant) -> Int {
-            ((g.outH + v.m - 1) / v.m) * ((g.outW + v.m - 1) / v.m) * v.alpha * v.alpha
+    func supports(_ pass: ConvPass, _ c: CPUConvContext) -> Bool { Self.applies(c.geometry) }
+    func name(_ pass: ConvPass, _ c: CPUConvContext) -> String { Winograd.name(m) }
+
+    func workspace(_ pass: ConvPass, _ c: CPUConvContext) -> Int {
+        switch pass {
+        case .forward: return Self.workspaceFloats(variant, c.geometry, flip: false, keptKernel: false, device: c.device)
+        case .backwardData: return Self.workspaceFloats(variant, c.geometry, flip: true, keptKernel: false, device: c.device)
+        case .backwardFilter: return Self.filterWorkspaceFloats(variant, c.geometry, device: c.device)
         }
-        return cost(f4) <= cost(f2) ? f4 : f2
     }
 
+    func forward(_ c: CPUConvContext, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
+        try run(c, x: x.buffer, w: w, bias: bias?.buffer, relu: relu, y: y.buffer, flip: false, constant: kernelIsConstant)
+    }
+
+    func backwardData(_ c: CPUConvContext, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
+        try run(c, x: dy.buffer, w: w, bias: nil, relu: false, y: dx.buffer, flip: true, constant: kernelIsConstant)
+    }
+
+    func backwardFilter(_ c: CPUConvContext, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
+        try Self.filterGradient(variant, device: c.device, x: x.buffer, dy: dy.buffer, dw: dw.buffer, c.geometry)
+        biasGradient(c.device, c.geometry, dy: dy, db: db)
+    }
+
+    /// Forward (flip = false: x is the input, K = outC) or backward-data (flip = true: x is dy,
+    /// the result is dx) of a 3x3 stride-1 'same' convolution. With `constant`, the transformed
+    /// kernel comes from (or is computed into) the plan's kept kernels; else it is computed into
+    /// the workspace.
+    private func run(_ c: CPUConvContext, x: DeviceBuffer, w: Tensor, bias: DeviceBuffer?, relu: Bool, y: DeviceBuffer,
+                     flip: Bool, constant: Bool) throws {
+        let v = variant, g = c.geometry, device = c.device
+        let ci = flip ? g.outC : g.inC, k = flip ? g.inC : g.outC
+        // Layout: [flip scratch][per-thread tiles][U unless kept].
+        let base = try device.workspacePointer(Self.workspaceFloats(v, g, flip: flip, keptKernel: constant, device: device))
+        let tiles = base + (flip ? Self.flipFloats(c: ci, k: k) : 0)
+        let transform = { (u: UnsafeMutablePointer<Float>) in
+            Self.transformKernel(v, cpu(w.buffer), c: g.inC, k: g.outC, flip: flip, into: u, scratch: base, threads: device.threads)
+        }
+        let u: UnsafeMutablePointer<Float>
+        if let keptU = try c.kept.transform(flip ? .backwardData : .forward, by: self, of: w, constant: constant,
+                                            floats: Self.kernelFloats(v, c: ci, k: k), on: device, fill: { transform(cpu($0)) }) {
+            u = cpu(keptU)
+        } else {
+            u = tiles + device.threads * Self.scratchPerThread(v, c: ci, k: k, device.options)
+            transform(u)
+        }
+        Self.convolve(v, x: cpu(x), u: u, bias: bias.map { UnsafePointer(cpu($0)) }, relu: relu, y: cpu(y),
+                      batch: g.batch, h: g.inH, w: g.inW, c: ci, k: k, scratch: tiles, device: device)
+    }
+}
+
+extension CPUWinograd {
     /// Tiles a thread transforms and multiplies at once: its transformed input and products
     /// (alpha^2 x tiles x (C + K) floats) about fill a core's L2 cache.
-    static func chunkTiles(_ v: Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
+    static func chunkTiles(_ v: Winograd.Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
         // At least 128 tiles per GEMM (the default minimum): OpenBLAS packs U[xi] (C x K) on every call.
         let budget = o.winogradChunkFloats / (v.alpha * v.alpha * (c + k))
         return max(o.winogradMinChunk, min(1024, budget))
@@ -123,7 +119,7 @@ enum Winograd {
     /// U[xi][c][k] = (G g G^T)[xi] for every (c, k), from a kernel laid out as 9 blocks of
     /// (rows x cols) with element (c, k) at c * ldw + k; `flip` reads tap 8 - t and swaps the
     /// channel axes (rows = K, cols = C of the original HWIO kernel).
-    static func transformKernel(_ v: Variant, _ w: UnsafePointer<Float>, c: Int, k: Int, flip: Bool,
+    static func transformKernel(_ v: Winograd.Variant, _ w: UnsafePointer<Float>, c: Int, k: Int, flip: Bool,
                                 into u: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, threads: Int) {
         let rows = flip ? k : c, cols = flip ? c : k
         let src: UnsafePointer<Float>
@@ -171,7 +167,7 @@ enum Winograd {
 
     /// y = conv3x3_same(x, kernel) (+ bias, then ReLU) with the kernel given transformed (U).
     /// x: (batch, H, W, C); y: (batch, H, W, K).
-    static func convolve(_ v: Variant, x: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    static func convolve(_ v: Winograd.Variant, x: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                          relu: Bool, y: UnsafeMutablePointer<Float>, batch: Int, h: Int, w: Int, c: Int, k: Int,
                          scratch: UnsafeMutablePointer<Float>, device: CPUDevice) {
         let m = v.m, a = v.alpha, aa = a * a
@@ -238,7 +234,7 @@ enum Winograd {
     /// `tmp` holds alpha^2 vectors of stride ld; ptrs/tmpPtrs have alpha^2 entries each, tmpPtrs
     /// pointing at tmp's vectors.
     @inline(__always)
-    static func inputTransform(_ v: Variant, x: UnsafePointer<Float>, tiles: Range<Int>, chunk: Int, h: Int, w: Int, c: Int,
+    static func inputTransform(_ v: Winograd.Variant, x: UnsafePointer<Float>, tiles: Range<Int>, chunk: Int, h: Int, w: Int, c: Int,
                                into vbuf: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>, ld: Int,
                                zeros: UnsafeMutablePointer<Float>, ptrs inPtrs: UnsafeMutablePointer<UnsafePointer<Float>>,
                                tmpPtrs: UnsafeMutablePointer<UnsafePointer<Float>>) {
@@ -266,60 +262,36 @@ enum Winograd {
         }
     }
 
-    static func scratchPerThread(_ v: Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
+    static func scratchPerThread(_ v: Winograd.Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
         let aa = v.alpha * v.alpha, chunk = chunkTiles(v, c: c, k: k, o)
         // V, M, transform temporaries, a zero vector; rounded to 64 bytes.
         return (aa * chunk * (c + k) + (aa + 1) * max(c, k) + 15) & ~15
     }
 
     /// Floats of a transformed kernel U (alpha^2 x C x K), rounded to 64 bytes.
-    static func kernelFloats(_ v: Variant, c: Int, k: Int) -> Int { (v.alpha * v.alpha * c * k + 15) & ~15 }
+    static func kernelFloats(_ v: Winograd.Variant, c: Int, k: Int) -> Int { (v.alpha * v.alpha * c * k + 15) & ~15 }
 
     /// Floats of the flipped kernel that backward-data transforms from.
     static func flipFloats(c: Int, k: Int) -> Int { (9 * c * k + 15) & ~15 }
 
     /// Workspace of forward (flip = false) or backward-data (flip = true) of geometry g:
     /// the flip scratch, per-thread tiles, and U when the plan does not keep it.
-    static func workspaceFloats(_ v: Variant, _ g: WindowGeometry, flip: Bool, keptKernel: Bool, device: CPUDevice) -> Int {
+    static func workspaceFloats(_ v: Winograd.Variant, _ g: WindowGeometry, flip: Bool, keptKernel: Bool, device: CPUDevice) -> Int {
         let c = flip ? g.outC : g.inC, k = flip ? g.inC : g.outC
         return (flip ? flipFloats(c: c, k: k) : 0) + device.threads * scratchPerThread(v, c: c, k: k, device.options)
             + (keptKernel ? 0 : kernelFloats(v, c: c, k: k))
     }
-
-    /// Forward (flip = false: x is the input, K = outC) or backward-data (flip = true: x is dy,
-    /// the result is dx) of a 3x3 stride-1 'same' convolution. With `constant`, the transformed
-    /// kernel comes from (or is computed into) `kept`; else it is computed into the workspace.
-    static func run(_ v: Variant, device: CPUDevice, x: DeviceBuffer, w: Tensor, bias: DeviceBuffer?, relu: Bool,
-                    y: DeviceBuffer, _ g: WindowGeometry, flip: Bool, kept: inout KeptKernel, constant: Bool) throws {
-        let c = flip ? g.outC : g.inC, k = flip ? g.inC : g.outC
-        // Layout: [flip scratch][per-thread tiles][U unless kept].
-        let base = try device.workspacePointer(workspaceFloats(v, g, flip: flip, keptKernel: constant, device: device))
-        let tiles = base + (flip ? flipFloats(c: c, k: k) : 0)
-        let transform = { (u: UnsafeMutablePointer<Float>) in
-            transformKernel(v, cpu(w.buffer), c: g.inC, k: g.outC, flip: flip, into: u, scratch: base, threads: device.threads)
-        }
-        let u: UnsafeMutablePointer<Float>
-        if let keptU = try kept.transform(of: w, constant: constant, floats: kernelFloats(v, c: c, k: k), on: device,
-                                          fill: { transform(cpu($0)) }) {
-            u = cpu(keptU)
-        } else {
-            u = tiles + device.threads * scratchPerThread(v, c: c, k: k, device.options)
-            transform(u)
-        }
-        convolve(v, x: cpu(x), u: u, bias: bias.map { UnsafePointer(cpu($0)) }, relu: relu, y: cpu(y),
-                 batch: g.batch, h: g.inH, w: g.inW, c: c, k: k, scratch: tiles, device: device)
-    }
 }
 
-extension Winograd {
+extension CPUWinograd {
     /// Per-thread floats of the filter-gradient pass: V, dM, transform temporaries, zeros, dU.
-    static func filterScratchPerThread(_ v: Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
+    static func filterScratchPerThread(_ v: Winograd.Variant, c: Int, k: Int, _ o: CPUDevice.Options) -> Int {
         let aa = v.alpha * v.alpha, chunk = chunkTiles(v, c: c, k: k, o)
         return (aa * chunk * (c + k) + (aa + 1) * max(c, k) + aa * c * k + 15) & ~15
     }
 
     /// Chunks of tiles of the filter-gradient pass and how many threads share them.
-    static func filterChunks(_ v: Variant, _ g: WindowGeometry, device: CPUDevice) -> (chunk: Int, chunks: Int, workers: Int) {
+    static func filterChunks(_ v: Winograd.Variant, _ g: WindowGeometry, device: CPUDevice) -> (chunk: Int, chunks: Int, workers: Int) {
         let tiles = g.batch * ((g.inH + v.m - 1) / v.m) * ((g.inW + v.m - 1) / v.m)
         let (chunk, chunks) = balancedChunks(tiles: tiles, most: chunkTiles(v, c: g.inC, k: g.outC, device.options),
                                              threads: device.threads)
@@ -327,14 +299,14 @@ extension Winograd {
     }
 
     /// Workspace of the filter-gradient pass: each working thread's tiles and dU.
-    static func filterWorkspaceFloats(_ v: Variant, _ g: WindowGeometry, device: CPUDevice) -> Int {
+    static func filterWorkspaceFloats(_ v: Winograd.Variant, _ g: WindowGeometry, device: CPUDevice) -> Int {
         filterChunks(v, g, device: device).workers * filterScratchPerThread(v, c: g.inC, k: g.outC, device.options)
     }
 
     /// dw (HWIO, overwritten) of a 3x3 stride-1 'same' convolution: for each tile the input
     /// transform V = B^T d B and the output-gradient transform dM = A dY A^T, then
     /// dU[xi] += V[xi]^T dM[xi] (GEMMs over the tiles), and dw = G^T dU G.
-    static func filterGradient(_ v: Variant, device: CPUDevice, x xb: DeviceBuffer, dy dyb: DeviceBuffer,
+    static func filterGradient(_ v: Winograd.Variant, device: CPUDevice, x xb: DeviceBuffer, dy dyb: DeviceBuffer,
                                dw dwb: DeviceBuffer, _ g: WindowGeometry) throws {
         let c = g.inC, k = g.outC, h = g.inH, w = g.inW
         let m = v.m, a = v.alpha, aa = a * a, maxCK = max(c, k)
