@@ -11,6 +11,7 @@ struct Bench: ParsableCommand {
     @Option(help: "GEMM size for the peak measurement (0 skips it).") var gemm = 2048
     @Flag(help: "Print JSON for scripts instead of a table.") var json = false
     @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter, each with the algorithm the device's plan runs), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
+    @Flag(help: "--layers on an OpenCL device whose autotune is on (GPUs; VGGTL_OCL_AUTOTUNE=1 elsewhere), then the device's entry for its convolution tile table (Sources/VGGTL/Devices/OpenCL/Convolution/Tuning/) from what the autotune chose, ready to paste (with --json: the report's tuningEntry).") var tune = false
     @Option(help: "Image size for --layers.") var size = 150
     @Option(help: "Batch for --layers.") var batch = 16
     @Flag(help: "Data-parallel training steps (run under mpirun -np N; without it, one process): global img/s and the gradient allreduce time per step, exposed after backward and alone. Cases: part150,bn32 unless --cases names others.")
@@ -22,6 +23,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         let device = try global.openDevice()
         if distributed { try runDistributed(device); return }
+        let tuning = tune ? try tunedDevice(device) : nil
         let names = cases == "all" ? Workload.all.map(\.name) : cases.split(separator: ",").map(String.init)
         let chosen = try names.map { n in
             guard let w = Workload.all.first(where: { $0.name == n }) else {
@@ -31,7 +33,7 @@ struct Bench: ParsableCommand {
         }
         guard steps >= 1 else { throw VGGTLError.badFlag(flag: "--steps", value: "\(steps)", expected: "at least 1") }
         let peak = gemm > 0 ? try WorkloadBench.gemmGFLOPS(on: device, n: gemm) : nil
-        if layers { try runLayers(device, peak: peak); return }
+        if layers || tune { try runLayers(device, peak: peak, tuning: tuning); return }
         if !json {
             print("device: \(device.name)")
             if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
@@ -60,13 +62,28 @@ struct Bench: ParsableCommand {
         }
     }
 
-    func runLayers(_ device: Device, peak: Double?) throws {
+    /// The device --tune asks: one whose convolution plans time their candidates.
+    func tunedDevice(_ device: Device) throws -> ConvolutionTuning {
+        guard let tuning = device as? ConvolutionTuning, tuning.convolutionAutotune else {
+            throw VGGTLError.badFlag(flag: "--tune", value: device.name,
+                                     expected: "an OpenCL device whose autotune is on (GPUs by default; VGGTL_OCL_AUTOTUNE=1 elsewhere)")
+        }
+        return tuning
+    }
+
+    /// The per-layer table (or JSON); with `tuning` (--tune), the tile-table entry after it.
+    func runLayers(_ device: Device, peak: Double?, tuning: ConvolutionTuning?) throws {
         let results = try WorkloadBench.layers(size: size, batch: batch, on: device, repeats: steps, gemmPeak: peak)
+        let entry = tuning.map { $0.convolutionTuningEntry ?? "// The autotune chose nothing: every pass had one candidate." }
         if json {
-            struct Report: Codable { var device: String; var size: Int; var batch: Int; var gemmGFLOPS: Double?; var kernels: [KernelResult] }
+            struct Report: Codable {
+                var device: String; var size: Int; var batch: Int; var gemmGFLOPS: Double?; var kernels: [KernelResult]
+                var tuningEntry: String?
+            }
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(Report(device: device.name, size: size, batch: batch, gemmGFLOPS: peak, kernels: results)), as: UTF8.self))
+            print(String(decoding: try enc.encode(Report(device: device.name, size: size, batch: batch, gemmGFLOPS: peak, kernels: results,
+                                                         tuningEntry: entry)), as: UTF8.self))
             return
         }
         print("device: \(device.name)")
@@ -88,6 +105,7 @@ struct Bench: ParsableCommand {
                   + f(r.milliseconds, 8, "%.1f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%") + f(r.gbPerSecond, 8, "%.1f"))
         }
         print(String(format: "sum of conv and pool kernels: %.0f ms per batch of %d", total, batch))
+        if let entry { print("\n" + entry) }
     }
 
     func runDistributed(_ device: Device) throws {

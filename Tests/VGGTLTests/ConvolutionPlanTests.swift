@@ -210,6 +210,15 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         }
     }
 
+    /// `bench --tune` asks for a device whose plans autotune, and says so otherwise (its entry's
+    /// format: OpenCLConvolutionTests.testAutotuneChoosesCachesAndLeavesCorrectResults).
+    func testBenchTuneNeedsAnAutotunedDevice() throws {
+        let r = try ChildProcess(vggtlBinary.path, ["bench", "--device", "cpu", "--tune", "--size", "32", "--batch", "1", "--gemm", "0"],
+                                 ownProcessGroup: true).wait(timeout: childTimeLimit)
+        XCTAssertTrue(r.status != 0 && !r.signaled, r.text)
+        XCTAssertTrue(r.text.contains("--tune") && r.text.contains("autotune is on"), r.text)
+    }
+
     // MARK: - Frozen kernels
 
     /// A frozen Winograd layer transforms its kernel once; a change through the tensor's API,
