@@ -7,8 +7,9 @@
 #   2. parity: VGG16 features on the CPU and on OpenCL against float64 PyTorch (parity.py),
 #      and a fine-tune whose --verify compares the first batch's gradients with the CPU
 #   3. `vggtl bench --layers` at 224x224 batch 16: every convolution pass with its algorithm
-#      (the first use autotunes each geometry; choices and kernels land in the cache), then the
-#      same with VGGTL_OCL_CONV=im2col, the generic path the new kernels replace
+#      (the first use autotunes each geometry; choices and kernels land in the cache; --tune adds
+#      the tile-table entry of what won, for Sources/VGGTL/Devices/OpenCL/Convolution/Tuning/),
+#      then the same with VGGTL_OCL_CONV=im2col, the generic path the new kernels replace
 #   4. `vggtl bench` for the six cases, and full224 alone with its GPU memory sampled
 #   5. PyTorch CUDA on the same cases in fp32 (TF32 off), tf32 (its default) and bf16
 #   6. ResNet50/InceptionV3 cases (resnet50-extract224, resnet50-finetune224,
@@ -124,7 +125,8 @@ fi
 
 if want layers; then
   log "bench --layers on OpenCL ($SIZE x $SIZE, batch $LBATCH): first use autotunes"
-  timed layers timeout 400 "$V" bench --device opencl:0 --layers --size $SIZE --batch $LBATCH --steps $LSTEPS --gemm $GEMM --json \
+  MODE=--tune; [ -n "${QUICK:-}" ] && MODE=--layers   # no autotune on PoCL
+  timed layers timeout 400 "$V" bench --device opencl:0 $MODE --size $SIZE --batch $LBATCH --steps $LSTEPS --gemm $GEMM --json \
     > "$RES/layers_opencl.json" 2> "$RES/layers_opencl.err"; tail -3 "$RES/layers_opencl.err"
   timed "layers, generic im2col path" timeout 200 env VGGTL_OCL_CONV=im2col "$V" bench --device opencl:0 --layers --size $SIZE \
     --batch $LBATCH --steps $LSTEPS --gemm 0 --json > "$RES/layers_opencl_im2col.json" 2> "$RES/layers_opencl_im2col.err"

@@ -66,6 +66,8 @@ if layers:
     total_before = sum(before.get((k["layer"], k["pass"]), 0) for k in convs)
     print(f"{len(met)} of {len(convs)} conv passes >= 50% of sgemm; conv total {total:.1f} ms"
           + (f" (generic im2col path: {total_before:.1f} ms)" if total_before else ""))
+    if layers.get("tuningEntry"):
+        print("\n" + layers["tuningEntry"])
 
 mem = {}
 for who in ("vggtl", "torch"):
