@@ -17,7 +17,7 @@ struct OpenCLConvContext: ConvolutionContext {
     }
 
     /// The path every geometry can take: one GEMM for 1x1, else im2col + GEMM.
-    var generic: any ConvolutionAlgorithm<OpenCLConvContext> {
+    var generic: OpenCLConvAlgorithm {
         isPointwise ? PointwiseGemm<OpenCLConvContext>() : Im2colGemm<OpenCLConvContext>()
     }
 
