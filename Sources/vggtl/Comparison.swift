@@ -112,7 +112,7 @@ struct TransferComparison {
                 for b in loader(s, indices, shuffle: false, seed: 0, batch: evalBatch).batches(epoch: 0) where b.count > 0 {
                     if x?.shape.first != b.count { x = try Tensor(uninitialized: [b.count, input.height, input.width, 3], on: device) }
                     b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
-                    let y = try trunk.network.forward(x!, training: false, upTo: trunk.trunkOutput)
+                    let y = try trunk.network.forward(x!, .inference, upTo: trunk.trunkOutput)
                     values += y.toArray(); labels += b.labels.map { Int($0) }; shape = Array(y.shape.dropFirst())
                 }
                 return (values, labels, shape)

@@ -111,7 +111,7 @@ func splitTraining(train: BatchProvider, validation: BatchProvider?, batch: Int,
 func joinDataParallel(_ trainer: Trainer, comm: Communicator, split: TrainingSplit, options: DistributedOptions,
                       info: CheckpointInfo, data: [(String, UInt64)]) throws -> DataParallel {
     let compression = try options.compression()
-    let dp = DataParallel(comm: comm, train: split.sharded!, model: trainer.model, syncBatchNorm: options.syncBn, bucketMegabytes: options.bucketMb,
+    let dp = DataParallel(comm: comm, train: split.sharded!, syncBatchNorm: options.syncBn, bucketMegabytes: options.bucketMb,
                           compression: compression)
     trainer.coordinator = dp
     trainer.verbose = dp.isPrimary

@@ -93,7 +93,7 @@ struct Extract: ParsableCommand {
                 features += try fittingBatch(b.count) {
                     if x?.shape != shape { x = try Tensor(uninitialized: shape, on: device) }
                     b.x.withUnsafeBufferPointer { device.write($0, to: x!.buffer, offset: 0) }
-                    let y = try net.network.forward(x!, training: false, upTo: net.trunkOutput).toArray()
+                    let y = try net.network.forward(x!, .inference, upTo: net.trunkOutput).toArray()
                     try device.checkHealthy()
                     return y
                 }

@@ -134,7 +134,7 @@ struct Predict: ParsableCommand {
                 let img = resize(try ImageCodec.decode(contentsOf: URL(fileURLWithPath: file)), height: info.input.height, width: info.input.width)
                 buffer.withUnsafeMutableBufferPointer { info.input.preprocessing.apply(img, into: $0.baseAddress!) }
                 buffer.withUnsafeBufferPointer { device.write($0, to: x.buffer, offset: 0) }
-                let p = probabilities(logits: try net.network.forward(x, training: false).toArray(), rows: 1)[0]
+                let p = probabilities(logits: try net.network.forward(x, .inference).toArray(), rows: 1)[0]
                 let best = p.indices.sorted { p[$0] > p[$1] }.prefix(top)
                 if json {
                     out.predictions.append(.init(file: file, top: best.map { .init(class: info.classNames[$0], probability: p[$0]) }))

@@ -159,7 +159,7 @@ final class BackboneTests: VGGTLTestCase {
         XCTAssertEqual(i.kerasLayers[248].name, "mixed8")
         // A frozen stem trains nothing before mixed9 and plans no gradient memory for it.
         let x = try Tensor(randomArray(2 * 75 * 75 * 3, seed: 3), shape: [2, 75, 75, 3], on: cpuDevice)
-        let (_, g) = try Loss(.softmaxCrossEntropy).compute(logits: i.network.forward(x, training: true), labels: Tensor([0, 2], shape: [2], on: cpuDevice))
+        let (_, g) = try Loss(.softmaxCrossEntropy).compute(logits: i.network.forward(x, .training), labels: Tensor([0, 2], shape: [2], on: cpuDevice))
         try i.network.backward(g)
         XCTAssertNil((i.network.layer(named: "conv2d_75") as! Conv2D).kernel.grad, "mixed8's last convolution is frozen")
         XCTAssertNotNil((i.network.layer(named: "conv2d_76") as! Conv2D).kernel.grad, "mixed9's first convolution trains")

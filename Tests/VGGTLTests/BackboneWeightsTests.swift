@@ -38,7 +38,7 @@ final class BackboneWeightsTests: BinaryTestCase {
         var out: [Float] = []
         for b in loader.batches(epoch: 0) {
             let x = try Tensor(b.x, shape: [b.count, side, side, 3], on: cpuDevice)
-            out += try model.network.forward(x, training: false, upTo: model.trunkOutput).toArray()
+            out += try model.network.forward(x, .inference, upTo: model.trunkOutput).toArray()
         }
         return out
     }

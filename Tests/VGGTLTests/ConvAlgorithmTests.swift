@@ -26,7 +26,7 @@ final class ConvAlgorithmTests: VGGTLTestCase {
         // A nonzero bias so the fused bias + ReLU epilogue is exercised.
         put(randomArray(filters, seed: seed + 3, range: -0.2...0.2), conv.bias!.value)
         let x = try Tensor(randomArray(shape.reduce(1, *), seed: seed + 1), shape: shape, on: cpuDevice)
-        let y = try conv.forward(x, training: true)
+        let y = try conv.forward(x, .training)
         if CPUWinograd.applies(try conv.geometry(shape)) {
             XCTAssertEqual(conv.currentPlan?.forwardAlgorithm.hasPrefix(algorithm == .im2col ? "im2col-gemm-per-thread" : "winograd"), true,
                            "\(algorithm): \(conv.currentPlan?.forwardAlgorithm ?? "no plan")")
@@ -74,7 +74,7 @@ final class ConvAlgorithmTests: VGGTLTestCase {
                                       padding: c.p, on: cpuDevice, rng: &rng)
                 put(randomArray(c.filters, seed: 6, range: -0.2...0.2), conv.bias!.value)
                 let x = try Tensor(randomArray(c.shape.reduce(1, *), seed: 7), shape: c.shape, on: cpuDevice)
-                let y = try conv.forward(x, training: true)
+                let y = try conv.forward(x, .training)
                 let dy = try Tensor(randomArray(y.count, seed: 8), shape: y.shape, on: cpuDevice)
                 let dx = try conv.backward(dy, inputGradient: true)!
                 return [y.toArray(), dx.toArray(), conv.kernel.grad!.toArray(), conv.bias!.grad!.toArray()]
@@ -105,11 +105,11 @@ final class ConvAlgorithmTests: VGGTLTestCase {
             let x = try Tensor(xv, shape: shape, on: cpuDevice)
             let r = try Tensor(randomArray(6 * 7 * 8, seed: 10), shape: [1, 6, 7, 8], on: cpuDevice)
             let rv = r.toArray()
-            _ = try conv.forward(x, training: true)
+            _ = try conv.forward(x, .training)
             let dx = try conv.backward(r, inputGradient: true)!.toArray()
             func loss() throws -> Double {
                 put(xv, x)
-                return zip(try conv.forward(x, training: true).toArray(), rv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                return zip(try conv.forward(x, .training).toArray(), rv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             }
             let h: Float = 1e-2
             for i in stride(from: 0, to: xv.count, by: 7) {

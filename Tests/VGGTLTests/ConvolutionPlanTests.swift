@@ -234,12 +234,12 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         let x = try Tensor(xv, shape: shape, on: d)
         let zeroBias = [Float](repeating: 0, count: 16)
         func expectOutput(_ w: [Float], _ what: String, line: UInt = #line) throws {
-            assertClose(try conv.forward(x, training: false).toArray(), naiveForward(g, x: xv, w: w, bias: zeroBias, relu: true),
+            assertClose(try conv.forward(x, .inference).toArray(), naiveForward(g, x: xv, w: w, bias: zeroBias, relu: true),
                         tol: 1e-4, what, line: line)
         }
 
         let w0 = conv.kernel.value.toArray()
-        let y0 = try conv.forward(x, training: false).toArray()
+        let y0 = try conv.forward(x, .inference).toArray()
         let plan = try XCTUnwrap(conv.currentPlan as? CPUConvolutionPlan)
         XCTAssertTrue(plan.forwardAlgorithm.hasPrefix("winograd"), plan.forwardAlgorithm)
         let winograd = try XCTUnwrap(plan.forwardChoice as? CPUWinograd, "not Winograd")
@@ -250,7 +250,7 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         // Reused: a write the tensor does not see (straight to its buffer) leaves the kept transform in use.
         let w1 = w0.map { -0.5 * $0 }
         w1.withUnsafeBufferPointer { d.write($0, to: conv.kernel.value.buffer, offset: 0) }
-        XCTAssertEqual(try conv.forward(x, training: false).toArray(), y0, "the kept transform was reused")
+        XCTAssertEqual(try conv.forward(x, .inference).toArray(), y0, "the kept transform was reused")
         // Noticed: after markChanged the kernel is transformed again.
         conv.kernel.value.markChanged()
         try expectOutput(w1, "after markChanged")
@@ -263,7 +263,7 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         // Backward-data of a frozen layer keeps the flipped transform too, and notices uploads.
         let dyt = try Tensor(dyv, shape: g.outShape, on: d)
         func expectInputGradient(_ w: [Float], _ what: String, line: UInt = #line) throws {
-            _ = try conv.forward(x, training: true)
+            _ = try conv.forward(x, .training)
             let dx = try XCTUnwrap(try conv.backward(dyt, inputGradient: true)).toArray()
             let y = naiveForward(g, x: xv, w: w, bias: zeroBias, relu: true)
             let masked = zip(dyv, y).map { $1 > 0 ? $0 : 0 }
@@ -278,14 +278,14 @@ final class ConvolutionPlanTests: VGGTLTestCase {
 
         // Unfreezing frees the kept transforms; a training step's update is seen after refreezing.
         conv.trainable = true
-        _ = try conv.forward(x, training: true)
+        _ = try conv.forward(x, .training)
         XCTAssertEqual(plan.keptKernelFloats, 0, "a training layer keeps no transform")
         _ = try conv.backward(dyt, inputGradient: false)
         try SGD(learningRate: 0.1).update(conv.parameters)
         conv.trainable = false
         let w4 = conv.kernel.value.toArray(), b4 = conv.bias!.value.toArray()
         XCTAssertNotEqual(w4, w3)
-        assertClose(try conv.forward(x, training: false).toArray(), naiveForward(g, x: xv, w: w4, bias: b4, relu: true),
+        assertClose(try conv.forward(x, .inference).toArray(), naiveForward(g, x: xv, w: w4, bias: b4, relu: true),
                     tol: 1e-4, "refrozen after an update")
     }
 
@@ -320,14 +320,14 @@ final class ConvolutionPlanTests: VGGTLTestCase {
         conv.trainable = false
         let big = try Tensor(randomArray(2 * 6 * 6 * 8, seed: 1), shape: [2, 6, 6, 8], on: cpuDevice)
         let small = try Tensor(randomArray(6 * 6 * 8, seed: 2), shape: [1, 6, 6, 8], on: cpuDevice)
-        let yBig = try conv.forward(big, training: false).toArray()
+        let yBig = try conv.forward(big, .inference).toArray()
         let a = try XCTUnwrap(conv.currentPlan as? CPUConvolutionPlan)
-        _ = try conv.forward(small, training: false)
+        _ = try conv.forward(small, .inference)
         let b = try XCTUnwrap(conv.currentPlan as? CPUConvolutionPlan)
         XCTAssertFalse(a === b)
         XCTAssertEqual(a.keptKernelFloats, 0)
         XCTAssertGreaterThan(b.keptKernelFloats, 0)
-        XCTAssertEqual(try conv.forward(big, training: false).toArray(), yBig)
+        XCTAssertEqual(try conv.forward(big, .inference).toArray(), yBig)
         XCTAssertTrue(conv.currentPlan === a, "plans are kept per geometry")
         XCTAssertEqual(b.keptKernelFloats, 0)
     }

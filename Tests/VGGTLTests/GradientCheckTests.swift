@@ -32,7 +32,7 @@ final class GradientCheckTests: VGGTLTestCase {
         var pattern: [Bool] = []
         func loss() throws -> Double {
             beforeForward()
-            let y = try net.forward(x, training: training).toArray()
+            let y = try net.forward(x, StepContext(training: training)).toArray()
             pattern = y.map { $0 > 0 }
             return zip(y, rValues).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
@@ -40,7 +40,7 @@ final class GradientCheckTests: VGGTLTestCase {
         let basePattern = pattern
         var checked = 0, skipped = 0
         beforeForward()
-        let y = try net.forward(x, training: training)
+        let y = try net.forward(x, StepContext(training: training))
         XCTAssertEqual(y.shape, outShape, "\(name): output shape", file: file, line: line)
         try net.backward(r)
         let dx = net.inputGradient!.toArray()
@@ -160,16 +160,16 @@ final class GradientCheckTests: VGGTLTestCase {
                   input: [2, 5, 6, 3])
         // The two averages differ only at the border: a corner averages 4 pixels or 4/9 of them.
         let x = try Tensor([Float](repeating: 1, count: 9), shape: [1, 3, 3, 1], on: cpuDevice)
-        let keras = try Pool2D("k", .average, poolSize: (3, 3), strides: (1, 1), padding: .same).forward(x, training: false).toArray()
+        let keras = try Pool2D("k", .average, poolSize: (3, 3), strides: (1, 1), padding: .same).forward(x, .inference).toArray()
         let torch = try Pool2D("t", .average, poolSize: (3, 3), strides: (1, 1), padding: .symmetric(1), countPadding: true)
-            .forward(x, training: false).toArray()
+            .forward(x, .inference).toArray()
         XCTAssertEqual(keras, [Float](repeating: 1, count: 9))
         XCTAssertEqual(torch[0], 4 / 9, accuracy: 1e-7); XCTAssertEqual(torch[1], 6 / 9, accuracy: 1e-7); XCTAssertEqual(torch[4], 1)
     }
 
     func testZeroPadding() throws {
         try check(ZeroPadding2D("pad", top: 1, bottom: 2, left: 3, right: 0), input: [2, 3, 4, 2])
-        let y = try ZeroPadding2D("pad1", 1).forward(Tensor([1, 2, 3, 4], shape: [1, 2, 2, 1], on: cpuDevice), training: false).toArray()
+        let y = try ZeroPadding2D("pad1", 1).forward(Tensor([1, 2, 3, 4], shape: [1, 2, 2, 1], on: cpuDevice), .inference).toArray()
         XCTAssertEqual(y, [0, 0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0])
     }
 

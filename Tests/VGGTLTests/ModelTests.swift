@@ -50,7 +50,7 @@ final class ModelTests: VGGTLTestCase {
             for step in 0..<2 {
                 let x = try Tensor(randomArray(2 * 32 * 32 * 3, seed: UInt64(step)), shape: [2, 32, 32, 3], on: cpuDevice)
                 let y = try Tensor([0, 2], shape: [2], on: cpuDevice)
-                let (_, g) = try loss.compute(logits: m.network.forward(x, training: true), labels: y)
+                let (_, g) = try loss.compute(logits: m.network.forward(x, .training), labels: y)
                 try m.network.backward(g)
                 try opt.update(m.network.trainableParameters)
             }

@@ -202,7 +202,7 @@ final class NewcomerTests: BinaryTestCase {
         let trunk = Sequential(model.layers.filter { VGG16.block(of: $0.name) != nil })
         let loader = BatchLoader(source: try ClassFolderSource(directory: data), batchSize: 6, input: InputSpec(height: 48, width: 48, preprocessing: .rescale), shuffle: false, seed: 0)
         var expected: [Float] = []
-        for b in loader.batches(epoch: 0) { expected += try trunk.forward(try Tensor(b.x, shape: [b.count, 48, 48, 3], on: cpuDevice), training: false).toArray() }
+        for b in loader.batches(epoch: 0) { expected += try trunk.forward(try Tensor(b.x, shape: [b.count, 48, 48, 3], on: cpuDevice), .inference).toArray() }
         assertClose(try features("feat").values, expected, tol: 1e-5, "features from the run folder")
         // A head on these features goes back onto the run's trunk for images.
         ok(try run(["train-top", "--device", "cpu", "--features", path("feat"), "--out", path("top"), "--epochs", "2", "--batch", "6", "--hidden", "8"]))

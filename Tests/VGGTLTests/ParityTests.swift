@@ -24,7 +24,7 @@ final class ParityTests: VGGTLTestCase {
             let net = Graph([layer])
             net.computesInputGradient = true
             let x = try Tensor(xv, shape: shape, on: device)
-            let y = try net.forward(x, training: training)
+            let y = try net.forward(x, StepContext(training: training))
             let dy = try Tensor(randomArray(y.count, seed: seed + 1), shape: y.shape, on: device)
             try net.backward(dy)
             var r = [y.toArray(), net.inputGradient?.toArray() ?? []]
@@ -133,7 +133,7 @@ final class ParityTests: VGGTLTestCase {
             for d in [cpuDevice as Device, openclDevice] {
                 let net = try build(d)
                 let (xv, yv) = TrainingAgreementTests.batch(1)
-                let logits = try net.forward(Tensor(xv, shape: [8, 12, 12, 3], on: d), training: true)
+                let logits = try net.forward(Tensor(xv, shape: [8, 12, 12, 3], on: d), .training)
                 let (_, g) = try Loss(.softmaxCrossEntropy).compute(logits: logits, labels: Tensor(yv, shape: [8], on: d))
                 try net.backward(g)
                 results.append([logits.toArray()] + net.parameters.map { $0.grad!.toArray() })

@@ -102,7 +102,7 @@ extension Layer {
         singleLayerNetworks[ObjectIdentifier(self)] = g
         return g
     }
-    func forward(_ x: Tensor, training: Bool) throws -> Tensor { try network.forward(x, training: training) }
+    func forward(_ x: Tensor, _ context: StepContext) throws -> Tensor { try network.forward(x, context) }
     /// Fills the parameter gradients and returns dL/dx.
     func backward(_ dy: Tensor, inputGradient: Bool) throws -> Tensor? {
         try network.backward(dy)

@@ -39,7 +39,7 @@ final class TrainingAgreementTests: VGGTLTestCase {
             let (xv, yv) = Self.batch(step)
             let x = try Tensor(xv, shape: [Self.batch, Self.size, Self.size, 3], on: d)
             let y = try Tensor(yv, shape: [Self.batch], on: d)
-            let logits = try model.forward(x, training: true)
+            let logits = try model.forward(x, .training)
             let (l, grad) = try loss.compute(logits: logits, labels: y)
             try model.backward(grad)
             try opt.update(model.trainableParameters)
@@ -153,7 +153,7 @@ final class TrainingAgreementTests: VGGTLTestCase {
         let (xv, yv) = Self.batch(seed)
         let x = try Tensor(xv, shape: [Self.batch, Self.size, Self.size, 3], on: d)
         let y = try Tensor(yv, shape: [Self.batch], on: d)
-        let logits = try net.forward(x, training: true)
+        let logits = try net.forward(x, .training)
         let (_, grad) = try Loss(.softmaxCrossEntropy).compute(logits: logits, labels: y)
         var ready: [String] = []
         try net.backward(grad) { ready += $0.map(\.name) }

@@ -277,7 +277,7 @@ final class WeightsIOTests: VGGTLTestCase {
             let model = try tinyKerasModel(seed: 77)
             try loadWeights(set, into: model.layers)
             let x = fixtureValues(32, seed: 20)
-            let y = try model.forward(Tensor(x, shape: [1, 4, 4, 2], on: cpuDevice), training: false).toArray()
+            let y = try model.forward(Tensor(x, shape: [1, 4, 4, 2], on: cpuDevice), .inference).toArray()
             let reference = referenceKerasTiny(x: x, h: 4, w: 4, c: 2, set: set)
             assertClose(y, reference, tol: 1e-4, "\(name) forward")
         }
@@ -312,7 +312,7 @@ final class WeightsIOTests: VGGTLTestCase {
                     let r = try loadWeights(back, into: model.layers)
                     XCTAssertEqual(r.loaded, set.names)
                     XCTAssertEqual(r.skipped, [])
-                    let y = try model.forward(Tensor(x, shape: [2, 4, 4, 2], on: cpuDevice), training: false).toArray()
+                    let y = try model.forward(Tensor(x, shape: [2, 4, 4, 2], on: cpuDevice), .inference).toArray()
                     assertClose(y, reference, tol: 1e-4, what)
                 }
             }
@@ -767,7 +767,7 @@ final class WeightsIOTests: VGGTLTestCase {
         let r = try loadWeights(raw, into: model.layers)
         XCTAssertEqual(r.loaded.count, 8, what)
         let x = randomArray(batch * h * w * c, seed: 31)
-        let y = try model.forward(Tensor(x, shape: [batch, h, w, c], on: cpuDevice), training: false).toArray()
+        let y = try model.forward(Tensor(x, shape: [batch, h, w, c], on: cpuDevice), .inference).toArray()
 
         var reference: [Float] = []
         for n in 0..<batch {

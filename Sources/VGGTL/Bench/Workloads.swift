@@ -125,12 +125,12 @@ public enum WorkloadBench {
         let labels = try Tensor((0..<w.batch).map { Float($0 % w.classes) }, shape: config.loss == .softmaxCrossEntropy ? [w.batch] : [w.batch, 1], on: device)
         if w.kind == .extract {
             // Extraction runs the trunk alone; the head is not part of the reference's number.
-            return (x, labels, { _ = try model.network.forward(x, training: false, upTo: model.trunkOutput).toArray().first }, model)
+            return (x, labels, { _ = try model.network.forward(x, .inference, upTo: model.trunkOutput).toArray().first }, model)
         }
         let optimizer: Optimizer = w.adam ? Adam(learningRate: 1e-4) : SGD(learningRate: 1e-4, momentum: 0.9)
         let loss = Loss(config.loss)
         return (x, labels, {
-            let (_, g) = try loss.compute(logits: model.network.forward(x, training: true), labels: labels)
+            let (_, g) = try loss.compute(logits: model.network.forward(x, .training), labels: labels)
             try model.network.backward(g)
             try optimizer.update(model.network.trainableParameters)
             device.synchronize()

@@ -5,7 +5,8 @@
 /// NHWC tensor (a Concatenate's inputs write into their channels of its output) whose rows (the
 /// last dimension) lie `rowStride` floats apart. Only the primitives that take offsets and strides
 /// (`copyBlock`, `reluRows`, `reluBackwardRows`, `gemm`, `copy`) may be given a view that is not
-/// contiguous from element 0; the layers that receive such views say so (see `ChannelSliceWriter`).
+/// contiguous from element 0; the layers that receive such views say so
+/// (`LayerMemory.writesChannelSlices`).
 public final class Tensor {
     public let device: Device
     public let buffer: DeviceBuffer

@@ -9,51 +9,44 @@ import Foundation
 /// ranks * B: the loss gradient is scaled by 1/(global batch), so the sum over ranks is the
 /// global mean; dropout draws each sample's mask from its position in the global batch;
 /// `--sync-bn` computes BatchNorm statistics over the global batch (without it, each rank
-/// normalises with its own share's statistics, as DDP does by default).
+/// normalises with its own share's statistics, as DDP does by default). Both travel in the
+/// step's `StepContext`, which `prepareStep` builds.
 public final class DataParallel: TrainingCoordinator {
     public let comm: Communicator
     public let train: ShardedBatches
     public let syncBatchNorm: Bool
     let buckets: GradientBuckets
-    private let batchNormSync: SyncBatchNorm?
     /// Samples of the step in progress (after the agreement), for the gradient scale; steps run.
     private var planned = 0, agreedSamples = 0, steps = 0
     /// Per step: seconds waiting for gradients after backward, and bytes reduced (for bench).
     public private(set) var stepWaits: [Double] = []
     public var gradientBytes: Int { buckets.bytes }
 
-    public init(comm: Communicator, train: ShardedBatches, model: Model, syncBatchNorm: Bool, bucketMegabytes: Double = 25,
+    public init(comm: Communicator, train: ShardedBatches, syncBatchNorm: Bool, bucketMegabytes: Double = 25,
                 compression: GradientCompression = .none) {
         self.comm = comm
         self.train = train
         self.syncBatchNorm = syncBatchNorm
         buckets = GradientBuckets(comm: comm, megabytes: bucketMegabytes, compression: compression)
-        batchNormSync = syncBatchNorm ? SyncBatchNorm(comm: comm) : nil
-        attach(model)
-    }
-
-    /// Points the model's BatchNorm layers at the shared statistics (`--sync-bn`).
-    public func attach(_ model: Model) {
-        for case let bn as BatchNormalization in model.layers { bn.statisticsSync = batchNormSync }
     }
 
     public var isPrimary: Bool { comm.rank == 0 }
 
     // MARK: - Steps
 
-    public func prepareStep(_ batch: Batch, model: Model) throws -> (batch: Batch, gradientScale: Float) {
+    public func prepareStep(_ batch: Batch, model: Model) throws -> (batch: Batch, gradientScale: Float, context: StepContext) {
         guard let step = train.current else {
             throw comm.fail("a training batch came from outside the sharded loader (internal error)")
         }
-        for case let d as Dropout in model.layers { d.sampleOffset = step.offset }
         buckets.begin(model.network.trainableParameters)
         planned = step.count
-        batchNormSync?.standIn = batch.count == 0
-        guard batch.count == 0 else { return (batch, 1 / Float(step.count)) }
+        let context = StepContext(training: true, sampleOffset: step.offset,
+                                  statisticsSync: syncBatchNorm ? SyncBatchNorm(comm: comm, standIn: batch.count == 0) : nil)
+        guard batch.count == 0 else { return (batch, 1 / Float(step.count), context) }
         // Fewer samples than ranks in this step (or all of this rank's images unreadable): one
         // zero image with gradient scale 0 keeps this rank in the step's reductions.
         let n = model.config.inputShape.reduce(1, *)
-        return (Batch(x: [Float](repeating: 0, count: n), labels: [0], indices: [], count: 1), 0)
+        return (Batch(x: [Float](repeating: 0, count: n), labels: [0], indices: [], count: 1), 0, context)
     }
 
     public func agree(_ local: StepTotals) throws -> StepTotals {

@@ -42,7 +42,7 @@ public enum DistributedBench {
         var waits: [Double] = []
         let times = try stepSeconds(warmup: 1, steps: steps) {
             buckets?.begin(trainable)
-            let (l, g) = try loss.compute(logits: model.network.forward(x, training: true), labels: labels, gradientScale: 1 / Float(ranks * w.batch))
+            let (l, g) = try loss.compute(logits: model.network.forward(x, .training), labels: labels, gradientScale: 1 / Float(ranks * w.batch))
             if let comm {
                 var totals = [Double(l) * Double(w.batch), 0, Double(w.batch), 0, 0, 0, 0]
                 try comm.allreduce(&totals, what: "step totals")

@@ -5,13 +5,14 @@ import Foundation
 /// sum of n * (variance + (mean - global mean)^2)): E[x^2] - mean^2 would lose the variance of
 /// channels whose mean is large against their spread. Backward sums dgamma and dbeta for the
 /// input gradient (the parameters' gradients themselves are summed with the others). A rank
-/// running a stand-in batch (its share of a step is empty) contributes nothing.
+/// running a stand-in batch (its share of a step is empty) contributes nothing. One per step,
+/// in the step's context.
 final class SyncBatchNorm: BatchStatisticsSync {
     let comm: Communicator
     /// This step's batch is a stand-in: weight 0.
-    var standIn = false
+    let standIn: Bool
 
-    init(comm: Communicator) { self.comm = comm }
+    init(comm: Communicator, standIn: Bool) { self.comm = comm; self.standIn = standIn }
 
     func reduceStatistics(mean: Tensor, variance: Tensor, rows: Int, layer: String) throws -> Int {
         let m = mean.toArray(), v = variance.toArray(), c = m.count

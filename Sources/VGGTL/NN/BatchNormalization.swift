@@ -1,5 +1,6 @@
 /// Batch statistics shared by the ranks of data-parallel training (`--sync-bn`; Distributed/
-/// implements it). Without one, each process normalises with its own batch's statistics.
+/// implements it, a step's `StepContext` carries it). Without one, each process normalises with
+/// its own batch's statistics.
 public protocol BatchStatisticsSync: AnyObject {
     /// In: per-channel mean and biased variance of this process's `rows` rows. Out, in place:
     /// those of the rows of all processes. Returns the rows of all processes.
@@ -15,9 +16,8 @@ public protocol BatchStatisticsSync: AnyObject {
 /// frozen blocks does not drift their statistics (the Keras fine-tuning trap). `scale: false`
 /// has no gamma (Keras' scale=False, as InceptionV3 has it): the weights are beta, moving_mean,
 /// moving_variance. epsilon: Keras 1e-3 (ResNet50 1.001e-5), torchvision 1e-5.
-public final class BatchNormalization: UnaryLayer, ReLUFusable {
+public final class BatchNormalization: UnaryLayer {
     public let name: String
-    var fusedReLU = false
     /// nil with scale=False.
     public let gamma: Parameter?
     public let beta: Parameter
@@ -31,10 +31,9 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
     private var unusedGammaGradient: Tensor?
     private var usedBatchStatistics = false
     /// Always normalise with the moving statistics, even when training and trainable (gamma and
-    /// beta still learn): what Keras advises when fine-tuning a pretrained network.
+    /// beta still learn): what Keras advises when fine-tuning a pretrained network. Chosen when
+    /// the model is built.
     public var frozenStatistics = false
-    /// Set: batch statistics (and their backward) over the batches of all processes.
-    public var statisticsSync: BatchStatisticsSync?
     /// Rows the last forward's statistics covered (all processes' with a sync), and the
     /// per-channel coefficients of the synchronised backward.
     private var statisticsRows = 0, syncedBackward: (shift: Tensor, scale: Tensor, negativeMean: Tensor)?
@@ -67,46 +66,48 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
         return input
     }
 
-    func usesBatchStatistics(training: Bool) -> Bool { training && trainable && !frozenStatistics }
+    func usesBatchStatistics(_ context: StepContext) -> Bool { context.isTraining && trainable && !frozenStatistics }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         // Inference mode needs x only for gamma's gradient; then the output may overwrite x.
-        m.backwardReadsInputs = usesBatchStatistics(training: training) || gamma?.trainable == true
+        m.backwardReadsInputs = usesBatchStatistics(context) || gamma?.trainable == true
         if !m.backwardReadsInputs { m.inPlaceInputs = [0] }
         // In inference mode with gamma training, the statistics kernel writes a throw-away input
         // gradient before the real one is computed from dy, and the synchronised backward reads
         // dy after the statistics kernel wrote dx: dx must not be dy's storage then.
-        let batch = usesBatchStatistics(training: training)
-        m.inputGradients = .computed(inPlace: batch ? statisticsSync == nil : gamma?.trainable != true)
+        let batch = usesBatchStatistics(context)
+        m.inputGradients = .computed(inPlace: batch ? context.statisticsSync == nil : gamma?.trainable != true)
+        m.epilogues = [.relu]
         return m
     }
 
-    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool, context: StepContext) -> Int {
         // The statistics' kernels also write an input gradient; without a target it goes to dy
         // (when dead) or to scratch. The synchronised backward centres x in scratch.
-        // Planned before the forward runs, and only for training steps: decide from the flags.
-        let batch = usesBatchStatistics(training: true)
-        if batch && statisticsSync != nil && inputGradients[0] { return dy.reduce(1, *) }
+        // Planned before the forward runs (only for training steps): decide from the flags.
+        let batch = usesBatchStatistics(context)
+        if batch && context.statisticsSync != nil && inputGradients[0] { return dy.reduce(1, *) }
         let writesUnwanted = batch || gamma?.trainable == true
         return writesUnwanted && !inputGradients[0] && !dyIsDead ? dy.reduce(1, *) : 0
     }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         _ = try outputShape(x.shape)
         let d = x.device, rows = x.count / channels
         let y = try required(out)
-        usedBatchStatistics = usesBatchStatistics(training: training)
+        let relu = context.epilogue == .relu
+        usedBatchStatistics = usesBatchStatistics(context)
         if usedBatchStatistics {
             d.channelMeanVariance(x.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer)
-            statisticsRows = try statisticsSync?.reduceStatistics(mean: mean, variance: variance, rows: rows, layer: name) ?? rows
+            statisticsRows = try context.statisticsSync?.reduceStatistics(mean: mean, variance: variance, rows: rows, layer: name) ?? rows
             d.batchNormUpdateRunning(runningMean: movingMean.buffer, runningVariance: movingVariance.buffer, mean: mean.buffer,
                                      variance: variance.buffer, channels: channels, rows: statisticsRows, momentum: momentum)
             d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer,
-                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: fusedReLU)
+                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: relu)
         } else {
             d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: movingMean.buffer, variance: movingVariance.buffer,
-                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: fusedReLU)
+                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: relu)
         }
         self.x = x
         return y
@@ -119,7 +120,7 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
         return unusedGammaGradient!
     }
 
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let x else { throw backwardBeforeForward() }
         let d = dy.device, rows = x.count / channels
         let dx = t.inputs[0]
@@ -129,7 +130,7 @@ public final class BatchNormalization: UnaryLayer, ReLUFusable {
             d.batchNormBackward(x.buffer, dy.buffer, sink(), rows: rows, channels: channels, mean: mean.buffer,
                                 variance: variance.buffer, gamma: gammaValue.buffer, epsilon: epsilon,
                                 dgamma: try gammaGradient().buffer, dbeta: try beta.gradient().buffer)
-            if let sync = statisticsSync {
+            if let sync = context.statisticsSync {
                 let sums = try sync.reduceGradientSums(dgamma: try gammaGradient(), dbeta: try beta.gradient(), layer: name)
                 if let dx { try synchronisedInputGradient(dy, dx: dx, sums: sums, scratch: t.scratch!) }
             }

@@ -40,9 +40,9 @@ public final class Conv2D: UnaryLayer {
 
     public func outputShape(_ input: [Int]) throws -> [Int] { try geometry(input).outShape }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory { .kernelLayer(kernel: kernel, activation: activation) }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .kernelLayer(kernel: kernel, activation: activation) }
 
-    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool, context: StepContext) -> Int {
         reluMaskScratch(activation, dy: dy, dyIsDead: dyIsDead)
     }
 
@@ -64,7 +64,7 @@ public final class Conv2D: UnaryLayer {
     /// The plan for the last forward's geometry (nil before the first forward).
     public var currentPlan: ConvolutionPlan? { geometry.flatMap { plans[$0] } }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         let g = try geometry(x.shape)
         guard x.device === kernel.value.device else {
             throw VGGTLError.invalidArgument("layer \(name): input is on \(x.device.name), the layer's weights on \(kernel.value.device.name)")
@@ -76,7 +76,7 @@ public final class Conv2D: UnaryLayer {
         return y
     }
 
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let x, let y, let g = geometry else { throw backwardBeforeForward() }
         let plan = try plan(for: g)
         let grad = activation == .relu ? reluMasked(dy, output: y, t) : dy

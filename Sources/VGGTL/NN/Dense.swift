@@ -25,13 +25,13 @@ public final class Dense: UnaryLayer {
         return [input[0], units]
     }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory { .kernelLayer(kernel: kernel, activation: activation) }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .kernelLayer(kernel: kernel, activation: activation) }
 
-    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int {
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool, context: StepContext) -> Int {
         reluMaskScratch(activation, dy: dy, dyIsDead: dyIsDead)
     }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         let shape = try outputShape(x.shape), d = x.device, n = shape[0]
         let y = try required(out)
         d.gemm(transA: false, transB: false, m: n, n: units, k: inputs, alpha: 1, a: x.buffer, aOffset: 0, lda: inputs,
@@ -42,7 +42,7 @@ public final class Dense: UnaryLayer {
         return y
     }
 
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let x, let y else { throw backwardBeforeForward() }
         let d = dy.device, n = x.shape[0]
         let grad = activation == .relu ? reluMasked(dy, output: y, t) : dy

@@ -1,21 +1,29 @@
 /// A standalone ReLU (Keras' Activation('relu')); Conv2D and Dense also fuse it. The network may
-/// run it in place over its input, or have it write into its channels of a Concatenate's output.
-public final class ReLU: UnaryLayer, ChannelSliceWriter {
+/// run it in place over its input, have it write into its channels of a Concatenate's output, or
+/// have the layer before apply it (an epilogue of BatchNormalization or Add).
+public final class ReLU: UnaryLayer {
     public let name: String
     private var y: Tensor?
     public init(_ name: String) { self.name = name }
     public func outputShape(_ input: [Int]) throws -> [Int] { input }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         m.inPlaceInputs = [0]
         m.backwardReadsInputs = false
         m.backwardReadsOutput = true
         m.inputGradients = .computed(inPlace: true)
+        m.writesChannelSlices = true
+        m.standaloneActivation = .relu
         return m
     }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
+        if context.appliedByInput {
+            // The layer before applied this ReLU as it wrote x: x is the result.
+            self.y = x
+            return x
+        }
         let y = try required(out)
         if x.isContiguous && y.isContiguous {
             x.device.relu(x.buffer, y.buffer, count: x.count)
@@ -26,13 +34,7 @@ public final class ReLU: UnaryLayer, ChannelSliceWriter {
         return y
     }
 
-    /// The forward when the layer before applied this ReLU already (`ReLUFusable`): `y` is the result.
-    func adopt(output y: Tensor) -> Tensor {
-        self.y = y
-        return y
-    }
-
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let dx = t.inputs[0] else { return }
         guard let y else { throw backwardBeforeForward() }
         if y.isContiguous && dy.isContiguous && dx.isContiguous {
@@ -51,9 +53,6 @@ public final class Dropout: UnaryLayer {
     public let seed: UInt32
     /// Forward calls in training mode so far; part of the mask seed, saved with checkpoints.
     public var step: UInt32 = 0
-    /// Where this batch's first sample sits in the global batch of a data-parallel step: the
-    /// mask is that of the same sample in one process's batch (set by Distributed/; 0 otherwise).
-    public var sampleOffset = 0
     private var lastSeed: UInt32 = 0, lastOffset: UInt32 = 0, active = false
 
     public init(_ name: String, rate: Float, seed: UInt32) throws {
@@ -63,10 +62,10 @@ public final class Dropout: UnaryLayer {
 
     public func outputShape(_ input: [Int]) throws -> [Int] { input }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         m.backwardReadsInputs = false
-        if training && rate > 0 {
+        if context.isTraining && rate > 0 {
             m.inPlaceInputs = [0]
             m.inputGradients = .computed(inPlace: true)
         } else {
@@ -76,19 +75,20 @@ public final class Dropout: UnaryLayer {
         return m
     }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
-        active = training && rate > 0
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
+        active = context.isTraining && rate > 0
         guard active else { return x }
         step &+= 1
         var s = SeededGenerator(seed: UInt64(seed) << 32 | UInt64(step))
         lastSeed = UInt32(truncatingIfNeeded: s.next())
         let y = try required(out)
-        lastOffset = UInt32(truncatingIfNeeded: sampleOffset * (x.count / max(x.shape[0], 1)))
+        // Each sample's mask is that of its place in the global batch (`StepContext.sampleOffset`).
+        lastOffset = UInt32(truncatingIfNeeded: context.sampleOffset * (x.count / max(x.shape[0], 1)))
         x.device.dropout(x.buffer, y.buffer, count: x.count, rate: rate, seed: lastSeed, indexOffset: lastOffset)
         return y
     }
 
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let dx = t.inputs[0] else { return }
         guard active else { throw VGGTLError.invalidArgument("layer \(name): its gradient is dy itself at inference; the network routes it") }
         dy.device.dropout(dy.buffer, dx.buffer, count: dy.count, rate: rate, seed: lastSeed, indexOffset: lastOffset)

@@ -36,8 +36,8 @@ public final class Graph {
     /// Called with each value a forward computes, and whether it shares storage with an input
     /// (a view or an in-place layer): `--verify` perturbs values to estimate float32 rounding.
     var forwardObserver: ((Tensor, _ sharesInputStorage: Bool) throws -> Void)?
-    /// The last forward: its plan (nil before one), values, and whether backward may follow.
-    private var current: (key: PlanKey, plan: MemoryPlan)?
+    /// The last forward: its plan (nil before one) and context, values, and whether backward may follow.
+    private var current: (key: PlanKey, plan: MemoryPlan, context: StepContext)?
     private var values: [Tensor?] = []
 
     public init() {}
@@ -103,34 +103,33 @@ public final class Graph {
         var inputGradient: Bool
     }
 
-    /// The output of `node` (default: the network's output) for input `x`. With `training`,
-    /// layers train (batch statistics, dropout) and the step keeps what `backward` needs.
-    public func forward(_ x: Tensor, training: Bool, upTo node: Node? = nil) throws -> Tensor {
+    /// The output of `node` (default: the network's output) for input `x`. In a training
+    /// `context`, layers train (batch statistics, dropout) and the step keeps what `backward`
+    /// needs; every layer gets `context`, with the epilogue the plan fused into it.
+    public func forward(_ x: Tensor, _ context: StepContext, upTo node: Node? = nil) throws -> Tensor {
         let target = (node ?? output).index
         let shapes = try shapes(x.shape)
+        let training = context.isTraining
         let key = PlanKey(
             input: x.shape, target: target, training: training, withBackward: training && target == output.index,
-            memory: entries.indices.map { i in entries[i].layer?.memory(inputs: entries[i].inputs.map { shapes[$0] }, training: training) ?? LayerMemory() },
+            memory: entries.indices.map { i in entries[i].layer?.memory(inputs: entries[i].inputs.map { shapes[$0] }, context: context) ?? LayerMemory() },
             trainable: entries.map { $0.layer?.parameters.contains(where: \.trainable) ?? false }, inputGradient: computesInputGradient)
-        let plan = try plan(for: key, shapes: shapes)
+        let plan = try plan(for: key, shapes: shapes, context: context)
         try pool.prepare(plan.bufferFloats, on: x.device)
         current = nil; inputGradient = nil
         values = Array(repeating: nil, count: entries.count)
         values[0] = x
         for step in plan.forward {
             let n = step.node, e = entries[n]
-            if step.fusedIntoInput, let relu = e.layer as? ReLU {
-                values[n] = relu.adopt(output: values[e.inputs[0]]!)
-                try forwardObserver?(values[n]!, true)
-                continue
-            }
-            if let fusable = e.layer as? ReLUFusable { fusable.fusedReLU = step.withReLU }
-            values[n] = try e.layer!.forward(inputs: e.inputs.map { values[$0]! }, into: step.out.map { try tensor($0, plan) }, training: training)
+            var nodeContext = context
+            nodeContext.epilogue = step.epilogue
+            nodeContext.appliedByInput = step.fusedIntoInput
+            values[n] = try e.layer!.forward(inputs: e.inputs.map { values[$0]! }, into: step.out.map { try tensor($0, plan) }, context: nodeContext)
             if let forwardObserver {
                 try forwardObserver(values[n]!, e.inputs.contains { values[$0]!.buffer === values[n]!.buffer })
             }
         }
-        current = (key, plan)
+        current = (key, plan, context)
         return values[target]!
     }
 
@@ -139,7 +138,7 @@ public final class Graph {
     /// parameters as soon as their gradients are final, in backward order (data-parallel
     /// training starts reducing them while backward continues).
     public func backward(_ dy: Tensor, gradientsReady: (([Parameter]) -> Void)? = nil) throws {
-        guard let (key, plan) = current, key.withBackward else {
+        guard let (key, plan, context) = current, key.withBackward else {
             throw VGGTLError.invalidArgument("backward needs a training forward of the whole network first")
         }
         guard dy.shape == values[key.target]!.shape else {
@@ -154,7 +153,7 @@ public final class Graph {
             case let .layer(n, dySlot, targets, dyIsDead, scratch):
                 let layer = entries[n].layer!
                 let g = GradientTargets(inputs: try targets.map { try $0.map(t) }, dyIsDead: dyIsDead, scratch: try scratch.map { try t($0).buffer })
-                try layer.backward(try t(dySlot), g)
+                try layer.backward(try t(dySlot), g, context: context)
                 if let ready = gradientsReady {
                     let trainable = layer.parameters.filter(\.trainable)
                     if !trainable.isEmpty { ready(trainable) }
@@ -181,13 +180,14 @@ public final class Graph {
         return Tensor(view: pool.buffers[r.buffer]!, shape: s.shape, on: pool.device!, offset: s.offset, rowStride: s.rowStride)
     }
 
-    private func plan(for key: PlanKey, shapes: [[Int]]) throws -> MemoryPlan {
+    /// The plan for `key` (made once, then reused): `context` is the step's, which decided `key`.
+    private func plan(for key: PlanKey, shapes: [[Int]], context: StepContext) throws -> MemoryPlan {
         if let p = plans[key] { return p }
         let nodes = entries.indices.map { i in
             MemoryPlanner.Node(layer: entries[i].layer, inputs: entries[i].inputs, shape: shapes[i], memory: key.memory[i], trainable: key.trainable[i])
         }
         let p = MemoryPlanner.plan(nodes: nodes, target: key.target, withBackward: key.withBackward, inputGradient: key.inputGradient,
-                                   policy: memoryPolicy)
+                                   policy: memoryPolicy, context: context)
         if plans.count >= 8 { plans = [:] }
         plans[key] = p
         return p
@@ -198,7 +198,7 @@ public final class Graph {
     /// The last forward's plan in words: each layer's output (its buffer, "in place over" or
     /// "view of" its input, or "channels a..<b of" a Concatenate), then the backward's steps.
     public func planDescription() -> String {
-        guard let (_, plan) = current else { return "no forward yet" }
+        guard let (_, plan, _) = current else { return "no forward yet" }
         func name(_ n: Int) -> String { entries[n].layer?.name ?? "input" }
         func slot(_ s: MemoryPlan.Slot) -> String {
             let r = plan.roots[s.root]

@@ -34,20 +34,21 @@ public protocol Layer: AnyObject {
     func outputShape(inputs: [[Int]]) throws -> [Int]
     /// Computes the output into `out` (a tensor of the output shape, nil only when `memory` says
     /// the output is a view of the input) and returns it.
-    func forward(inputs: [Tensor], into out: Tensor?, training: Bool) throws -> Tensor
+    func forward(inputs: [Tensor], into out: Tensor?, context: StepContext) throws -> Tensor
     /// Fills the gradients of trainable parameters and writes the gradient of every input `i`
-    /// with `g.inputs[i] != nil` into that tensor (overwriting it).
-    func backward(_ dy: Tensor, _ g: GradientTargets) throws
-    /// What the memory planner needs to know in the layer's current mode (trainable flags, and
-    /// whether the forward trains).
-    func memory(inputs: [[Int]], training: Bool) -> LayerMemory
+    /// with `g.inputs[i] != nil` into that tensor (overwriting it). `context`: the last forward's.
+    func backward(_ dy: Tensor, _ g: GradientTargets, context: StepContext) throws
+    /// What the memory planner needs to know in the layer's current mode (trainable flags) for a
+    /// step in `context` (whether it trains, whether batch statistics are shared).
+    func memory(inputs: [[Int]], context: StepContext) -> LayerMemory
     /// Floats of scratch the backward needs for output shape `dy`, given which inputs need a
     /// gradient and whether dy may be overwritten.
-    func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int
+    func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool, context: StepContext) -> Int
 }
 
 /// The facts about a layer that decide its memory: which buffers it may share or overwrite,
-/// and which values its backward reads (those stay alive until it has run).
+/// which values its backward reads (those stay alive until it has run), and which work it can
+/// take over from its neighbours. The memory planner knows layers only through these.
 public struct LayerMemory: Hashable, Sendable {
     /// The output is input 0 itself with the output's shape (Flatten; Dropout at inference).
     public var outputIsInputView = false
@@ -63,6 +64,16 @@ public struct LayerMemory: Hashable, Sendable {
     /// the output's storage when nothing else reads it (Conv2D and Dense with a fused ReLU: the
     /// mask is applied first).
     public var inputGradientOverOutput = false
+    /// The forward may write its output into a channel slice of a wider NHWC tensor (`out` with
+    /// a row stride larger than its channels: the network places a Concatenate's inputs in its
+    /// output, so that concatenating costs no copy), and the backward takes such a slice as dy.
+    public var writesChannelSlices = false
+    /// Activations the layer can apply to its output as it writes it (BatchNormalization, Add):
+    /// the network fuses a following standalone one into it (`StepContext.epilogue`), saving a pass.
+    public var epilogues: Set<Activation> = []
+    /// The layer is this activation alone, applied in place (ReLU): when its input's layer
+    /// applies it as an epilogue, this one only takes that output (`StepContext.appliedByInput`).
+    public var standaloneActivation: Activation?
 
     public init() {}
 }
@@ -74,7 +85,10 @@ public enum InputGradients: Hashable, Sendable {
     /// Every input's gradient is dy itself, viewed with the input's shape (Flatten, Add,
     /// Dropout at inference): no work and no buffer.
     case dy
-    /// Input i's gradient is channels `ranges[i]` of dy (Concatenate): a view, no copy.
+    /// Input i is channels `ranges[i]` of the output, and its gradient those channels of dy
+    /// (Concatenate): the network may place input i in its channels of the output (a layer that
+    /// `writesChannelSlices` then writes it there, and the forward finds it in place), and passes
+    /// the gradient on as a view, no copy.
     case channels([Range<Int>])
 }
 
@@ -93,22 +107,10 @@ public struct GradientTargets {
     }
 }
 
-/// A layer whose forward may write into a channel slice of a wider NHWC tensor (`out` with a
-/// row stride larger than its channels: the network places a Concatenate's inputs in its output
-/// so that concatenating costs no copy) and whose backward takes such a slice as dy.
-public protocol ChannelSliceWriter: Layer {}
-
-/// A layer that can apply a ReLU to its output as it writes it (BatchNormalization, Add): the
-/// network fuses into it a ReLU that would run in place over that output, saving a pass.
-protocol ReLUFusable: Layer {
-    /// Set by the network before each forward.
-    var fusedReLU: Bool { get set }
-}
-
 /// A layer with one input: what most layers are.
 public protocol UnaryLayer: Layer {
     func outputShape(_ input: [Int]) throws -> [Int]
-    func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor
+    func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor
 }
 
 extension UnaryLayer {
@@ -117,9 +119,9 @@ extension UnaryLayer {
         guard inputs.count == 1 else { throw VGGTLError.invalidArgument("layer \(name) takes 1 input, got \(inputs.count)") }
         return try outputShape(inputs[0])
     }
-    public func forward(inputs: [Tensor], into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(inputs: [Tensor], into out: Tensor?, context: StepContext) throws -> Tensor {
         guard inputs.count == 1 else { throw VGGTLError.invalidArgument("layer \(name) takes 1 input, got \(inputs.count)") }
-        return try forward(inputs[0], into: out, training: training)
+        return try forward(inputs[0], into: out, context: context)
     }
 }
 
@@ -133,8 +135,8 @@ public struct NamedTensor {
 extension Layer {
     public var parameters: [Parameter] { [] }
     public var weights: [NamedTensor] { parameters.map { NamedTensor(name: $0.name, tensor: $0.value) } }
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory { LayerMemory() }
-    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool) -> Int { 0 }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { LayerMemory() }
+    public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool, context: StepContext) -> Int { 0 }
     public var trainable: Bool {
         get { parameters.contains { $0.trainable } }
         set { parameters.forEach { $0.trainable = newValue } }

@@ -5,6 +5,7 @@
 /// kind of step; the buffers are allocated at their final size before the first such step and
 /// reused after, so steady-state steps allocate no device memory.
 ///
+/// It knows layers only by what they say of themselves (`LayerMemory`, `backwardScratch`).
 /// What it plans, in both passes:
 /// - Forward: a layer's output gets its own root, or overwrites its input (ReLU, BatchNormalization
 ///   at inference, Add, Dropout) when nothing reads that input later, or is a view of its input
@@ -56,9 +57,9 @@ struct MemoryPlan {
     struct ForwardStep {
         var node: Int
         var out: Slot?
-        /// The layer applies the following ReLU itself (`ReLUFusable`) ...
-        var withReLU = false
-        /// ... and that ReLU only adopts the result.
+        /// The layer applies the following activation itself (`LayerMemory.epilogues`) ...
+        var epilogue = Activation.linear
+        /// ... and that activation's layer only takes the result.
         var fusedIntoInput = false
     }
     var backward: [BackwardStep] = []
@@ -103,6 +104,8 @@ struct MemoryPlanner {
     /// Backward also computes the gradient of the network's input.
     let inputGradient: Bool
     let policy: MemoryPolicy
+    /// The step's context, for the layers' backward scratch.
+    let context: StepContext
 
     private var plan = MemoryPlan()
     /// Forward value of each node.
@@ -118,14 +121,17 @@ struct MemoryPlanner {
     private var backwardTime: [Int]
     private var placed: [Int: (concat: Int, channels: Range<Int>)] = [:]
 
-    static func plan(nodes: [Node], target: Int, withBackward: Bool, inputGradient: Bool, policy: MemoryPolicy) -> MemoryPlan {
-        var p = MemoryPlanner(nodes: nodes, target: target, withBackward: withBackward, inputGradient: inputGradient, policy: policy)
+    static func plan(nodes: [Node], target: Int, withBackward: Bool, inputGradient: Bool, policy: MemoryPolicy,
+                     context: StepContext) -> MemoryPlan {
+        var p = MemoryPlanner(nodes: nodes, target: target, withBackward: withBackward, inputGradient: inputGradient, policy: policy,
+                              context: context)
         p.run()
         return p.plan
     }
 
-    private init(nodes: [Node], target: Int, withBackward: Bool, inputGradient: Bool, policy: MemoryPolicy) {
+    private init(nodes: [Node], target: Int, withBackward: Bool, inputGradient: Bool, policy: MemoryPolicy, context: StepContext) {
         self.nodes = nodes; self.target = target; self.withBackward = withBackward; self.inputGradient = inputGradient; self.policy = policy
+        self.context = context
         let n = nodes.count
         value = Array(repeating: nil, count: n)
         time = Array(repeating: -1, count: n)
@@ -159,14 +165,15 @@ struct MemoryPlanner {
 
     // MARK: - Forward
 
-    /// Producers that write straight into their channels of a Concatenate's output: slice
-    /// writers whose only reader is that Concatenate.
+    /// Producers that write straight into their channels of a concatenation's output (a layer
+    /// whose inputs are channels of its output, `InputGradients.channels`): slice writers whose
+    /// only reader is that layer.
     private mutating func placeConcatenateInputs() {
         guard planned else { return }
         for c in order.reversed() {
-            guard nodes[c].layer is Concatenate, case let .channels(ranges) = nodes[c].memory.inputGradients else { continue }
+            guard case let .channels(ranges) = nodes[c].memory.inputGradients else { continue }
             for (i, p) in nodes[c].inputs.enumerated() where p != 0 && p != target {
-                guard nodes[p].layer is ChannelSliceWriter, consumers[p].count == 1, !nodes[p].memory.outputIsInputView else { continue }
+                guard nodes[p].memory.writesChannelSlices, consumers[p].count == 1, !nodes[p].memory.outputIsInputView else { continue }
                 placed[p] = (c, ranges[i])
             }
         }
@@ -250,11 +257,11 @@ struct MemoryPlanner {
             }
             precondition(!(m.outputIsInputView && out != nil), "a view output needs a dense input")
             var step = MemoryPlan.ForwardStep(node: n, out: out)
-            // A ReLU over its input's storage, when that input's layer can apply it while writing
-            // and nothing else reads the input: one pass instead of two.
-            if planned, nodes[n].layer is ReLU, let o = out, let p = nodes[n].inputs.first, consumers[p].count == 1,
-               nodes[p].layer is ReLUFusable, value[p] == o, let k = plan.forward.lastIndex(where: { $0.node == p }) {
-                plan.forward[k].withReLU = true
+            // An activation over its input's storage, when that input's layer can apply it while
+            // writing and nothing else reads the input: one pass instead of two.
+            if planned, let a = m.standaloneActivation, let o = out, let p = nodes[n].inputs.first, consumers[p].count == 1,
+               nodes[p].memory.epilogues.contains(a), value[p] == o, let k = plan.forward.lastIndex(where: { $0.node == p }) {
+                plan.forward[k].epilogue = a
                 step.fusedIntoInput = true
             }
             plan.forward.append(step)
@@ -297,7 +304,7 @@ struct MemoryPlanner {
 
     /// Adds a contribution that is a view of dy (routes .dy and .channels) to p's gradient.
     private mutating func contribute(_ p: Int, view: MemoryPlan.Slot, at t: Int) {
-        let acceptsSlice = planned && nodes[p].layer is ChannelSliceWriter
+        let acceptsSlice = planned && nodes[p].memory.writesChannelSlices
         if gradient[p] == nil {
             if view.plain || acceptsSlice {
                 setGradient(p, view)
@@ -374,7 +381,8 @@ struct MemoryPlanner {
             }
             let targetsDy = targets.contains { $0?.root == dy.root }
             let isDead = dyDead && !targetsDy
-            let scratchFloats = nodes[n].layer!.backwardScratch(dy: dy.shape, inputGradients: targets.map { $0 != nil }, dyIsDead: isDead)
+            let scratchFloats = nodes[n].layer!.backwardScratch(dy: dy.shape, inputGradients: targets.map { $0 != nil }, dyIsDead: isDead,
+                                                                context: context)
             let scratch = scratchFloats > 0 ? MemoryPlan.Slot(root: newRoot(scratchFloats, at: t, backward: true), shape: [scratchFloats], rowStride: scratchFloats) : nil
             plan.backward.append(.layer(node: n, dy: dy, targets: targets, dyIsDead: isDead, scratch: scratch))
             use(dy.root, at: t)

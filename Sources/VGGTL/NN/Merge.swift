@@ -1,8 +1,7 @@
 /// Keras' Add: the elementwise sum of two or more tensors of one shape (ResNet's shortcuts). Its
 /// gradient is dy for every input, which the network passes on without a copy.
-public final class Add: Layer, ReLUFusable {
+public final class Add: Layer {
     public let name: String
-    var fusedReLU = false
     public init(_ name: String) { self.name = name }
     public var inputArity: ClosedRange<Int> { 2...Int.max }
 
@@ -14,31 +13,33 @@ public final class Add: Layer, ReLUFusable {
         return inputs[0]
     }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         m.inPlaceInputs = Array(inputs.indices)
         m.backwardReadsInputs = false
         m.inputGradients = .dy
+        m.epilogues = [.relu]
         return m
     }
 
-    public func forward(inputs: [Tensor], into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(inputs: [Tensor], into out: Tensor?, context: StepContext) throws -> Tensor {
         _ = try outputShape(inputs: inputs.map(\.shape))
         let y = try required(out), d = y.device
+        let relu = context.epilogue == .relu
         for (i, x) in inputs.enumerated().dropFirst() {
-            d.add(i == 1 ? inputs[0].buffer : y.buffer, x.buffer, y.buffer, count: y.count, relu: fusedReLU && i == inputs.count - 1)
+            d.add(i == 1 ? inputs[0].buffer : y.buffer, x.buffer, y.buffer, count: y.count, relu: relu && i == inputs.count - 1)
         }
         return y
     }
 
-    public func backward(_ dy: Tensor, _ g: GradientTargets) throws {}
+    public func backward(_ dy: Tensor, _ g: GradientTargets, context: StepContext) throws {}
 }
 
 /// Keras' Concatenate on the channel axis (InceptionV3's mixed blocks). The network places the
 /// inputs' producers so that they write straight into their channels of the output (see
-/// `ChannelSliceWriter`); an input that was not placed is copied here. Its gradient is a channel
-/// slice of dy for each input: a view, no copy.
-public final class Concatenate: Layer, ChannelSliceWriter {
+/// `LayerMemory.writesChannelSlices`); an input that was not placed is copied here. Its gradient
+/// is a channel slice of dy for each input: a view, no copy.
+public final class Concatenate: Layer {
     public let name: String
     public init(_ name: String) { self.name = name }
     public var inputArity: ClosedRange<Int> { 1...Int.max }
@@ -57,14 +58,15 @@ public final class Concatenate: Layer, ChannelSliceWriter {
         return inputs.map { s in defer { start += s.last! }; return start..<(start + s.last!) }
     }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         m.backwardReadsInputs = false
         m.inputGradients = .channels(Self.ranges(inputs))
+        m.writesChannelSlices = true
         return m
     }
 
-    public func forward(inputs: [Tensor], into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(inputs: [Tensor], into out: Tensor?, context: StepContext) throws -> Tensor {
         _ = try outputShape(inputs: inputs.map(\.shape))
         let y = try required(out), d = y.device
         for (x, range) in zip(inputs, Self.ranges(inputs.map(\.shape))) {
@@ -76,5 +78,5 @@ public final class Concatenate: Layer, ChannelSliceWriter {
         return y
     }
 
-    public func backward(_ dy: Tensor, _ g: GradientTargets) throws {}
+    public func backward(_ dy: Tensor, _ g: GradientTargets, context: StepContext) throws {}
 }

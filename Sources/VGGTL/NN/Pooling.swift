@@ -21,13 +21,13 @@ public final class Pool2D: UnaryLayer {
 
     public func outputShape(_ input: [Int]) throws -> [Int] { try geometry(input).outShape }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         m.backwardReadsInputs = kind == .max
         return m
     }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         let g = try geometry(x.shape)
         let y = try required(out)
         switch kind {
@@ -38,7 +38,7 @@ public final class Pool2D: UnaryLayer {
         return y
     }
 
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let dx = t.inputs[0] else { return }
         guard let x, let g = geometry else { throw backwardBeforeForward() }
         switch kind {
@@ -59,13 +59,13 @@ public final class GlobalAveragePooling2D: UnaryLayer {
         return [input[0], input[3]]
     }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         m.backwardReadsInputs = false
         return m
     }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         let s = try outputShape(x.shape)
         let y = try required(out)
         x.device.globalAvgPool(x.buffer, y.buffer, batch: s[0], pixels: x.shape[1] * x.shape[2], channels: s[1])
@@ -73,7 +73,7 @@ public final class GlobalAveragePooling2D: UnaryLayer {
         return y
     }
 
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let dx = t.inputs[0] else { return }
         dy.device.globalAvgPoolBackward(dy.buffer, dx.buffer, batch: inShape[0], pixels: inShape[1] * inShape[2], channels: inShape[3])
     }

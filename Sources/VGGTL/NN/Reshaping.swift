@@ -8,7 +8,7 @@ public final class Flatten: UnaryLayer {
         return [input[0], input.dropFirst().reduce(1, *)]
     }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         m.outputIsInputView = true
         m.backwardReadsInputs = false
@@ -16,11 +16,11 @@ public final class Flatten: UnaryLayer {
         return m
     }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         try x.reshape(outputShape(x.shape))
     }
 
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {}
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {}
 }
 
 /// Keras' ZeroPadding2D: rows and columns of zeros around each image of an NHWC batch (ResNet50's
@@ -44,7 +44,7 @@ public final class ZeroPadding2D: UnaryLayer {
         return [input[0], input[1] + top + bottom, input[2] + left + right, input[3]]
     }
 
-    public func memory(inputs: [[Int]], training: Bool) -> LayerMemory {
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
         m.backwardReadsInputs = false
         return m
@@ -58,7 +58,7 @@ public final class ZeroPadding2D: UnaryLayer {
                 BlockLayout(offset: (top * pw + left) * c, outerStride: ph * pw * c, rowStride: pw * c), h, w * c)
     }
 
-    public func forward(_ x: Tensor, into out: Tensor?, training: Bool) throws -> Tensor {
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         _ = try outputShape(x.shape)
         let y = try required(out), d = x.device
         let b = interior(x.shape)
@@ -68,7 +68,7 @@ public final class ZeroPadding2D: UnaryLayer {
         return y
     }
 
-    public func backward(_ dy: Tensor, _ t: GradientTargets) throws {
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let dx = t.inputs[0] else { return }
         let b = interior(inShape)
         dy.device.copyBlock(dy.buffer, b.padded, to: dx.buffer, b.inner, outer: inShape[0], rows: b.rows, cols: b.cols)

@@ -68,7 +68,7 @@ public final class Trainer {
     /// One optimisation step; returns the batch's mean loss and correct count.
     public func step(_ batch: Batch) throws -> (loss: Float, correct: Int) {
         let (xt, yt) = try upload(batch)
-        let logits = try model.network.forward(xt, training: true)
+        let logits = try model.network.forward(xt, .training)
         let (l, grad) = try loss.compute(logits: logits, labels: yt)
         try checkDevice()
         guard l.isFinite else {
@@ -87,9 +87,9 @@ public final class Trainer {
     /// empty), agrees on the loss before backward, reduces gradients during backward, and
     /// updates identically. Returns the totals of all processes.
     func step(_ batch: Batch, coordinator c: TrainingCoordinator) throws -> StepTotals {
-        let (run, scale) = try c.prepareStep(batch, model: model)
+        let (run, scale, context) = try c.prepareStep(batch, model: model)
         let (xt, yt) = try upload(run)
-        let logits = try model.network.forward(xt, training: true)
+        let logits = try model.network.forward(xt, context)
         let (l, grad) = try loss.compute(logits: logits, labels: yt, gradientScale: scale)
         try checkDevice()
         let real = batch.count > 0
@@ -183,7 +183,7 @@ public final class Trainer {
             guard batch.count > 0 else { continue }
             let (logits, l): (Tensor, Float) = try fittingBatch(batch.count) {
                 let (xt, yt) = try upload(batch)
-                let logits = try model.network.forward(xt, training: false)
+                let logits = try model.network.forward(xt, .inference)
                 let l = try loss.compute(logits: logits, labels: yt).loss
                 try checkDevice()
                 return (logits, l)

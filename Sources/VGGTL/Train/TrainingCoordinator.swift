@@ -3,10 +3,11 @@
 public protocol TrainingCoordinator: AnyObject {
     /// This process prints progress and writes the run folder (rank 0).
     var isPrimary: Bool { get }
-    /// Before a step's forward: the batch to run and the loss's gradient scale. Every process
-    /// takes part in every step, so a process whose share of the step is empty runs a stand-in
-    /// batch with gradient scale 0.
-    func prepareStep(_ batch: Batch, model: Model) throws -> (batch: Batch, gradientScale: Float)
+    /// Before a step's forward: the batch to run, the loss's gradient scale, and the context of
+    /// the step's forward and backward (the batch's place in the global batch, shared batch
+    /// statistics). Every process takes part in every step, so a process whose share of the step
+    /// is empty runs a stand-in batch with gradient scale 0.
+    func prepareStep(_ batch: Batch, model: Model) throws -> (batch: Batch, gradientScale: Float, context: StepContext)
     /// After the loss, before backward: this process's totals in, all processes' out (a NaN loss
     /// anywhere, or a stop signal anywhere, is then known to all).
     func agree(_ local: StepTotals) throws -> StepTotals

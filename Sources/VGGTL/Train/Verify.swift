@@ -104,7 +104,7 @@ public enum Verification {
         let twin = try Model(model.config, on: try CPUDevice(), seed: model.seed)
         for (a, b) in zip(model.layers, twin.layers) {
             b.trainable = a.trainable
-            if let da = a as? Dropout, let db = b as? Dropout { db.step = da.step; db.sampleOffset = da.sampleOffset }
+            if let da = a as? Dropout, let db = b as? Dropout { db.step = da.step }
         }
         return try check(results, from: model.device.name, against: twin, weights: snapshot, batch: batch, samples: samples)
     }
@@ -180,10 +180,10 @@ public enum Verification {
             // in-place results are left: they are their input, already changed).
             m.network.forwardObserver = { y, sharesInput in if !sharesInput { perturbInPlace(y, rng: &r) } }
             defer { m.network.forwardObserver = nil }
-            logits = try m.network.forward(x, training: true)
+            logits = try m.network.forward(x, .training)
             rng = r
         } else {
-            logits = try m.network.forward(x, training: true)
+            logits = try m.network.forward(x, .training)
         }
         let (l, g) = try Loss(m.config.loss).compute(logits: logits, labels: y)
         if rng != nil { perturbInPlace(g, rng: &rng!) }

@@ -52,9 +52,9 @@ final class ReferenceModelTests: VGGTLTestCase {
         var c = ReferenceComparator(dump)
 
         // Inference: moving statistics.
-        try c.compare("inference/features", ours: model.network.forward(x, training: false, upTo: model.trunkOutput).toArray(),
+        try c.compare("inference/features", ours: model.network.forward(x, .inference, upTo: model.trunkOutput).toArray(),
                       tolerance: tol.forward)
-        let logits = try model.network.forward(x, training: false)
+        let logits = try model.network.forward(x, .inference)
         try c.compare("inference/logits", ours: logits.toArray(), tolerance: tol.forward)
         try c.compare("inference/loss", ours: [loss.compute(logits: logits, labels: labels).loss], tolerance: tol.forward)
 
@@ -67,9 +67,9 @@ final class ReferenceModelTests: VGGTLTestCase {
         }
 
         // One from-scratch training step: batch statistics, everything trains.
-        try c.compare("train/features", ours: model.network.forward(x, training: true, upTo: model.trunkOutput).toArray(),
+        try c.compare("train/features", ours: model.network.forward(x, .training, upTo: model.trunkOutput).toArray(),
                       tolerance: tol.forward)
-        let trainLogits = try model.network.forward(x, training: true)
+        let trainLogits = try model.network.forward(x, .training)
         try c.compare("train/logits", ours: trainLogits.toArray(), tolerance: tol.forward)
         let (trainLoss, dTrain) = try loss.compute(logits: trainLogits, labels: labels)
         try c.compare("train/loss", ours: [trainLoss], tolerance: tol.forward)
@@ -79,7 +79,7 @@ final class ReferenceModelTests: VGGTLTestCase {
         // One fine-tuning step: BatchNormalization frozen (inference mode, gamma/beta fixed), as Keras.
         try loadWeights(weights, into: model.layers)          // the training forwards moved the statistics
         for case let bn as BatchNormalization in model.layers { bn.trainable = false }
-        let frozenLogits = try model.network.forward(x, training: true)
+        let frozenLogits = try model.network.forward(x, .training)
         let (frozenLoss, dFrozen) = try loss.compute(logits: frozenLogits, labels: labels)
         try c.compare("frozen/loss", ours: [frozenLoss], tolerance: tol.forward)
         try model.network.backward(dFrozen)
