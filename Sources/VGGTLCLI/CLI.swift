@@ -61,38 +61,46 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
-// A child that only reads an HDF5 file for the parent (see Isolation.swift).
-HDF5Isolation.runChildIfAsked()
-HDF5Isolation.install()
+/// Runs vggtl: `arguments` without the program's name, `environment` the process's (read for
+/// the knobs and the MPI launcher's rank variables, and passed to child processes), `seams`
+/// what the caller puts between the commands and the engine (test harnesses; `vggtl` passes
+/// none). Exits with the command's status.
+public func runVGGTL(arguments: [String], environment: [String: String], seams: Seams = Seams()) -> Never {
+    RunContext.begin(RunContext(environment: environment, seams: seams))
+    // A child that only reads an HDF5 file for the parent (see Isolation.swift).
+    HDF5Isolation.runChildIfAsked()
+    HDF5Isolation.install()
 
-// A file-size limit (ulimit -f) makes writes fail with EFBIG instead of killing the process:
-// the atomic writers then report the file and leave no partial file behind.
-signal(SIGXFSZ, SIG_IGN)
+    // A file-size limit (ulimit -f) makes writes fail with EFBIG instead of killing the process:
+    // the atomic writers then report the file and leave no partial file behind.
+    signal(SIGXFSZ, SIG_IGN)
 
-do {
-    var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(Array(CommandLine.arguments.dropFirst()))))
-    if let launch = Job.launch {
-        guard Job.supports(command) else {
-            fail("`vggtl \(type(of: command)._commandName)` does not split its work between ranks; run it without mpirun "
-                 + "(the commands that do: devices, train, finetune, train-top, evaluate, extract, bench --distributed)")
+    do {
+        var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(arguments)))
+        if let launch = Job.launch {
+            guard Job.supports(command) else {
+                fail("`vggtl \(type(of: command)._commandName)` does not split its work between ranks; run it without mpirun "
+                     + "(the commands that do: devices, train, finetune, train-top, evaluate, extract, bench --distributed)")
+            }
+            // Rank 0 alone prints; the others keep stderr for their warnings and errors.
+            if launch.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
         }
-        // Rank 0 alone prints; the others keep stderr for their warnings and errors.
-        if launch.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
-    }
-    try command.run()
-    Job.comm?.finalize()
-} catch let error as VGGTLError {
-    if case let .interrupted(signal, _, _, _, _) = error {
-        // Not a failure of vggtl, but the run did not finish: the shell's code for the signal.
-        if Job.isPrimary { writeStandardError("vggtl: \(error.description)\n") }
+        try command.run()
         Job.comm?.finalize()
-        exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : signal.hasPrefix("SIGUSR1") ? 128 + SIGUSR1 : 128 + SIGINT)
+        exit(0)
+    } catch let error as VGGTLError {
+        if case let .interrupted(signal, _, _, _, _) = error {
+            // Not a failure of vggtl, but the run did not finish: the shell's code for the signal.
+            if Job.isPrimary { writeStandardError("vggtl: \(error.description)\n") }
+            Job.comm?.finalize()
+            exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : signal.hasPrefix("SIGUSR1") ? 128 + SIGUSR1 : 128 + SIGINT)
+        }
+        fail(error.description)
+    } catch {
+        // A VGGTLError thrown while flags are validated (before any work): the same one-line form.
+        if VGGTLCommand.exitCode(for: error) == .failure, case let m = VGGTLCommand.message(for: error), !m.isEmpty, !m.contains("\n") {
+            fail(m)
+        }
+        VGGTLCommand.exit(withError: error)
     }
-    fail(error.description)
-} catch {
-    // A VGGTLError thrown while flags are validated (before any work): the same one-line form.
-    if VGGTLCommand.exitCode(for: error) == .failure, case let m = VGGTLCommand.message(for: error), !m.isEmpty, !m.contains("\n") {
-        fail(m)
-    }
-    VGGTLCommand.exit(withError: error)
 }
