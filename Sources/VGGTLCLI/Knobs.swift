@@ -44,21 +44,23 @@ struct Knobs {
     let error: VGGTLError?
 
     init(environment env: [String: String]) {
-        // Defaults that depend on the user's folders.
+        // Defaults that depend on the user's folders, found as Keras (KERAS_HOME) and the XDG
+        // base directories (the kernel cache) find them.
         let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
         var settings = KnobSettings(kerasHome: URL(fileURLWithPath: env["HOME"] ?? NSHomeDirectory()).appendingPathComponent(".keras"))
         settings.opencl.kernelCache = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0, isDirectory: true) }
             .map { $0.appendingPathComponent("vggtl/kernels", isDirectory: true) }
             ?? URL(fileURLWithPath: home, isDirectory: true).appendingPathComponent(".cache/vggtl/kernels", isDirectory: true)
-        var values: [String: String] = [:], error: VGGTLError?
+        var values: [String: String] = [:], firstError: VGGTLError?
         for knob in Self.table {
             guard let text = env[knob.name], !text.isEmpty else { continue }
             values[knob.name] = text
-            do { try knob.apply(text, &settings) } catch let e as VGGTLError {
-                if error == nil { error = e }
-            } catch {}
+            do { try knob.apply(text, &settings) } catch {
+                // The table's checks throw `VGGTLError.badFlag` alone.
+                if firstError == nil { firstError = error as? VGGTLError }
+            }
         }
-        self.values = values; self.settings = settings; self.error = error
+        self.values = values; self.settings = settings; self.error = firstError
     }
 
     /// The settings, or the error of the first invalid knob.
