@@ -35,12 +35,18 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")],
             plugins: ["EmbedKernels"]
         ),
-        .executableTarget(
-            name: "vggtl",
+        // The commands, as a library: `vggtl` runs them as they are; the test harness
+        // `vggtl-faults` runs them with faults put in through `Seams`.
+        .target(
+            name: "VGGTLCLI",
             dependencies: ["VGGTL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/vggtl"
+            path: "Sources/VGGTLCLI"
         ),
-        .testTarget(name: "VGGTLTests", dependencies: ["VGGTL", "vggtl", "CHalf"], path: "Tests/VGGTLTests"),
+        .executableTarget(name: "vggtl", dependencies: ["VGGTLCLI"], path: "Sources/vggtl"),
+        // Test-only: vggtl with a failing device, signals, crashes and dying MPI ranks, chosen by
+        // its own environment (the tests that need a real process with a fault run it).
+        .executableTarget(name: "vggtl-faults", dependencies: ["VGGTLCLI", "VGGTL", "COpenCL"], path: "Tests/FaultHarness"),
+        .testTarget(name: "VGGTLTests", dependencies: ["VGGTL", "VGGTLCLI", "vggtl", "vggtl-faults", "CHalf"], path: "Tests/VGGTLTests"),
     ],
     swiftLanguageModes: [.v5]
 )

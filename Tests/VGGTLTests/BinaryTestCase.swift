@@ -29,13 +29,15 @@ class BinaryTestCase: VGGTLTestCase {
     }
 
     /// Runs vggtl (or, with `shell`, a bash line in which $VGGTL is the binary); stdout and stderr together.
-    func run(_ args: [String], env: [String: String] = [:], shell: String? = nil,
+    /// `binary`: another build of the commands, such as `faultHarnessBinary`.
+    func run(_ args: [String], env: [String: String] = [:], shell: String? = nil, binary: URL? = nil,
              whileRunning: ((ChildProcess) -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let binary = binary ?? Self.binary
         var environment = ProcessInfo.processInfo.environment
-        environment["VGGTL"] = Self.binary.path
+        environment["VGGTL"] = binary.path
         for (k, v) in env { environment[k] = v }
         let p = try shell.map { try ChildProcess("/bin/bash", ["-c", $0 + " " + args.map { "'\($0)'" }.joined(separator: " ")], environment: environment, ownProcessGroup: true) }
-            ?? ChildProcess(Self.binary.path, args, environment: environment, ownProcessGroup: true)
+            ?? ChildProcess(binary.path, args, environment: environment, ownProcessGroup: true)
         whileRunning?(p)
         let r = p.wait(timeout: childTimeLimit)
         XCTAssertFalse(r.timedOut, "vggtl \(args.joined(separator: " ")) still ran after \(Int(childTimeLimit)) s:\n\(r.text)", file: file, line: line)

@@ -1,5 +1,6 @@
 import XCTest
 @testable import VGGTL
+@testable import VGGTLCLI
 
 /// Convolution plans: every device's plan against a naive direct convolution at odd geometries,
 /// the algorithm names each pass reports, frozen kernels kept (and changes to them noticed),
@@ -370,23 +371,28 @@ final class ConvolutionPlanTests: VGGTLTestCase {
     func testOptionsTakeEffect() throws {
         let g = try geometry([2, 40, 40, 16], filters: 16, kernel: (3, 3), stride: (1, 1), .same)
         XCTAssertEqual(try cpuDevice.convolutionPlan(g).forwardAlgorithm, "winograd-F(4x4,3x3)")
+        // The knobs as the CLI reads them from the environment, handed to the device as options.
+        func open(_ choice: DeviceChoice, _ env: [String: String]) throws -> Device {
+            let knobs = try Knobs(environment: env).validated()
+            return try choice.open(cpu: knobs.cpu, opencl: knobs.opencl)
+        }
         func forward(_ env: [String: String]) throws -> String {
-            try DeviceChoice.cpu.open(environment: env).convolutionPlan(g).forwardAlgorithm
+            try open(.cpu, env).convolutionPlan(g).forwardAlgorithm
         }
         XCTAssertEqual(try forward(["VGGTL_CONV": "winograd2"]), "winograd-F(2x2,3x3)")
         XCTAssertEqual(try forward(["VGGTL_CONV": "im2col"]), "im2col-gemm-per-thread(tile \(TiledIm2col.tileRows(g)) rows)")
         XCTAssertEqual(try forward(["VGGTL_CONV": "im2colWholeTile"]), "im2col-gemm(tile \(g.outPixels) rows)")
         XCTAssertEqual(try forward([:]), "winograd-F(4x4,3x3)")
 
-        let o = try CPUDevice.Options.fromEnvironment(["VGGTL_CONV": "winograd4", "VGGTL_WINOGRAD_CHUNK": "1000"])
+        let o = try Knobs(environment: ["VGGTL_CONV": "winograd4", "VGGTL_WINOGRAD_CHUNK": "1000"]).validated().cpu
         XCTAssertEqual(o, CPUDevice.Options(convolution: .winograd4, winogradChunkFloats: 1000))
         for (name, value) in [("VGGTL_CONV", "fastest"), ("VGGTL_WINOGRAD_CHUNK", "lots"), ("VGGTL_WINOGRAD_CHUNK", "0")] {
-            XCTAssertThrowsError(try DeviceChoice.cpu.open(environment: [name: value])) { e in
+            XCTAssertThrowsError(try open(.cpu, [name: value])) { e in
                 XCTAssertTrue("\(e)".contains(name) && "\(e)".contains(value), "\(e)")
             }
         }
         // Smaller Winograd chunks take less workspace; smaller im2col tiles show in the name and workspace.
-        let chunked = try DeviceChoice.cpu.open(environment: ["VGGTL_WINOGRAD_CHUNK": "20000"]).convolutionPlan(g)
+        let chunked = try open(.cpu, ["VGGTL_WINOGRAD_CHUNK": "20000"]).convolutionPlan(g)
         XCTAssertLessThan(chunked.forwardWorkspace, try cpuDevice.convolutionPlan(g).forwardWorkspace)
         let strided = try geometry([1, 9, 9, 4], filters: 4, kernel: (3, 3), stride: (2, 2), .valid)
         let tiled = try CPUDevice(options: .init(im2colTileFloats: 3 * 36)).convolutionPlan(strided)
@@ -397,18 +403,18 @@ final class ConvolutionPlanTests: VGGTLTestCase {
 
         // OpenCL's knobs: VGGTL_OCL_CONV restricts the candidates, VGGTL_OCL_TILE sets the tile.
         func clForward(_ env: [String: String]) throws -> String {
-            try DeviceChoice.opencl(0).open(environment: env).convolutionPlan(g).forwardAlgorithm
+            try open(.opencl(0), env).convolutionPlan(g).forwardAlgorithm
         }
         XCTAssertEqual(try clForward(["VGGTL_OCL_CONV": "winograd4"]), "winograd-F(4x4,3x3)(32x32x16/4x4)")
         XCTAssertEqual(try clForward(["VGGTL_OCL_CONV": "im2col"]), "im2col-gemm(tile \(g.outPixels) rows)")
         XCTAssertEqual(try clForward(["VGGTL_OCL_TILE": "64x32x16/4x4"]), "implicit-gemm(64x32x16/4x4)")
-        let clOptions = try OpenCLDevice.Options.fromEnvironment(["VGGTL_OCL_CONV": "implicit", "VGGTL_OCL_AUTOTUNE": "1",
-                                                                   "VGGTL_OCL_WORKSPACE_MB": "64", "VGGTL_CLBLAST_XGEMM": "MWG=64, NWG=32"])
+        let clOptions = try Knobs(environment: ["VGGTL_OCL_CONV": "implicit", "VGGTL_OCL_AUTOTUNE": "1", "VGGTL_OCL_WORKSPACE_MB": "64",
+                                                "VGGTL_CLBLAST_XGEMM": "MWG=64, NWG=32"]).validated().opencl
         XCTAssertEqual(clOptions, OpenCLDevice.Options(convolution: .implicit, autotune: true, workspaceBytes: 64 << 20,
                                                        clblastXgemm: ["MWG": 64, "NWG": 32]))
         for (name, value) in [("VGGTL_OCL_CONV", "fastest"), ("VGGTL_OCL_AUTOTUNE", "maybe"), ("VGGTL_OCL_TILE", "128x64"),
                               ("VGGTL_OCL_TILE", "100x64x16/8x4"), ("VGGTL_OCL_WORKSPACE_MB", "-1"), ("VGGTL_CLBLAST_XGEMM", "MWG")] {
-            XCTAssertThrowsError(try DeviceChoice.opencl(0).open(environment: [name: value])) { e in
+            XCTAssertThrowsError(try open(.opencl(0), [name: value])) { e in
                 XCTAssertTrue("\(e)".contains(name) && "\(e)".contains(value), "\(e)")
             }
         }

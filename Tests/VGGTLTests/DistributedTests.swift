@@ -105,25 +105,27 @@ final class DistributedTests: VGGTLTestCase {
     /// (mpirun options such as -wdir, and the rank's own arguments, or `args` when empty).
     @discardableResult
     func mpi(_ ranks: Int, _ args: [String], perRank: [(options: [String], args: [String])]? = nil, env: [String: String] = [:], fails: Bool = false,
-             file: StaticString = #filePath, line: UInt = #line) throws -> Run {
-        let r = try start(ranks, args, perRank: perRank, env: env).wait(timeout: childTimeLimit)
+             binary: URL = vggtlBinary, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        let r = try start(ranks, args, perRank: perRank, env: env, binary: binary).wait(timeout: childTimeLimit)
         XCTAssertFalse(r.timedOut, "mpirun still ran after \(Int(childTimeLimit)) s", file: file, line: line)
         let ok = r.status == 0 && !r.signaled
         XCTAssertEqual(ok, !fails, "mpirun -np \(ranks) vggtl \(args.joined(separator: " ")) \(fails ? "should fail" : "failed")\n\(r.text)", file: file, line: line)
         return Run(text: r.text, status: r.status, signaled: r.signaled)
     }
 
-    func start(_ ranks: Int, _ args: [String], perRank: [(options: [String], args: [String])]? = nil, env: [String: String] = [:]) throws -> ChildProcess {
+    /// `binary`: vggtl, or `faultHarnessBinary` for runs with faults.
+    func start(_ ranks: Int, _ args: [String], perRank: [(options: [String], args: [String])]? = nil, env: [String: String] = [:],
+               binary: URL = vggtlBinary) throws -> ChildProcess {
         let mpirun = try requireMPI()
         // A test that goes wrong ends in a minute, not after the default 300 s per wait.
         func bounded(_ a: [String]) -> [String] { a.contains("--mpi-timeout") ? a : a + ["--mpi-timeout", "60"] }
         var argv = ["--allow-run-as-root", "--oversubscribe"]
         if let perRank {
             for (i, group) in perRank.enumerated() {
-                argv += (i > 0 ? [":"] : []) + ["-np", "1"] + group.options + [vggtlBinary.path] + bounded(group.args.isEmpty ? args : group.args)
+                argv += (i > 0 ? [":"] : []) + ["-np", "1"] + group.options + [binary.path] + bounded(group.args.isEmpty ? args : group.args)
             }
         } else {
-            argv += ["-np", "\(ranks)", vggtlBinary.path] + bounded(args)
+            argv += ["-np", "\(ranks)", binary.path] + bounded(args)
         }
         var environment = ProcessInfo.processInfo.environment
         environment.merge(env) { $1 }
@@ -132,10 +134,10 @@ final class DistributedTests: VGGTLTestCase {
 
     /// The single-process run, for comparisons.
     @discardableResult
-    func single(_ args: [String], env: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    func single(_ args: [String], env: [String: String] = [:], binary: URL = vggtlBinary, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(env) { $1 }
-        let r = try ChildProcess(vggtlBinary.path, args, environment: environment, ownProcessGroup: true).wait(timeout: childTimeLimit)
+        let r = try ChildProcess(binary.path, args, environment: environment, ownProcessGroup: true).wait(timeout: childTimeLimit)
         XCTAssertTrue(r.status == 0 && !r.signaled, "vggtl \(args.joined(separator: " "))\n\(r.text)", file: file, line: line)
         return r.text
     }
@@ -350,7 +352,7 @@ final class DistributedTests: VGGTLTestCase {
                       "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--mpi-timeout", "60"]
         try mpi(2, common + ["--out", path("full")])
         let job = try start(2, common + ["--out", path("cut")],
-                            env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "3:WAIT", "OMPI_MCA_odls_base_sigkill_timeout": "5"])
+                            env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "3:WAIT", "OMPI_MCA_odls_base_sigkill_timeout": "5"], binary: faultHarnessBinary)
         XCTAssertTrue(job.read(until: "waiting for a signal", timeout: childTimeLimit), "the job reached batch 3")
         job.signal(SIGINT)
         let r = job.wait(timeout: childTimeLimit)
@@ -372,10 +374,11 @@ final class DistributedTests: VGGTLTestCase {
         let common = ["train-top", "--device", "cpu", "--features", feat, "--epochs", "2", "--hidden", "16", "--mpi-timeout", "60"]
         let log = path("samples.log")
         let cut = try mpi(2, common + ["--out", path("run"), "--batch", "3"], perRank: [([], []), (["-x", "VGGTL_TEST_INTERRUPT_AFTER_BATCHES=2:TERM"], [])],
-                          env: ["VGGTL_TEST_SAMPLE_LOG": log], fails: true)
+                          env: ["VGGTL_TEST_SAMPLE_LOG": log], fails: true, binary: faultHarnessBinary)
         XCTAssertTrue(cut.text.contains("interrupted by SIGTERM in epoch 1 after batch 3 of 5"), cut.text)
         XCTAssertEqual(try checkpoint("run").0.dataParallel?.samplesDone, 18)
-        let resumed = try single(common + ["--out", path("run"), "--batch", "4", "--resume"], env: ["VGGTL_TEST_SAMPLE_LOG": log])
+        let resumed = try single(common + ["--out", path("run"), "--batch", "4", "--resume"], env: ["VGGTL_TEST_SAMPLE_LOG": log],
+                                 binary: faultHarnessBinary)
         XCTAssertTrue(resumed.contains("global batch of 2 ranks x batch 3 = 6; this run's is 1 rank x batch 4 = 4"), resumed)
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
         let epoch0 = lines.filter { $0.hasPrefix("0 ") }.map { Int($0.split(separator: " ")[1])! }
@@ -389,7 +392,7 @@ final class DistributedTests: VGGTLTestCase {
         _ = try requireMPI()
         let feat = try features()
         let r = try mpi(2, ["train-top", "--device", "cpu", "--features", feat, "--out", path("run"), "--epochs", "2", "--batch", "4", "--mpi-timeout", "4"],
-                        env: ["VGGTL_TEST_MPI_FAIL": "1:3:hang"], fails: true)
+                        env: ["VGGTL_TEST_MPI_FAIL": "1:3:hang"], fails: true, binary: faultHarnessBinary)
         XCTAssertTrue(r.text.contains("rank 0 of 2: rank 1 (pid"), r.text)
         XCTAssertTrue(r.text.contains("did not join step 3's totals") && r.text.contains("within 4 s") && r.text.contains("hung or died"), r.text)
     }
@@ -398,7 +401,7 @@ final class DistributedTests: VGGTLTestCase {
         _ = try requireMPI()
         let feat = try features()
         let r = try mpi(2, ["train-top", "--device", "cpu", "--features", feat, "--out", path("run"), "--epochs", "3", "--batch", "4", "--mpi-timeout", "60"],
-                        env: ["VGGTL_TEST_MPI_FAIL": "1:9:die"], fails: true)
+                        env: ["VGGTL_TEST_MPI_FAIL": "1:9:die"], fails: true, binary: faultHarnessBinary)
         XCTAssertTrue(r.text.contains("rank 1") && r.text.contains("signal 9"), r.text)
         // Epoch 1 (7 steps) was saved; the job ended in epoch 2 without touching it.
         XCTAssertEqual(try checkpoint("run").0.epoch, 1)

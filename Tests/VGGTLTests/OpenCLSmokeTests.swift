@@ -228,12 +228,10 @@ final class OpenCLSmokeTests: VGGTLTestCase {
     func testKernelCacheRoundTrip() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vggtl-cache-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let saved = ProcessInfo.processInfo.environment["VGGTL_KERNEL_CACHE"]
-        setenv("VGGTL_KERNEL_CACHE", dir.path, 1)
-        defer { if let saved { setenv("VGGTL_KERNEL_CACHE", saved, 1) } else { unsetenv("VGGTL_KERNEL_CACHE") } }
-        let first = try OpenCLDevice(index: 0)
+        let options = OpenCLDevice.Options(kernelCache: dir)
+        let first = try OpenCLDevice(index: 0, options: options)
         XCTAssertEqual(first.kernelBuild.fromCache, 0)
-        let second = try OpenCLDevice(index: 0)
+        let second = try OpenCLDevice(index: 0, options: options)
         XCTAssertEqual(second.kernelBuild.fromCache, second.kernelBuild.programs)
         // The cached kernels work.
         let x = try upload([-1, 2, -3, 4], to: second)

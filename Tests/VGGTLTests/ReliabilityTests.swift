@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import VGGTL
+@testable import VGGTL
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -164,7 +164,7 @@ final class ReliabilityTests: BinaryTestCase {
         XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
 
         // 32 training rows, batch 8: 4 batches per epoch; the 6th batch is epoch 2, batch 2.
-        let r = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "6"])
+        let r = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "6"], binary: faultHarnessBinary)
         XCTAssertEqual(r.status, 130, r.output)
         XCTAssertTrue(r.output.contains("interrupted by SIGINT (Ctrl-C) in epoch 2 after batch 2 of 4"), r.output)
         XCTAssertTrue(r.output.contains("--resume"), r.output)
@@ -202,7 +202,7 @@ final class ReliabilityTests: BinaryTestCase {
         flags[3] = "2"  // --batch 2: 2 batches
         let common = ["finetune", "--weights", "none", "--unfreeze", "block5", "--data", data.path, "--size", "32x32", "--epochs", "1", "--augment"] + flags
         XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
-        let r = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "1:WAIT"]) { process in
+        let r = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "1:WAIT"], binary: faultHarnessBinary) { process in
             // Wait until the child has finished its first batch and waits, then signal it.
             XCTAssertTrue(process.read(until: "vggtl-test: waiting for a signal", timeout: childTimeLimit))
             process.signal(SIGTERM)
@@ -224,13 +224,13 @@ final class ReliabilityTests: BinaryTestCase {
         let common = ["finetune", "--weights", "none", "--unfreeze", "block5", "--head-epochs", "1", "--data", data.path,
                       "--size", "32x32", "--epochs", "1"] + flags
         XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
-        let first = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "1"])
+        let first = try run(common + ["--out", path("split")], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "1"], binary: faultHarnessBinary)
         XCTAssertEqual(first.status, 130, first.output)
         var saved = try Checkpoint.load(url("split/last.json"))
         XCTAssertEqual([saved.epoch, saved.batchesDone], [0, 1])
         XCTAssertEqual(saved.unfreeze, "none", "a stage-1 checkpoint trains the head only when resumed")
         // This process runs stage 1's second batch, then stage 2's first: interrupted there.
-        let second = try run(common + ["--out", path("split"), "--resume"], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "2"])
+        let second = try run(common + ["--out", path("split"), "--resume"], env: ["VGGTL_TEST_INTERRUPT_AFTER_BATCHES": "2"], binary: faultHarnessBinary)
         XCTAssertEqual(second.status, 130, second.output)
         saved = try Checkpoint.load(url("split/last.json"))
         XCTAssertEqual([saved.epoch, saved.batchesDone], [1, 1])
@@ -250,7 +250,7 @@ final class ReliabilityTests: BinaryTestCase {
         XCTAssertEqual(try run(common + ["--out", path("full")]).status, 0)
         for point in ["checkpoint-arrays", "checkpoint-json"] {
             let run1 = "killed-\(point)"
-            let r = try run(common + ["--out", path(run1)], env: ["VGGTL_TEST_CRASH_AT": "\(point):2"])
+            let r = try run(common + ["--out", path(run1)], env: ["VGGTL_TEST_CRASH_AT": "\(point):2"], binary: faultHarnessBinary)
             XCTAssertTrue(r.signaled, r.output)
             XCTAssertEqual(r.status, SIGKILL, r.output)
             let info = try Checkpoint.load(url("\(run1)/last.json"))
@@ -351,8 +351,9 @@ final class ReliabilityTests: BinaryTestCase {
         XCTAssertNoThrow(try OpenCLDevice.checkBuild(index: 0, file: "fine.cl", source: "__kernel void fine(__global float *x) { x[0] = 1.0f; }"))
     }
 
-    /// An OpenCL device that fails in the middle of a run (simulated: a call returns
-    /// CL_OUT_OF_RESOURCES, as a lost device does): a clear error, no crash, the last checkpoint kept.
+    /// An OpenCL device that fails in the middle of a run (simulated by vggtl-faults' wrapping
+    /// device: a call fails with CL_OUT_OF_RESOURCES, as a lost device's do): a clear error, no
+    /// crash, the last checkpoint kept.
     func testDeviceLostMidRunIsAClearErrorAndKeepsTheCheckpoint() throws {
         try requireOpenCL()
         let feat = try writeFeatures("feat")
@@ -361,10 +362,28 @@ final class ReliabilityTests: BinaryTestCase {
         XCTAssertEqual(try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "1"] + flags).status, 0)
         let before = try Checkpoint.load(url("run/last.json"))
         let r = try run(["train-top", "--features", feat, "--out", path("run"), "--epochs", "3", "--resume"] + flags,
-                        env: ["VGGTL_TEST_OPENCL_FAIL_AFTER": "60"])
+                        env: ["VGGTL_TEST_DEVICE_FAIL_AFTER": "60"], binary: faultHarnessBinary)
         assertCleanError(r, ["failed", "CL_OUT_OF_RESOURCES", "lost", "last good checkpoint (end of epoch 1)"])
         XCTAssertEqual(try Checkpoint.load(url("run/last.json")).weightsFile, before.weightsFile)
         XCTAssertNoThrow(try weights("run"))
+    }
+
+    /// The OpenCL device's own side of a lost device: the first failed call is kept, later work
+    /// is skipped, reads give NaN, and checkHealthy throws that first failure.
+    func testOpenCLDeviceKeepsItsFirstFailureSkipsWorkAndReadsNaN() throws {
+        try requireOpenCL()
+        let cl = try OpenCLDevice(index: 0)
+        let x = try Tensor([1, -2, 3, -4], shape: [4], on: cl)
+        XCTAssertNoThrow(try cl.checkHealthy())
+        let outOfResources: Int32 = -5, invalidValue: Int32 = -30
+        XCTAssertFalse(cl.orFail(outOfResources, "clEnqueueNDRangeKernel(test)"))
+        cl.orFail(invalidValue, "a later call")
+        cl.relu(x.buffer, x.buffer, count: 4)
+        XCTAssertTrue(x.toArray().allSatisfy(\.isNaN))
+        XCTAssertThrowsError(try cl.checkHealthy()) { e in
+            XCTAssertEqual(e as? VGGTLError, .deviceFailed(device: cl.name, call: "clEnqueueNDRangeKernel(test)", code: outOfResources))
+            XCTAssertTrue("\(e)".contains("CL_OUT_OF_RESOURCES") && "\(e)".contains("lost"), "\(e)")
+        }
     }
 
     func testAutoFallsBackToTheCPUWhenTheOpenCLGPUFails() throws {

@@ -30,16 +30,23 @@ func assertClose(_ a: [Float], _ b: [Float], tol: Float, _ what: String, file: S
     XCTAssertLessThanOrEqual(e, tol, "\(what): relative error \(e) > \(tol)", file: file, line: line)
 }
 
-/// The vggtl binary built next to the test bundle (the test target depends on it).
-let vggtlBinary: URL = {
+/// A binary built next to the test bundle (the test target depends on its target).
+func builtBinary(_ name: String) -> URL {
     var dir = Bundle.main.bundleURL
     if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
     for candidate in [dir, Bundle(for: ParityTests.self).bundleURL.deletingLastPathComponent()] {
-        let u = candidate.appendingPathComponent("vggtl")
+        let u = candidate.appendingPathComponent(name)
         if FileManager.default.isExecutableFile(atPath: u.path) { return u }
     }
-    return dir.appendingPathComponent("vggtl")
-}()
+    return dir.appendingPathComponent(name)
+}
+
+/// The vggtl binary.
+let vggtlBinary = builtBinary("vggtl")
+
+/// vggtl with faults put in through its seams, chosen by VGGTL_TEST_* variables
+/// (Tests/FaultHarness/main.swift lists them): for tests that need a real process to fail.
+let faultHarnessBinary = builtBinary("vggtl-faults")
 
 /// How long one vggtl command in a test may run before it is killed and the test fails.
 let childTimeLimit: Double = ProcessInfo.processInfo.environment["VGGTL_TEST_CHILD_SECONDS"].flatMap(Double.init) ?? 600

@@ -102,7 +102,7 @@ final class VerifyTests: BinaryTestCase {
         XCTAssertEqual(good.status, 0, good.output)
         XCTAssertTrue(good.output.contains("agree within float32 rounding") && good.output.contains("d block5_conv3/bias"), good.output)
         XCTAssertFalse(good.output.contains("DISAGREE"), good.output)
-        let bad = try run(args + ["--out", path("bad")], env: ["VGGTL_TEST_OPENCL_SCALE_BIAS_GRAD": "1.05"])
+        let bad = try run(args + ["--out", path("bad")], env: ["VGGTL_TEST_SCALE_BIAS_GRAD": "1.05"], binary: faultHarnessBinary)
         assertCleanError(bad, ["--verify", "differs from the CPU by more than float32 rounding", "bias relative L2 error 5.00e-02", "--verify-report"])
         XCTAssertTrue(bad.output.contains("DISAGREE"), bad.output)
         XCTAssertFalse(bad.output.lowercased().contains("report the device"), bad.output)

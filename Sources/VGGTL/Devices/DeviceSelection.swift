@@ -34,15 +34,12 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
         devices.first { $0.type == .gpu }.map { .opencl($0.index) } ?? .cpu
     }
 
-    /// Opens the chosen device; errors name the flag and say what exists. With `auto`, an OpenCL
-    /// GPU that fails to open (no context, kernels that do not build, no memory) is reported
-    /// through `warn` and the CPU is used instead. The devices' tuning options come from
-    /// `environment` (VGGTL_CONV, VGGTL_WINOGRAD_CHUNK: see `CPUDevice.Options.fromEnvironment`;
-    /// VGGTL_OCL_*: see `OpenCLDevice.Options.fromEnvironment`).
-    public func open(threads: Int? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+    /// Opens the chosen device with its tuning options; errors name the flag and say what
+    /// exists. With `auto`, an OpenCL GPU that fails to open (no context, kernels that do not
+    /// build, no memory) is reported through `warn` and the CPU is used instead.
+    public func open(threads: Int? = nil, cpu cpuOptions: CPUDevice.Options = CPUDevice.Options(),
+                     opencl openclOptions: OpenCLDevice.Options = OpenCLDevice.Options(),
                      warn: (String) -> Void = DeviceChoice.printWarning) throws -> Device {
-        let cpuOptions = try CPUDevice.Options.fromEnvironment(environment)
-        let openclOptions = try OpenCLDevice.Options.fromEnvironment(environment)
         switch self {
         case .cpu: return try CPUDevice(threads: threads, options: cpuOptions)
         case .opencl(let n): return try OpenCLDevice(index: n, options: openclOptions)

@@ -86,6 +86,12 @@ public final class Tensor {
         return Tensor(view: buffer, shape: s, on: device, offset: offset + range.lowerBound, rowStride: rowStride, changes: changes)
     }
 
+    /// The same storage and version, as a tensor of `device`: a forwarding device hands its
+    /// tensors (whose buffers belong to the device underneath) on to that device's plans.
+    func viewed(on device: Device) -> Tensor {
+        Tensor(view: buffer, shape: shape, on: device, offset: offset, rowStride: rowStride, changes: changes)
+    }
+
     /// See `changes`: a number that differs after every write through this tensor's API.
     public var version: UInt64 { changes.value }
 

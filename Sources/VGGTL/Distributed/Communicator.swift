@@ -10,8 +10,9 @@ public struct MPILaunch: Sendable, Equatable {
         self.rank = rank; self.size = size; self.localRank = localRank; self.localSize = localSize
     }
 
-    /// Open MPI's `OMPI_COMM_WORLD_*` variables (mpirun, and srun with Open MPI's PMIx plugin).
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> MPILaunch? {
+    /// Open MPI's `OMPI_COMM_WORLD_*` variables (mpirun, and srun with Open MPI's PMIx plugin),
+    /// from the environment the CLI hands in.
+    public static func fromEnvironment(_ env: [String: String]) -> MPILaunch? {
         func int(_ key: String) -> Int? { env[key].flatMap { Int($0) } }
         guard let size = int("OMPI_COMM_WORLD_SIZE"), let rank = int("OMPI_COMM_WORLD_RANK"), size >= 1, rank >= 0, rank < size else { return nil }
         return MPILaunch(rank: rank, size: size, localRank: int("OMPI_COMM_WORLD_LOCAL_RANK") ?? 0,
@@ -48,11 +49,12 @@ public final class Communicator {
     nonisolated(unsafe) private static var started = false
 
     /// MPI_Init_thread (funneled: only the main thread calls MPI), MPI_ERRORS_RETURN on the
-    /// world communicator, and an exchange of host names and process ids.
-    public static func start(_ launch: MPILaunch, timeout: Double) throws -> Communicator {
+    /// world communicator, and an exchange of host names and process ids. `library`: the path of
+    /// libmpi to load first (default: libmpi.so.40, libmpi.so).
+    public static func start(_ launch: MPILaunch, timeout: Double, library: String? = nil) throws -> Communicator {
         precondition(!started, "MPI is started once per process")
         started = true
-        let mpi = try MPILibrary()
+        let mpi = try MPILibrary(path: library)
         var provided: Int32 = 0
         let code = mpi.initThread(nil, nil, MPILibrary.threadFunneled, &provided)
         guard code == 0 else {

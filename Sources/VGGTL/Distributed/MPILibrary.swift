@@ -65,11 +65,12 @@ final class MPILibrary {
 
     static let candidates = ["libmpi.so.40", "libmpi.so"]
 
-    init() throws {
+    /// Loads Open MPI: `path` first when given (the CLI's VGGTL_MPI_LIBRARY), then the usual names.
+    init(path explicitPath: String? = nil) throws {
         var handle: UnsafeMutableRawPointer?
         var tried: [String] = []
         // RTLD_GLOBAL: Open MPI's own plugins (mca_*.so) resolve libmpi's symbols through it.
-        let explicit = ProcessInfo.processInfo.environment["VGGTL_MPI_LIBRARY"].map { [$0] } ?? []
+        let explicit = explicitPath.map { [$0] } ?? []
         var loaded = ""
         for name in explicit + Self.candidates {
             if let h = dlopen(name, RTLD_NOW | RTLD_GLOBAL) { handle = h; loaded = name; break }

@@ -61,26 +61,25 @@ public enum ImageNetWeights {
         file(for: trunk, includeTop: includeTop)?.md5 ?? ""
     }
 
-    /// Where Keras keeps downloads: $KERAS_HOME/models, else ~/.keras/models.
-    public static func cacheDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        let base = environment["KERAS_HOME"].map { URL(fileURLWithPath: $0) }
-            ?? URL(fileURLWithPath: environment["HOME"] ?? NSHomeDirectory()).appendingPathComponent(".keras")
-        return base.appendingPathComponent("models")
+    /// Where Keras keeps downloads: KERAS_HOME/models (`kerasHome`, which the CLI reads from
+    /// $KERAS_HOME), else ~/.keras/models.
+    public static func cacheDirectory(kerasHome: URL? = nil) -> URL {
+        (kerasHome ?? URL(fileURLWithPath: NSHomeDirectory()).appendingPathComponent(".keras")).appendingPathComponent("models")
     }
 
     /// The local path of the weights file, downloading it when no cache has it.
-    /// - cacheDirectory: where to look and save (default: Keras' cache, then /tmp/.keras/models).
+    /// - cacheDirectory: where to look and save (default: Keras' cache under `kerasHome`, then /tmp/.keras/models).
     /// - verifyCached: also check the MD5 of a file already in the cache (downloads are always checked).
     /// - trunk: vgg16, resnet50 or inceptionv3 (others are an error: Keras has no file for them).
     /// - baseURL: the folder to download from (default: Keras' for the trunk).
-    public static func resolve(includeTop: Bool, trunk: ModelConfig.Trunk = .vgg16, cacheDirectory: URL? = nil, baseURL: URL? = nil,
+    public static func resolve(includeTop: Bool, trunk: ModelConfig.Trunk = .vgg16, cacheDirectory: URL? = nil, kerasHome: URL? = nil, baseURL: URL? = nil,
                                expectedMD5: String? = nil, verifyCached: Bool = false, progress: Bool = true,
                                downloader: Downloader? = nil) throws -> URL {
         let known = try requireFile(trunk, includeTop: includeTop)
         let name = known.name
         let md5 = expectedMD5 ?? known.md5
         let baseURL = baseURL ?? known.baseURL
-        let primary = cacheDirectory ?? self.cacheDirectory()
+        let primary = cacheDirectory ?? self.cacheDirectory(kerasHome: kerasHome)
         let directories = cacheDirectory != nil ? [primary] : [primary, URL(fileURLWithPath: "/tmp/.keras/models")]
         for dir in directories {
             let candidate = dir.appendingPathComponent(name)

@@ -64,13 +64,19 @@ public final class ChildProcess {
         if ownProcessGroup { flags |= Int32(POSIX_SPAWN_SETPGROUP); posix_spawnattr_setpgroup(&attr, 0) }
         posix_spawnattr_setflags(&attr, Int16(flags))
 
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         let argv = [executable] + arguments
         var cArgv = argv.map { strdup($0) } + [nil]
-        var cEnv = env.map { strdup($0) } + [nil]
+        var cEnv = (environment ?? [:]).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in cArgv + cEnv { free(p) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, &attr, &cArgv, &cEnv)
+        // Without `environment` the child inherits this process's environment block as it is.
+        #if canImport(Darwin)
+        let inherited = _NSGetEnviron().pointee
+        #else
+        let inherited = environ
+        #endif
+        let rc = environment == nil ? posix_spawn(&child, executable, &actions, &attr, &cArgv, inherited)
+            : posix_spawn(&child, executable, &actions, &attr, &cArgv, &cEnv)
         if captureOutput { close(fds[1]) }
         guard rc == 0 else {
             if captureOutput { close(fds[0]) }

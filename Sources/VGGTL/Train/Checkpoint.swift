@@ -65,7 +65,9 @@ public struct CheckpointInfo: Codable, Sendable {
 /// written first under a fresh name; the JSON's rename is the commit. A kill at any moment leaves
 /// the previous checkpoint whole. Weights that hold NaN or infinity are never written.
 public enum Checkpoint {
-    public static func save(_ info: CheckpointInfo, model: Model, optimizer: Optimizer?, in dir: URL, name: String) throws {
+    /// `progress` hears each stage the save reaches (trainer callbacks; tests kill the process there).
+    public static func save(_ info: CheckpointInfo, model: Model, optimizer: Optimizer?, in dir: URL, name: String,
+                            progress: (CheckpointStage) -> Void = { _ in }) throws {
         var info = info
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try model.device.checkHealthy()
@@ -84,11 +86,11 @@ public enum Checkpoint {
         let jsonURL = dir.appendingPathComponent("\(name).json")
         let previous = try? load(jsonURL).weightsFile
         try Safetensors.write(set, to: dir.appendingPathComponent(info.weightsFile))
-        CrashPoint.reach("checkpoint-arrays")
+        progress(.arraysWritten)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
-            try writeAtomically(enc.encode(info), to: jsonURL, beforeRename: { CrashPoint.reach("checkpoint-json") })
+            try writeAtomically(enc.encode(info), to: jsonURL, beforeRename: { progress(.jsonWritten) })
         } catch {
             // The new arrays file is not referenced by anything: remove it, keep the old checkpoint.
             try? FileManager.default.removeItem(at: dir.appendingPathComponent(info.weightsFile))

@@ -37,8 +37,8 @@ public final class Trainer {
     private var warned = Set<String>()
     /// Where `step` is, for messages (epoch 0-based, batch 1-based).
     private var position = (epoch: 0, batch: 0)
-    /// Batches run by all trainers of this process (for the interrupt test hook).
-    nonisolated(unsafe) private static var processBatches = 0
+    /// Called at the points of each batch and checkpoint (see `TrainingCallback`).
+    public var callbacks: [TrainingCallback] = []
     private let loss: Loss
     private var x: Tensor?, y: Tensor?
 
@@ -138,6 +138,7 @@ public final class Trainer {
         for batch in provider.batches(epoch: epoch) {
             k += 1
             if k <= skipBatches { continue }
+            for c in callbacks { c.trainBatchBegin(self, epoch: epoch, index: k, batch: batch) }
             try report(batch.failures)
             var agreedStop: Int32 = 0
             if let coordinator {
@@ -152,8 +153,7 @@ public final class Trainer {
             }
             bar?.update(k, images: m.samples, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)])
             try afterBatch?(k)
-            Trainer.processBatches += 1
-            TrainingInterrupt.batchFinished(Trainer.processBatches)
+            for c in callbacks { c.trainBatchEnd(self, epoch: epoch, index: k) }
             // Under data parallelism every process stops after the same step: the one whose
             // agreement first saw a signal on any of them.
             if let signal = coordinator == nil ? TrainingInterrupt.pending : agreedStop == 0 ? nil : TrainingInterrupt.name(of: agreedStop) {

@@ -46,7 +46,7 @@ public final class TrainingRun {
                 info.optimizerIterations = trainer.optimizer.iterations
                 info.dropoutSteps = trainer.model.dropoutSteps
                 info.dataParallel = splitRecord?(stop.batches)
-                if writes { try Checkpoint.save(info, model: trainer.model, optimizer: trainer.optimizer, in: dir, name: "last") }
+                if writes { try save(trainer, name: "last") }
             }
             // No process of a data-parallel job exits before the checkpoint is on disk.
             try trainer.coordinator?.checkpointWritten()
@@ -70,6 +70,13 @@ public final class TrainingRun {
         return .runStopped(cause: error, kept: "the last good checkpoint (\(at)) is kept in \(last.path): fix the cause and add --resume to continue from it")
     }
 
+    /// Saves `info` as checkpoint `name`, telling the trainer's callbacks how far the save got.
+    func save(_ trainer: Trainer, name: String, withOptimizer: Bool = true) throws {
+        try Checkpoint.save(info, model: trainer.model, optimizer: withOptimizer ? trainer.optimizer : nil, in: dir, name: name) { stage in
+            for c in trainer.callbacks { c.checkpointProgress(trainer, name: name, stage: stage) }
+        }
+    }
+
     func epochEnded(_ record: EpochRecord, trainer: Trainer, title: String) throws {
         info.epoch = record.epoch
         info.batchesDone = nil
@@ -81,8 +88,8 @@ public final class TrainingRun {
         let improved = record.valLoss.map { $0 < bestValLoss } ?? false
         if let vl = record.valLoss, vl < bestValLoss { bestValLoss = vl }
         guard writes else { return }
-        try Checkpoint.save(info, model: trainer.model, optimizer: trainer.optimizer, in: dir, name: "last")
-        if improved { try Checkpoint.save(info, model: trainer.model, optimizer: nil, in: dir, name: "best") }
+        try save(trainer, name: "last")
+        if improved { try save(trainer, name: "best", withOptimizer: false) }
         try writeAtomically(Data(trainer.history.csv.utf8), to: dir.appendingPathComponent("history.csv"))
         try writeAtomically(Data(historySVG(trainer.history, title: title).utf8), to: dir.appendingPathComponent("curves.svg"))
         if let boards {

@@ -28,7 +28,7 @@ public final class CPUDevice: Device {
     public init(threads: Int? = nil, options: Options = Options()) throws {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         self.options = options
-        blas = try OpenBLAS.shared.get()
+        blas = try OpenBLAS.shared(coreType: options.openblasCoreType)
         blas.setThreadCount(self.threads)
     }
 

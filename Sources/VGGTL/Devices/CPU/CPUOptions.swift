@@ -13,8 +13,8 @@ extension CPUDevice {
     }
 
     /// Tuning knobs of one CPU device, fixed when it opens. Benchmarks and tests pass them to
-    /// `CPUDevice(threads:options:)`; `fromEnvironment` reads VGGTL_CONV and VGGTL_WINOGRAD_CHUNK
-    /// for a run (`DeviceChoice.open` does so).
+    /// `CPUDevice(threads:options:)`; the CLI reads them from its knob table (VGGTL_CONV,
+    /// VGGTL_WINOGRAD_CHUNK, OPENBLAS_CORETYPE).
     public struct Options: Sendable, Equatable {
         public var convolution: ConvolutionAlgorithm
         /// The largest im2col tile (floats) of the device-generic path, which backward-data of
@@ -24,32 +24,15 @@ extension CPUDevice {
         public var winogradChunkFloats: Int
         /// The fewest tiles per Winograd chunk (tests lower it to exercise many chunks).
         public var winogradMinChunk: Int
+        /// The OpenBLAS kernels the user asked for (their OPENBLAS_CORETYPE); nil: vggtl chooses
+        /// from the CPU flags. OpenBLAS loads once per process: the first CPU device decides.
+        public var openblasCoreType: String?
 
         public init(convolution: ConvolutionAlgorithm = .auto, im2colTileFloats: Int = 16 << 20,
-                    winogradChunkFloats: Int = 4 << 20, winogradMinChunk: Int = 128) {
+                    winogradChunkFloats: Int = 4 << 20, winogradMinChunk: Int = 128, openblasCoreType: String? = nil) {
             self.convolution = convolution; self.im2colTileFloats = im2colTileFloats
             self.winogradChunkFloats = winogradChunkFloats; self.winogradMinChunk = winogradMinChunk
-        }
-
-        /// The defaults with VGGTL_CONV (an algorithm name) and VGGTL_WINOGRAD_CHUNK (floats)
-        /// applied; a value that is not one of those is an error naming the variable.
-        public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Options {
-            var o = Options()
-            if let text = environment["VGGTL_CONV"], !text.isEmpty {
-                guard let a = ConvolutionAlgorithm(rawValue: text) else {
-                    throw VGGTLError.badFlag(flag: "VGGTL_CONV (environment variable)", value: text,
-                                             expected: ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))
-                }
-                o.convolution = a
-            }
-            if let text = environment["VGGTL_WINOGRAD_CHUNK"], !text.isEmpty {
-                guard let n = Int(text), n > 0 else {
-                    throw VGGTLError.badFlag(flag: "VGGTL_WINOGRAD_CHUNK (environment variable)", value: text,
-                                             expected: "a positive number of floats (default \(4 << 20))")
-                }
-                o.winogradChunkFloats = n
-            }
-            return o
+            self.openblasCoreType = openblasCoreType
         }
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// constructor does. Debian's DYNAMIC_ARCH build identifies some AVX-512 Xeons (virtualised
 /// ones report a bare "Intel Xeon Processor" model) as "Prescott" and runs SSE3 kernels at a
 /// fifth of the speed; OpenBLAS reads OPENBLAS_CORETYPE only while it loads, so we set it from
-/// the CPU's feature flags first, unless the user already has.
+/// the CPU's feature flags first, unless the user has chosen (`CPUDevice.Options.openblasCoreType`).
 final class OpenBLAS {
     typealias SgemmFn = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float,
                                         UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32,
@@ -16,16 +16,31 @@ final class OpenBLAS {
     /// Why those kernels: chosen by vggtl, set by the user, or OpenBLAS's own detection.
     let coreSource: String
 
-    static let shared: Result<OpenBLAS, VGGTLError> = Result { try OpenBLAS() }.mapError {
-        ($0 as? VGGTLError) ?? .library(name: "OpenBLAS", reason: "\($0)")
+    private static let loadLock = NSLock()
+    /// Safe although mutable and static: read and written only with `loadLock` held.
+    nonisolated(unsafe) private static var loaded: Result<OpenBLAS, VGGTLError>?
+
+    /// The process's OpenBLAS, loaded on first use with `coreType` (the user's choice of
+    /// kernels, nil: vggtl's). It loads once: later calls get the first one whatever they pass.
+    static func shared(coreType: String?) throws -> OpenBLAS {
+        loadLock.lock(); defer { loadLock.unlock() }
+        if let loaded { return try loaded.get() }
+        let result = Result { try OpenBLAS(coreType: coreType) }.mapError {
+            ($0 as? VGGTLError) ?? .library(name: "OpenBLAS", reason: "\($0)")
+        }
+        loaded = result
+        return try result.get()
     }
 
-    private init() throws {
+    private init(coreType: String?) throws {
         var source = "detected by OpenBLAS"
-        if let user = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !user.isEmpty {
+        if let user = coreType, !user.isEmpty {
+            setenv("OPENBLAS_CORETYPE", user, 1)
             source = "OPENBLAS_CORETYPE=\(user) from the environment"
         } else if let core = OpenBLAS.bestCoreType(flags: CPUInfo.flags) {
-            setenv("OPENBLAS_CORETYPE", core, 1)
+            // Not over a value already set: a library user's OPENBLAS_CORETYPE that did not
+            // come in as an option still decides, as OpenBLAS itself would let it.
+            setenv("OPENBLAS_CORETYPE", core, 0)
             source = "chosen by vggtl from the CPU flags"
         }
         guard let handle = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL) ?? dlopen("libopenblas.so", RTLD_NOW | RTLD_GLOBAL) else {

@@ -1,29 +1,11 @@
 import Foundation
 import COpenCL
 
-/// Compiled OpenCL program binaries on disk, one file per (device, driver, source, options).
-///
-/// Location: `$VGGTL_KERNEL_CACHE` if set (`off` or `0` disables the cache), else
-/// `$XDG_CACHE_HOME/vggtl/kernels`, else `~/.cache/vggtl/kernels`. The cache is best effort:
-/// an unreadable or unwritable directory only costs a rebuild.
+/// Compiled OpenCL program binaries on disk, one file per (device, driver, source, options),
+/// in the folder `OpenCLDevice.Options.kernelCache` names. The cache is best effort: an
+/// unreadable or unwritable directory only costs a rebuild.
 struct KernelCache {
     let directory: URL
-
-    /// The cache the environment asks for, or nil when it is turned off.
-    static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> KernelCache? {
-        if let value = env["VGGTL_KERNEL_CACHE"], !value.isEmpty {
-            if value == "off" || value == "0" { return nil }
-            return KernelCache(directory: URL(fileURLWithPath: value, isDirectory: true))
-        }
-        let base: URL
-        if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty {
-            base = URL(fileURLWithPath: xdg, isDirectory: true)
-        } else {
-            let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-            base = URL(fileURLWithPath: home, isDirectory: true).appendingPathComponent(".cache", isDirectory: true)
-        }
-        return KernelCache(directory: base.appendingPathComponent("vggtl/kernels", isDirectory: true))
-    }
 
     func url(for key: String) -> URL { directory.appendingPathComponent(key + ".bin") }
 

@@ -70,12 +70,6 @@ public final class OpenCLDevice: Device {
     /// give NaN, and `checkHealthy` (called by the trainer after every step and before every
     /// checkpoint) turns it into an error. Guarded by `lock`.
     private var failure: VGGTLError?
-    /// Test hook: `VGGTL_TEST_OPENCL_FAIL_AFTER=N` makes the OpenCL call after the N-th
-    /// successful one fail with CL_OUT_OF_RESOURCES, as a lost device does.
-    private var callsUntilFault: Int? = ProcessInfo.processInfo.environment["VGGTL_TEST_OPENCL_FAIL_AFTER"].flatMap { Int($0) }
-    /// Test hook: `VGGTL_TEST_OPENCL_SCALE_BIAS_GRAD=F` multiplies every bias gradient by F, a
-    /// planted wrong kernel that `--verify` must catch.
-    private let biasGradientScale: Float? = ProcessInfo.processInfo.environment["VGGTL_TEST_OPENCL_SCALE_BIAS_GRAD"].flatMap { Float($0) }
 
     /// Every OpenCL device on this machine, across all platforms; [] when there is no driver.
     public static func enumerate() -> [OpenCLDeviceInfo] { OpenCLRuntime.devices().map(\.info) }
@@ -99,7 +93,7 @@ public final class OpenCLDevice: Device {
         let options = "-cl-std=CL1.2 -DWG=\(wg) -DTC=\(reductionTC)"
         programIdentity = [info.platform, OpenCLRuntime.platformString(handle.platform, CL_PLATFORM_VERSION),
                            info.name, info.driverVersion, info.version]
-        kernelCache = KernelCache.fromEnvironment()
+        kernelCache = self.options.kernelCache.map { KernelCache(directory: $0) }
         let builder = ProgramBuilder(queue: cl, deviceName: name, identity: programIdentity,
                                      cache: kernelCache, options: options)
 
@@ -184,10 +178,6 @@ public final class OpenCLDevice: Device {
     /// `code` was a success.
     @discardableResult
     func orFail(_ code: cl_int, _ call: @autoclosure () -> String) -> Bool {
-        var code = code
-        if code == CL_SUCCESS, let n = callsUntilFault {
-            if n <= 0 { code = CL_OUT_OF_RESOURCES } else { callsUntilFault = n - 1 }
-        }
         guard code != CL_SUCCESS else { return true }
         if failure == nil { failure = .deviceFailed(device: name, call: call(), code: code) }
         return false
@@ -389,7 +379,6 @@ public final class OpenCLDevice: Device {
         launchReduction(k.columnSumPartial, tiles: plan.tiles, chunks: plan.chunks,
                         mem(dy), rows, channels, plan.rowsPerChunk, partial)
         launch(k.biasGradientFinish, channels, partial, plan.chunks, channels, mem(db), accumulate)
-        if let f = biasGradientScale { scale(db, db, count: channels, by: f) }
     }
 
     public func channelMeanVariance(_ x: DeviceBuffer, rows: Int, channels: Int, mean: DeviceBuffer, variance: DeviceBuffer) {

@@ -22,7 +22,7 @@ struct Summary: ParsableCommand {
         config.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? Backbone.of(trunk)?.defaultPooling ?? .flatten
         let spec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: .all)
         // Weights are allocated to count them: the CPU is always there and needs no kernels.
-        let model = try Model(config, on: CPUDevice(threads: global.threads), seed: global.seed)
+        let model = try Model(config, on: CPUDevice(threads: global.threads, options: RunContext.current.knobs.settings.cpu), seed: global.seed)
         try model.check(spec)
         model.apply(spec)
         print(try model.summary(trunkOnly: noHead))

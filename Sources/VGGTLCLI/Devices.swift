@@ -5,9 +5,14 @@ import VGGTL
 struct Devices: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the CPU and every OpenCL device, and what --device auto picks.")
     @OptionGroup var global: GlobalOptions
+    @Flag(help: "List the tuning knobs (environment variables) with their values and defaults instead.") var knobs = false
 
     func run() throws {
-        let cpu = try CPUDevice(threads: global.threads)
+        if knobs {
+            print(RunContext.current.knobs.listing)
+            return
+        }
+        let cpu = try CPUDevice(threads: global.threads, options: RunContext.current.knobs.settings.cpu)
         print("cpu        \(CPUInfo.modelName), \(ProcessInfo.processInfo.activeProcessorCount) cores, using \(cpu.threads) threads")
         print("           BLAS: OpenBLAS \(cpu.blasKernels) kernels (\(cpu.blasKernelSource))")
         let cl = OpenCLDevice.enumerate()

@@ -41,7 +41,8 @@ struct WeightsChoice {
         default: break
         }
         // Keras' notop file of the trunk asked for (VGG16, ResNet50, InceptionV3).
-        let path = text.lowercased() == "imagenet" ? try ImageNetWeights.resolve(includeTop: false, trunk: requested, verifyCached: true).path : text
+        let path = text.lowercased() == "imagenet" ? try ImageNetWeights.resolve(includeTop: false, trunk: requested, kerasHome: RunContext.current.knobs.settings.kerasHome,
+                                                                                        verifyCached: true).path : text
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw VGGTLError.badFlag(flag: "--weights", value: text, expected: "imagenet, none, an existing .h5/.safetensors file or a run folder")

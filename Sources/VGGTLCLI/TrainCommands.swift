@@ -156,6 +156,7 @@ func runTraining<D>(config: ModelConfig, info baseInfo: CheckpointInfo, device: 
     trainer.scheduleStartEpoch = scheduleStart
     trainer.earlyStoppingPatience = opts.earlyStopping
     trainer.strictImages = opts.strict
+    trainer.callbacks = RunContext.current.seams.trainingCallbacks
     if opts.verify || opts.verifyReport {
         try verifyFirstBatch(model, batch: try firstBatch(), report: opts.verifyReport)
     }
@@ -256,7 +257,7 @@ struct Finetune: ParsableCommand {
             }
             if let topModel {
                 let top = try Checkpoint.preferred(in: URL(fileURLWithPath: topModel))
-                let (topInfo, topNet) = try Checkpoint.restore(top, on: CPUDevice())
+                let (topInfo, topNet) = try Checkpoint.restore(top, on: CPUDevice(options: RunContext.current.knobs.settings.cpu))
                 guard topInfo.classNames == source.classNames else {
                     throw VGGTLError.invalidArgument("--top-model \(topModel) was trained on \(topInfo.classNames.count) classes \(topInfo.classNames), "
                         + "--data has \(source.classNames.count) classes \(source.classNames); the class folders must match")
@@ -299,6 +300,7 @@ struct Finetune: ParsableCommand {
             trainer.strictImages = opts.strict
             trainer.coordinator = stage.trainer.coordinator
             trainer.verbose = stage.trainer.verbose
+            trainer.callbacks = stage.trainer.callbacks
             run.info.unfreeze = unfreezeSpec.description
             run.info.optimizer = spec2
             print("stage 2: unfreeze \(unfreezeSpec), \(spec2.summary)")

@@ -7,7 +7,7 @@ import VGGTL
 /// environment variables) reads it and hands the result back through a temporary file
 /// (safetensors for weights, JSON for a description or an error). A child killed by a signal or
 /// stopped at the time limit means a damaged file, reported as an error that names it.
-/// `VGGTL_HDF5_CHECK_SECONDS` overrides the time limit (tests).
+/// The knob `VGGTL_HDF5_CHECK_SECONDS` overrides the time limit (tests).
 enum HDF5Isolation {
     static let operationKey = "VGGTL_INTERNAL_HDF5"      // "read" or "describe"
     static let fileKey = "VGGTL_INTERNAL_HDF5_FILE"
@@ -20,7 +20,7 @@ enum HDF5Isolation {
 
     /// In the child: do the one operation, write its result or error, exit.
     static func runChildIfAsked() {
-        let env = ProcessInfo.processInfo.environment
+        let env = RunContext.current.environment
         guard let op = env[operationKey], let path = env[fileKey], let result = env[resultKey] else { return }
         let url = URL(fileURLWithPath: path), out = URL(fileURLWithPath: result)
         do {
@@ -65,14 +65,14 @@ enum HDF5Isolation {
             try? FileManager.default.removeItem(at: out)
             try? FileManager.default.removeItem(at: errorURL(out))
         }
-        var env = ProcessInfo.processInfo.environment
+        var env = RunContext.current.environment
         env[operationKey] = op
         env[fileKey] = url.path
         env[resultKey] = out.path
         env["SWIFT_BACKTRACE"] = "enable=no"
         // A generous limit that grows with the file (a full VGG16 file, 528 MB, reads in a few seconds).
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
-        let limit = ProcessInfo.processInfo.environment["VGGTL_HDF5_CHECK_SECONDS"].flatMap(Double.init) ?? 60 + Double(size) / 10_000_000
+        let limit = RunContext.current.knobs.settings.hdf5CheckSeconds ?? 60 + Double(size) / 10_000_000
         let r = try ChildProcess.run(exe, [], environment: env, timeout: limit, captureOutput: false)
         if r.timedOut {
             throw VGGTLError.corruptFile(file: url.path, format: "Keras HDF5",

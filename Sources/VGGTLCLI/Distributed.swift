@@ -5,7 +5,7 @@ import VGGTL
 /// This process's place in an `mpirun` job of several ranks. nil otherwise: vggtl then runs as
 /// a single process and never loads MPI.
 enum Job {
-    static let launch: MPILaunch? = MPILaunch.fromEnvironment().flatMap { $0.size > 1 ? $0 : nil }
+    static var launch: MPILaunch? { RunContext.current.launch }
     nonisolated(unsafe) private(set) static var comm: Communicator?
     static var rank: Int { launch?.rank ?? 0 }
     static var isPrimary: Bool { rank == 0 }
@@ -13,7 +13,7 @@ enum Job {
     /// MPI_Init on first use (each command that splits its work calls it before any work).
     static func start(_ global: GlobalOptions) throws -> Communicator? {
         guard let launch else { return nil }
-        if comm == nil { comm = try Communicator.start(launch, timeout: global.mpiTimeout) }
+        if comm == nil { comm = try Communicator.start(launch, timeout: global.mpiTimeout, library: RunContext.current.knobs.settings.mpiLibrary) }
         return comm
     }
 
@@ -32,14 +32,20 @@ enum Job {
 }
 
 extension GlobalOptions {
-    /// The device of this process: under mpirun, this rank's (see RankDevice), else as asked.
+    /// The device of this process, with the knobs' options and through the run's seams: under
+    /// mpirun, this rank's (see RankDevice), else as asked.
     func openDevice() throws -> Device {
+        let context = RunContext.current
         let asked = try DeviceChoice(parsing: device)
-        guard let launch = Job.launch else { return try asked.open(threads: threads) }
-        _ = try Job.start(self)
-        let mine = RankDevice.choose(asked, localRank: launch.localRank, localSize: launch.localSize, devices: OpenCLDevice.enumerate(),
-                                     cores: ProcessInfo.processInfo.activeProcessorCount, threads: threads)
-        return try mine.choice.open(threads: mine.threads)
+        var choice = asked, threads = threads
+        if let launch = Job.launch {
+            _ = try Job.start(self)
+            let mine = RankDevice.choose(asked, localRank: launch.localRank, localSize: launch.localSize, devices: OpenCLDevice.enumerate(),
+                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: threads)
+            choice = mine.choice; threads = mine.threads
+        }
+        let knobs = try context.knobs.validated()
+        return context.seams.wrapDevice(try choice.open(threads: threads, cpu: knobs.cpu, opencl: knobs.opencl))
     }
 }
 

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import VGGTL
+
+/// Options every subcommand takes; they may also stand before the subcommand
+/// (`vggtl --device opencl finetune ...`), see `hoistGlobalOptions`.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "cpu | opencl | opencl:N | auto (a GPU if there is one, else the CPU).")
+    var device: String = "auto"
+    @Option(help: "Random seed for initialisation, shuffling, augmentation and dropout.")
+    var seed: UInt64 = 1
+    @Option(help: "CPU threads (default: all cores; under mpirun, the cores split between a node's ranks).")
+    var threads: Int?
+    @Option(help: "Under mpirun: seconds a rank waits for the others in one step before it ends the job, naming the rank that died or hangs.")
+    var mpiTimeout: Double = 300
+
+    func validate() throws {
+        _ = try DeviceChoice(parsing: device)
+        if let threads, threads < 1 { throw VGGTLError.badFlag(flag: "--threads", value: "\(threads)", expected: "a positive number") }
+        guard mpiTimeout > 0, mpiTimeout.isFinite else { throw VGGTLError.badFlag(flag: "--mpi-timeout", value: "\(mpiTimeout)", expected: "a positive number of seconds") }
+    }
+}
+
+struct VGGTLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vggtl",
+        abstract: "VGG16, ResNet50 and InceptionV3 transfer learning and fine-tuning on CPUs (OpenBLAS) and GPUs (OpenCL).",
+        version: "vggtl \(VGGTLVersion.current)",
+        subcommands: [Devices.self, Summary.self, Extract.self, TrainTop.self, Finetune.self, TrainCommand.self, Evaluate.self, Predict.self, Demo.self, Compare.self, Bench.self, Weights.self])
+}
+
+/// Moves global options given before the subcommand to after it, where ArgumentParser reads them.
+func hoistGlobalOptions(_ args: [String]) -> [String] {
+    let withValue: Set<String> = ["--device", "--seed", "--threads", "--mpi-timeout"]
+    var globals: [String] = [], rest = args[...]
+    while let first = rest.first, first.hasPrefix("--") {
+        let name = String(first.split(separator: "=", maxSplits: 1)[0])
+        guard withValue.contains(name) else { break }
+        globals.append(first); rest = rest.dropFirst()
+        if !first.contains("="), let value = rest.first { globals.append(value); rest = rest.dropFirst() }
+    }
+    guard let sub = rest.first else { return globals }
+    return [sub] + globals + rest.dropFirst()
+}
+
+/// A bare `--augment` (last, or followed by another option) means `--augment keras`, as it did
+/// before presets existed.
+func expandBareAugment(_ args: [String]) -> [String] {
+    var out: [String] = []
+    for (i, a) in args.enumerated() {
+        out.append(a)
+        if a == "--augment", i + 1 == args.count || args[i + 1].hasPrefix("-") { out.append("keras") }
+    }
+    return out
+}
+
+func fail(_ message: String) -> Never {
+    writeStandardError("\(Job.prefix)vggtl: error: \(message)\n")
+    // Under mpirun the other ranks would wait for this one: end the whole job now.
+    if let comm = Job.comm { comm.abort(1) }
+    exit(1)
+}
+
+/// Runs vggtl: `arguments` without the program's name, `environment` the process's (read for
+/// the knobs and the MPI launcher's rank variables, and passed to child processes), `seams`
+/// what the caller puts between the commands and the engine (test harnesses; `vggtl` passes
+/// none). Exits with the command's status.
+public func runVGGTL(arguments: [String], environment: [String: String], seams: Seams = Seams()) -> Never {
+    RunContext.begin(RunContext(environment: environment, seams: seams))
+    // A child that only reads an HDF5 file for the parent (see Isolation.swift).
+    HDF5Isolation.runChildIfAsked()
+    HDF5Isolation.install()
+
+    // A file-size limit (ulimit -f) makes writes fail with EFBIG instead of killing the process:
+    // the atomic writers then report the file and leave no partial file behind.
+    signal(SIGXFSZ, SIG_IGN)
+
+    do {
+        var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(arguments)))
+        if let launch = Job.launch {
+            guard Job.supports(command) else {
+                fail("`vggtl \(type(of: command)._commandName)` does not split its work between ranks; run it without mpirun "
+                     + "(the commands that do: devices, train, finetune, train-top, evaluate, extract, bench --distributed)")
+            }
+            // Rank 0 alone prints; the others keep stderr for their warnings and errors.
+            if launch.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
+        }
+        try command.run()
+        Job.comm?.finalize()
+        exit(0)
+    } catch let error as VGGTLError {
+        if case let .interrupted(signal, _, _, _, _) = error {
+            // Not a failure of vggtl, but the run did not finish: the shell's code for the signal.
+            if Job.isPrimary { writeStandardError("vggtl: \(error.description)\n") }
+            Job.comm?.finalize()
+            exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : signal.hasPrefix("SIGUSR1") ? 128 + SIGUSR1 : 128 + SIGINT)
+        }
+        fail(error.description)
+    } catch {
+        // A VGGTLError thrown while flags are validated (before any work): the same one-line form.
+        if VGGTLCommand.exitCode(for: error) == .failure, case let m = VGGTLCommand.message(for: error), !m.isEmpty, !m.contains("\n") {
+            fail(m)
+        }
+        VGGTLCommand.exit(withError: error)
+    }
+}
