@@ -20,7 +20,7 @@ final class BackboneTests: VGGTLTestCase {
     nonisolated(unsafe) static var models: [ModelConfig.Trunk: Model] = [:]
     func model(_ trunk: ModelConfig.Trunk) throws -> Model {
         if let m = Self.models[trunk] { return m }
-        let side = Backbone.of(trunk)!.minimumSize
+        let side = trunk.backbone!.minimumSize
         let m = try Model(ModelConfig(trunk: trunk, inputShape: [side, side, 3], includeTop: true, classes: 1000), on: cpuDevice, seed: 1)
         Self.models[trunk] = m
         return m
@@ -45,7 +45,7 @@ final class BackboneTests: VGGTLTestCase {
             let ours = kerasList(m, top: top)
             XCTAssertEqual(ours.count, json["layer_count"] as? Int, file)
             XCTAssertEqual(ours.map(\.name), reference.map { $0["name"] as! String }, "\(file): names in model.layers order")
-            let side = Backbone.of(trunk)!.defaultSize
+            let side = trunk.backbone!.defaultSize
             let shapes = try m.network.shapes([1, side, side, 3])
             var total = 0
             for (k, r) in zip(ours, reference) {

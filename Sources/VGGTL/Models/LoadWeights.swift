@@ -89,7 +89,7 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
     let layerNames = Set(layers.map(\.name))
     let fileLayers = Set(set.layerNames)
     for conv in Set(plan.map(\.layer)).sorted() where conv.contains("_conv") {
-        let bn = TorchVGG16.batchNormLayerName(forConv: conv)
+        let bn = batchNormLayer(forConv: conv)
         if fileLayers.contains(bn), !layerNames.contains(bn) {
             throw VGGTLError.weightNaming(file: file, reason: "it has BatchNorm layers (\(bn) after \(conv)) but the model has none: "
                                           + "build the VGG16-BN trunk (--bn) for these weights", found: set.layerNames)
@@ -101,6 +101,10 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
     return WeightLoadReport(loaded: plan.map(\.target.name), skipped: missing, mismatched: mismatched, pairedByOrder: pairs,
                             leftOut: torch ? TorchNames.leftOut(names: w.names) : [])
 }
+
+/// The Keras name of the BatchNorm layer after convolution `conv`, as VGG16-BN and ResNet50 name
+/// them: "block1_bn1" after "block1_conv1", "conv1_bn" after "conv1_conv".
+func batchNormLayer(forConv conv: String) -> String { conv.replacingOccurrences(of: "_conv", with: "_bn") }
 
 /// When some weight of `required` is not in `set` by name, the file has at least as many
 /// layers, and fewer than half of its layers have our name at our position (a file named as
