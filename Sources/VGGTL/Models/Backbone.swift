@@ -105,7 +105,8 @@ extension Backbone {
     /// so a 138M-parameter top is never allocated. For `vggtl weights inspect`.
     public func weightLayout(on device: Device) throws -> [(layer: String, trunk: Bool, weights: [(name: String, shape: [Int])])] {
         let side = minimumSize
-        let model = try Model(ModelConfig(trunk: trunk, inputShape: [side, side, 3], headHidden: 0, classes: 2), on: device, seed: 0)
+        // Global average pooling: the small head takes the trunk's features at any size.
+        let model = try Model(ModelConfig(trunk: trunk, inputShape: [side, side, 3], headPooling: .gap, headHidden: 0, classes: 2), on: device, seed: 0)
         let trunkLayers = model.kerasOrderedTrunkLayers.filter { !$0.weights.isEmpty }.map { layer in
             (layer: layer.name, trunk: true, weights: layer.weights.map { (name: $0.name, shape: $0.tensor.shape) })
         }

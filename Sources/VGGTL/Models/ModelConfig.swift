@@ -18,23 +18,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
         public static let none = Trunk(declaring: "none")
 
+        // Codable as its raw value; decoding an unknown name fails (RawRepresentable's own Codable).
+
         /// The backbone that builds it; nil for `none`.
         public var backbone: (any Backbone)? { Backbones.of(self) }
         public var description: String { rawValue }
-
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            let name = try c.decode(String.self)
-            guard let t = Trunk(rawValue: name) else {
-                throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown trunk '\(name)' (known: \(Backbones.names.joined(separator: ", ")), none)")
-            }
-            self = t
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.singleValueContainer()
-            try c.encode(rawValue)
-        }
     }
 
     public enum Pooling: String, Codable, Sendable, CaseIterable { case flatten, gap }
