@@ -131,6 +131,6 @@ func reportLoadNotes(_ r: WeightLoadReport, file: String) {
         print("\(name): its layer names are not ours (\(first.file) for our \(first.model), ...): \(r.pairedByOrder.count) layers paired by order, as Keras' load_weights does")
     }
     if !r.leftOut.isEmpty {
-        print("\(name): left out \(r.leftOut.count) tensors of the auxiliary classifier (AuxLogits.*), a training-time branch the trunk does not use")
+        print("\(name): left out \(r.leftOut.count) tensors \(r.leftOutReason)")
     }
 }

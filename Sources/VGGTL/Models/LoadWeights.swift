@@ -11,8 +11,9 @@ public struct WeightLoadReport {
     /// load_weights: the official InceptionV3 file's conv2d_1 is our conv2d); empty when the
     /// names matched.
     public var pairedByOrder: [(file: String, model: String)] = []
-    /// Torch tensors left out on purpose (Inception3's AuxLogits.*).
+    /// Torch tensors left out on purpose (Inception3's AuxLogits.*), and why ("of the auxiliary classifier ...").
     public var leftOut: [String] = []
+    public var leftOutReason = ""
 }
 
 /// Copies the weights of `w` into the layers with the same names ("block1_conv1/kernel") and
@@ -98,8 +99,9 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
     for (target, i, _) in plan {
         target.tensor.upload(set.tensors[i].values)
     }
+    let leftOut = torch ? TorchNames.leftOut(names: w.names) : (tensors: [], reason: "")
     return WeightLoadReport(loaded: plan.map(\.target.name), skipped: missing, mismatched: mismatched, pairedByOrder: pairs,
-                            leftOut: torch ? TorchNames.leftOut(names: w.names) : [])
+                            leftOut: leftOut.tensors, leftOutReason: leftOut.reason)
 }
 
 /// The Keras name of the BatchNorm layer after convolution `conv`, as VGG16-BN and ResNet50 name

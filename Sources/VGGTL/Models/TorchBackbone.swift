@@ -13,14 +13,16 @@ public struct TorchBackbone: TorchNaming, Equatable {
     /// Every torch tensor name of the architecture (num_batches_tracked and left-out tensors
     /// aside) and its Keras name, in state_dict order; `fc.*` last.
     public let table: [(torch: String, keras: String)]
-    /// Module prefixes the mapping leaves out on purpose (Inception3's training-time "AuxLogits.").
+    /// Module prefixes the mapping leaves out on purpose (Inception3's training-time "AuxLogits."), and why.
     public let leftOutPrefixes: [String]
+    public let leftOutReason: String
     /// Whether a state dict's names (without "module.") are this architecture's.
     let recognises: @Sendable (Set<String>) -> Bool
 
-    public init(trunk: ModelConfig.Trunk, title: String, table: [(torch: String, keras: String)], leftOutPrefixes: [String] = [],
+    public init(trunk: ModelConfig.Trunk, title: String, table: [(torch: String, keras: String)], leftOut: (prefixes: [String], reason: String) = ([], ""),
                 recognises: @escaping @Sendable (Set<String>) -> Bool) {
-        self.trunk = trunk; self.title = title; self.table = table; self.leftOutPrefixes = leftOutPrefixes; self.recognises = recognises
+        self.trunk = trunk; self.title = title; self.table = table; leftOutPrefixes = leftOut.prefixes; leftOutReason = leftOut.reason
+        self.recognises = recognises
     }
 
     public static func == (a: TorchBackbone, b: TorchBackbone) -> Bool { a.trunk == b.trunk }

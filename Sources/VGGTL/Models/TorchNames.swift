@@ -13,12 +13,14 @@ public protocol TorchNaming: Sendable {
     /// Keras names and layouts -> these torch names and layouts. Names outside the architecture
     /// are an error that names them.
     func torchNamed(_ w: WeightSet) throws -> WeightSet
-    /// Tensors the mapping leaves out on purpose, for the one-line note.
+    /// Tensors the mapping leaves out on purpose, and why, for the one-line note.
     func leftOut(names: [String]) -> [String]
+    var leftOutReason: String { get }
 }
 
 extension TorchNaming {
     public func leftOut(names: [String]) -> [String] { [] }
+    public var leftOutReason: String { "" }
 }
 
 /// One torch tensor and the Keras weight it becomes.
@@ -150,8 +152,11 @@ public enum TorchNames {
         try namingOrDefault(tensors.map(\.name)).plan(tensors, file: file)
     }
 
-    /// Tensors the mapping leaves out on purpose (Inception3's AuxLogits.*), for the one-line note.
-    public static func leftOut(names: [String]) -> [String] { naming(of: names)?.naming.leftOut(names: names) ?? [] }
+    /// Tensors the mapping leaves out on purpose (Inception3's AuxLogits.*), and why, for the one-line note.
+    public static func leftOut(names: [String]) -> (tensors: [String], reason: String) {
+        guard let n = naming(of: names)?.naming else { return ([], "") }
+        return (n.leftOut(names: names), n.leftOutReason)
+    }
 
     /// Which Keras weight each torch tensor becomes, and its shape there (names absent from the
     /// answer are skipped, e.g. num_batches_tracked). Throws naming the tensors it cannot place.

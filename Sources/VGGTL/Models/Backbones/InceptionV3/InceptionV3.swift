@@ -77,14 +77,19 @@ extension TorchBackbone {
     /// in) -> conv2d_k / batch_normalization_k (a fresh Keras session's names: conv2d, conv2d_1,
     /// ...). The auxiliary classifier (`AuxLogits.*`, a training-time branch Keras' InceptionV3
     /// does not have) is left out.
-    public static let inceptionV3 = TorchBackbone(trunk: .inceptionV3Torchvision, title: "torchvision inception_v3", table: {
+    public static let inceptionV3 = TorchBackbone(
+        trunk: .inceptionV3Torchvision, title: "torchvision inception_v3", table: inceptionTable,
+        leftOut: (["AuxLogits."], "of the auxiliary classifier (AuxLogits.*), a training-time branch the trunk does not use"),
+        recognises: { $0.contains(where: { $0.hasPrefix("Conv2d_1a_3x3.") || $0.hasPrefix("Mixed_5b.") }) })
+
+    static let inceptionTable: [(torch: String, keras: String)] = {
         var t: [(torch: String, keras: String)] = []
         for (k, module) in inceptionModules.enumerated() {
             let suffix = k == 0 ? "" : "_\(k)"
             t += convBN(torchConv: "\(module).conv", torchBN: "\(module).bn", keras: "conv2d\(suffix)", "batch_normalization\(suffix)")
         }
         return t + fc
-    }(), leftOutPrefixes: ["AuxLogits."], recognises: { $0.contains(where: { $0.hasPrefix("Conv2d_1a_3x3.") || $0.hasPrefix("Mixed_5b.") }) })
+    }()
 
     /// Inception3's BasicConv2d modules in network order.
     public static let inceptionModules: [String] = {

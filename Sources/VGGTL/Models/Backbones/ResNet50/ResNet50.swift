@@ -113,7 +113,11 @@ public struct ResNet50: Backbone {
 extension TorchBackbone {
     /// torchvision `resnet50`: conv1/bn1 -> conv1_conv/conv1_bn; layer{L}.{B}.conv{K}/bn{K} ->
     /// conv{L+1}_block{B+1}_{K}_conv/_bn; layer{L}.0.downsample.0/.1 -> conv{L+1}_block1_0_conv/_0_bn.
-    public static let resnet50 = TorchBackbone(trunk: .resnet50Torchvision, title: "torchvision resnet50", table: {
+    public static let resnet50 = TorchBackbone(
+        trunk: .resnet50Torchvision, title: "torchvision resnet50", table: resnetTable,
+        recognises: { $0.contains("conv1.weight") && $0.contains(where: { $0.hasPrefix("layer1.") }) })
+
+    static let resnetTable: [(torch: String, keras: String)] = {
         var t = convBN(torchConv: "conv1", torchBN: "bn1", keras: "conv1_conv", "conv1_bn")
         for (l, stage) in ResNet50.blocks.enumerated() {
             for b in 0..<stage.blocks {
@@ -125,5 +129,5 @@ extension TorchBackbone {
             }
         }
         return t + fc
-    }(), recognises: { $0.contains("conv1.weight") && $0.contains(where: { $0.hasPrefix("layer1.") }) })
+    }()
 }
