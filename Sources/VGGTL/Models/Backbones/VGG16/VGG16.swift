@@ -13,7 +13,7 @@ extension ModelConfig.Trunk {
 public struct VGG16: Backbone {
     public let batchNorm: Bool
 
-    public static let variants = [VGG16(batchNorm: false), VGG16(batchNorm: true)]
+    public static let variants: [any Backbone] = [VGG16(batchNorm: false), VGG16(batchNorm: true)]
 
     public var trunk: ModelConfig.Trunk { batchNorm ? .vgg16BN : .vgg16 }
     public var family: BackboneFamily { BackboneFamily(name: "vgg16", title: "VGG16") }
