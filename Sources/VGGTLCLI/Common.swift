@@ -132,15 +132,42 @@ func checkWritable(_ path: String, flag: String) throws {
 
 /// `--model`: a backbone name (the `--bn` flag of older command lines means vgg16-bn).
 func parseTrunk(_ text: String, bn: Bool = false) throws -> ModelConfig.Trunk {
-    let trunk: ModelConfig.Trunk = try parseEnum(text, flag: "--model")
-    guard trunk != .none else {
-        throw VGGTLError.badFlag(flag: "--model", value: text, expected: Backbone.all.map(\.trunk.rawValue).joined(separator: " | "))
+    guard let backbone = Backbones.all.first(where: { $0.trunk.rawValue == text.lowercased() }) else {
+        // "none" is a trunk (a head on features) but not a --model.
+        throw VGGTLError.badFlag(flag: "--model", value: text, expected: (Backbones.names + (text.lowercased() == "none" ? [] : ["none"])).joined(separator: " | "))
     }
     if bn {
-        guard trunk == .vgg16 || trunk == .vgg16BN else { throw VGGTLError.invalidArgument("--bn is for VGG16 (--model vgg16-bn); \(trunk.rawValue) has its BatchNorm already") }
+        // --bn names VGG16-BN: only its own family has the variant without BatchNorm.
+        guard backbone.family == Backbones.of(.vgg16BN)!.family else {
+            throw VGGTLError.invalidArgument("--bn is for VGG16 (--model vgg16-bn); \(backbone.trunk.rawValue) has its BatchNorm already")
+        }
         return .vgg16BN
     }
-    return trunk
+    return backbone.trunk
+}
+
+/// Help texts that list the backbones, from the registry.
+enum BackboneHelp {
+    /// `--model`: "vgg16 | vgg16-bn | resnet50 | ...".
+    static var models: String { Backbones.names.joined(separator: " | ") }
+    /// `--weights`: where ImageNet weights exist, and the torchvision state dicts that load.
+    static var weights: String {
+        "imagenet (Keras' file for \(ImageNetWeights.trunks.map(\.rawValue).joined(separator: ", "))) | none | a .h5/.safetensors file "
+            + "(Keras, or torchvision \(Backbones.all.compactMap(\.torchvisionModel).joined(separator: "/")))"
+    }
+    /// The trunks with torch names: "vgg16, vgg16-bn, resnet50-torchvision and inceptionv3-torchvision".
+    static var torchNamed: String { Backbones.list(Backbones.all.filter { $0.torchNaming != nil }.map(\.trunk.rawValue)) }
+    /// `--unfreeze`'s default per family: "block5, conv5 or mixed9".
+    static var defaultUnfreeze: String { Backbones.list(Backbones.families.map(\.defaultUnfreeze.description), last: "or") }
+    /// `--pooling`'s default per family: "flatten for VGG16, gap for ResNet50 and InceptionV3".
+    static var defaultPooling: String {
+        var order: [ModelConfig.Pooling] = [], titles: [ModelConfig.Pooling: [String]] = [:]
+        for b in Backbones.families {
+            if titles[b.defaultPooling] == nil { order.append(b.defaultPooling) }
+            titles[b.defaultPooling, default: []].append(b.family.title)
+        }
+        return order.map { "\($0.rawValue) for \(Backbones.list(titles[$0]!))" }.joined(separator: ", ")
+    }
 }
 
 /// `--unfreeze SPEC` or `--freeze-first N` (Keras' `model.layers[:N]`), not both.

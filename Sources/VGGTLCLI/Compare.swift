@@ -9,7 +9,7 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare features + head, fine-tuning and training from scratch on class folders (jump start, final accuracy, time to a target; several seeds).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
+    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
     @Option(help: "The pretrained trunk: imagenet | a .h5/.safetensors file | a run folder | none (random: what the architecture alone gives).") var weights = "imagenet"
     @Option(help: "Training images: one subfolder per class.") var data: String
     @Option(help: "Test images (same class folders): scored after every epoch and at the end. (default: --val-split of --data)") var val: String?
@@ -23,7 +23,7 @@ struct Compare: ParsableCommand {
     @Option(help: "Learning rate of (a): RMSprop, as the tutorials' top model.") var headLr: Float = 1e-3
     @Option(help: "Learning rate of (b): SGD with momentum 0.9, as the tutorials' fine-tuning.") var finetuneLr: Float = 1e-4
     @Option(help: "Learning rate of (c): Adam.") var scratchLr: Float = 1e-3
-    @Option(help: "What (b) trains: a stage and the stages after it, all, or N (last N layers with weights). (default: block5, conv5 or mixed9)") var unfreeze: String?
+    @Option(help: "What (b) trains: a stage and the stages after it, all, or N (last N layers with weights). (default: \(BackboneHelp.defaultUnfreeze))") var unfreeze: String?
     @Option(help: "(b) freezes the first N layers as Keras counts model.layers instead. (default: none)") var freezeFirst: Int?
     @Option(help: "An accuracy that 'time to target' waits for (repeat for several).") var target: [Double] = [0.9]
     @Option(help: "Batch size.") var batch = 16
@@ -89,7 +89,7 @@ struct Compare: ParsableCommand {
         let t0 = Date()
         let result = try comparison.run()
         let text = """
-        # vggtl compare: \(Backbone.of(trunk)?.title ?? trunk.rawValue) on \(data)
+        # vggtl compare: \(trunk.backbone?.title ?? trunk.rawValue) on \(data)
 
         Weights: \(choice.name); input \(input.height)x\(input.width), preprocessing \(input.preprocessing.rawValue); head \(config.headPooling.rawValue), \(config.headHidden) hidden, dropout \(config.headDropout).
         Training: \(trainIndices.count) images of \(source.classNames.count) classes\(perClass.map { " (\($0) per class)" } ?? ""); \

@@ -41,7 +41,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Target test images per class for the final score (Fashion-MNIST has 1,000).") var testPerClass = 1000
     @Option(help: "An accuracy that 'time to target' waits for (repeat for several).") var target: [Double] = [0.6, 0.85]
     @Option(help: "Batch size.") var batch = 32
-    @Option(help: "The backbone of the source model: vgg16-bn | vgg16 | resnet50 | inceptionv3 (and their -torchvision twins).") var model = "vgg16-bn"
+    @Option(help: "The backbone of the source model: \(BackboneHelp.models).") var model = "vgg16-bn"
     @Option(help: "Input side in pixels (the 28x28 images are resized to it). (default: 32; InceptionV3: 75, its minimum)") var size: Int?
 
     func validate() throws {
@@ -61,7 +61,7 @@ struct Demo: ParsableCommand {
         let (train, test) = try IDX.loadFashionMNIST(directory: URL(fileURLWithPath: data))
         let names = train.classNames
         let trunk = try parseTrunk(model)
-        let backbone = Backbone.of(trunk)!
+        let backbone = trunk.backbone!
         let side = size ?? max(32, backbone.minimumSize)
         guard side >= backbone.minimumSize else {
             throw VGGTLError.badFlag(flag: "--size", value: "\(side)", expected: "at least \(backbone.minimumSize) pixels for \(backbone.title)")

@@ -32,8 +32,8 @@ func fileStamp(_ path: String) -> String {
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Bottleneck features: a frozen trunk over class folders -> features.npy, labels.npy, classes.json.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
-    @Option(help: "imagenet (Keras' file for vgg16, resnet50, inceptionv3) | none | a .h5/.safetensors file (Keras, or torchvision vgg16/vgg16_bn/resnet50/inception_v3) | a run folder (its trunk, size, preprocessing).") var weights = "imagenet"
+    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
+    @Option(help: "\(BackboneHelp.weights) | a run folder (its trunk, size, preprocessing).") var weights = "imagenet"
     @Option(help: "Images: one subfolder per class.") var data: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32

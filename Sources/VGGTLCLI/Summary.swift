@@ -4,7 +4,7 @@ import VGGTL
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a model's layers, numbered as Keras' model.layers, as model.summary() does.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
+    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
     @Flag(help: "Keras' original top (VGG16: fc1, fc2, predictions; ResNet50, InceptionV3: avg_pool, predictions) instead of the tutorials' head.") var includeTop = false
     @Flag(help: "The bare trunk, as Keras' VGG16(include_top=False).summary() prints it (VGG16: 14,714,688 parameters at any size).") var noHead = false
     @Flag(help: "BatchNorm after every convolution (VGG16-BN; same as --model vgg16-bn).") var bn = false
@@ -19,7 +19,7 @@ struct Summary: ParsableCommand {
         let trunk = try parseTrunk(model, bn: bn)
         let (h, w) = try size.map { try parseSize($0) } ?? defaultSize(trunk, vgg: 224)
         var config = ModelConfig(trunk: trunk, inputShape: [h, w, 3], includeTop: includeTop, classes: classes)
-        config.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? Backbone.of(trunk)?.defaultPooling ?? .flatten
+        config.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? trunk.backbone?.defaultPooling ?? .flatten
         let spec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: .all)
         // Weights are allocated to count them: the CPU is always there and needs no kernels.
         let model = try Model(config, on: CPUDevice(threads: global.threads, options: RunContext.current.knobs.settings.cpu), seed: global.seed)

@@ -59,7 +59,7 @@ struct AugmentOptions: ParsableArguments {
 
 /// Head options (the tutorials' Flatten -> Dense(256, relu) -> Dropout(0.5) -> predictions).
 struct HeadOptions: ParsableArguments {
-    @Option(help: "Head pooling: flatten | gap (default: flatten for VGG16, gap for ResNet50 and InceptionV3).") var pooling: String?
+    @Option(help: "Head pooling: flatten | gap (default: \(BackboneHelp.defaultPooling)).") var pooling: String?
     @Option(help: "Hidden units of the head's Dense layer (0: none).") var hidden = 256
     @Option(help: "Dropout rate after the hidden layer.") var dropout: Float = 0.5
 
@@ -71,18 +71,18 @@ struct HeadOptions: ParsableArguments {
     /// Sets the head; without --pooling, the pooling the trunk's tutorials use (`features`: the
     /// trunk saved features came from).
     func apply(to c: inout ModelConfig, features: ModelConfig.Trunk? = nil) throws {
-        c.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? Backbone.of(features ?? c.trunk)?.defaultPooling ?? .flatten
+        c.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? (features ?? c.trunk).backbone?.defaultPooling ?? .flatten
         guard hidden >= 0 else { throw VGGTLError.badFlag(flag: "--hidden", value: "\(hidden)", expected: "0 or more units") }
         guard dropout >= 0, dropout < 1 else { throw VGGTLError.badFlag(flag: "--dropout", value: "\(dropout)", expected: "a rate in [0, 1)") }
         c.headHidden = hidden; c.headDropout = dropout
     }
 }
 
-/// The input size a command uses without --size: VGG16 keeps the command's (the tutorials'),
-/// other backbones their own.
-func defaultSize(_ trunk: ModelConfig.Trunk, vgg: Int) -> (Int, Int) {
-    let side = trunk == .vgg16 || trunk == .vgg16BN ? vgg : Backbone.of(trunk)?.defaultSize ?? vgg
-    return (side, side)
+/// The input size a command uses without --size: `side` (the command's, the tutorials') for
+/// backbones that keep it (VGG16), else the backbone's own (`Backbone.commandSize`).
+func defaultSize(_ trunk: ModelConfig.Trunk, vgg side: Int) -> (Int, Int) {
+    let s = trunk.backbone?.commandSize(default: side) ?? side
+    return (s, s)
 }
 
 func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, seed: UInt64) throws
@@ -195,12 +195,12 @@ func verifyFirstBatch(_ model: Model, batch: Batch?, report: Bool) throws {
 struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Fine-tune a pretrained trunk on class folders: new head, chosen stages unfrozen (SGD 1e-4, momentum 0.9, 150x150 for VGG16).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16"
-    @Option(help: "imagenet (Keras' file for vgg16, resnet50, inceptionv3) | none | a .h5/.safetensors file (Keras, or torchvision vgg16/vgg16_bn/resnet50/inception_v3) | a run folder.") var weights = "imagenet"
+    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
+    @Option(help: "\(BackboneHelp.weights) | a run folder.") var weights = "imagenet"
     @Option(help: "Training images: one subfolder per class.") var data: String
     @Option(help: "Validation images (same class folders). (default: none)") var val: String?
     @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
-    @Option(help: "none | a stage (block5 ... block1, conv5 ... conv1, mixed10 ... mixed0) and the stages after it | all | N (last N layers with weights). (default: block5, conv5 or mixed9)") var unfreeze: String?
+    @Option(help: "none | a stage (\(UnfreezeSpec.stagesByFamily)) and the stages after it | all | N (last N layers with weights). (default: \(BackboneHelp.defaultUnfreeze))") var unfreeze: String?
     @Option(help: "Freeze the first N layers as Keras counts model.layers (the InputLayer is 0; `vggtl summary` shows the cut); the rest train. (default: none)") var freezeFirst: Int?
     @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate; each stage has its own --schedule.") var headEpochs = 0
     @OptionGroup var augmentation: AugmentOptions
@@ -316,7 +316,7 @@ struct Finetune: ParsableCommand {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a network from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]; Adam 1e-3, 32x32 for VGG16).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "vgg16 | vgg16-bn | resnet50 | resnet50-torchvision | inceptionv3 | inceptionv3-torchvision.") var model = "vgg16-bn"
+    @Option(help: "\(BackboneHelp.models).") var model = "vgg16-bn"
     @Option(help: "Class folders, cifar10:DIR or fashion-mnist[:DIR].") var data: String
     @Option(help: "Validation images (class folders). (default: a built-in dataset's test split, else none)") var val: String?
     @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
@@ -366,11 +366,7 @@ struct TrainCommand: ParsableCommand {
 extension Finetune {
     /// The tutorials' fine-tuning cut: VGG16's last block, ResNet50's last stage, InceptionV3's top two blocks.
     static func defaultUnfreeze(_ trunk: ModelConfig.Trunk) -> UnfreezeSpec {
-        switch trunk {
-        case .vgg16, .vgg16BN, .none: return .fromBlock(5)
-        case .resnet50, .resnet50Torchvision: return .fromStage("conv5")
-        case .inceptionV3, .inceptionV3Torchvision: return .fromStage("mixed9")
-        }
+        (trunk.backbone ?? Backbones.default).defaultUnfreeze
     }
 }
 

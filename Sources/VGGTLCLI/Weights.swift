@@ -22,9 +22,10 @@ struct Weights: ParsableCommand {
             let names = summary.entries.map(\.name)
             let torch = TorchNames.looksLikeTorch(names: names)
             // The backbone the names say (VGG16 when they say nothing: the one-model default).
-            let trunk = BackboneWeights.trunk(names: names, metadata: summary.metadata) ?? .vgg16
-            let backbone = Backbone.of(trunk)!
-            let layout = try BackboneWeights.layout(of: trunk)
+            let trunk = Backbones.trunk(names: names, metadata: summary.metadata) ?? .vgg16
+            let backbone = trunk.backbone!
+            // Weights are allocated to list them: the CPU is always there and needs no kernels.
+            let layout = try backbone.weightLayout(on: CPUDevice())
             var expected: [String: [Int]] = [:]
             for l in layout { for w in l.weights { expected[w.name] = w.shape } }
             var targets: [String: (name: String, shape: [Int])] = [:]
@@ -108,7 +109,7 @@ struct Weights: ParsableCommand {
         var output: String
         @Option(help: "h5 | safetensors (default: from OUT's extension).")
         var format: String?
-        @Option(help: "keras | torch (default: keras for h5; for safetensors the input's naming). torch names exist for vgg16, vgg16-bn, resnet50-torchvision and inceptionv3-torchvision weights.")
+        @Option(help: "keras | torch (default: keras for h5; for safetensors the input's naming). torch names exist for \(BackboneHelp.torchNamed) weights.")
         var naming: String?
         @Option(help: "Record this preprocessing (caffe | torch | tf | rescale) in the output. (default: the input's: its metadata, the run's, else the backbone's: tf for InceptionV3, torch for PyTorch names and torchvision ResNet50, caffe for Keras VGG16/ResNet50)")
         var preprocess: String?
@@ -138,13 +139,13 @@ struct Weights: ParsableCommand {
             let choice = try WeightsChoice(input)
             guard var set = try choice.load() else { throw VGGTLError.badFlag(flag: "INPUT", value: input, expected: "a weights file or a run folder") }
             let isTorch = TorchNames.looksLikeTorch(set)
-            let trunk = choice.runTrunk ?? choice.fileTrunk ?? (choice.batchNorm ? .vgg16BN : .vgg16)
+            let trunk = choice.weightsTrunk ?? .vgg16
             // What the weights expect travels with them (vggtl reads it back as the defaults).
             set.metadata[WeightMetadata.preprocessing] = try preprocess.map { (try parseEnum($0, flag: "--preprocess") as Preprocessing).rawValue }
                 ?? choice.preprocessing.rawValue
             set.metadata[WeightMetadata.trunk] = trunk.rawValue
             // ResNet50 and InceptionV3 weights were trained at 224 and 299: that size travels with them.
-            let backboneSize = Backbone.of(trunk).flatMap { $0.topIsVGG ? nil : ($0.defaultSize, $0.defaultSize) }
+            let backboneSize = trunk.backbone?.weightsInputSize.map { ($0, $0) }
             if let (h, w) = try size.map({ try parseSize($0) }) ?? choice.inputSize ?? backboneSize { set.metadata[WeightMetadata.inputSize] = "\(h)x\(w)" }
             let target = naming ?? (fmt == .h5 ? "keras" : (isTorch ? "torch" : "keras"))
             if target == "torch", fmt == .h5 {

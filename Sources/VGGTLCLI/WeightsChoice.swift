@@ -9,8 +9,6 @@ struct WeightsChoice {
     var name: String
     /// Changes when the weights change (the features cache key).
     var stamp: String
-    /// The tensors include BatchNorm layers (VGG16-BN).
-    var batchNorm: Bool
     /// The preprocessing the weights expect, and where that came from (for the one-line report).
     var preprocessing: Preprocessing
     var preprocessingSource: String
@@ -19,8 +17,11 @@ struct WeightsChoice {
     /// A run folder's checkpoint (its head may be reused), and its trunk.
     var run: CheckpointInfo?
     var runTrunk: ModelConfig.Trunk?
-    /// The trunk a weights file holds (its metadata, else its names); nil when unknown.
+    /// The trunk a weights file holds (its metadata, else its names, as the backbones recognise
+    /// them); nil when unknown.
     var fileTrunk: ModelConfig.Trunk?
+    /// The trunk the weights hold: the run's or the file's.
+    var weightsTrunk: ModelConfig.Trunk? { runTrunk ?? fileTrunk }
     /// The file has PyTorch names.
     var torchNames = false
     private var loader: (() throws -> WeightSet)?
@@ -35,7 +36,7 @@ struct WeightsChoice {
     init(_ text: String, trunk requested: ModelConfig.Trunk = .vgg16) throws {
         switch text.lowercased() {
         case "none", "random":
-            name = "none"; stamp = ""; batchNorm = false
+            name = "none"; stamp = ""
             preprocessing = .rescale; preprocessingSource = "random weights"
             return
         default: break
@@ -58,7 +59,6 @@ struct WeightsChoice {
             run = info
             runTrunk = trunk
             stamp = fileStamp(json.path)
-            batchNorm = trunk == .vgg16BN
             preprocessing = info.input.preprocessing
             preprocessingSource = "the run's checkpoint \(json.lastPathComponent)"
             inputSize = (info.input.height, info.input.width)
@@ -69,31 +69,32 @@ struct WeightsChoice {
         let summary = try WeightFile.describe(url)
         let names = summary.entries.map(\.name)
         stamp = fileStamp(path)
-        batchNorm = WeightSet.hasBatchNorm(names: names) || summary.metadata[WeightMetadata.trunk] == ModelConfig.Trunk.vgg16BN.rawValue
-        fileTrunk = BackboneWeights.trunk(names: names, metadata: summary.metadata)
+        fileTrunk = Backbones.trunk(names: names, metadata: summary.metadata)
         torchNames = TorchNames.looksLikeTorch(names: names)
-        (preprocessing, preprocessingSource) = Self.preprocessing(metadata: summary.metadata, names: names, format: summary.format,
-                                                                  trunk: fileTrunk.map { Backbone.of($0)?.topIsVGG == true ? requested : $0 } ?? requested)
+        (preprocessing, preprocessingSource) = Self.preprocessing(metadata: summary.metadata, torchNames: torchNames, format: summary.format,
+                                                                  trunks: [fileTrunk, requested].compactMap { $0 })
         inputSize = summary.metadata[WeightMetadata.inputSize].flatMap { try? parseSize($0) }
         loader = { try WeightFile.load(url) }
     }
 
-    /// The file's own word (vggtl metadata), else what the backbone and the names say: InceptionV3
-    /// (Keras' or torchvision's) expects tf's preprocessing, torchvision's ResNet50 and other PyTorch
-    /// weights torch's, Keras' VGG16/ResNet50 caffe's (`Backbone.defaultPreprocessing`).
-    static func preprocessing(metadata: [String: String], names: [String], format: WeightFormat, trunk: ModelConfig.Trunk) -> (Preprocessing, String) {
+    /// The file's own word (vggtl metadata), else what the backbone says (the file's, else the
+    /// one asked for: InceptionV3's tf, torchvision ResNet50's torch, Keras ResNet50's caffe), else
+    /// the names and format: PyTorch names and safetensors files torch's, Keras weights the
+    /// backbone's own (caffe for VGG16).
+    static func preprocessing(metadata: [String: String], torchNames: Bool, format: WeightFormat, trunks: [ModelConfig.Trunk]) -> (Preprocessing, String) {
         if let m = metadata[WeightMetadata.preprocessing], let p = Preprocessing(rawValue: m) { return (p, "the file's metadata") }
-        if trunk == .inceptionV3 || trunk == .inceptionV3Torchvision { return (.tf, "InceptionV3 weights") }
-        if trunk == .resnet50Torchvision { return (.torch, "torchvision ResNet50 weights") }
-        if TorchNames.looksLikeTorch(names: names) { return (.torch, "PyTorch names") }
-        if trunk == .resnet50 { return (.caffe, "Keras ResNet50 weights") }
+        for t in trunks {
+            if let p = t.backbone?.weightsPreprocessing(torchNames: torchNames) { return (p.preprocessing, p.because) }
+        }
+        if torchNames { return (.torch, "PyTorch names") }
         if format == .safetensors { return (.torch, "a safetensors file without vggtl metadata") }
-        return (Backbone.of(trunk)?.defaultPreprocessing ?? .caffe, "Keras weights")
+        return (trunks.last?.backbone?.defaultPreprocessing ?? .caffe, "Keras weights")
     }
 
-    /// The trunk to build for `requested` (--model, --bn): a run folder's own; for VGG16 the
-    /// weights' own (BatchNorm or not). VGG16-BN asked for on weights without BatchNorm is an
-    /// error: the BatchNorm layers would have nothing to load.
+    /// The trunk to build for `requested` (--model, --bn): a run folder's own; asked for by the
+    /// family's name, the one the weights hold (VGG16 with or without BatchNorm, Keras' or
+    /// torchvision's ResNet50 and InceptionV3); asked for by its own name, the weights must fit it
+    /// (VGG16-BN on weights without BatchNorm would leave its BatchNorm layers nothing to load).
     func trunk(_ requested: ModelConfig.Trunk) throws -> ModelConfig.Trunk {
         if let runTrunk {
             guard requested == .vgg16 || requested == runTrunk else {
@@ -101,53 +102,23 @@ struct WeightsChoice {
             }
             return runTrunk
         }
-        // ResNet50 and InceptionV3 come as two architectures: build the one the file holds.
-        let family: (ModelConfig.Trunk) -> String = { t in
-            switch t {
-            case .vgg16, .vgg16BN: return "vgg16"
-            case .resnet50, .resnet50Torchvision: return "resnet50"
-            case .inceptionV3, .inceptionV3Torchvision: return "inceptionv3"
-            case .none: return "none"
-            }
+        guard let wanted = requested.backbone else { return requested }
+        if let found = fileTrunk?.backbone, found.family != wanted.family {
+            throw VGGTLError.invalidArgument("--model \(requested.rawValue): \(name) holds \(found.title) weights; use --model \(found.family.name)")
         }
-        if let fileTrunk, family(fileTrunk) != family(requested) {
-            throw VGGTLError.invalidArgument("--model \(requested.rawValue): \(name) holds \(Backbone.of(fileTrunk)!.title) weights; use --model \(family(fileTrunk))")
-        }
-        switch requested {
-        case .vgg16: return batchNorm ? .vgg16BN : .vgg16
-        case .vgg16BN:
-            if !batchNorm, !isNone {
-                throw VGGTLError.invalidArgument("--bn (--model vgg16-bn): \(name) has no BatchNorm tensors (a plain VGG16); drop --bn, or use VGG16-BN weights")
-            }
-            return .vgg16BN
-        case .resnet50, .inceptionV3: return fileTrunk ?? requested
-        case .resnet50Torchvision, .inceptionV3Torchvision:
-            if let fileTrunk, fileTrunk != requested {
-                throw VGGTLError.invalidArgument("--model \(requested.rawValue): \(name) holds \(Backbone.of(fileTrunk)!.title) weights, "
-                    + "another architecture; use --model \(family(fileTrunk)) (it builds the architecture the weights describe)")
-            }
-            return requested
-        case .none: return requested
-        }
-    }
-
-    /// The line that says which architecture torchvision weights build, for --model resnet50 / inceptionv3.
-    func architectureNote(requested: ModelConfig.Trunk) -> String? {
-        guard requested == .resnet50 || requested == .inceptionV3, let fileTrunk, fileTrunk != requested else { return nil }
-        let origin = torchNames ? "names" : "weights"
-        switch fileTrunk {
-        case .resnet50Torchvision: return "torchvision ResNet50 \(origin): building the v1.5 trunk (stride on the 3x3 convolution)"
-        case .inceptionV3Torchvision:
-            return "torchvision Inception3 \(origin): building its InceptionV3 trunk (BatchNorm with gamma, average pools that count the padding)"
-        default: return nil
-        }
+        if wanted.letsWeightsChoose { return fileTrunk ?? requested }
+        if !isNone, let mismatch = wanted.weightsMismatch(found: fileTrunk, file: name) { throw VGGTLError.invalidArgument(mismatch) }
+        return requested
     }
 
     /// One line for the log: where the weights and their preprocessing come from.
     func describe(input: InputSpec, requested: ModelConfig.Trunk, preprocessFlag: Bool) -> String {
         var parts = ["weights: \(name)"]
-        if batchNorm, requested == .vgg16 { parts.append("BatchNorm tensors found: building the VGG16-BN trunk") }
-        if let note = architectureNote(requested: requested) { parts.append(note) }
+        // Asked for by the family's name, the weights chose another variant of it.
+        if let chosen = weightsTrunk?.backbone, chosen.trunk != requested, let wanted = requested.backbone, wanted.letsWeightsChoose,
+           chosen.family == wanted.family, let note = chosen.chosenByWeightsNote(torchNames: torchNames) {
+            parts.append(note)
+        }
         parts.append(preprocessFlag ? "preprocessing \(input.preprocessing.rawValue) (--preprocess)"
                                     : "preprocessing \(input.preprocessing.rawValue) (from \(preprocessingSource))")
         return parts.joined(separator: "; ")
@@ -161,6 +132,6 @@ func reportLoadNotes(_ r: WeightLoadReport, file: String) {
         print("\(name): its layer names are not ours (\(first.file) for our \(first.model), ...): \(r.pairedByOrder.count) layers paired by order, as Keras' load_weights does")
     }
     if !r.leftOut.isEmpty {
-        print("\(name): left out \(r.leftOut.count) tensors of the auxiliary classifier (AuxLogits.*), a training-time branch the trunk does not use")
+        print("\(name): left out \(r.leftOut.count) tensors \(r.leftOutReason)")
     }
 }

@@ -20,7 +20,7 @@ final class BackboneTests: VGGTLTestCase {
     nonisolated(unsafe) static var models: [ModelConfig.Trunk: Model] = [:]
     func model(_ trunk: ModelConfig.Trunk) throws -> Model {
         if let m = Self.models[trunk] { return m }
-        let side = Backbone.of(trunk)!.minimumSize
+        let side = trunk.backbone!.minimumSize
         let m = try Model(ModelConfig(trunk: trunk, inputShape: [side, side, 3], includeTop: true, classes: 1000), on: cpuDevice, seed: 1)
         Self.models[trunk] = m
         return m
@@ -45,7 +45,7 @@ final class BackboneTests: VGGTLTestCase {
             let ours = kerasList(m, top: top)
             XCTAssertEqual(ours.count, json["layer_count"] as? Int, file)
             XCTAssertEqual(ours.map(\.name), reference.map { $0["name"] as! String }, "\(file): names in model.layers order")
-            let side = Backbone.of(trunk)!.defaultSize
+            let side = trunk.backbone!.defaultSize
             let shapes = try m.network.shapes([1, side, side, 3])
             var total = 0
             for (k, r) in zip(ours, reference) {
@@ -163,5 +163,34 @@ final class BackboneTests: VGGTLTestCase {
         try i.network.backward(g)
         XCTAssertNil((i.network.layer(named: "conv2d_75") as! Conv2D).kernel.grad, "mixed8's last convolution is frozen")
         XCTAssertNotNil((i.network.layer(named: "conv2d_76") as! Conv2D).kernel.grad, "mixed9's first convolution trains")
+    }
+
+    /// The registry's identifiers are the strings checkpoints, features.json and weight metadata
+    /// have always carried; unknown names are refused; each family answers for its own weights.
+    func testRegistryKeepsTheCheckpointStringsAndEachFamilyAnswersForItsWeights() throws {
+        XCTAssertEqual(Backbones.names, ["vgg16", "vgg16-bn", "resnet50", "resnet50-torchvision", "inceptionv3", "inceptionv3-torchvision"])
+        XCTAssertEqual(Backbones.families.map(\.family.name), ["vgg16", "resnet50", "inceptionv3"])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for name in Backbones.names + ["none"] {
+            let trunk = try XCTUnwrap(ModelConfig.Trunk(rawValue: name))
+            let json = String(decoding: try encoder.encode(ModelConfig(trunk: trunk, classes: 2)), as: UTF8.self)
+            XCTAssertTrue(json.contains("\"trunk\":\"\(name)\""), json)
+            XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)).trunk, trunk)
+        }
+        XCTAssertNil(ModelConfig.Trunk(rawValue: "vgg19"))
+        let unknown = String(decoding: try encoder.encode(ModelConfig(classes: 2)), as: UTF8.self).replacingOccurrences(of: "\"vgg16\"", with: "\"vgg19\"")
+        XCTAssertThrowsError(try JSONDecoder().decode(ModelConfig.self, from: Data(unknown.utf8)))
+        // Weight files: each family recognises its Keras names; torch names go to their naming.
+        XCTAssertEqual(Backbones.trunk(names: ["block1_conv1/kernel"]), .vgg16)
+        XCTAssertEqual(Backbones.trunk(names: ["block1_conv1/kernel", "block1_bn1/gamma"]), .vgg16BN)
+        XCTAssertEqual(Backbones.trunk(names: ["conv1_conv/kernel", "conv1_conv/bias"]), .resnet50)
+        XCTAssertEqual(Backbones.trunk(names: ["conv1_conv/kernel"]), .resnet50Torchvision)
+        XCTAssertEqual(Backbones.trunk(names: ["conv2d/kernel", "batch_normalization/beta"]), .inceptionV3)
+        XCTAssertEqual(Backbones.trunk(names: ["features.0.weight"]), .vgg16)
+        XCTAssertEqual(Backbones.trunk(names: ["conv1.weight", "layer1.0.conv1.weight"]), .resnet50Torchvision)
+        XCTAssertEqual(Backbones.trunk(names: ["dense/kernel"], metadata: [WeightMetadata.trunk: "inceptionv3-torchvision"]), .inceptionV3Torchvision)
+        XCTAssertNil(Backbones.trunk(names: ["dense/kernel"]))
+        XCTAssertEqual(ImageNetWeights.trunks, [.vgg16, .resnet50, .inceptionV3])
     }
 }

@@ -3,62 +3,22 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// The ImageNet weights Keras Applications uses (`VGG16/ResNet50/InceptionV3(weights='imagenet')`):
+/// The ImageNet weights Keras Applications uses (`keras.applications.X(weights='imagenet')`):
 /// found in Keras' cache ($KERAS_HOME/models or ~/.keras/models, /tmp/.keras/models when that is
 /// not writable), else downloaded from where Keras downloads them, checked against the MD5 Keras
 /// publishes and saved atomically into the cache, so Keras and vggtl share one copy.
 public enum ImageNetWeights {
-    public static let baseURL = URL(string: "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/")!
-
     /// Streams the body of `url` to `receive`, reporting (bytes so far, total if known) to `progress`.
     public typealias Downloader = (_ url: URL, _ receive: @escaping (UnsafeRawBufferPointer) throws -> Void,
                                    _ progress: @escaping (Int64, Int64?) -> Void) throws -> Void
 
-    /// One file Keras downloads: its name, folder URL and MD5 (keras/applications/{vgg16,resnet,inception_v3}.py).
+    /// One file Keras downloads: its name, folder URL and MD5 (each backbone gives its own).
     public struct File: Sendable {
         public let name: String
         public let baseURL: URL
         public let md5: String
-    }
 
-    /// The trunks Keras publishes ImageNet weights for: VGG16, ResNet50 (v1) and InceptionV3.
-    public static let trunks: [ModelConfig.Trunk] = [.vgg16, .resnet50, .inceptionV3]
-
-    /// The file for a trunk and include_top; nil for trunks Keras has no weights for.
-    public static func file(for trunk: ModelConfig.Trunk, includeTop: Bool) -> File? {
-        let root = "https://storage.googleapis.com/tensorflow/keras-applications/"
-        switch trunk {
-        case .vgg16:
-            return File(name: includeTop ? "vgg16_weights_tf_dim_ordering_tf_kernels.h5" : "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                        baseURL: baseURL, md5: includeTop ? "64373286793e3c8b2b4e3219cbf3544b" : "6d6bbae143d832006294945121d1f1fc")
-        case .resnet50:
-            return File(name: includeTop ? "resnet50_weights_tf_dim_ordering_tf_kernels.h5" : "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                        baseURL: URL(string: root + "resnet/")!,
-                        md5: includeTop ? "2cb95161c43110f7111970584f804107" : "4d473c1dd8becc155b73f8504c6f6626")
-        case .inceptionV3:
-            return File(name: includeTop ? "inception_v3_weights_tf_dim_ordering_tf_kernels.h5" : "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                        baseURL: URL(string: root + "inception_v3/")!,
-                        md5: includeTop ? "9a0d58056eeedaa3f26cb7ebd46da564" : "bcbd6486424b2319ff4ef7d526e38f63")
-        case .vgg16BN, .resnet50Torchvision, .inceptionV3Torchvision, .none:
-            return nil
-        }
-    }
-
-    static func requireFile(_ trunk: ModelConfig.Trunk, includeTop: Bool) throws -> File {
-        guard let f = file(for: trunk, includeTop: includeTop) else {
-            throw VGGTLError.badFlag(flag: "--weights", value: "imagenet", expected: "none or a weights file for --model \(trunk.rawValue): Keras publishes ImageNet weights for "
-                                     + trunks.map(\.rawValue).joined(separator: ", ") + " only")
-        }
-        return f
-    }
-
-    public static func fileName(includeTop: Bool, trunk: ModelConfig.Trunk = .vgg16) -> String {
-        file(for: trunk, includeTop: includeTop)?.name ?? ""
-    }
-
-    /// The file hashes in keras/applications/{vgg16,resnet,inception_v3}.py.
-    public static func md5(includeTop: Bool, trunk: ModelConfig.Trunk = .vgg16) -> String {
-        file(for: trunk, includeTop: includeTop)?.md5 ?? ""
+        public init(name: String, baseURL: URL, md5: String) { self.name = name; self.baseURL = baseURL; self.md5 = md5 }
     }
 
     /// Where Keras keeps downloads: KERAS_HOME/models (`kerasHome`, which the CLI reads from
@@ -67,15 +27,13 @@ public enum ImageNetWeights {
         (kerasHome ?? URL(fileURLWithPath: NSHomeDirectory()).appendingPathComponent(".keras")).appendingPathComponent("models")
     }
 
-    /// The local path of the weights file, downloading it when no cache has it.
+    /// The local path of `known`, downloading it when no cache has it.
     /// - cacheDirectory: where to look and save (default: Keras' cache under `kerasHome`, then /tmp/.keras/models).
     /// - verifyCached: also check the MD5 of a file already in the cache (downloads are always checked).
-    /// - trunk: vgg16, resnet50 or inceptionv3 (others are an error: Keras has no file for them).
-    /// - baseURL: the folder to download from (default: Keras' for the trunk).
-    public static func resolve(includeTop: Bool, trunk: ModelConfig.Trunk = .vgg16, cacheDirectory: URL? = nil, kerasHome: URL? = nil, baseURL: URL? = nil,
+    /// - baseURL, expectedMD5: instead of the file's own.
+    public static func resolve(_ known: File, cacheDirectory: URL? = nil, kerasHome: URL? = nil, baseURL: URL? = nil,
                                expectedMD5: String? = nil, verifyCached: Bool = false, progress: Bool = true,
                                downloader: Downloader? = nil) throws -> URL {
-        let known = try requireFile(trunk, includeTop: includeTop)
         let name = known.name
         let md5 = expectedMD5 ?? known.md5
         let baseURL = baseURL ?? known.baseURL

@@ -15,7 +15,7 @@ public enum KerasH5 {
 
     public struct WriteOptions {
         /// Keras 1 names (`block1_conv1_W_1:0`, flat in the layer group) as in the
-        /// Keras Applications VGG16 files, instead of Keras 2's `block1_conv1/kernel:0`.
+        /// older Keras Applications downloads, instead of Keras 2's `block1_conv1/kernel:0`.
         public var legacyNaming = false
         /// Variable-length UTF-8 string attributes (what h5py writes for Python str lists) instead
         /// of fixed-length NUL-padded ones (NumPy bytes arrays, what Keras 2 writes).
@@ -177,7 +177,7 @@ public enum KerasH5 {
         for t in w.tensors {
             guard let slash = t.name.firstIndex(of: "/"), slash != t.name.startIndex, t.name.index(after: slash) != t.name.endIndex else {
                 throw VGGTLError.invalidArgument("\(url.path): tensor name \(t.name) is not 'layer/weight'; Keras HDF5 needs layer names"
-                    + (TorchNames.looksLikeTorch(w) ? " (these are PyTorch names: convert with --naming keras)" : ""))
+                    + (t.name.contains(".") ? " (these are PyTorch names: convert with --naming keras)" : ""))
             }
             byLayer[String(t.name[..<slash]), default: []].append((String(t.name[t.name.index(after: slash)...]), t.shape, t.values))
         }

@@ -2,7 +2,7 @@ import Foundation
 
 /// Named arrays read from or written to a weights file, whatever its format. Names are ours
 /// (Keras' without ":0"): "block1_conv1/kernel", "bn/moving_mean"; a set read from a PyTorch
-/// file keeps torch names ("features.0.weight") until `TorchNames.toKeras` maps them.
+/// file keeps torch names ("features.0.weight") until they are mapped onto a model's layers.
 public struct WeightSet {
     public var tensors: [(name: String, shape: [Int], values: [Float])]
     public var metadata: [String: String]
@@ -20,7 +20,7 @@ public struct WeightSet {
         tensors.first { $0.name == name }.map { ($0.shape, $0.values) }
     }
 
-    /// Layer names in order of first appearance ("block1_conv1" for "block1_conv1/kernel").
+    /// The names before "/", in order of first appearance ("block1_conv1" for "block1_conv1/kernel").
     public var layerNames: [String] {
         var seen = Set<String>(), out: [String] = []
         for t in tensors {
@@ -30,10 +30,11 @@ public struct WeightSet {
         return out
     }
 
-    var sourceDescription: String { source ?? "weights in memory" }
+    /// The file, or "weights in memory", for error messages.
+    public var sourceDescription: String { source ?? "weights in memory" }
 
     /// Every tensor's value count matches its shape and names are unique.
-    func validate(for file: String) throws {
+    public func validate(for file: String) throws {
         var seen = Set<String>()
         for t in tensors {
             guard seen.insert(t.name).inserted else { throw VGGTLError.invalidArgument("\(file): tensor name \(t.name) appears twice") }
@@ -45,7 +46,7 @@ public struct WeightSet {
 }
 
 /// "block1_conv1" for "block1_conv1/kernel".
-func layerName(of tensor: String) -> String {
+public func layerName(of tensor: String) -> String {
     tensor.firstIndex(of: "/").map { String(tensor[..<$0]) } ?? tensor
 }
 
@@ -109,18 +110,12 @@ public enum WeightFile {
     }
 
     /// Loads every tensor as Float with the file's names (Keras names made canonical; torch
-    /// names as they are: see `loadKerasNamed`).
+    /// names as they are).
     public static func load(_ url: URL) throws -> WeightSet {
         switch try detectFormat(url) {
         case .h5: return try KerasH5.read(url)
         case .safetensors: return try Safetensors.read(url)
         }
-    }
-
-    /// `load`, then PyTorch names (torchvision, timm) mapped to Keras' layers and layouts.
-    public static func loadKerasNamed(_ url: URL) throws -> WeightSet {
-        let w = try load(url)
-        return TorchNames.looksLikeTorch(w) ? try TorchNames.toKeras(w) : w
     }
 
     /// Names, shapes and dtypes without reading the values.
@@ -159,18 +154,6 @@ public enum WeightMetadata {
     public static let preprocessing = "vggtl.preprocessing"
     /// "HxW": the input size the weights were trained or exported at.
     public static let inputSize = "vggtl.input_size"
-    /// The trunk the tensors belong to (`ModelConfig.Trunk`: vgg16, vgg16-bn, resnet50, resnet50-torchvision, ...).
+    /// The trunk the tensors belong to (vgg16, vgg16-bn, resnet50, resnet50-torchvision, ...).
     public static let trunk = "vggtl.trunk"
-}
-
-extension WeightSet {
-    /// True when the names hold VGG BatchNorm layers: Keras blockB_bnI or torchvision vgg16_bn's
-    /// features.N.running_mean.
-    public static func hasBatchNorm(names: [String]) -> Bool {
-        names.contains { n in
-            if TorchVGG16.parseBlockLayer(layerName(of: n), kind: "bn") != nil { return true }
-            let s = TorchVGG16.stripPrefix(n)
-            return s.hasPrefix("features.") && s.hasSuffix(".running_mean")
-        }
-    }
 }

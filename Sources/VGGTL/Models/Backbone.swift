@@ -1,105 +1,127 @@
-/// What each convolutional trunk is and what the weights it comes with expect: the registry the
-/// commands consult for defaults (input size, preprocessing, head pooling), stage names for
-/// `--unfreeze`, and Keras' own top.
-public struct Backbone: Sendable {
-    public let trunk: ModelConfig.Trunk
-    /// "ResNet50 (Keras, v1)".
-    public let title: String
+/// One architecture vggtl builds, and everything known about it: its graph and Keras' top, stage
+/// names, defaults, Keras names and `model.layers` order, torch names, the ImageNet files Keras
+/// publishes, and how to recognise its weight files. A family (VGG16, ResNet50, InceptionV3)
+/// lives in one folder under Backbones/ and declares its variants (with or without BatchNorm,
+/// Keras' or torchvision's architecture); `Backbones.all` lists them, and the commands take
+/// their defaults, help and checks from there.
+public protocol Backbone: Sendable {
+    /// The identifier `--model`, checkpoints and weight metadata carry.
+    var trunk: ModelConfig.Trunk { get }
+    var family: BackboneFamily { get }
+    /// "ResNet50 (Keras, v1: stride on the first 1x1)".
+    var title: String { get }
     /// The preprocessing its pretrained weights were trained with.
-    public let defaultPreprocessing: Preprocessing
+    var defaultPreprocessing: Preprocessing { get }
     /// Input side the weights were trained at, and the smallest the architecture takes.
-    public let defaultSize: Int
-    public let minimumSize: Int
+    var defaultSize: Int { get }
+    var minimumSize: Int { get }
+    /// True when each command keeps its own default size (VGG16: the tutorials' 150 for
+    /// fine-tuning, 32 from scratch) and converted weights record none; else `defaultSize`.
+    var keepsCommandSize: Bool { get }
     /// Stage names in network order (`--unfreeze STAGE` trains that stage and everything after it).
-    public let stages: [String]
+    var stages: [String] { get }
     /// The head pooling the tutorials use with it (Flatten for VGG16, global average pooling else).
-    public let defaultPooling: ModelConfig.Pooling
-    /// Keras' include_top=True top: VGG16's flatten-fc1-fc2-predictions, or avg_pool-predictions.
-    public let topIsVGG: Bool
+    var defaultPooling: ModelConfig.Pooling { get }
+    /// What fine-tuning trains without `--unfreeze` (the tutorials' cut).
+    var defaultUnfreeze: UnfreezeSpec { get }
 
-    public static let all: [Backbone] = [
-        Backbone(trunk: .vgg16, title: "VGG16", defaultPreprocessing: .caffe, defaultSize: 224, minimumSize: 32,
-                 stages: (1...5).map { "block\($0)" }, defaultPooling: .flatten, topIsVGG: true),
-        Backbone(trunk: .vgg16BN, title: "VGG16 with BatchNorm", defaultPreprocessing: .torch, defaultSize: 224, minimumSize: 32,
-                 stages: (1...5).map { "block\($0)" }, defaultPooling: .flatten, topIsVGG: true),
-        Backbone(trunk: .resnet50, title: "ResNet50 (Keras, v1: stride on the first 1x1)", defaultPreprocessing: .caffe,
-                 defaultSize: 224, minimumSize: 32, stages: (1...5).map { "conv\($0)" }, defaultPooling: .gap, topIsVGG: false),
-        Backbone(trunk: .resnet50Torchvision, title: "ResNet50 (torchvision, v1.5: stride on the 3x3)", defaultPreprocessing: .torch,
-                 defaultSize: 224, minimumSize: 32, stages: (1...5).map { "conv\($0)" }, defaultPooling: .gap, topIsVGG: false),
-        // torchvision's pretrained inception_v3 maps its torch-normalised input back to [-1, 1]
-        // (transform_input=True): the weights expect 'tf' preprocessing either way.
-        Backbone(trunk: .inceptionV3, title: "InceptionV3 (Keras)", defaultPreprocessing: .tf, defaultSize: 299, minimumSize: 75,
-                 stages: ["stem"] + (0...10).map { "mixed\($0)" }, defaultPooling: .gap, topIsVGG: false),
-        Backbone(trunk: .inceptionV3Torchvision, title: "InceptionV3 (torchvision Inception3)", defaultPreprocessing: .tf, defaultSize: 299,
-                 minimumSize: 75, stages: ["stem"] + (0...10).map { "mixed\($0)" }, defaultPooling: .gap, topIsVGG: false),
-    ]
+    /// Adds the trunk from `b.graph`'s current output, with Keras' layer names, in Keras'
+    /// creation order (which decides the automatic names: conv2d, conv2d_1, ...).
+    func buildTrunk(_ b: inout TrunkBuilder) throws
+    /// Keras' include_top=True top after the trunk, ending in `units` outputs.
+    func top(units: Int) -> [HeadLayer]
 
-    /// The backbone of a trunk; nil for `.none` (a head on saved features).
-    public static func of(_ trunk: ModelConfig.Trunk) -> Backbone? { all.first { $0.trunk == trunk } }
-
-    /// Every stage name of every backbone (what `--unfreeze` accepts before a model is known).
-    public static var allStages: Set<String> { Set(all.flatMap(\.stages)) }
-
-    /// Builds the trunk from `b.graph`'s current output, with Keras' layer names.
-    func build(_ b: inout TrunkBuilder) throws {
-        switch trunk {
-        case .vgg16, .vgg16BN: try VGG16.build(&b, batchNorm: trunk == .vgg16BN)
-        case .resnet50, .resnet50Torchvision: try ResNet50.build(&b, torchvision: trunk == .resnet50Torchvision)
-        case .inceptionV3, .inceptionV3Torchvision: try InceptionV3.build(&b, torchvision: trunk == .inceptionV3Torchvision)
-        case .none: break
-        }
-    }
+    /// The file Keras Applications publishes for it; nil when there is none.
+    func imageNetFile(includeTop: Bool) -> ImageNetWeights.File?
+    /// Its PyTorch names; nil when no PyTorch model has this architecture.
+    var torchNaming: (any TorchNaming)? { get }
+    /// The torchvision model whose state dict it loads ("vgg16_bn"), for help texts.
+    var torchvisionModel: String? { get }
+    /// The trunk of this family that tensors with these Keras names hold; nil when they are not
+    /// this family's.
+    func trunk(ofKerasNames names: [String]) -> ModelConfig.Trunk?
+    /// The preprocessing weights of this trunk expect when their file does not say, and why
+    /// (for the log); nil when the file's naming and format decide (see `WeightsChoice`).
+    func weightsPreprocessing(torchNames: Bool) -> (preprocessing: Preprocessing, because: String)?
+    /// The line saying that this trunk is built because the weights hold it, when its family's
+    /// name was asked for (`--model resnet50` with torchvision weights).
+    func chosenByWeightsNote(torchNames: Bool) -> String?
+    /// Why weights that hold `found` (nil: not recognised) cannot be loaded when this trunk is
+    /// asked for by its own name; nil when they can.
+    func weightsMismatch(found: ModelConfig.Trunk?, file: String) -> String?
 }
 
-/// Adds a trunk's layers to a graph, recording each layer's stage and numbering unnamed layers
-/// as a fresh Keras session does (conv2d, conv2d_1, ..., batch_normalization, ...).
-public struct TrunkBuilder {
-    public let graph: Graph
-    public let device: Device
-    public var rng: SeededGenerator
-    public let batchNormMomentum: Float
-    /// Stage of the layers being added.
-    public var stage = ""
-    public private(set) var stageOf: [String: String] = [:]
-    private var counters: [String: Int] = [:]
-    /// Channels of each node's output, for the next layer's kernel shape.
-    private var channelsOf: [Graph.Node: Int] = [:]
+/// VGG16, ResNet50, InceptionV3: `name` is what `--model` calls the family, which lets the
+/// weights choose the variant.
+public struct BackboneFamily: Hashable, Sendable {
+    public let name: String
+    public let title: String
+    public init(name: String, title: String) { self.name = name; self.title = title }
+}
 
-    public init(graph: Graph, device: Device, seed: SeededGenerator, batchNormMomentum: Float, inputChannels: Int) {
-        self.graph = graph; self.device = device; rng = seed; self.batchNormMomentum = batchNormMomentum
-        channelsOf[graph.output] = inputChannels
+/// A layer of a head or a top, built by `Model` after the trunk.
+public enum HeadLayer: Sendable {
+    case flatten(String)
+    case globalAveragePooling(String)
+    case dense(String, units: Int, activation: Activation)
+    case dropout(String, rate: Float)
+}
+
+extension Backbone {
+    public var keepsCommandSize: Bool { false }
+    public var defaultPooling: ModelConfig.Pooling { .gap }
+    public func imageNetFile(includeTop: Bool) -> ImageNetWeights.File? { nil }
+    public var torchNaming: (any TorchNaming)? { nil }
+    public var torchvisionModel: String? { nil }
+    public func weightsPreprocessing(torchNames: Bool) -> (preprocessing: Preprocessing, because: String)? { nil }
+    public func chosenByWeightsNote(torchNames: Bool) -> String? { nil }
+
+    /// Weights of another architecture of the family would not load.
+    public func weightsMismatch(found: ModelConfig.Trunk?, file: String) -> String? {
+        guard let found, found != trunk, let other = found.backbone else { return nil }
+        return "--model \(trunk.rawValue): \(file) holds \(other.title) weights, another architecture; use --model \(other.family.name) "
+            + "(it builds the architecture the weights describe)"
     }
 
-    /// Keras' automatic name for the next unnamed layer of a kind: "conv2d", then "conv2d_1", ...
-    public mutating func autoName(_ base: String) -> String {
-        let k = counters[base, default: 0]
-        counters[base] = k + 1
-        return k == 0 ? base : "\(base)_\(k)"
+    /// Asked for by the family's name, the weights decide the variant (`--model vgg16` builds
+    /// VGG16-BN for BatchNorm weights).
+    public var letsWeightsChoose: Bool { trunk.rawValue == family.name }
+
+    /// The input side a command uses without --size, given its own default.
+    public func commandSize(default side: Int) -> Int { keepsCommandSize ? side : defaultSize }
+
+    /// The input size converted weights record; nil when the weights serve any size.
+    public var weightsInputSize: Int? { keepsCommandSize ? nil : defaultSize }
+
+    /// Average pooling then `predictions`: ResNet50's and InceptionV3's top.
+    public static func averagePoolTop(units: Int) -> [HeadLayer] {
+        [.globalAveragePooling("avg_pool"), .dense("predictions", units: units, activation: .linear)]
     }
 
-    public func channels(_ node: Graph.Node) -> Int { channelsOf[node]! }
-
-    @discardableResult
-    public mutating func add(_ layer: Layer, _ inputs: [Graph.Node], channels: Int) -> Graph.Node {
-        let node = graph.add(layer, inputs: inputs)
-        stageOf[layer.name] = stage
-        channelsOf[node] = channels
-        return node
+    /// The weighted layers with Keras' top (include_top=True, 1000 classes) in Keras'
+    /// model.layers order, with our names and Keras shapes; `trunk` says which are the trunk's.
+    /// The trunk is built (at the minimum size: its weights do not depend on the size); the top's
+    /// shapes follow from the trunk's features at the default size (VGG16's fc1 reads 7x7x512),
+    /// so a 138M-parameter top is never allocated. For `vggtl weights inspect`.
+    public func weightLayout(on device: Device) throws -> [(layer: String, trunk: Bool, weights: [(name: String, shape: [Int])])] {
+        let side = minimumSize
+        // Global average pooling: the small head takes the trunk's features at any size.
+        let model = try Model(ModelConfig(trunk: trunk, inputShape: [side, side, 3], headPooling: .gap, headHidden: 0, classes: 2), on: device, seed: 0)
+        let trunkLayers = model.kerasOrderedTrunkLayers.filter { !$0.weights.isEmpty }.map { layer in
+            (layer: layer.name, trunk: true, weights: layer.weights.map { (name: $0.name, shape: $0.tensor.shape) })
+        }
+        var shape = try model.network.outputShape([1, defaultSize, defaultSize, 3], of: model.trunkOutput)
+        var top: [(layer: String, trunk: Bool, weights: [(name: String, shape: [Int])])] = []
+        for layer in self.top(units: 1000) {
+            switch layer {
+            case .flatten: shape = [1, shape.dropFirst().reduce(1, *)]
+            case .globalAveragePooling: shape = [1, shape.last!]
+            case .dropout: break
+            case let .dense(name, units, _):
+                top.append((layer: name, trunk: false, weights: [(name: "\(name)/kernel", shape: [shape[1], units]), (name: "\(name)/bias", shape: [units])]))
+                shape = [1, units]
+            }
+        }
+        return trunkLayers + top
     }
-
-    public mutating func conv(_ name: String, _ x: Graph.Node, filters: Int, kernel: (Int, Int), strides: (Int, Int) = (1, 1),
-                              padding: Padding = .same, useBias: Bool) throws -> Graph.Node {
-        let c = try Conv2D(name, inChannels: channels(x), filters: filters, kernelSize: kernel, strides: strides, padding: padding,
-                           activation: .linear, useBias: useBias, on: device, rng: &rng)
-        return add(c, [x], channels: filters)
-    }
-
-    public mutating func batchNorm(_ name: String, _ x: Graph.Node, epsilon: Float, scale: Bool = true) throws -> Graph.Node {
-        let bn = try BatchNormalization(name, channels: channels(x), momentum: batchNormMomentum, epsilon: epsilon, scale: scale, on: device)
-        return add(bn, [x], channels: channels(x))
-    }
-
-    public mutating func relu(_ name: String, _ x: Graph.Node) -> Graph.Node { add(ReLU(name), [x], channels: channels(x)) }
-
-    public mutating func layer(_ layer: Layer, _ x: Graph.Node) -> Graph.Node { add(layer, [x], channels: channels(x)) }
 }

@@ -19,11 +19,34 @@ public enum UnfreezeSpec: Equatable, Codable, Sendable, CustomStringConvertible 
         if t == "none" { self = .none; return }
         if t == "all" { self = .all; return }
         if t.hasPrefix("block"), let k = Int(t.dropFirst(5)), (1...5).contains(k) { self = .fromBlock(k); return }
-        if Backbone.allStages.contains(t) { self = .fromStage(t); return }
+        if Backbones.allStages.contains(t) { self = .fromStage(t); return }
         if t.hasPrefix("freeze-first:"), let n = Int(t.dropFirst(13)), n >= 0 { self = .freezeFirst(n); return }
         if let n = Int(t), n >= 0 { self = .lastLayers(n); return }
         throw VGGTLError.badFlag(flag: "--unfreeze", value: text,
-                                 expected: "none, all, a stage (block1...block5 for VGG16, conv1...conv5 for ResNet50, stem or mixed0...mixed10 for InceptionV3) or a number of layers N >= 0")
+                                 expected: "none, all, a stage (\(Self.stagesByFamily)) or a number of layers N >= 0")
+    }
+
+    /// "block1...block5 for VGG16, conv1...conv5 for ResNet50, stem or mixed0...mixed10 for InceptionV3".
+    public static var stagesByFamily: String {
+        Backbones.families.map { "\(stageSpan($0.stages)) for \($0.family.title)" }.joined(separator: ", ")
+    }
+
+    /// Stage names with numbered runs shortened: "block1...block5", "stem or mixed0...mixed10".
+    static func stageSpan(_ stages: [String]) -> String {
+        func numbered(_ s: String) -> (base: Substring, n: Int)? {
+            let digits = s.reversed().prefix { $0.isNumber }.count
+            guard digits > 0, let n = Int(s.suffix(digits)) else { return nil }
+            return (s.dropLast(digits), n)
+        }
+        var runs: [[String]] = []
+        for s in stages {
+            if let last = runs.last?.last, let a = numbered(last), let b = numbered(s), a.base == b.base, b.n == a.n + 1 {
+                runs[runs.count - 1].append(s)
+            } else {
+                runs.append([s])
+            }
+        }
+        return runs.map { $0.count > 1 ? "\($0.first!)...\($0.last!)" : $0[0] }.joined(separator: " or ")
     }
 
     public var description: String {

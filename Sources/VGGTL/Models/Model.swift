@@ -18,7 +18,7 @@ public final class Model {
         }
         self.config = config; self.device = device; self.seed = seed
         let graph = Graph()
-        let backbone = Backbone.of(config.trunk)
+        let backbone = config.trunk.backbone
         if let backbone {
             guard config.inputShape.count == 3, config.inputShape[0] >= backbone.minimumSize, config.inputShape[1] >= backbone.minimumSize else {
                 throw VGGTLError.badFlag(flag: "--size", value: config.inputShape.prefix(2).map(String.init).joined(separator: "x"),
@@ -27,41 +27,41 @@ public final class Model {
         }
         var b = TrunkBuilder(graph: graph, device: device, seed: SeededGenerator(seed: seed), batchNormMomentum: config.batchNormMomentum,
                              inputChannels: config.inputShape.last ?? 1)
-        try backbone?.build(&b)
+        try backbone?.buildTrunk(&b)
         trunkOutput = graph.output
         stages = b.stageOf
         var rng = b.rng
         // Shapes flow through the trunk to size the head.
         var shape = try graph.outputShape([1] + config.inputShape)
         let dropoutSeed = UInt32(truncatingIfNeeded: seed &* 0x9E37_79B9_7F4A_7C15 >> 32)
-        if config.includeTop && (backbone?.topIsVGG ?? true) {
-            graph.add(Flatten("flatten"))
-            shape = [1, shape.dropFirst().reduce(1, *)]
-            graph.add(try Dense("fc1", inputs: shape[1], units: 4096, activation: .relu, on: device, rng: &rng))
-            graph.add(try Dense("fc2", inputs: 4096, units: 4096, activation: .relu, on: device, rng: &rng))
-            graph.add(try Dense("predictions", inputs: 4096, units: config.outputUnits, on: device, rng: &rng))
-        } else if config.includeTop {
-            // ResNet50 and InceptionV3: avg_pool, then predictions (softmax is in the loss).
-            try Self.requireFeatureMap(shape)
-            graph.add(GlobalAveragePooling2D("avg_pool"))
-            graph.add(try Dense("predictions", inputs: shape[3], units: config.outputUnits, on: device, rng: &rng))
+        let head: [HeadLayer]
+        if config.includeTop {
+            // Keras' top of the backbone (a head on saved features takes the default backbone's).
+            head = (backbone ?? Backbones.default).top(units: config.outputUnits)
         } else {
-            switch config.headPooling {
-            case .flatten:
-                graph.add(Flatten("flatten"))
-                shape = [1, shape.dropFirst().reduce(1, *)]
-            case .gap:
-                try Self.requireFeatureMap(shape)
-                graph.add(GlobalAveragePooling2D("global_average_pooling2d"))
-                shape = [1, shape[3]]
-            }
-            var width = shape[1]
+            // The tutorials' head: pooling -> Dense(hidden, relu) -> Dropout -> predictions.
+            var h: [HeadLayer] = [config.headPooling == .flatten ? .flatten("flatten") : .globalAveragePooling("global_average_pooling2d")]
             if config.headHidden > 0 {
-                graph.add(try Dense("dense", inputs: width, units: config.headHidden, activation: .relu, on: device, rng: &rng))
-                width = config.headHidden
-                if config.headDropout > 0 { graph.add(try Dropout("dropout", rate: config.headDropout, seed: dropoutSeed)) }
+                h.append(.dense("dense", units: config.headHidden, activation: .relu))
+                if config.headDropout > 0 { h.append(.dropout("dropout", rate: config.headDropout)) }
             }
-            graph.add(try Dense("predictions", inputs: width, units: config.outputUnits, on: device, rng: &rng))
+            head = h + [.dense("predictions", units: config.outputUnits, activation: .linear)]
+        }
+        for layer in head {
+            switch layer {
+            case .flatten(let name):
+                graph.add(Flatten(name))
+                shape = [1, shape.dropFirst().reduce(1, *)]
+            case .globalAveragePooling(let name):
+                try Self.requireFeatureMap(shape)
+                graph.add(GlobalAveragePooling2D(name))
+                shape = [1, shape[3]]
+            case let .dense(name, units, activation):
+                graph.add(try Dense(name, inputs: shape[1], units: units, activation: activation, on: device, rng: &rng))
+                shape = [1, units]
+            case let .dropout(name, rate):
+                graph.add(try Dropout(name, rate: rate, seed: dropoutSeed))
+            }
         }
         for case let bn as BatchNormalization in graph.layers { bn.frozenStatistics = config.frozenBatchNormStatistics }
         network = graph
@@ -73,7 +73,7 @@ public final class Model {
         }
     }
 
-    public var backbone: Backbone? { Backbone.of(config.trunk) }
+    public var backbone: (any Backbone)? { config.trunk.backbone }
     /// Every layer in the order built.
     public var layers: [Layer] { network.layers }
     /// Layers that own weights, in order.

@@ -1,23 +1,37 @@
 /// Everything needed to rebuild a model: saved with every checkpoint as JSON.
 public struct ModelConfig: Codable, Equatable, Sendable {
-    /// The convolutional trunks (see `Backbone` for what each is). ResNet50 and InceptionV3 come
-    /// in two architectures, as the weight files describe them: Keras' (ResNet v1: the stride on
-    /// the first 1x1 convolution of a stage; InceptionV3 BatchNorm without gamma, average pools
-    /// that exclude padding) and torchvision's (ResNet v1.5: the stride on the 3x3; Inception3
-    /// BatchNorm with gamma, average pools that count padding).
-    public enum Trunk: String, Codable, Sendable, CaseIterable {
-        case vgg16, vgg16BN = "vgg16-bn"
-        case resnet50, resnet50Torchvision = "resnet50-torchvision"
-        case inceptionV3 = "inceptionv3", inceptionV3Torchvision = "inceptionv3-torchvision"
-        case none
+    /// Which convolutional trunk a model has: the identifier `--model`, checkpoints and weight
+    /// metadata carry ("vgg16", "resnet50-torchvision", ...), looked up in `Backbones.all`; each
+    /// family declares its own (`.vgg16`, `.resnet50`, ...) beside its `Backbone`. `none` is a
+    /// head trained on saved features.
+    public struct Trunk: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+
+        /// A registered trunk or "none"; nil for any other name.
+        public init?(rawValue: String) {
+            guard rawValue == Trunk.none.rawValue || Backbones.all.contains(where: { $0.trunk.rawValue == rawValue }) else { return nil }
+            self.rawValue = rawValue
+        }
+
+        /// For a family declaring its trunks: no registry check.
+        public init(declaring rawValue: String) { self.rawValue = rawValue }
+
+        public static let none = Trunk(declaring: "none")
+
+        // Codable as its raw value; decoding an unknown name fails (RawRepresentable's own Codable).
+
+        /// The backbone that builds it; nil for `none`.
+        public var backbone: (any Backbone)? { Backbones.of(self) }
+        public var description: String { rawValue }
     }
+
     public enum Pooling: String, Codable, Sendable, CaseIterable { case flatten, gap }
 
     /// The convolutional trunk (`none` for a head trained on saved features).
     public var trunk: Trunk
     /// Input (height, width, channels) of the whole model: an image size, or a feature shape for `none`.
     public var inputShape: [Int]
-    /// Keras' original top: fc1 (4096) -> fc2 (4096) -> predictions.
+    /// Keras' include_top=True top of the backbone (`Backbone.top`: VGG16's fc1-fc2-predictions, avg_pool-predictions else).
     public var includeTop: Bool
     /// The tutorials' head instead of Keras' top: pooling -> Dense(hidden, relu) -> Dropout -> predictions.
     public var headPooling: Pooling

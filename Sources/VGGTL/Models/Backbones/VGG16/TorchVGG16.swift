@@ -12,25 +12,20 @@ import Foundation
 /// moving_variance (num_batches_tracked skipped). A state dict saved from `model.features` alone
 /// ("0.weight", ...) reads as features.N. timm: pre_logits.fc1 (4096, 512, 7, 7),
 /// pre_logits.fc2 (4096, 4096, 1, 1) and head.fc -> fc1, fc2, predictions.
-public enum TorchVGG16 {
-    enum Kind: Equatable {
-        case convKernel            // OIHW -> HWIO
-        case copy                  // biases, BN vectors
-        case denseKernel           // (out, in) or (out, in, 1, 1) -> (in, out)
-        case fc1Kernel(c: Int, h: Int, w: Int)   // (out, C*H*W) or (out, C, H, W), NCHW rows -> NHWC rows
+public struct TorchVGG16: TorchNaming {
+    public init() {}
+
+    public func trunk(ofTorchNames names: [String]) -> ModelConfig.Trunk? {
+        guard Self.looksLikeTorch(names: names) else { return nil }
+        return VGG16.hasBatchNorm(names: names) ? .vgg16BN : .vgg16
     }
 
-    struct Mapping {
-        var torch: String
-        var keras: String
-        var kind: Kind
-        var kerasShape: [Int]
-    }
+    public func title(names: [String]) -> String { Self.variant(names: names) }
+    public func plan(_ tensors: [(name: String, shape: [Int])], file: String) throws -> [TorchMapping] { try Self.plan(tensors, file: file) }
+    public func torchNamed(_ w: WeightSet) throws -> WeightSet { try Self.fromKeras(w) }
 
     /// The Keras name of the batch normalization that follows conv `blockB_convI`: "blockB_bnI".
-    public static func batchNormLayerName(forConv conv: String) -> String {
-        conv.replacingOccurrences(of: "_conv", with: "_bn")
-    }
+    public static func batchNormLayerName(forConv conv: String) -> String { batchNormLayer(forConv: conv) }
 
     public static func looksLikeTorch(_ w: WeightSet) -> Bool { looksLikeTorch(names: w.names) }
 
@@ -51,12 +46,6 @@ public enum TorchVGG16 {
         return s.first?.isNumber == true ? "features." + s : s
     }
 
-    /// Which Keras weight each torch tensor becomes, and its shape there (names absent from the
-    /// answer are skipped, e.g. num_batches_tracked). Throws naming the tensors it cannot place.
-    public static func kerasTargets(for tensors: [(name: String, shape: [Int])], file: String = "weights") throws -> [String: (name: String, shape: [Int])] {
-        Dictionary(try plan(tensors, file: file).map { ($0.torch, ($0.keras, $0.kerasShape)) }, uniquingKeysWith: { a, _ in a })
-    }
-
     /// "torchvision vgg16", "torchvision vgg16_bn" or "timm vgg16" from the names.
     public static func variant(names: [String]) -> String {
         let stripped = names.map(stripPrefix)
@@ -64,7 +53,7 @@ public enum TorchVGG16 {
         return stripped.contains { $0.hasSuffix(".running_mean") } ? "torchvision vgg16_bn" : "torchvision vgg16"
     }
 
-    static func plan(_ tensors: [(name: String, shape: [Int])], file: String) throws -> [Mapping] {
+    static func plan(_ tensors: [(name: String, shape: [Int])], file: String) throws -> [TorchMapping] {
         let shapes = Dictionary(tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
         let all = tensors.map(\.name)
         func fail(_ reason: String) -> VGGTLError { .weightNaming(file: file, reason: reason, found: all) }
@@ -90,7 +79,7 @@ public enum TorchVGG16 {
             throw fail("cannot map \(listSome(unknown)) onto VGG16 (expected torchvision features.N/classifier.N or timm pre_logits.fc1/fc2 and head.fc)")
         }
 
-        var out: [Mapping] = []
+        var out: [TorchMapping] = []
         // Convolutions and batch normalizations, in index order.
         let convIndices = features.keys.sorted().filter { shapes[features[$0]?["weight"] ?? ""]?.count == 4 }
         let bnIndices = Set(features.keys.filter { features[$0]?["running_mean"] != nil })
@@ -114,18 +103,18 @@ public enum TorchVGG16 {
             let fields = features[i]!
             if let conv = convNames[i] {
                 let wName = fields["weight"]!, s = shapes[wName]!
-                out.append(Mapping(torch: wName, keras: "\(conv)/kernel", kind: .convKernel, kerasShape: [s[2], s[3], s[1], s[0]]))
-                if let b = fields["bias"] { out.append(Mapping(torch: b, keras: "\(conv)/bias", kind: .copy, kerasShape: shapes[b]!)) }
+                out.append(TorchMapping(torch: wName, keras: "\(conv)/kernel", layout: .convKernel, kerasShape: [s[2], s[3], s[1], s[0]]))
+                if let b = fields["bias"] { out.append(TorchMapping(torch: b, keras: "\(conv)/bias", layout: .copy, kerasShape: shapes[b]!)) }
                 for extra in fields.keys where extra != "weight" && extra != "bias" {
                     throw fail("features.\(i).\(extra) is not a convolution weight")
                 }
                 lastConvOut = s[0]; lastConvName = conv
             } else {
                 guard let conv = lastConvName else { throw fail("batch normalization features.\(i) comes before any convolution") }
-                let bn = batchNormLayerName(forConv: conv)
+                let bn = Self.batchNormLayerName(forConv: conv)
                 for (field, keras) in [("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"), ("running_var", "moving_variance")] {
                     guard let n = fields[field] else { throw fail("batch normalization features.\(i) has no \(field)") }
-                    out.append(Mapping(torch: n, keras: "\(bn)/\(keras)", kind: .copy, kerasShape: shapes[n]!))
+                    out.append(TorchMapping(torch: n, keras: "\(bn)/\(keras)", layout: .copy, kerasShape: shapes[n]!))
                 }
                 for extra in fields.keys where !["weight", "bias", "running_mean", "running_var", "num_batches_tracked"].contains(extra) {
                     throw fail("features.\(i).\(extra) is not a batch normalization weight")
@@ -166,56 +155,21 @@ public enum TorchVGG16 {
                 guard h * w * c == inFeatures, out4 || h == w else {
                     throw fail("\(l.weight) has \(inFeatures) inputs: not C x H x W of a square feature map with C = \(c)")
                 }
-                out.append(Mapping(torch: l.weight, keras: "\(name)/kernel", kind: .fc1Kernel(c: c, h: h, w: w), kerasShape: [inFeatures, s[0]]))
+                out.append(TorchMapping(torch: l.weight, keras: "\(name)/kernel", layout: .flattenedKernel(c: c, h: h, w: w), kerasShape: [inFeatures, s[0]]))
             } else {
                 guard !out4 || (s[2] == 1 && s[3] == 1) else { throw fail("\(l.weight) has shape \(s): a convolution head other than 1x1 cannot become a dense layer") }
-                out.append(Mapping(torch: l.weight, keras: "\(name)/kernel", kind: .denseKernel, kerasShape: [s[1], s[0]]))
+                out.append(TorchMapping(torch: l.weight, keras: "\(name)/kernel", layout: .denseKernel, kerasShape: [s[1], s[0]]))
             }
-            if let b = l.bias { out.append(Mapping(torch: b, keras: "\(name)/bias", kind: .copy, kerasShape: shapes[b]!)) }
+            if let b = l.bias { out.append(TorchMapping(torch: b, keras: "\(name)/bias", layout: .copy, kerasShape: shapes[b]!)) }
         }
         if out.isEmpty { throw fail("no VGG16 weights found") }
-        return out
-    }
-
-    /// For each Keras weight a torch file maps to: the torch tensor it comes from, its shape, and
-    /// the torch shape a Keras shape corresponds to (for errors that name what the user has).
-    public static func origins(of w: WeightSet) throws -> [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] {
-        try origins(of: w, plan: plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription))
-    }
-
-    static func origins(of w: WeightSet, plan: [Mapping]) -> [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] {
-        let shapes = Dictionary(w.tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
-        var out: [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] = [:]
-        for m in plan {
-            let original = shapes[m.torch] ?? []
-            let back: ([Int]) -> [Int]
-            switch m.kind {
-            case .copy: back = { $0 }
-            case .convKernel: back = { $0.count == 4 ? [$0[3], $0[2], $0[0], $0[1]] : $0 }
-            case .denseKernel, .fc1Kernel: back = { $0.count == 2 ? [$0[1], $0[0]] : $0 }
-            }
-            out[m.keras] = (m.torch, original, back)
-        }
         return out
     }
 
     /// Torch names and layouts -> Keras names and layouts. Metadata is kept.
     public static func toKeras(_ w: WeightSet) throws -> WeightSet {
         try w.validate(for: w.sourceDescription)
-        return try toKeras(w, plan: plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription))
-    }
-
-    /// `toKeras` with the mapping given (any backbone's: see `TorchNames`).
-    static func toKeras(_ w: WeightSet, plan mappings: [Mapping]) throws -> WeightSet {
-        try w.validate(for: w.sourceDescription)
-        let values = Dictionary(w.tensors.map { ($0.name, ($0.shape, $0.values)) }, uniquingKeysWith: { a, _ in a })
-        var out = WeightSet(metadata: w.metadata, source: w.source)
-        if out.metadata["format"] == "pt" { out.metadata["format"] = nil }
-        for m in mappings {
-            let (shape, v) = values[m.torch]!
-            out.tensors.append((m.keras, m.kerasShape, convert(v, shape: shape, kind: m.kind, toKeras: true)))
-        }
-        return out
+        return try TorchNames.toKeras(w, plan: plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription))
     }
 
     /// Keras names and layouts -> torchvision names and layouts (vgg16, or vgg16_bn when the
@@ -227,11 +181,11 @@ public enum TorchVGG16 {
         let byName = Dictionary(w.tensors.map { ($0.name, ($0.shape, $0.values)) }, uniquingKeysWith: { a, _ in a })
         var convs: [(block: Int, conv: Int)] = []
         for layer in w.layerNames {
-            if let (b, c) = parseBlockLayer(layer, kind: "conv") { convs.append((b, c)) }
+            if let (b, c) = VGG16.parseBlockLayer(layer, kind: "conv") { convs.append((b, c)) }
         }
         convs.sort { ($0.block, $0.conv) < ($1.block, $1.conv) }
-        let hasBN = w.layerNames.contains { parseBlockLayer($0, kind: "bn") != nil }
-        var torchName: [String: (name: String, kind: Kind)] = [:]
+        let hasBN = w.layerNames.contains { VGG16.parseBlockLayer($0, kind: "bn") != nil }
+        var torchName: [String: (name: String, layout: TorchLayout)] = [:]
         var index = 0, previousBlock = convs.first?.block ?? 1
         var lastConvOut: Int?
         for (b, c) in convs {
@@ -241,7 +195,7 @@ public enum TorchVGG16 {
             torchName["\(conv)/bias"] = ("features.\(index).bias", .copy)
             lastConvOut = byName["\(conv)/kernel"]?.0.last
             if hasBN {
-                let bn = batchNormLayerName(forConv: conv)
+                let bn = Self.batchNormLayerName(forConv: conv)
                 for (k, t) in [("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"), ("moving_variance", "running_var")] {
                     torchName["\(bn)/\(k)"] = ("features.\(index + 1).\(t)", .copy)
                 }
@@ -254,16 +208,16 @@ public enum TorchVGG16 {
         // first reads the flattened features, so its rows go back to torch's NCHW order.
         let head = ["fc1", "fc2", "predictions"].filter { byName["\($0)/kernel"] != nil }
         for (position, layer) in head.enumerated() {
-            var kind = Kind.denseKernel
+            var layout = TorchLayout.denseKernel
             if position == 0, let s = byName["\(layer)/kernel"]?.0, s.count == 2 {
                 let c = lastConvOut ?? (s[0] == 25088 ? 512 : s[0])
                 let hw = s[0] / max(c, 1), side = Int(Double(hw).squareRoot().rounded())
                 guard c > 0, s[0] % c == 0, side * side == hw else {
                     throw VGGTLError.weightNaming(file: file, reason: "\(layer)/kernel has \(s[0]) inputs: not H x W x C of a square feature map with C = \(c)", found: w.names)
                 }
-                kind = .fc1Kernel(c: c, h: side, w: side)
+                layout = .flattenedKernel(c: c, h: side, w: side)
             }
-            torchName["\(layer)/kernel"] = ("classifier.\(position * 3).weight", kind)
+            torchName["\(layer)/kernel"] = ("classifier.\(position * 3).weight", layout)
             torchName["\(layer)/bias"] = ("classifier.\(position * 3).bias", .copy)
         }
         let unmapped = w.names.filter { torchName[$0] == nil }
@@ -273,98 +227,19 @@ public enum TorchVGG16 {
         var out = WeightSet(metadata: w.metadata, source: w.source)
         out.metadata["format"] = "pt"   // what safetensors.torch writes
         for t in w.tensors {
-            let (name, kind) = torchName[t.name]!
+            let (name, layout) = torchName[t.name]!
             let torchShape: [Int]
-            switch kind {
+            switch layout {
             case .convKernel:
                 guard t.shape.count == 4 else { throw VGGTLError.shapeMismatch(what: "\(file): \(t.name)", expected: [3, 3, -1, -1], got: t.shape) }
                 torchShape = [t.shape[3], t.shape[2], t.shape[0], t.shape[1]]
-            case .denseKernel, .fc1Kernel:
+            case .denseKernel, .flattenedKernel:
                 guard t.shape.count == 2 else { throw VGGTLError.shapeMismatch(what: "\(file): \(t.name)", expected: [-1, -1], got: t.shape) }
                 torchShape = [t.shape[1], t.shape[0]]
             case .copy: torchShape = t.shape
             }
-            out.tensors.append((name, torchShape, convert(t.values, shape: t.shape, kind: kind, toKeras: false)))
+            out.tensors.append((name, torchShape, layout.convert(t.values, shape: t.shape, toKeras: false)))
         }
         return out
-    }
-
-    /// (B, I) for "blockB_<kind>I".
-    static func parseBlockLayer(_ name: String, kind: String) -> (Int, Int)? {
-        guard name.hasPrefix("block"), let u = name.firstIndex(of: "_") else { return nil }
-        let rest = name[name.index(after: u)...]
-        guard rest.hasPrefix(kind), let b = Int(name[name.index(name.startIndex, offsetBy: 5)..<u]),
-              let c = Int(rest.dropFirst(kind.count)) else { return nil }
-        return (b, c)
-    }
-
-    /// One tensor between layouts; `shape` is the source layout's.
-    static func convert(_ v: [Float], shape s: [Int], kind: Kind, toKeras: Bool) -> [Float] {
-        switch kind {
-        case .copy:
-            return v
-        case .convKernel:
-            // OIHW is [O, (I, HW)] and HWIO is [(HW, I), O]: the same move as fc1's.
-            return toKeras ? channelsFirstRowsToLast(v, outputs: s[0], channels: s[1], pixels: s[2] * s[3])
-                           : channelsLastRowsToFirst(v, outputs: s[3], channels: s[2], pixels: s[0] * s[1])
-        case .denseKernel:
-            return transposed(v, rows: s[0], cols: s.dropFirst().reduce(1, *))
-        case let .fc1Kernel(c, h, w):
-            return toKeras ? channelsFirstRowsToLast(v, outputs: s[0], channels: c, pixels: h * w)
-                           : channelsLastRowsToFirst(v, outputs: s[1], channels: c, pixels: h * w)
-        }
-    }
-
-    /// torch [O, C*HW] (input index c*HW + p) -> Keras [HW*C, O] (row p*C + c): a transpose,
-    /// then whole rows moved.
-    static func channelsFirstRowsToLast(_ v: [Float], outputs o: Int, channels c: Int, pixels hw: Int) -> [Float] {
-        let t = transposed(v, rows: o, cols: c * hw)   // [(c, p), O]
-        return permuted(t, count: t.count) { dst in
-            t.withUnsafeBufferPointer { src in
-                for cc in 0..<c {
-                    for p in 0..<hw {
-                        (dst.baseAddress! + (p * c + cc) * o).update(from: src.baseAddress! + (cc * hw + p) * o, count: o)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Keras [HW*C, O] -> torch [O, C*HW]: the inverse of `channelsFirstRowsToLast`.
-    static func channelsLastRowsToFirst(_ v: [Float], outputs o: Int, channels c: Int, pixels hw: Int) -> [Float] {
-        let rows = permuted(v, count: v.count) { dst in
-            v.withUnsafeBufferPointer { src in
-                for cc in 0..<c {
-                    for p in 0..<hw {
-                        (dst.baseAddress! + (cc * hw + p) * o).update(from: src.baseAddress! + (p * c + cc) * o, count: o)
-                    }
-                }
-            }
-        }
-        return transposed(rows, rows: c * hw, cols: o)
-    }
-
-    static func transposed(_ v: [Float], rows: Int, cols: Int) -> [Float] {
-        permuted(v, count: rows * cols) { dst in
-            v.withUnsafeBufferPointer { src in
-                // Tiled so both sides stay in cache (fc1 is 400 MB).
-                let tile = 32
-                for r0 in stride(from: 0, to: rows, by: tile) {
-                    for c0 in stride(from: 0, to: cols, by: tile) {
-                        for r in r0..<min(r0 + tile, rows) {
-                            for c in c0..<min(c0 + tile, cols) { dst[c * rows + r] = src[r * cols + c] }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    static func permuted(_ v: [Float], count: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
-        precondition(v.count == count)
-        return [Float](unsafeUninitializedCapacity: count) { buf, done in
-            body(buf)
-            done = count
-        }
     }
 }

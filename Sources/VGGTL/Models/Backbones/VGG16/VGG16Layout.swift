@@ -1,10 +1,10 @@
-/// VGG16's weights as Keras names and shapes them (HWIO kernels, (in, out) dense kernels), for
-/// `vggtl weights inspect` and for checking files before building a model.
+/// VGG16's weights as Keras names and shapes them (HWIO kernels, (in, out) dense kernels) at
+/// 224x224, without building a model: for checking files.
 public enum VGG16Layout {
     /// Convolutions per block.
-    public static let blocks = [2, 2, 3, 3, 3]
+    public static let blocks = VGG16.blocks.map(\.convs)
     /// Output channels per block.
-    public static let channels = [64, 128, 256, 512, 512]
+    public static let channels = VGG16.blocks.map(\.filters)
 
     /// The 13 convolutions, then fc1 (25088, 4096), fc2 (4096, 4096), predictions (4096, 1000).
     public static let keras: [(layer: String, weights: [(String, [Int])])] = {

@@ -11,8 +11,9 @@ public struct WeightLoadReport {
     /// load_weights: the official InceptionV3 file's conv2d_1 is our conv2d); empty when the
     /// names matched.
     public var pairedByOrder: [(file: String, model: String)] = []
-    /// Torch tensors left out on purpose (Inception3's AuxLogits.*).
+    /// Torch tensors left out on purpose (Inception3's AuxLogits.*), and why ("of the auxiliary classifier ...").
     public var leftOut: [String] = []
+    public var leftOutReason = ""
 }
 
 /// Copies the weights of `w` into the layers with the same names ("block1_conv1/kernel") and
@@ -89,7 +90,7 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
     let layerNames = Set(layers.map(\.name))
     let fileLayers = Set(set.layerNames)
     for conv in Set(plan.map(\.layer)).sorted() where conv.contains("_conv") {
-        let bn = TorchVGG16.batchNormLayerName(forConv: conv)
+        let bn = batchNormLayer(forConv: conv)
         if fileLayers.contains(bn), !layerNames.contains(bn) {
             throw VGGTLError.weightNaming(file: file, reason: "it has BatchNorm layers (\(bn) after \(conv)) but the model has none: "
                                           + "build the VGG16-BN trunk (--bn) for these weights", found: set.layerNames)
@@ -98,9 +99,14 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
     for (target, i, _) in plan {
         target.tensor.upload(set.tensors[i].values)
     }
+    let leftOut = torch ? TorchNames.leftOut(names: w.names) : (tensors: [], reason: "")
     return WeightLoadReport(loaded: plan.map(\.target.name), skipped: missing, mismatched: mismatched, pairedByOrder: pairs,
-                            leftOut: torch ? TorchNames.leftOut(names: w.names) : [])
+                            leftOut: leftOut.tensors, leftOutReason: leftOut.reason)
 }
+
+/// The Keras name of the BatchNorm layer after convolution `conv`, as VGG16-BN and ResNet50 name
+/// them: "block1_bn1" after "block1_conv1", "conv1_bn" after "conv1_conv".
+func batchNormLayer(forConv conv: String) -> String { conv.replacingOccurrences(of: "_conv", with: "_bn") }
 
 /// When some weight of `required` is not in `set` by name, the file has at least as many
 /// layers, and fewer than half of its layers have our name at our position (a file named as
