@@ -28,18 +28,42 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         // IEEE half-float conversions (F16C where the CPU has it) for fp16 gradient compression.
         .target(name: "CHalf", path: "Sources/CHalf"),
-        .target(
-            name: "VGGTL",
-            dependencies: ["COpenCL", "CCLBlast", "CJPEG", "CPNG", "CHDF5", "CZlib", "CImageSupport", "CHalf"],
-            path: "Sources/VGGTL",
-            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")],
-            plugins: ["EmbedKernels"]
-        ),
+        // The engine, one target per room; dependencies point down, so the layering in
+        // DESIGN.md is the compiler's to keep. Only VGGTLBackends imports a concrete device.
+        .target(name: "VGGTLTensors", path: "Sources/VGGTLTensors",
+                linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "VGGTLCPU", dependencies: ["VGGTLTensors"], path: "Sources/VGGTLCPU",
+                linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "VGGTLOpenCL", dependencies: ["VGGTLTensors", "COpenCL", "CCLBlast"], path: "Sources/VGGTLOpenCL",
+                plugins: ["EmbedKernels"]),
+        .target(name: "VGGTLBackends", dependencies: ["VGGTLTensors", "VGGTLCPU", "VGGTLOpenCL"], path: "Sources/VGGTLBackends"),
+        .target(name: "VGGTLNN", dependencies: ["VGGTLTensors"], path: "Sources/VGGTLNN"),
+        .target(name: "VGGTLOptim", dependencies: ["VGGTLTensors", "VGGTLNN"], path: "Sources/VGGTLOptim"),
+        .target(name: "VGGTLData", dependencies: ["VGGTLTensors", "CJPEG", "CPNG", "CImageSupport", "CZlib"],
+                path: "Sources/VGGTLData"),
+        .target(name: "VGGTLIO", dependencies: ["VGGTLTensors", "CHDF5"], path: "Sources/VGGTLIO"),
+        .target(name: "VGGTLModels", dependencies: ["VGGTLTensors", "VGGTLNN", "VGGTLIO", "VGGTLData"], path: "Sources/VGGTLModels"),
+        .target(name: "VGGTLTrain", dependencies: ["VGGTLTensors", "VGGTLNN", "VGGTLOptim", "VGGTLData", "VGGTLIO", "VGGTLModels"],
+                path: "Sources/VGGTLTrain"),
+        .target(name: "VGGTLDistributed", dependencies: ["VGGTLTensors", "VGGTLNN", "VGGTLOptim", "VGGTLData", "VGGTLModels",
+                                                         "VGGTLTrain", "CHalf"],
+                path: "Sources/VGGTLDistributed", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "VGGTLBench", dependencies: ["VGGTLTensors", "VGGTLNN", "VGGTLOptim", "VGGTLData", "VGGTLModels",
+                                                   "VGGTLDistributed"],
+                path: "Sources/VGGTLBench"),
+        // Everything at once (`import VGGTL`), for Swift users, Benchmarks/ and Fuzz/.
+        .target(name: "VGGTL", dependencies: ["VGGTLTensors", "VGGTLCPU", "VGGTLOpenCL", "VGGTLBackends", "VGGTLNN",
+                                              "VGGTLOptim", "VGGTLData", "VGGTLIO", "VGGTLModels", "VGGTLTrain",
+                                              "VGGTLDistributed", "VGGTLBench"],
+                path: "Sources/VGGTL"),
         // The commands, as a library: `vggtl` runs them as they are; the test harness
         // `vggtl-faults` runs them with faults put in through `Seams`.
         .target(
             name: "VGGTLCLI",
-            dependencies: ["VGGTL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            // The devices only through VGGTLBackends (never VGGTLCPU or VGGTLOpenCL).
+            dependencies: ["VGGTLTensors", "VGGTLBackends", "VGGTLNN", "VGGTLOptim", "VGGTLData", "VGGTLIO", "VGGTLModels",
+                           "VGGTLTrain", "VGGTLDistributed", "VGGTLBench",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/VGGTLCLI"
         ),
         .executableTarget(name: "vggtl", dependencies: ["VGGTLCLI"], path: "Sources/vggtl"),

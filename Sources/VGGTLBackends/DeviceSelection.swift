@@ -1,4 +1,7 @@
 import Foundation
+import VGGTLTensors
+import VGGTLCPU
+import VGGTLOpenCL
 
 /// What `--device` asks for: cpu | opencl | opencl:N | auto.
 public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLOpenCL
 
 /// The device of one rank: one rank per device. `--device auto` gives each rank of a node its own
 /// GPU (opencl:<local rank>) when the node has GPUs, sharing them round-robin if it has fewer

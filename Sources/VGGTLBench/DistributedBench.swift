@@ -1,4 +1,9 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
+import VGGTLOptim
+import VGGTLModels
+import VGGTLDistributed
 
 /// One case of `vggtl bench --distributed`: a training case run as a data-parallel step on every
 /// rank (each at the case's batch, the global batch ranks times larger), with the gradient

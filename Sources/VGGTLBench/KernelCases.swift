@@ -1,4 +1,6 @@
 import Foundation
+import VGGTLTensors
+import VGGTLModels
 
 /// One kernel call of the per-layer benchmark: which layer and pass, how much work one call does,
 /// and how to set it up. `vggtl bench --layers` and the package-benchmark suite in Benchmarks/

@@ -1,4 +1,9 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
+import VGGTLOptim
+import VGGTLData
+import VGGTLModels
 
 /// The whole-job benchmark cases, defined exactly as the PyTorch reference measures them
 /// (random weights and data, float32, median over repeated steps).

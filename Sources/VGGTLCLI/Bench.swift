@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLBench
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLBackends
 
 /// Options every subcommand takes; they may also stand before the subcommand
 /// (`vggtl --device opencl finetune ...`), see `hoistGlobalOptions`.

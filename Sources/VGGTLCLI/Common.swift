@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLOptim
+import VGGTLData
+import VGGTLModels
+import VGGTLTrain
+import VGGTLIO
 
 /// `DIR` (class folders), `cifar10:DIR` or `fashion-mnist:DIR` (DIR optional: Debian's package path).
 enum DataSpec {

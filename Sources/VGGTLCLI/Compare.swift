@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLOptim
+import VGGTLModels
+import VGGTLTrain
 
 /// The InceptionV3 transfer tutorial's experiment on the user's class folders: a few training
 /// images per class learnt three ways (features + head, fine-tuning, from scratch), each over

@@ -1,5 +1,10 @@
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLOptim
+import VGGTLData
+import VGGTLIO
+import VGGTLModels
+import VGGTLTrain
 
 /// Per-seed results of one method: test accuracy after each epoch on the scored subset,
 /// training seconds after each epoch, and the final accuracy on every test image.

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLOptim
+import VGGTLData
+import VGGTLModels
+import VGGTLTrain
 
 /// Images of a base source, re-indexed and relabelled (a class subset as a new task).
 final class RelabeledSource: ImageSource, @unchecked Sendable {

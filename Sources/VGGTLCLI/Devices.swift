@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLBackends
 
 struct Devices: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the CPU and every OpenCL device, and what --device auto picks.")
@@ -12,10 +13,10 @@ struct Devices: ParsableCommand {
             print(RunContext.current.knobs.listing)
             return
         }
-        let cpu = try CPUDevice(threads: global.threads, options: RunContext.current.knobs.settings.cpu)
-        print("cpu        \(CPUInfo.modelName), \(ProcessInfo.processInfo.activeProcessorCount) cores, using \(cpu.threads) threads")
+        let cpu = try DeviceChoice.describeCPU(threads: global.threads, options: RunContext.current.knobs.settings.cpu)
+        print("cpu        \(cpu.model), \(ProcessInfo.processInfo.activeProcessorCount) cores, using \(cpu.threads) threads")
         print("           BLAS: OpenBLAS \(cpu.blasKernels) kernels (\(cpu.blasKernelSource))")
-        let cl = OpenCLDevice.enumerate()
+        let cl = DeviceChoice.openCLDevices()
         if cl.isEmpty { print("opencl     no OpenCL platform or device found") }
         for d in cl {
             print("opencl:\(d.index)".padding(toLength: 11, withPad: " ", startingAt: 0)

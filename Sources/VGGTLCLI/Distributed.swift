@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLBackends
+import VGGTLNN
+import VGGTLData
+import VGGTLTrain
+import VGGTLDistributed
 
 /// This process's place in an `mpirun` job of several ranks. nil otherwise: vggtl then runs as
 /// a single process and never loads MPI.
@@ -40,7 +45,7 @@ extension GlobalOptions {
         var choice = asked, threads = threads
         if let launch = Job.launch {
             _ = try Job.start(self)
-            let mine = RankDevice.choose(asked, localRank: launch.localRank, localSize: launch.localSize, devices: OpenCLDevice.enumerate(),
+            let mine = RankDevice.choose(asked, localRank: launch.localRank, localSize: launch.localSize, devices: DeviceChoice.openCLDevices(),
                                          cores: ProcessInfo.processInfo.activeProcessorCount, threads: threads)
             choice = mine.choice; threads = mine.threads
         }

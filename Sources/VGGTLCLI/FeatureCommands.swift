@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLData
+import VGGTLIO
+import VGGTLModels
+import VGGTLTrain
 
 /// What a features folder records next to features.npy, labels.npy and classes.json: how they
 /// were made (so a head trained on them can be used on images) and a fingerprint for reuse.

@@ -1,5 +1,6 @@
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLIO
 
 /// libhdf5 (Debian's 1.10) can crash with SIGSEGV or loop forever on some damaged files (found
 /// by fuzzing, see RELIABILITY.md), and no error handling inside a process survives that. So the

@@ -1,5 +1,6 @@
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLBackends
 
 /// A tuning knob: an environment variable vggtl reads once, when it starts (here, from the
 /// environment `runVGGTL` is given), and hands down as device options, training options or a
@@ -23,8 +24,8 @@ struct Knob: Sendable {
 
 /// Where the knobs' values go.
 struct KnobSettings {
-    var cpu = CPUDevice.Options()
-    var opencl = OpenCLDevice.Options()
+    var cpu = CPUOptions()
+    var opencl = OpenCLOptions()
     /// libmpi to load before the usual names.
     var mpiLibrary: String?
     /// Time limit of the child process that reads an HDF5 file (nil: 60 s plus 1 s per 10 MB).
@@ -80,16 +81,16 @@ struct Knobs {
 
     static let table: [Knob] = [
         Knob("VGGTL_CONV", "NAME", default: "auto",
-             "CPU convolution algorithm where several apply: \(names(CPUDevice.ConvolutionAlgorithm.self)).") { text, s in
-            guard let a = CPUDevice.ConvolutionAlgorithm(rawValue: text) else {
-                throw bad("VGGTL_CONV", text, names(CPUDevice.ConvolutionAlgorithm.self))
+             "CPU convolution algorithm where several apply: \(names(CPUConvolutionAlgorithm.self)).") { text, s in
+            guard let a = CPUConvolutionAlgorithm(rawValue: text) else {
+                throw bad("VGGTL_CONV", text, names(CPUConvolutionAlgorithm.self))
             }
             s.cpu.convolution = a
         },
-        Knob("VGGTL_WINOGRAD_CHUNK", "FLOATS", default: "\(CPUDevice.Options().winogradChunkFloats)",
+        Knob("VGGTL_WINOGRAD_CHUNK", "FLOATS", default: "\(CPUOptions().winogradChunkFloats)",
              "Floats of transformed Winograd tiles one CPU thread works on at once.") { text, s in
             guard let n = Int(text), n > 0 else {
-                throw bad("VGGTL_WINOGRAD_CHUNK", text, "a positive number of floats (default \(CPUDevice.Options().winogradChunkFloats))")
+                throw bad("VGGTL_WINOGRAD_CHUNK", text, "a positive number of floats (default \(CPUOptions().winogradChunkFloats))")
             }
             s.cpu.winogradChunkFloats = n
         },
@@ -98,9 +99,9 @@ struct Knobs {
             s.cpu.openblasCoreType = text
         },
         Knob("VGGTL_OCL_CONV", "NAME", default: "auto",
-             "OpenCL convolution algorithms to choose among: \(names(OpenCLDevice.ConvolutionFamily.self)).") { text, s in
-            guard let f = OpenCLDevice.ConvolutionFamily(rawValue: text) else {
-                throw bad("VGGTL_OCL_CONV", text, names(OpenCLDevice.ConvolutionFamily.self))
+             "OpenCL convolution algorithms to choose among: \(names(OpenCLConvolutionFamily.self)).") { text, s in
+            guard let f = OpenCLConvolutionFamily(rawValue: text) else {
+                throw bad("VGGTL_OCL_CONV", text, names(OpenCLConvolutionFamily.self))
             }
             s.opencl.convolution = f
         },
@@ -114,15 +115,15 @@ struct Knobs {
         },
         Knob("VGGTL_OCL_TILE", "TMxTNxTK/WMxWN", default: "the device's tile table",
              "GEMM tile of the OpenCL implicit-GEMM kernels, e.g. 128x64x16/8x4.") { text, s in
-            guard let tile = OpenCLDevice.Options.tile(parsing: text) else {
+            guard let tile = OpenCLOptions.tile(parsing: text) else {
                 throw bad("VGGTL_OCL_TILE", text, "a tile TMxTNxTK/WMxWN such as 128x64x16/8x4 (TM, TN divisible by WM, WN; the work items a multiple of TK)")
             }
             s.opencl.tile = tile
         },
-        Knob("VGGTL_OCL_WORKSPACE_MB", "MIB", default: "\(OpenCLDevice.Options().workspaceBytes >> 20)",
+        Knob("VGGTL_OCL_WORKSPACE_MB", "MIB", default: "\(OpenCLOptions().workspaceBytes >> 20)",
              "Most memory one workspace slot of an OpenCL convolution pass may take.") { text, s in
             guard let mb = Int(text), mb > 0 else {
-                throw bad("VGGTL_OCL_WORKSPACE_MB", text, "a positive number of MiB (default \(OpenCLDevice.Options().workspaceBytes >> 20))")
+                throw bad("VGGTL_OCL_WORKSPACE_MB", text, "a positive number of MiB (default \(OpenCLOptions().workspaceBytes >> 20))")
             }
             s.opencl.workspaceBytes = mb << 20
         },

@@ -1,5 +1,7 @@
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLTrain
+import VGGTLDistributed
 
 /// What a caller of `runVGGTL` can put between the commands and the engine. `vggtl` passes
 /// none; the test harness `vggtl-faults` (Tests/FaultHarness) puts faults into real runs with

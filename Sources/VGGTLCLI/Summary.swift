@@ -1,5 +1,7 @@
 import ArgumentParser
-import VGGTL
+import VGGTLTensors
+import VGGTLBackends
+import VGGTLModels
 
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a model's layers, numbered as Keras' model.layers, as model.summary() does.")
@@ -22,7 +24,7 @@ struct Summary: ParsableCommand {
         config.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? trunk.backbone?.defaultPooling ?? .flatten
         let spec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: .all)
         // Weights are allocated to count them: the CPU is always there and needs no kernels.
-        let model = try Model(config, on: CPUDevice(threads: global.threads, options: RunContext.current.knobs.settings.cpu), seed: global.seed)
+        let model = try Model(config, on: DeviceChoice.cpu.open(threads: global.threads, cpu: RunContext.current.knobs.settings.cpu), seed: global.seed)
         try model.check(spec)
         model.apply(spec)
         print(try model.summary(trunkOnly: noHead))

@@ -1,6 +1,12 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLBackends
+import VGGTLOptim
+import VGGTLData
+import VGGTLModels
+import VGGTLTrain
+import VGGTLDistributed
 
 /// Input options shared by commands that read images; `D` gives the command's defaults for help.
 struct ImageOptions<D: CommandDefaults>: ParsableArguments {
@@ -186,7 +192,7 @@ func verifyFirstBatch(_ model: Model, batch: Batch?, report: Bool) throws {
         return
     }
     guard let batch else { return }
-    let r = try Verification.firstBatch(model, batch: batch)
+    let r = try Verification.firstBatch(model, batch: batch, cpu: { try DeviceChoice.cpu.open() })
     if report { print(r.table) }
     print(r.summary)
     guard r.agrees else { throw VGGTLError.invalidArgument(r.disagreement) }
@@ -257,7 +263,7 @@ struct Finetune: ParsableCommand {
             }
             if let topModel {
                 let top = try Checkpoint.preferred(in: URL(fileURLWithPath: topModel))
-                let (topInfo, topNet) = try Checkpoint.restore(top, on: CPUDevice(options: RunContext.current.knobs.settings.cpu))
+                let (topInfo, topNet) = try Checkpoint.restore(top, on: DeviceChoice.cpu.open(cpu: RunContext.current.knobs.settings.cpu))
                 guard topInfo.classNames == source.classNames else {
                     throw VGGTLError.invalidArgument("--top-model \(topModel) was trained on \(topInfo.classNames.count) classes \(topInfo.classNames), "
                         + "--data has \(source.classNames.count) classes \(source.classNames); the class folders must match")

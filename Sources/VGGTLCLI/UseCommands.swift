@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLOptim
+import VGGTLData
+import VGGTLModels
+import VGGTLTrain
 
 /// `--model RUN --checkpoint best|last`: the checkpoint a command uses, said in one line.
 struct RunChoice: ParsableArguments {

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLBackends
+import VGGTLData
+import VGGTLIO
+import VGGTLModels
 
 struct Weights: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +29,7 @@ struct Weights: ParsableCommand {
             let trunk = Backbones.trunk(names: names, metadata: summary.metadata) ?? .vgg16
             let backbone = trunk.backbone!
             // Weights are allocated to list them: the CPU is always there and needs no kernels.
-            let layout = try backbone.weightLayout(on: CPUDevice())
+            let layout = try backbone.weightLayout(on: DeviceChoice.cpu.open())
             var expected: [String: [Int]] = [:]
             for l in layout { for w in l.weights { expected[w.name] = w.shape } }
             var targets: [String: (name: String, shape: [Int])] = [:]

@@ -1,5 +1,10 @@
 import Foundation
-import VGGTL
+import VGGTLTensors
+import VGGTLBackends
+import VGGTLData
+import VGGTLIO
+import VGGTLModels
+import VGGTLTrain
 
 /// What `--weights` names (imagenet, none, a weights file or a run folder), resolved before any
 /// work: which trunk the tensors belong to and what inputs they expect. The tensors themselves
@@ -62,7 +67,7 @@ struct WeightsChoice {
             preprocessing = info.input.preprocessing
             preprocessingSource = "the run's checkpoint \(json.lastPathComponent)"
             inputSize = (info.input.height, info.input.width)
-            loader = { try Checkpoint.trunkSource(path) }
+            loader = { try Checkpoint.trunkSource(path, device: { try DeviceChoice.cpu.open() }) }
             return
         }
         let url = URL(fileURLWithPath: path)

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 extension CPUDevice {
     public func convolutionPlan(_ g: WindowGeometry) throws -> ConvolutionPlan { CPUConvolutionPlan(g, on: self) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 final class CPUBuffer: DeviceBuffer {
     let count: Int

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 extension CPUDevice {
     /// Which convolution algorithm the CPU's plans use where more than one applies.

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import VGGTLTensors
 
 /// Winograd F(m x m, 3 x 3) on the CPU for 3x3 stride-1 'same' layers (the transforms are
 /// Winograd's, WinogradTransforms.swift). The work per chunk of tiles is: input transform

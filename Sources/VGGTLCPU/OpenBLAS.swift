@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// OpenBLAS, loaded at run time so that vggtl chooses its kernels before the library's
 /// constructor does. Debian's DYNAMIC_ARCH build identifies some AVX-512 Xeons (virtualised

@@ -1,4 +1,5 @@
 import Dispatch
+import VGGTLTensors
 
 /// im2col + GEMM on the CPU in small per-thread tiles: each thread builds the columns of a few
 /// thousand output pixels in its own L2-sized buffer, multiplies them with single-threaded

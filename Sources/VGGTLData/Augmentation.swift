@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// Random geometric augmentation with Keras `ImageDataGenerator` semantics:
 /// `rotation_range` (degrees, uniform in [-r, r]), `width_shift_range` / `height_shift_range`

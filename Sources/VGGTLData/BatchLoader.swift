@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// One batch: preprocessed images (NHWC) with their labels. Images that could not be read are
 /// left out of `x`, `labels` and `indices` and listed in `failures`.

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// CIFAR-10, binary version (cifar-10-binary.tar.gz): data_batch_1..5.bin, test_batch.bin and
 /// batches.meta.txt. Each record is 1 label byte then 3072 bytes: the R, G and B planes of a

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import VGGTLTensors
 
 /// Python's str ordering: by Unicode scalar values (Swift's `<` on String compares canonical
 /// equivalents, which can differ for decomposed accents).

@@ -3,6 +3,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import VGGTLTensors
 
 /// Reads a whole file; errors name the file and the reason (missing, a folder, unreadable).
 func readFileBytes(_ path: String) throws -> [UInt8] {

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// The IDX format of MNIST and Fashion-MNIST: a big-endian header (0, 0, type, dimensions,
 /// then each dimension as a UInt32) and the data. Files may be gzip-compressed.

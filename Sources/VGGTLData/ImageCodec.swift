@@ -1,5 +1,6 @@
 import CImageSupport
 import Foundation
+import VGGTLTensors
 
 /// JPEG and PNG reading and writing through libjpeg-turbo and libpng.
 ///

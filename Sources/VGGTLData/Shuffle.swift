@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Derives a seed from several values (SplitMix64 finalizer over each): the random numbers of
 /// (seed, epoch, index) are independent of one another and of thread timing.
 func mixSeed(_ values: UInt64...) -> UInt64 {

@@ -1,5 +1,6 @@
 import CHalf
 import Foundation
+import VGGTLTensors
 
 /// Where this process sits in an `mpirun` job, read from the launcher's environment before MPI
 /// starts (the device choice needs the local rank first). nil outside mpirun.

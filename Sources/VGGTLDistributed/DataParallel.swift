@@ -1,4 +1,10 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
+import VGGTLOptim
+import VGGTLData
+import VGGTLModels
+import VGGTLTrain
 
 /// Data-parallel training over MPI, one rank per device, as PyTorch DDP and Horovod do it:
 /// every rank holds the whole model, trains on its share of each step's global batch, and the

@@ -1,5 +1,6 @@
 import CHalf
 import Foundation
+import VGGTLNN
 
 /// Sums the trainable gradients of all ranks in buckets, in place (MPI_Iallreduce with
 /// MPI_IN_PLACE on a host copy), each bucket started as soon as backward has finished all of its
@@ -7,7 +8,7 @@ import Foundation
 /// backward order (the reverse of the parameter list); they are started strictly in order on
 /// every rank, as MPI requires the same order of collectives everywhere. Frozen parameters are
 /// never in a bucket: a frozen trunk costs no communication.
-final class GradientBuckets {
+package final class GradientBuckets {
     let comm: Communicator
     /// Floats per bucket (the last parameter may overfill one; a parameter is never split).
     let capacity: Int
@@ -40,9 +41,9 @@ final class GradientBuckets {
     /// An MPI failure inside the (non-throwing) backward hook, rethrown by `finish`.
     private var failure: Error?
     /// Seconds `finish` waited for communication in the last step (what overlap did not hide).
-    private(set) var lastWait = 0.0
+    package private(set) var lastWait = 0.0
 
-    init(comm: Communicator, megabytes: Double, compression: GradientCompression = .none) {
+    package init(comm: Communicator, megabytes: Double, compression: GradientCompression = .none) {
         self.comm = comm
         self.compression = compression
         capacity = max(1, Int(megabytes * 1_048_576 / 4))
@@ -53,7 +54,7 @@ final class GradientBuckets {
 
     /// Before backward: buckets for these trainable parameters (rebuilt when the set changes, as
     /// when a two-stage fine-tune unfreezes the trunk).
-    func begin(_ trainable: [Parameter]) {
+    package func begin(_ trainable: [Parameter]) {
         let ids = trainable.map(ObjectIdentifier.init)
         if ids != key {
             key = ids
@@ -74,7 +75,7 @@ final class GradientBuckets {
 
     /// The backward hook: marks the parameters final, starts every bucket now complete (in
     /// order), and drives the reductions in flight.
-    func ready(_ parameters: [Parameter]) {
+    package func ready(_ parameters: [Parameter]) {
         guard failure == nil else { return }
         do {
             for p in parameters {
@@ -110,7 +111,7 @@ final class GradientBuckets {
 
     /// After backward: starts what is left, waits for everything, and writes the sums back
     /// (times `scale`) into the gradients, which are then the same on every rank.
-    func finish(scale: Float = 1) throws {
+    package func finish(scale: Float = 1) throws {
         if let failure { throw failure }
         while nextToStart < buckets.count {
             try start(buckets[nextToStart], index: nextToStart)

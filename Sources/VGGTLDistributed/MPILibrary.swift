@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// Open MPI, loaded at run time like OpenBLAS: the one vggtl binary runs where MPI is not
 /// installed, and only a process started by `mpirun` ever loads it. Handles are Open MPI's

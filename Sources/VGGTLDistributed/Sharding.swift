@@ -1,4 +1,6 @@
 import Foundation
+import VGGTLData
+import VGGTLTrain
 
 /// A dataset that data-parallel training can split: its epoch order (one seeded shuffle, the
 /// same on every rank) and batches over any list of its samples in a given order.

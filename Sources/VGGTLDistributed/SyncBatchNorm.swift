@@ -1,4 +1,6 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
 
 /// `--sync-bn`: BatchNorm statistics over the batches of all ranks. Forward gathers every rank's
 /// (n, mean, variance) and combines them in float64 as Chan et al. do (global mean, then

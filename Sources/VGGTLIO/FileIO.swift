@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import VGGTLTensors
 
 /// A file opened for reading with positioned reads; every short read is a truncation error that
 /// names the file and both byte counts.
@@ -68,13 +69,13 @@ final class BinaryFileReader {
 /// Writes a file atomically: everything goes to a temporary file in the same directory, which is
 /// flushed to disk (fsync) and renamed over the final name only when complete. A crash or an
 /// error never leaves a partial file under the final name.
-final class AtomicFileWriter {
+package final class AtomicFileWriter {
     let url: URL
     let tempURL: URL
     private var fd: Int32
     private var finished = false
 
-    init(_ url: URL) throws {
+    package init(_ url: URL) throws {
         self.url = url
         let dir = url.deletingLastPathComponent()
         tempURL = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
@@ -84,7 +85,7 @@ final class AtomicFileWriter {
 
     deinit { abandon() }
 
-    func write(_ p: UnsafeRawBufferPointer) throws {
+    package func write(_ p: UnsafeRawBufferPointer) throws {
         guard var base = p.baseAddress else { return }
         var left = p.count
         while left > 0 {
@@ -101,7 +102,7 @@ final class AtomicFileWriter {
     func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
 
     /// fsync, close and rename over the final name; then fsync the directory so the rename lasts.
-    func commit(beforeRename: () -> Void = {}) throws {
+    package func commit(beforeRename: () -> Void = {}) throws {
         guard !finished else { return }
         if fsync(fd) != 0 { let r = errnoText(); abandon(); throw VGGTLError.fileWrite(file: url.path, reason: "fsync: \(r)") }
         let closed = close(fd); fd = -1
@@ -150,19 +151,5 @@ func saturatingSum(_ a: Int, _ b: Int) -> Int {
     return o ? Int.max : s
 }
 
-func errnoText() -> String { String(cString: strerror(errno)) }
-
 /// Floats to little-endian bytes and back (a no-op on little-endian hosts).
 @inline(__always) func isLittleEndianHost() -> Bool { 1.littleEndian == 1 }
-
-/// The number of elements of `shape`, or nil when a dimension is negative or the product overflows.
-func checkedElementCount(_ shape: [Int], elementSize: Int = 1) -> Int? {
-    var n = elementSize
-    for d in shape {
-        guard d >= 0 else { return nil }
-        let (p, o) = n.multipliedReportingOverflow(by: d)
-        if o { return nil }
-        n = p
-    }
-    return n
-}

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import VGGTLTensors
 
 /// A thin layer over libhdf5 (serial, 1.10): every failure becomes a VGGTLError with the
 /// library's own innermost message. The library is not thread-safe; every public entry that

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import VGGTLTensors
 
 /// The ImageNet weights Keras Applications uses (`keras.applications.X(weights='imagenet')`):
 /// found in Keras' cache ($KERAS_HOME/models or ~/.keras/models, /tmp/.keras/models when that is

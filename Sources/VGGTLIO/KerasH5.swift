@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import VGGTLTensors
 
 /// Keras HDF5 weight files, read the way Keras 2's `load_weights` reads them: the root attribute
 /// `layer_names` lists the layers, each layer group's `weight_names` lists its datasets by path

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// NumPy's .npy format (what `np.save` writes and `np.load` reads): features and labels.
 ///

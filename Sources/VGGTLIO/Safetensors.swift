@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// The safetensors format (Hugging Face; what PyTorch and timm weights ship as, and our own
 /// checkpoints): an 8-byte little-endian header length, a JSON header

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// Named arrays read from or written to a weights file, whatever its format. Names are ours
 /// (Keras' without ":0"): "block1_conv1/kernel", "bn/moving_mean"; a set read from a PyTorch

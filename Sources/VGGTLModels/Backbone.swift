@@ -1,3 +1,8 @@
+import VGGTLTensors
+import VGGTLNN
+import VGGTLData
+import VGGTLIO
+
 /// One architecture vggtl builds, and everything known about it: its graph and Keras' top, stage
 /// names, defaults, Keras names and `model.layers` order, torch names, the ImageNet files Keras
 /// publishes, and how to recognise its weight files. A family (VGG16, ResNet50, InceptionV3)

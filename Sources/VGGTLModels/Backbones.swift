@@ -1,3 +1,5 @@
+import VGGTLIO
+
 /// The backbones vggtl builds, in the order `--model` lists them. A new family lives in its own
 /// folder under Backbones/ and adds its variants here, in one line.
 public enum Backbones {

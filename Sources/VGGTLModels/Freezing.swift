@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// `--unfreeze none|STAGE|all|N` and `--freeze-first N`: which layers train.
 public enum UnfreezeSpec: Equatable, Codable, Sendable, CustomStringConvertible {
     /// The trunk is frozen; only head layers train (transfer learning).

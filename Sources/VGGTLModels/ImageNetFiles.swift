@@ -1,4 +1,6 @@
 import Foundation
+import VGGTLTensors
+import VGGTLIO
 
 /// The ImageNet files of the backbones (each gives its own: `Backbone.imageNetFile`).
 extension ImageNetWeights {

@@ -1,3 +1,5 @@
+import VGGTLNN
+
 /// One entry of Keras' `model.layers`: the InputLayer (no layer of ours) or a layer.
 public struct KerasLayer {
     public let name: String

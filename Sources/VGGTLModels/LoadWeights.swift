@@ -1,4 +1,7 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
+import VGGTLIO
 
 /// What a load did: weights copied, model weights the file lacks (kept as they were), and the
 /// file's tensors left out because their layer starts fresh ("predictions/kernel [4096,10],

@@ -1,3 +1,6 @@
+import VGGTLTensors
+import VGGTLNN
+
 /// A model built from a ModelConfig: a backbone's trunk (or none, for a head on saved features)
 /// and a head, as one graph, plus what the config says about its layers.
 public final class Model {

@@ -1,3 +1,5 @@
+import VGGTLNN
+
 /// Everything needed to rebuild a model: saved with every checkpoint as JSON.
 public struct ModelConfig: Codable, Equatable, Sendable {
     /// Which convolutional trunk a model has: the identifier `--model`, checkpoints and weight

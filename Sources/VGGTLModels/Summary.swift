@@ -1,3 +1,5 @@
+import VGGTLNN
+
 extension Model {
     /// A Keras-style summary: every layer of Keras' `model.layers` with its index (the InputLayer
     /// is 0, as `--freeze-first` counts), type, output shape, parameters, trainable, and for

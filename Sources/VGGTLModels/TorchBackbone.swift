@@ -1,3 +1,6 @@
+import VGGTLTensors
+import VGGTLIO
+
 /// A torchvision state dict as one fixed table of every torch tensor name and the Keras name it
 /// becomes (ResNet50's and InceptionV3's: see their families), so the mapping does not depend on
 /// the order tensors are stored in, and the table read backwards gives torchvision names to

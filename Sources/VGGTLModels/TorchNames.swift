@@ -1,4 +1,6 @@
 import Foundation
+import VGGTLTensors
+import VGGTLIO
 
 /// A PyTorch state dict's names for one architecture (torchvision's, timm's), mapped onto our
 /// Keras-named layers: each backbone that has them gives its own (`Backbone.torchNaming`).

@@ -1,3 +1,6 @@
+import VGGTLTensors
+import VGGTLNN
+
 /// Adds a trunk's layers to a graph, recording each layer's stage and numbering unnamed layers
 /// as a fresh Keras session does (conv2d, conv2d_1, ..., batch_normalization, ...).
 public struct TrunkBuilder {

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Batch statistics shared by the ranks of data-parallel training (`--sync-bn`; Distributed/
 /// implements it, a step's `StepContext` carries it). Without one, each process normalises with
 /// its own batch's statistics.

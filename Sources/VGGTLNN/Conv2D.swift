@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Keras' Conv2D: NHWC input, HWIO kernel, optional bias and fused ReLU. Padding 'same',
 /// 'valid' or explicit per side (PyTorch's padding=, e.g. torchvision ResNet's 3x3 stride-2).
 /// The device computes it: the layer keeps the device's plan for each input geometry it has

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Keras' Dense: y = x W + b with W of shape (in, out), optional fused ReLU.
 public final class Dense: UnaryLayer {
     public let name: String

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// A standalone ReLU (Keras' Activation('relu')); Conv2D and Dense also fuse it. The network may
 /// run it in place over its input, have it write into its channels of a Concatenate's output, or
 /// have the layer before apply it (an epilogue of BatchNormalization or Add).

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// A network: layers on a directed acyclic graph, one node per layer, built in topological order
 /// (a node's inputs exist before it). A chain of layers (VGG16, a head) is the simplest graph;
 /// ResNet50's shortcuts (Add) and InceptionV3's branches (Concatenate) are others.
@@ -11,14 +13,15 @@ public final class Graph {
     /// A node: the network's input (index 0) or a layer's output.
     public struct Node: Hashable, Sendable {
         public let index: Int
+        package init(index: Int) { self.index = index }
     }
 
-    struct Entry {
-        let layer: Layer?
-        let inputs: [Int]
+    package struct Entry {
+        package let layer: Layer?
+        package let inputs: [Int]
     }
 
-    private(set) var entries: [Entry] = [Entry(layer: nil, inputs: [])]
+    package private(set) var entries: [Entry] = [Entry(layer: nil, inputs: [])]
     /// The node `forward` returns by default and `backward` starts from: the last one added.
     public private(set) var output = Node(index: 0)
     /// The network's input.
@@ -35,7 +38,7 @@ public final class Graph {
     private let pool = BufferPool()
     /// Called with each value a forward computes, and whether it shares storage with an input
     /// (a view or an in-place layer): `--verify` perturbs values to estimate float32 rounding.
-    var forwardObserver: ((Tensor, _ sharesInputStorage: Bool) throws -> Void)?
+    package var forwardObserver: ((Tensor, _ sharesInputStorage: Bool) throws -> Void)?
     /// The last forward: its plan (nil before one) and context, values, and whether backward may follow.
     private var current: (key: PlanKey, plan: MemoryPlan, context: StepContext)?
     private var values: [Tensor?] = []

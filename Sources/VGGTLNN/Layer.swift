@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// A trainable array and its gradient. Names follow Keras: "block1_conv1/kernel".
 public final class Parameter {
     public let name: String
@@ -8,7 +10,7 @@ public final class Parameter {
 
     public init(name: String, value: Tensor) { self.name = name; self.value = value }
 
-    func gradient() throws -> Tensor {
+    package func gradient() throws -> Tensor {
         if let grad { return grad }
         let g = try Tensor(zeros: value.shape, on: value.device, what: "\(name) gradient")
         grad = g
@@ -154,7 +156,7 @@ extension Layer {
 
 /// Returns `slot` when it already has `shape` on `device`, else a new tensor stored in `slot`:
 /// steady-state steps allocate nothing (the loss, the trainer's input batch).
-func reuse(_ slot: inout Tensor?, _ shape: [Int], on device: Device, what: String) throws -> Tensor {
+package func reuse(_ slot: inout Tensor?, _ shape: [Int], on device: Device, what: String) throws -> Tensor {
     if let t = slot, t.shape == shape, t.device === device { return t }
     slot = nil
     let t = try Tensor(uninitialized: shape, on: device, what: what)

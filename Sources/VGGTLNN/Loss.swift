@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Losses computed on the device; only the per-sample losses (batch floats) come back to the host.
 public enum LossKind: String, Sendable {
     /// Softmax over N classes, labels are class indices.

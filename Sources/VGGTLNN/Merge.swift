@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Keras' Add: the elementwise sum of two or more tensors of one shape (ResNet's shortcuts). Its
 /// gradient is dy for every input, which the network passes on without a copy.
 public final class Add: Layer {

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Keras' MaxPooling2D / AveragePooling2D over NHWC. Average pooling divides by the window's
 /// in-bounds positions (Keras, TensorFlow) or, with `countPadding`, also by its padding positions
 /// (PyTorch's count_include_pad=True, as torchvision's Inception3 pools).

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Keras' Flatten: a view, no copy (NHWC order, as Keras flattens channels-last tensors).
 public final class Flatten: UnaryLayer {
     public let name: String

@@ -1,5 +1,6 @@
 import Foundation
 import COpenCL
+import VGGTLTensors
 
 /// Compiled OpenCL program binaries on disk, one file per (device, driver, source, options),
 /// in the folder `OpenCLDevice.Options.kernelCache` names. The cache is best effort: an

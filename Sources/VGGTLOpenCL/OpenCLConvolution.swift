@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 extension OpenCLDevice {
     /// Which convolution algorithms an OpenCL device's plans may choose among. `auto`: all that

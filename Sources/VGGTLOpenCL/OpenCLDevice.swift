@@ -1,6 +1,7 @@
 import Foundation
 import COpenCL
 import CCLBlast
+import VGGTLTensors
 
 /// Device memory of one OpenCL device: a cl_mem released when the buffer goes away.
 /// (OpenCL keeps the memory alive until queued commands that use it have finished.)

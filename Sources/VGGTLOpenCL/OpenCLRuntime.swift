@@ -1,5 +1,6 @@
 import Foundation
 import COpenCL
+import VGGTLTensors
 
 /// What kind of processor an OpenCL device is.
 public enum OpenCLDeviceType: String, Sendable {

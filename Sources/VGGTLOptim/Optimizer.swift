@@ -1,3 +1,6 @@
+import VGGTLTensors
+import VGGTLNN
+
 /// An optimizer updates parameters in place on their device from their gradients; its state
 /// (velocities, moments) lives on the same device.
 public protocol Optimizer: AnyObject {

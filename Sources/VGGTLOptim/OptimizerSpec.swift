@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// An optimizer as flags and checkpoints describe it; builds the Optimizer object.
 public struct OptimizerSpec: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable, CaseIterable { case sgd, adam, rmsprop }

@@ -95,13 +95,13 @@ extension WindowGeometry {
     }
 
     /// The checks of each pass, for plans to call first.
-    func checkForward(on d: Device, x: Tensor, w: Tensor, bias: Tensor?, y: Tensor) throws {
+    package func checkForward(on d: Device, x: Tensor, w: Tensor, bias: Tensor?, y: Tensor) throws {
         try checkConvolution("forward", on: d, [("x", x, inShape), ("kernel", w, kernelShape), ("bias", bias, [outC]), ("y", y, outShape)])
     }
-    func checkBackwardData(on d: Device, dy: Tensor, w: Tensor, dx: Tensor) throws {
+    package func checkBackwardData(on d: Device, dy: Tensor, w: Tensor, dx: Tensor) throws {
         try checkConvolution("backward-data", on: d, [("dy", dy, outShape), ("kernel", w, kernelShape), ("dx", dx, inShape)])
     }
-    func checkBackwardFilter(on d: Device, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
+    package func checkBackwardFilter(on d: Device, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
         try checkConvolution("backward-filter", on: d, [("x", x, inShape), ("dy", dy, outShape), ("dw", dw, kernelShape), ("db", db, [outC])])
     }
 

@@ -67,7 +67,7 @@ public final class Tensor {
 
     /// A view of `buffer` (a network's planned storage, a shared buffer): `shape` stored from
     /// element `offset` with rows `rowStride` apart (default: adjacent rows), with a version of its own.
-    convenience init(view buffer: DeviceBuffer, shape: [Int], on device: Device, offset: Int = 0, rowStride: Int? = nil) {
+    package convenience init(view buffer: DeviceBuffer, shape: [Int], on device: Device, offset: Int = 0, rowStride: Int? = nil) {
         self.init(view: buffer, shape: shape, on: device, offset: offset, rowStride: rowStride, changes: nil)
     }
 

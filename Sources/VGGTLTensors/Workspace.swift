@@ -3,13 +3,15 @@ import Foundation
 /// Scratch memory of one device (im2col tiles, Winograd tiles, transformed kernels of layers
 /// that train), owned by that device and freed with it. Ops on a device run in order, so one
 /// buffer, grown to the largest request and reused after, serves every convolution on it.
-final class Workspace {
+package final class Workspace {
     private var buffer: DeviceBuffer?
     private let lock = NSLock()
 
+    package init() {}
+
     /// At least `count` floats; the contents are undefined. A larger request replaces the buffer
     /// (the old one is freed first, so peak memory is the new size).
-    func get(_ count: Int, on device: Device) throws -> DeviceBuffer {
+    package func get(_ count: Int, on device: Device) throws -> DeviceBuffer {
         lock.lock(); defer { lock.unlock() }
         if let b = buffer, b.count >= count { return b }
         buffer = nil

@@ -1,4 +1,10 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
+import VGGTLOptim
+import VGGTLData
+import VGGTLIO
+import VGGTLModels
 
 /// What a run folder remembers besides the arrays: enough to rebuild the model, feed it the
 /// same inputs (size and preprocessing travel with the weights), and resume training exactly.
@@ -194,7 +200,7 @@ extension Checkpoint {
         guard ft.weights != "none" else {
             throw VGGTLError.invalidArgument("\(runDir.path): its features came from a randomly initialised trunk, which cannot be rebuilt")
         }
-        try loadWeights(try trunkSource(ft.weights), into: model.kerasOrderedTrunkLayers)
+        try loadWeights(try trunkSource(ft.weights, device: { device }), into: model.kerasOrderedTrunkLayers)
         let head = try WeightFile.load(json.deletingLastPathComponent().appendingPathComponent(info.weightsFile))
         try loadWeights(head, into: model.headLayers)
         return (info, model)
@@ -203,13 +209,14 @@ extension Checkpoint {
 
 extension Checkpoint {
     /// The weights at `path`: a weights file, or a run folder (its model's weights, read through
-    /// its preferred checkpoint), as `extract --weights` accepts them.
-    public static func trunkSource(_ path: String) throws -> WeightSet {
+    /// its preferred checkpoint), as `extract --weights` accepts them. `device` opens the device
+    /// a run folder's model is built on to read its weights (the caller's choice, usually the CPU).
+    public static func trunkSource(_ path: String, device: () throws -> Device) throws -> WeightSet {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
             return try WeightFile.load(URL(fileURLWithPath: path))
         }
-        let (_, model) = try imageModel(runDir: URL(fileURLWithPath: path), on: try CPUDevice())
+        let (_, model) = try imageModel(runDir: URL(fileURLWithPath: path), on: try device())
         var set = weightSet(of: model.layers)
         set.source = path
         return set

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLIO
 
 /// One row per epoch, as Keras' History / CSVLogger keep it.
 public struct EpochRecord: Codable, Equatable, Sendable {
@@ -31,7 +32,7 @@ public func writeAtomically(_ data: Data, to url: URL) throws {
     try writeAtomically(data, to: url, beforeRename: {})
 }
 
-func writeAtomically(_ data: Data, to url: URL, beforeRename: () -> Void) throws {
+package func writeAtomically(_ data: Data, to url: URL, beforeRename: () -> Void) throws {
     let w = try AtomicFileWriter(url)
     try data.withUnsafeBytes { try w.write($0) }
     try w.commit(beforeRename: beforeRename)

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// Learning-rate schedules as plain functions of the epoch (0-based), as mlx-swift keeps them.
 public enum LearningRateSchedule: Equatable, Codable, Sendable {

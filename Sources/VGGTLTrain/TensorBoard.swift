@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// Scalar summaries in TensorBoard's event-file format (TFRecord framing around Event protos),
 /// written by hand: a few protobuf fields and CRC32C, no TensorFlow. Keras' TensorBoard callback

@@ -1,4 +1,9 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
+import VGGTLOptim
+import VGGTLData
+import VGGTLModels
 
 /// Where a trainer gets its batches: an image loader, or features held in memory.
 public protocol BatchProvider: AnyObject {

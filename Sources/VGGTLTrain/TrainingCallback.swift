@@ -1,3 +1,5 @@
+import VGGTLData
+
 /// Hooks into a training run, as Keras callbacks are: a `Trainer` calls each of its `callbacks`
 /// at these points, in order. For logging, stopping from outside, or (the test harness,
 /// Tests/FaultHarness) putting faults into a real run. Every method has an empty default.

@@ -1,3 +1,8 @@
+import VGGTLNN
+import VGGTLOptim
+import VGGTLData
+import VGGTLModels
+
 /// How a Trainer takes part in data-parallel training: Distributed/DataParallel implements it
 /// over MPI. A trainer without one runs as a single process, exactly as before.
 public protocol TrainingCoordinator: AnyObject {

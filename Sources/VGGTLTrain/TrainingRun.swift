@@ -1,4 +1,6 @@
 import Foundation
+import VGGTLTensors
+import VGGTLData
 
 /// One training run in its folder: after every epoch the history CSV, the curves picture,
 /// TensorBoard scalars and the checkpoints (last, and best by val_loss) are brought up to date.

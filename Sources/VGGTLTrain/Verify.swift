@@ -1,4 +1,9 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
+import VGGTLData
+import VGGTLIO
+import VGGTLModels
 
 /// `--verify`: the first batch through the model on its device and through a CPU twin (same
 /// weights, same seed and dropout masks): logits, loss and every trainable gradient are
@@ -96,12 +101,13 @@ public enum Verification {
     }
 
     /// Runs the first batch on `model`'s device and on the CPU and compares. The model is left
-    /// as it was (weights, BatchNorm statistics, dropout counters).
-    public static func firstBatch(_ model: Model, batch: Batch, samples: Int = 2) throws -> Report {
+    /// as it was (weights, BatchNorm statistics, dropout counters). `cpu` opens the reference
+    /// device (Train names no concrete device: the caller hands in the CPU).
+    public static func firstBatch(_ model: Model, batch: Batch, samples: Int = 2, cpu: () throws -> Device) throws -> Report {
         let snapshot = weightSet(of: model.layers)
         let results = try pass(model, x: batch.x, batch: batch)
         try loadWeights(snapshot, into: model.layers)
-        let twin = try Model(model.config, on: try CPUDevice(), seed: model.seed)
+        let twin = try Model(model.config, on: try cpu(), seed: model.seed)
         for (a, b) in zip(model.layers, twin.layers) {
             b.trainable = a.trainable
             if let da = a as? Dropout, let db = b as? Dropout { db.step = da.step }

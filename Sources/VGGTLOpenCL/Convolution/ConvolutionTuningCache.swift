@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// The autotuner's choices on disk, next to the kernel binaries: one small file per (device,
 /// driver, pass, geometry, candidate list), holding the name of the algorithm that measured

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// What an OpenCL convolution algorithm runs with: the plan's geometry, the device, its
 /// convolution kernels (builder, workspace slots, options, tiles) and the plan's kept kernels.
 struct OpenCLConvContext: ConvolutionContext {

@@ -1,6 +1,7 @@
 import Foundation
 import COpenCL
 import CCLBlast
+import VGGTLTensors
 
 /// What an OpenCL device's convolution plans use, resolved from `OpenCLDevice.Options` and the
 /// device when it opens (tests change it).

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// One way of computing passes of a convolution on an OpenCL device (Algorithms/, and the
 /// generic PointwiseGemm and Im2colGemm).

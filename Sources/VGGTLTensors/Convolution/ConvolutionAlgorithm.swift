@@ -1,12 +1,12 @@
 /// One pass of a convolution.
-enum ConvPass: String, CaseIterable, Sendable {
+package enum ConvPass: String, CaseIterable, Sendable {
     case forward, backwardData = "backward-data", backwardFilter = "backward-filter"
 }
 
 /// What a convolution algorithm runs with on one device: the geometry of the plan, the device,
 /// and the device's own workspace. Each backend's context adds what its own algorithms need
 /// (the CPU's thread count, OpenCL's kernel builder and workspace slots).
-protocol ConvolutionContext {
+package protocol ConvolutionContext {
     associatedtype Target: Device
     var geometry: WindowGeometry { get }
     var device: Target { get }
@@ -18,7 +18,7 @@ protocol ConvolutionContext {
 
 extension ConvolutionContext {
     /// Whether the geometry is a 1x1 stride-1 unpadded convolution: one GEMM per pass.
-    var isPointwise: Bool { PointwiseGemm<Self>.applies(geometry) }
+    package var isPointwise: Bool { PointwiseGemm<Self>.applies(geometry) }
 }
 
 /// One way of computing a convolution, as a value: its parameters (a tile shape, a Winograd
@@ -27,7 +27,7 @@ extension ConvolutionContext {
 /// heuristics or by timing them (DLPrimitives' Conv2DForward/BackwardData/BackwardFilter
 /// objects, src/core/conv.cpp, each with `algo()` and `workspace()`). Adding an algorithm is a
 /// file with one such type and a line in the backend's candidate list.
-protocol ConvolutionAlgorithm<Context>: Hashable {
+package protocol ConvolutionAlgorithm<Context>: Hashable {
     associatedtype Context: ConvolutionContext
     /// Whether it computes `pass` for the context's geometry.
     func supports(_ pass: ConvPass, _ c: Context) -> Bool
@@ -47,41 +47,43 @@ protocol ConvolutionAlgorithm<Context>: Hashable {
 /// The passes an algorithm does not compute: it says so, naming itself (plans only run passes
 /// an algorithm supports; tests call them directly).
 extension ConvolutionAlgorithm {
-    func forward(_ c: Context, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
+    package func forward(_ c: Context, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
         throw unsupported(.forward, c)
     }
-    func backwardData(_ c: Context, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
+    package func backwardData(_ c: Context, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
         throw unsupported(.backwardData, c)
     }
-    func backwardFilter(_ c: Context, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
+    package func backwardFilter(_ c: Context, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
         throw unsupported(.backwardFilter, c)
     }
 
-    func unsupported(_ pass: ConvPass, _ c: Context) -> VGGTLError {
+    package func unsupported(_ pass: ConvPass, _ c: Context) -> VGGTLError {
         .invalidArgument("\(name(pass, c)) has no \(pass.rawValue) pass")
     }
 
     /// Whether `other` is this very algorithm (same type and parameters).
-    func isSame(as other: any ConvolutionAlgorithm) -> Bool { AnyHashable(self) == AnyHashable(other) }
+    package func isSame(as other: any ConvolutionAlgorithm) -> Bool { AnyHashable(self) == AnyHashable(other) }
 }
 
 /// The transformed kernels one plan keeps for a frozen layer (Winograd's U, a copy in another
 /// layout), one per pass, each tagged with the algorithm that made it: a pass that switches
 /// algorithm starts afresh.
-final class KeptKernels {
+package final class KeptKernels {
     private var entries: [ConvPass: (owner: AnyHashable, kernel: KeptKernel)] = [:]
+
+    package init() {}
 
     /// The kept transform of `w` for `pass` by `owner` (see `KeptKernel.transform`), or nil when
     /// the kernel is not constant: the caller then transforms into its workspace.
-    func transform(_ pass: ConvPass, by owner: AnyHashable, of w: Tensor, constant: Bool, floats: Int, on device: Device,
+    package func transform(_ pass: ConvPass, by owner: AnyHashable, of w: Tensor, constant: Bool, floats: Int, on device: Device,
                    fill: (DeviceBuffer) throws -> Void) throws -> DeviceBuffer? {
         var entry = entries[pass].flatMap { $0.owner == owner ? $0.kernel : nil } ?? KeptKernel()
         defer { entries[pass] = (owner, entry) }
         return try entry.transform(of: w, constant: constant, floats: floats, on: device, fill: fill)
     }
 
-    func release() { entries = [:] }
+    package func release() { entries = [:] }
 
     /// Floats held now (tests, reports).
-    var floats: Int { entries.values.reduce(0) { $0 + $1.kernel.floats } }
+    package var floats: Int { entries.values.reduce(0) { $0 + $1.kernel.floats } }
 }

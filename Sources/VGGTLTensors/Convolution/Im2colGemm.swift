@@ -3,28 +3,30 @@
 /// matrix of `tileRows` output pixels at a time lives in the workspace (a whole im2col of
 /// block1_conv2 at batch 32 would be 3.7 GB). Backward-data multiplies dy by the kernel into
 /// column tiles and scatters them back with col2imAdd.
-struct Im2colGemm<Context: ConvolutionContext>: ConvolutionAlgorithm {
+package struct Im2colGemm<Context: ConvolutionContext>: ConvolutionAlgorithm {
+    package init() {}
+
     /// Output rows per tile: at most the context's `im2colTileFloats` of columns (at least one row).
     func tileRows(_ c: Context) -> Int {
         let g = c.geometry
         return max(1, min(g.outPixels, c.im2colTileFloats / g.patchSize))
     }
 
-    func supports(_ pass: ConvPass, _ c: Context) -> Bool { true }
+    package func supports(_ pass: ConvPass, _ c: Context) -> Bool { true }
 
-    func name(_ pass: ConvPass, _ c: Context) -> String {
+    package func name(_ pass: ConvPass, _ c: Context) -> String {
         pass == .backwardData ? "gemm-col2im(tile \(tileRows(c)) rows)" : "im2col-gemm(tile \(tileRows(c)) rows)"
     }
 
     /// One column tile, whatever the pass.
-    func workspace(_ pass: ConvPass, _ c: Context) -> Int { tileRows(c) * c.geometry.patchSize }
+    package func workspace(_ pass: ConvPass, _ c: Context) -> Int { tileRows(c) * c.geometry.patchSize }
 
     private func tiles(_ c: Context, _ body: (_ row0: Int, _ rows: Int) -> Void) {
         let total = c.geometry.outPixels, step = tileRows(c)
         for row0 in stride(from: 0, to: total, by: step) { body(row0, min(step, total - row0)) }
     }
 
-    func forward(_ c: Context, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
+    package func forward(_ c: Context, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
         let d = c.device, g = c.geometry
         let col = try c.workspace(workspace(.forward, c))
         tiles(c) { row0, rows in
@@ -36,7 +38,7 @@ struct Im2colGemm<Context: ConvolutionContext>: ConvolutionAlgorithm {
         biasAndReLU(d, g, bias: bias, relu: relu, y: y)
     }
 
-    func backwardData(_ c: Context, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
+    package func backwardData(_ c: Context, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
         let d = c.device, g = c.geometry
         let dcol = try c.workspace(workspace(.backwardData, c))
         d.fill(dx.buffer, value: 0, offset: 0, count: g.inCount)
@@ -48,7 +50,7 @@ struct Im2colGemm<Context: ConvolutionContext>: ConvolutionAlgorithm {
         }
     }
 
-    func backwardFilter(_ c: Context, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
+    package func backwardFilter(_ c: Context, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
         let d = c.device, g = c.geometry
         let col = try c.workspace(workspace(.backwardFilter, c))
         tiles(c) { row0, rows in

@@ -1,16 +1,18 @@
 /// A 1x1 stride-1 unpadded convolution is one GEMM per pass: the NHWC input is already the
 /// (pixels x C) matrix. Written on the Device primitives, for every backend.
-struct PointwiseGemm<Context: ConvolutionContext>: ConvolutionAlgorithm {
+package struct PointwiseGemm<Context: ConvolutionContext>: ConvolutionAlgorithm {
+    package init() {}
+
     static func applies(_ g: WindowGeometry) -> Bool {
         g.kH == 1 && g.kW == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padLeft == 0
             && g.outH == g.inH && g.outW == g.inW
     }
 
-    func supports(_ pass: ConvPass, _ c: Context) -> Bool { Self.applies(c.geometry) }
-    func name(_ pass: ConvPass, _ c: Context) -> String { "gemm-1x1" }
-    func workspace(_ pass: ConvPass, _ c: Context) -> Int { 0 }
+    package func supports(_ pass: ConvPass, _ c: Context) -> Bool { Self.applies(c.geometry) }
+    package func name(_ pass: ConvPass, _ c: Context) -> String { "gemm-1x1" }
+    package func workspace(_ pass: ConvPass, _ c: Context) -> Int { 0 }
 
-    func forward(_ c: Context, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
+    package func forward(_ c: Context, x: Tensor, w: Tensor, bias: Tensor?, relu: Bool, y: Tensor, kernelIsConstant: Bool) throws {
         let d = c.device, g = c.geometry
         d.gemm(transA: false, transB: false, m: g.outPixels, n: g.outC, k: g.inC, alpha: 1,
                a: x.buffer, aOffset: 0, lda: g.inC, b: w.buffer, bOffset: 0, ldb: g.outC,
@@ -18,14 +20,14 @@ struct PointwiseGemm<Context: ConvolutionContext>: ConvolutionAlgorithm {
         biasAndReLU(d, g, bias: bias, relu: relu, y: y)
     }
 
-    func backwardData(_ c: Context, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
+    package func backwardData(_ c: Context, dy: Tensor, w: Tensor, dx: Tensor, kernelIsConstant: Bool) throws {
         let g = c.geometry
         c.device.gemm(transA: false, transB: true, m: g.outPixels, n: g.inC, k: g.outC, alpha: 1,
                       a: dy.buffer, aOffset: 0, lda: g.outC, b: w.buffer, bOffset: 0, ldb: g.outC,
                       beta: 0, c: dx.buffer, cOffset: 0, ldc: g.inC)
     }
 
-    func backwardFilter(_ c: Context, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
+    package func backwardFilter(_ c: Context, x: Tensor, dy: Tensor, dw: Tensor, db: Tensor?) throws {
         let d = c.device, g = c.geometry
         d.gemm(transA: true, transB: false, m: g.inC, n: g.outC, k: g.outPixels, alpha: 1,
                a: x.buffer, aOffset: 0, lda: g.inC, b: dy.buffer, bOffset: 0, ldb: g.outC,
@@ -42,6 +44,6 @@ func biasAndReLU(_ d: Device, _ g: WindowGeometry, bias: Tensor?, relu: Bool, y:
 
 /// db (overwritten) = the sum of dy over the output pixels, for algorithms whose kernel gradient
 /// does not compute it alongside.
-func biasGradient(_ d: Device, _ g: WindowGeometry, dy: Tensor, db: Tensor?) {
+package func biasGradient(_ d: Device, _ g: WindowGeometry, dy: Tensor, db: Tensor?) {
     if let db { d.biasGradient(dy.buffer, rows: g.outPixels, channels: g.outC, db: db.buffer, accumulate: false) }
 }

@@ -112,21 +112,21 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     }
 }
 
-func mib(_ bytes: Int) -> String {
+package func mib(_ bytes: Int) -> String {
     let m = Double(bytes) / 1_048_576
     return m >= 1024 ? String(format: "%.1f GiB", m / 1024) : String(format: "%.1f MiB", m)
 }
 
 /// "[3,3,3,64]": shapes as the weights errors print them.
-func compactShape(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ",") + "]" }
+package func compactShape(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ",") + "]" }
 
 /// The first few items of a long list, then how many more.
-func listSome(_ items: [String], limit: Int = 8) -> String {
+package func listSome(_ items: [String], limit: Int = 8) -> String {
     items.count <= limit ? items.joined(separator: ", ")
         : items.prefix(limit).joined(separator: ", ") + " and \(items.count - limit) more"
 }
 
-func openCLErrorName(_ code: Int32) -> String {
+package func openCLErrorName(_ code: Int32) -> String {
     switch code {
     case -1: return "CL_DEVICE_NOT_FOUND"
     case -2: return "CL_DEVICE_NOT_AVAILABLE"

@@ -1,4 +1,8 @@
 import Foundation
+import VGGTLData
+import VGGTLIO
+import VGGTLNN
+import VGGTLTensors
 
 extension ModelConfig.Trunk {
     public static let inceptionV3 = Self(declaring: "inceptionv3")

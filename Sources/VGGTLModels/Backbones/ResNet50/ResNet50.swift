@@ -1,4 +1,7 @@
 import Foundation
+import VGGTLNN
+import VGGTLData
+import VGGTLIO
 
 extension ModelConfig.Trunk {
     public static let resnet50 = Self(declaring: "resnet50")

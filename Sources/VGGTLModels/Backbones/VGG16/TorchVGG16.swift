@@ -1,4 +1,6 @@
 import Foundation
+import VGGTLTensors
+import VGGTLIO
 
 /// PyTorch VGG16 weights (torchvision `vgg16`, `vgg16_bn`, timm `vgg16`) mapped onto our
 /// Keras-named layers by position, converted once: conv weights OIHW -> HWIO, linear weights

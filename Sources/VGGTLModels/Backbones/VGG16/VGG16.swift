@@ -1,4 +1,8 @@
 import Foundation
+import VGGTLTensors
+import VGGTLNN
+import VGGTLData
+import VGGTLIO
 
 extension ModelConfig.Trunk {
     public static let vgg16 = Self(declaring: "vgg16")

@@ -1,5 +1,6 @@
 import COpenCL
 import CCLBlast
+import VGGTLTensors
 
 /// CLBlast's own implicit-im2col convolution (`CLBlastSconvgemm`, CLBlast 1.5), forward only,
 /// between copies to and from its NCHW/OIHW layouts (Kernels/conv/layout.cl); the OIHW copy of

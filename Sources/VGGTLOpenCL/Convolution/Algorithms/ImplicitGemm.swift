@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// The patch gather fused into the GEMM tile loads (Kernels/conv/implicit_gemm.cl), bias and
 /// ReLU in the epilogue, no im2col buffer. Backward-data runs it as the transposed convolution:
 /// dy convolved with the kernel read flipped (and dy dilated by the stride).

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// Winograd F(m x m, 3 x 3) for 3x3 stride-1 convolutions (Kernels/conv/winograd.cl), in chunks
 /// of tiles that fit the workspace: input transform, (m+2)^2 batched GEMMs with `tile`, output
 /// transform with bias and ReLU. Backward-data is the same on the transposed convolution; the

@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// The kernel gradient as a GEMM over chunks of the N*OH*OW output pixels, one chunk per
 /// work-group layer (Kernels/conv/split_k.cl), partial sums reduced on the device; the bias
 /// gradient alongside.

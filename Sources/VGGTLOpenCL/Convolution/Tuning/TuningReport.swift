@@ -1,3 +1,5 @@
+import VGGTLTensors
+
 /// One autotune result: the winning algorithm's kind ("implicit-gemm", "winograd-F(4x4,3x3)";
 /// the whole name for untiled ones) and its tile.
 struct TunedChoice: Sendable {
