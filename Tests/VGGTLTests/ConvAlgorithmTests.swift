@@ -1,5 +1,8 @@
 import XCTest
 @testable import VGGTL
+@testable import VGGTLTensors
+@testable import VGGTLCPU
+@testable import VGGTLNN
 
 /// The CPU's convolution algorithms agree with each other: Winograd F(2x2,3x3) and F(4x4,3x3)
 /// against im2col + GEMM (itself finite-difference checked in GradientCheckTests), forward with

@@ -1,5 +1,9 @@
 import XCTest
 @testable import VGGTL
+@testable import VGGTLTensors
+@testable import VGGTLCPU
+@testable import VGGTLNN
+@testable import VGGTLOpenCL
 @testable import VGGTLCLI
 
 /// Convolution plans: every device's plan against a naive direct convolution at odd geometries,

@@ -1,5 +1,7 @@
 import XCTest
 @testable import VGGTL
+@testable import VGGTLTensors
+@testable import VGGTLOpenCL
 
 /// The OpenCL convolution algorithms (implicit GEMM, split-K, Winograd F(2x2)/F(4x4), and the
 /// CLBlast im2col/1x1/convgemm paths they are chosen against) on PoCL, each pass against a float64

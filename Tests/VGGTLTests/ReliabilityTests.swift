@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import VGGTL
+@testable import VGGTLOpenCL
 #if canImport(Glibc)
 import Glibc
 #endif
