@@ -84,7 +84,7 @@ public func runVGGTL(arguments: [String], environment: [String: String], seams: 
                      + "(the commands that do: devices, train, finetune, train-top, evaluate, extract, bench --distributed)")
             }
             // Rank 0 alone prints; the others keep stderr for their warnings and errors.
-            if launch.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
+            if launch.rank != 0 { silenceStandardOutput() }
         }
         try command.run()
         Job.comm?.finalize()

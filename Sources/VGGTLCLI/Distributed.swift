@@ -11,6 +11,8 @@ import VGGTLDistributed
 /// a single process and never loads MPI.
 enum Job {
     static var launch: MPILaunch? { RunContext.current.launch }
+    /// nonisolated(unsafe): set by `start` and read by the commands, all on the main thread,
+    /// the only thread that may call MPI (funneled mode).
     nonisolated(unsafe) private(set) static var comm: Communicator?
     static var rank: Int { launch?.rank ?? 0 }
     static var isPrimary: Bool { rank == 0 }

@@ -47,6 +47,8 @@ public final class Communicator {
     /// Tags of the point-to-point messages a hang report exchanges (collectives do not use tags).
     static let probeTag: Int32 = 31_001, replyTag: Int32 = 31_002, gatherTag: Int32 = 31_003
 
+    /// nonisolated(unsafe): read and written only by `start`, which MPI's funneled mode (only the
+    /// main thread calls MPI) already confines to the main thread.
     nonisolated(unsafe) private static var started = false
 
     /// MPI_Init_thread (funneled: only the main thread calls MPI), MPI_ERRORS_RETURN on the
@@ -317,7 +319,7 @@ public final class Communicator {
 
     /// Ends every rank of the job now (after an error on this one) with `code`.
     public func abort(_ code: Int32) -> Never {
-        fflush(stdout)
+        flushStandardOutput()
         _ = mpi.abort(comm, code)
         exit(code)
     }

@@ -1,4 +1,7 @@
-import CHDF5
+// The predefined types and property classes are C globals (H5T_NATIVE_FLOAT_g, ...) that
+// H5open() sets once, before any other call (see `setup`), and never changes; every use is
+// under `HDF5.lock` besides. So they are read as constants.
+@preconcurrency import CHDF5
 import Foundation
 import VGGTLTensors
 

@@ -45,6 +45,8 @@ public enum KerasH5 {
             self.read = read; self.describe = describe
         }
     }
+    /// nonisolated(unsafe): set once by a program before it reads any file or starts a thread
+    /// (the CLI, first thing in `runVGGTL`), and only read after that.
     nonisolated(unsafe) public static var isolation: Isolation?
 
     /// Every weight of every layer in `layer_names` order, with canonical names (through

@@ -11,7 +11,10 @@ import Darwin
 /// atomically, so the previous one survives even that.
 public enum TrainingInterrupt {
     /// The signal number received (0: none). Written by the handler, read by the training loop.
-    private static let flag: UnsafeMutablePointer<sig_atomic_t> = {
+    /// nonisolated(unsafe): the pointer never changes after its one-time initialisation (Swift
+    /// runs a static's initialiser once, thread-safely), and what it points to is a single
+    /// sig_atomic_t, the one type C lets a signal handler write while other code reads it.
+    nonisolated(unsafe) private static let flag: UnsafeMutablePointer<sig_atomic_t> = {
         let p = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
         p.initialize(to: 0)
         return p

@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 
 /// Keras-like progress: "12/63 [=====>........] - ETA: 1:23 - loss: 0.4123 - acc: 0.8125 - 35.2 img/s".
 /// Redrawn in place on a terminal; on a pipe or file only the epoch's final line is printed.
@@ -21,7 +22,7 @@ public final class ProgressBar {
         if transient {
             guard interactive else { return }
             if final {
-                if drawn > 0 { print("\r" + String(repeating: " ", count: drawn) + "\r", terminator: ""); fflush(stdout) }
+                if drawn > 0 { print("\r" + String(repeating: " ", count: drawn) + "\r", terminator: ""); flushStandardOutput() }
                 return
             }
         }
@@ -36,7 +37,7 @@ public final class ProgressBar {
         for (name, value) in metrics { line += " - \(name): \(String(format: "%.4f", value))" }
         line += String(format: " - %.1f img/s", Double(images) / max(elapsed, 1e-9))
         if interactive { print("\r\(line)", terminator: final ? "\n" : ""); drawn = line.count } else if final { print(line) }
-        fflush(stdout)
+        flushStandardOutput()
     }
 }
 

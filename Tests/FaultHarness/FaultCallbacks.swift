@@ -25,7 +25,7 @@ final class InterruptAfterBatches: TrainingCallback {
             raise(signal)
         } else {
             print("vggtl-test: waiting for a signal")
-            fflush(stdout)
+            flushStandardOutput()
             for _ in 0..<600 where TrainingInterrupt.pending == nil { usleep(100_000) }
         }
     }

@@ -16,7 +16,8 @@ final class BackboneTests: VGGTLTestCase {
     }()
 
     /// Each backbone with Keras' top (1000 classes), built once (their weights take a while in a
-    /// debug build) at the smallest input: shapes are computed for any input size.
+    /// debug build) at the smallest input: shapes are computed for any input size. (One test at a
+    /// time: see cpuDevice.)
     nonisolated(unsafe) static var models: [ModelConfig.Trunk: Model] = [:]
     func model(_ trunk: ModelConfig.Trunk) throws -> Model {
         if let m = Self.models[trunk] { return m }

@@ -6,7 +6,8 @@ import VGGTL
 /// JPEGs written here: a learnable task (red-ish vs blue-ish noise), so training must reach high
 /// accuracy; resume must equal an uninterrupted run; classes follow sorted folder names.
 final class CommandTests: VGGTLTestCase {
-    static var data: URL!
+    /// The dataset, written once by setUp for the class (one test at a time: see cpuDevice).
+    nonisolated(unsafe) static var data: URL!
     var temp: URL!
 
     static var binary: URL { vggtlBinary }

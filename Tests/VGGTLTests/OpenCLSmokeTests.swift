@@ -5,7 +5,8 @@ import VGGTL
 /// Smoke tests of the OpenCL backend: a handful of primitives on OpenCLDevice(index: 0) against
 /// CPUDevice, within float tolerance. (The full parity suite lives in ParityTests.)
 final class OpenCLSmokeTests: VGGTLTestCase {
-    private static let devices: (cl: OpenCLDevice, cpu: CPUDevice)? = {
+    /// One test at a time uses them (see cpuDevice).
+    nonisolated(unsafe) private static let devices: (cl: OpenCLDevice, cpu: CPUDevice)? = {
         guard let cl = try? OpenCLDevice(index: 0), let cpu = try? CPUDevice() else { return nil }
         return (cl, cpu)
     }()

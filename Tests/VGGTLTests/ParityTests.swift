@@ -2,8 +2,9 @@ import XCTest
 import VGGTL
 
 /// The OpenCL device these tests compare against the CPU (PoCL in CI). Missing OpenCL is a
-/// failure, not a skip: CI installs pocl-opencl-icd so that every kernel is exercised.
-let openclDevice: OpenCLDevice = {
+/// failure, not a skip: CI installs pocl-opencl-icd so that every kernel is exercised. One test
+/// at a time uses it (see cpuDevice).
+nonisolated(unsafe) let openclDevice: OpenCLDevice = {
     do { return try OpenCLDevice(index: 0) } catch { fatalError("no OpenCL device for parity tests: \(error)") }
 }()
 

@@ -2,7 +2,9 @@ import XCTest
 import VGGTL
 
 /// One CPU device shared by the tests (OpenBLAS loads once per process anyway).
-let cpuDevice: CPUDevice = try! CPUDevice()
+/// nonisolated(unsafe), here and on the other shared test state: XCTest runs the tests of one
+/// process one after another on one thread (`swift test --parallel` runs several processes).
+nonisolated(unsafe) let cpuDevice: CPUDevice = try! CPUDevice()
 
 func randomArray(_ count: Int, seed: UInt64, range: ClosedRange<Float> = -1...1) -> [Float] {
     var g = SeededGenerator(seed: seed)
@@ -99,7 +101,7 @@ final class TestWatchdog: NSObject, XCTestObservation, @unchecked Sendable {
 }
 
 /// Tests run a single layer through a one-layer network (the network owns the layer's memory);
-/// these give layers the forward/backward of a standalone layer.
+/// these give layers the forward/backward of a standalone layer. (One test at a time: see cpuDevice.)
 nonisolated(unsafe) private var singleLayerNetworks: [ObjectIdentifier: Graph] = [:]
 extension Layer {
     var network: Graph {
