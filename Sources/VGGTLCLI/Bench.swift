@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
     @Option(help: "GEMM size for the peak measurement (0 skips it).") var gemm = 2048
     @Flag(help: "Print JSON for scripts instead of a table.") var json = false
     @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter, each with the algorithm the device's plan runs), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
-    @Flag(help: "--layers on an OpenCL device whose autotune is on (GPUs; VGGTL_OCL_AUTOTUNE=1 elsewhere), then the device's entry for its convolution tile table (Sources/VGGTL/Devices/OpenCL/Convolution/Tuning/) from what the autotune chose, ready to paste (with --json: the report's tuningEntry).") var tune = false
+    @Flag(help: "--layers on an OpenCL device whose autotune is on (GPUs; VGGTL_OCL_AUTOTUNE=1 elsewhere), then the device's entry for its convolution tile table (Sources/VGGTLOpenCL/Convolution/Tuning/) from what the autotune chose, ready to paste (with --json: the report's tuningEntry).") var tune = false
     @Option(help: "Image size for --layers.") var size = 150
     @Option(help: "Batch for --layers.") var batch = 16
     @Flag(help: "Data-parallel training steps (run under mpirun -np N; without it, one process): global img/s and the gradient allreduce time per step, exposed after backward and alone. Cases: part150,bn32 unless --cases names others.")

@@ -346,7 +346,7 @@ final class OpenCLConvolutionTests: VGGTLTestCase {
         XCTAssertEqual(ConvTileTable.tiles(for: cls("Someone", "", "Something", .gpu)), ConvTileTable.Family.gpus.tiles.map(ConvTileTable.parse))
         // Every list of every family parses, fits the staging loops, and its family has its file.
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources/VGGTL/Devices/OpenCL/Convolution/Tuning")
+            .appendingPathComponent("Sources/VGGTLOpenCL/Convolution/Tuning")
         for f in ConvTileTable.families + [.fallback] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(f.name + ".swift").path), f.name)
             for list in [f.tiles] + (f.architectures + f.devices).map(\.tiles) {

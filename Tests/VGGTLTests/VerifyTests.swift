@@ -5,7 +5,7 @@ import Foundation
 
 /// `--verify` (issue 12): no false alarm where the device is right, a real fault is caught.
 /// The device is PoCL (an OpenCL device on this CPU) at 32x32 so that the whole matrix stays
-/// quick; the tolerance is calibrated against float32 rounding (see Train/Verify.swift).
+/// quick; the tolerance is calibrated against float32 rounding (see Sources/VGGTLTrain/Verify.swift).
 final class VerifyTests: BinaryTestCase {
     func openCL() throws -> OpenCLDevice {
         try requireOpenCL()

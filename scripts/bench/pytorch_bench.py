@@ -13,7 +13,7 @@ TF32 off in cuDNN and cuBLAS (exact float32, what vggtl computes), tf32 is PyTor
 for convolutions with TF32 matmuls allowed, and bf16 is autocast with channels_last; cuDNN's
 autotuner (cudnn.benchmark) is on and 3 warm-up steps run before the timed ones.
 
-Cases (as Sources/VGGTL/Bench/Workloads.swift):
+Cases (as Sources/VGGTLBench/Workloads.swift):
   extract224 / extract150: VGG16 conv trunk forward (no grad), batch 32
   full150 / full224: every layer trained, trunk + Flatten-Dense256-ReLU-Dropout0.5-Dense2,
                      softmax cross-entropy, SGD lr 1e-4 momentum 0.9, batch 16

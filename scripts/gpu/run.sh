@@ -8,7 +8,7 @@
 #      and a fine-tune whose --verify compares the first batch's gradients with the CPU
 #   3. `vggtl bench --layers` at 224x224 batch 16: every convolution pass with its algorithm
 #      (the first use autotunes each geometry; choices and kernels land in the cache; --tune adds
-#      the tile-table entry of what won, for Sources/VGGTL/Devices/OpenCL/Convolution/Tuning/),
+#      the tile-table entry of what won, for Sources/VGGTLOpenCL/Convolution/Tuning/),
 #      then the same with VGGTL_OCL_CONV=im2col, the generic path the new kernels replace
 #   4. `vggtl bench` for the six cases, and full224 alone with its GPU memory sampled
 #   5. PyTorch CUDA on the same cases in fp32 (TF32 off), tf32 (its default) and bf16
