@@ -5,7 +5,7 @@
 package enum Winograd {
     /// Coefficients of one transform, stored sparse by rows: out[r] = sum coef * in[idx].
     package struct Transform {
-        package let outSize: Int, inSize: Int
+        let outSize: Int, inSize: Int
         package let rows: [[(Int, Float)]]
         init(_ dense: [[Float]]) {
             outSize = dense.count; inSize = dense[0].count
@@ -21,7 +21,7 @@ package enum Winograd {
         package let at: Transform   // m x alpha, applied to products
         package let a: Transform    // alpha x m: the output transform's adjoint (gradients of outputs -> products)
         package let gt: Transform   // 3 x alpha: the kernel transform's adjoint (product gradients -> kernel gradients)
-        package var name: String { Winograd.name(m) }
+        var name: String { Winograd.name(m) }
 
         init(m: Int, bt: [[Float]], g: [[Float]], at: [[Float]]) {
             func transpose(_ d: [[Float]]) -> [[Float]] { d[0].indices.map { j in d.map { $0[j] } } }
@@ -31,12 +31,12 @@ package enum Winograd {
         }
     }
 
-    package static let f2 = Variant(m: 2,
+    static let f2 = Variant(m: 2,
         bt: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
         g: ([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
         at: ([[1, 1, 1, 0], [0, 1, -1, -1]]))
 
-    package static let f4 = Variant(m: 4,
+    static let f4 = Variant(m: 4,
         bt: ([[4, 0, -5, 0, 1, 0],
                        [0, -4, -4, 1, 1, 0],
                        [0, 4, -4, -1, 1, 0],
@@ -62,7 +62,7 @@ package enum Winograd {
 
     /// Transformed-domain multiplies per channel pair of F(m x m) over an outH x outW output:
     /// tiles x (m+2)^2.
-    package static func multiplies(m: Int, outH: Int, outW: Int) -> Int {
+    static func multiplies(m: Int, outH: Int, outW: Int) -> Int {
         ((outH + m - 1) / m) * ((outW + m - 1) / m) * (m + 2) * (m + 2)
     }
 
