@@ -29,7 +29,8 @@ let package = Package(
         // IEEE half-float conversions (F16C where the CPU has it) for fp16 gradient compression.
         .target(name: "CHalf", path: "Sources/CHalf"),
         // The engine, one target per room; dependencies point down, so the layering in
-        // DESIGN.md is the compiler's to keep. Only VGGTLBackends imports a concrete device.
+        // DESIGN.md is the compiler's to keep (and LayeringTests checks every file's imports,
+        // which SwiftPM does not). Only VGGTLBackends imports a concrete device.
         .target(name: "VGGTLTensors", path: "Sources/VGGTLTensors",
                 linkerSettings: [.linkedLibrary("m")]),
         // Swift 5 mode: the CPU kernels split a tensor between threads with
