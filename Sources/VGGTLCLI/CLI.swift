@@ -91,11 +91,11 @@ public func runVGGTL(arguments: [String], environment: [String: String], seams: 
     } catch let error as VGGTLError {
         if case let .interrupted(signal, _, _, _, _) = error {
             // Not a failure of vggtl, but the run did not finish: the shell's code for the signal.
-            if Job.isPrimary { writeStandardError("vggtl: \(error.description)\n") }
+            if Job.isPrimary { writeStandardError("vggtl: \(FlagWording.message(error))\n") }
             Job.comm?.finalize()
             exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : signal.hasPrefix("SIGUSR1") ? 128 + SIGUSR1 : 128 + SIGINT)
         }
-        fail(error.description)
+        fail(FlagWording.message(error))
     } catch {
         // A VGGTLError thrown while flags are validated (before any work): the same one-line form.
         if VGGTLCommand.exitCode(for: error) == .failure, case let m = VGGTLCommand.message(for: error), !m.isEmpty, !m.contains("\n") {

@@ -142,8 +142,8 @@ struct Predict: ParsableCommand {
                     print(file + ": " + best.map { "\(info.classNames[$0]) \(String(format: "%.4f", p[$0]))" }.joined(separator: ", "))
                 }
             } catch let e as VGGTLError {
-                if json { out.skipped.append(.init(file: file, reason: e.description)) }
-                stderr("warning: skipped \(file): \(e)")
+                if json { out.skipped.append(.init(file: file, reason: FlagWording.message(e))) }
+                stderr("warning: skipped \(file): \(FlagWording.message(e))")
             }
         }
         if json { try printJSON(out) }

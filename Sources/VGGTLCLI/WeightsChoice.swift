@@ -124,14 +124,3 @@ struct WeightsChoice {
         return parts.joined(separator: "; ")
     }
 }
-
-/// The lines a load owes the user: layers paired by order (names not ours) and torch tensors left out.
-func reportLoadNotes(_ r: WeightLoadReport, file: String) {
-    let name = URL(fileURLWithPath: file).lastPathComponent
-    if let first = r.pairedByOrder.first {
-        print("\(name): its layer names are not ours (\(first.file) for our \(first.model), ...): \(r.pairedByOrder.count) layers paired by order, as Keras' load_weights does")
-    }
-    if !r.leftOut.isEmpty {
-        print("\(name): left out \(r.leftOut.count) tensors \(r.leftOutReason)")
-    }
-}

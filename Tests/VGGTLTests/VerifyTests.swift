@@ -43,7 +43,7 @@ final class VerifyTests: BinaryTestCase {
             let m = try model(trunk, dropout: dropout, unfreeze: unfreeze, on: cl)
             let before = weightSet(of: m.layers), steps = m.dropoutSteps
             let t = Date()
-            let r = try Verification.firstBatch(m, batch: batch(n))
+            let r = try Verification.firstBatch(m, batch: batch(n), cpu: { try CPUDevice() })
             let what = "\(trunk.rawValue) unfreeze \(unfreeze) dropout \(dropout) batch \(n)"
             XCTAssertTrue(r.agrees, "\(what): false alarm\n\(r.table)")
             XCTAssertEqual(r.checks.count, 2 + m.network.trainableParameters.count, what)

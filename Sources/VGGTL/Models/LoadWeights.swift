@@ -14,6 +14,20 @@ public struct WeightLoadReport {
     /// Torch tensors left out on purpose (Inception3's AuxLogits.*), and why ("of the auxiliary classifier ...").
     public var leftOut: [String] = []
     public var leftOutReason = ""
+
+    /// The lines a load owes the user: layers paired by order (names not ours) and torch
+    /// tensors left out. `file`: the weights file's path.
+    public func notes(file: String) -> [String] {
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        var lines: [String] = []
+        if let first = pairedByOrder.first {
+            lines.append("\(name): its layer names are not ours (\(first.file) for our \(first.model), ...): \(pairedByOrder.count) layers paired by order, as Keras' load_weights does")
+        }
+        if !leftOut.isEmpty {
+            lines.append("\(name): left out \(leftOut.count) tensors \(leftOutReason)")
+        }
+        return lines
+    }
 }
 
 /// Copies the weights of `w` into the layers with the same names ("block1_conv1/kernel") and

@@ -1,7 +1,10 @@
 /// The one error type of vggtl. Every case names what is wrong (file, layer, flag or device)
 /// and its description says what to do; the CLI prints it and exits non-zero.
 public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
+    /// A command-line flag's value (the CLI's own checks).
     case badFlag(flag: String, value: String, expected: String)
+    /// A setting's value that cannot work, and what would.
+    case invalidSetting(Setting, value: String, expected: String)
     case noOpenCLDevice
     case deviceIndexOutOfRange(index: Int, count: Int)
     case openCL(call: String, code: Int32, device: String)
@@ -41,11 +44,31 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     indirect case runStopped(cause: VGGTLError, kept: String?)
     /// Data-parallel training under MPI: what went wrong, seen from `rank` of `size`.
     case distributed(rank: Int, size: Int, reason: String)
+    // Training sessions (`TrainingSession`): a run that cannot start as configured.
+    /// Early stopping watches val_loss, and there is no validation data.
+    case earlyStoppingWithoutValidation(patience: Int)
+    /// Resuming a run folder without a last checkpoint.
+    case nothingToResume(folder: String)
+    /// A fresh run into a folder that holds one.
+    case runExists(folder: String)
+    /// Resuming on data with other classes than the run's.
+    case resumedClassesDiffer(folder: String, saved: [String], now: [String])
+    /// Resuming with another model or input size than the run's (`saved`: the run's, in words).
+    case resumedModelDiffers(folder: String, saved: String)
+    /// The first batch on `device` and on the CPU differ beyond float32 rounding in `failing`
+    /// of `checked` tensors; `worst`: the numbers of the worst three.
+    case verificationFailed(device: String, failing: Int, checked: Int, worst: String)
+    /// The head in the starting weights does not fit the task, and it must.
+    case headDoesNotFit(file: String, details: String)
+    /// A run whose head should start this model's was trained on other classes.
+    case topModelClassesDiffer(folder: String, trained: [String], now: [String])
 
     public var description: String {
         switch self {
         case let .badFlag(flag, value, expected):
             return "invalid value '\(value)' for \(flag): expected \(expected)"
+        case let .invalidSetting(setting, value, expected):
+            return "invalid \(setting.title) '\(value)': expected \(expected)"
         case .noOpenCLDevice:
             return "--device opencl: no OpenCL device found. Install a driver (for the CPU: apt-get install pocl-opencl-icd), check `vggtl devices`, or use --device cpu"
         case let .deviceIndexOutOfRange(index, count):
@@ -108,6 +131,24 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
             return cause.description + keep
         case let .distributed(rank, size, reason):
             return "rank \(rank) of \(size): \(reason)"
+        case let .earlyStoppingWithoutValidation(patience):
+            return "early stopping (patience \(patience)) needs validation data to watch: give the session validation batches"
+        case let .nothingToResume(folder):
+            return "\(folder) has no last.json to resume from; start a new run instead"
+        case let .runExists(folder):
+            return "\(folder) already holds a run; resume it or choose another run folder"
+        case let .resumedClassesDiffer(folder, saved, now):
+            return "the run in \(folder) was trained on \(saved.count) classes \(saved), the data now has \(now.count) classes \(now); "
+                + "resume with the same data, or start a new run in another folder"
+        case let .resumedModelDiffers(folder, saved):
+            return "the run in \(folder) was started with another model or input size (\(saved)); resume with the same model or start a new run in another folder"
+        case let .verificationFailed(device, failing, checked, worst):
+            return "verification: on the first batch \(device) differs from the CPU by more than float32 rounding explains in "
+                + "\(failing) of \(checked) tensors: \(worst). Its report lists every tensor; train on the CPU if the device's results cannot be trusted"
+        case let .headDoesNotFit(file, details):
+            return "the head in \(file) does not fit this task (\(details)); let the head start fresh instead"
+        case let .topModelClassesDiffer(folder, trained, now):
+            return "the top model \(folder) was trained on \(trained.count) classes \(trained), the data has \(now.count) classes \(now); the class folders must match"
         }
     }
 }

@@ -18,6 +18,13 @@ public enum LearningRateSchedule: Equatable, Codable, Sendable {
         }
     }
 
+    /// The schedule of a stage of `epochs` epochs: a cosine decays over them, the others do not
+    /// depend on them.
+    public func over(epochs: Int) -> LearningRateSchedule {
+        if case .cosine(_, let floor) = self { return .cosine(epochs: epochs, floor: floor) }
+        return self
+    }
+
     /// `constant`, `step:EVERY:FACTOR` (e.g. step:10:0.1), `cosine` or `cosine:FLOOR`.
     public init(parsing text: String, epochs: Int) throws {
         let parts = text.lowercased().split(separator: ":").map(String.init)

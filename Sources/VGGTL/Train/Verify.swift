@@ -69,13 +69,15 @@ public enum Verification {
         }
 
         /// The message when they disagree: the numbers, and what the user can do.
-        public var disagreement: String {
+        public var disagreement: String { failure.description }
+
+        /// The error when they disagree: the numbers of the worst three tensors.
+        public var failure: VGGTLError {
             let list = failures.sorted { $0.score > $1.score }.prefix(3).map {
                 String(format: "%@ relative L2 error %.2e vs tolerance %.2e (float32 rounding moves it by %.2e)",
                        $0.name, $0.relativeError, $0.relative($0.tolerance), $0.relative($0.rounding))
             }.joined(separator: "; ")
-            return "--verify: on the first batch \(device) differs from the CPU by more than float32 rounding explains in "
-                + "\(failures.count) of \(checks.count) tensors: \(list). Add --verify-report for every tensor; train with --device cpu if the device's results cannot be trusted"
+            return .verificationFailed(device: device, failing: failures.count, checked: checks.count, worst: list)
         }
 
         /// Every tensor: size, CPU norm, relative error, rounding estimate and tolerance.
@@ -96,12 +98,13 @@ public enum Verification {
     }
 
     /// Runs the first batch on `model`'s device and on the CPU and compares. The model is left
-    /// as it was (weights, BatchNorm statistics, dropout counters).
-    public static func firstBatch(_ model: Model, batch: Batch, samples: Int = 2) throws -> Report {
+    /// as it was (weights, BatchNorm statistics, dropout counters). `cpu` opens the reference
+    /// device (Train names no concrete device: the caller hands in the CPU).
+    public static func firstBatch(_ model: Model, batch: Batch, samples: Int = 2, cpu: () throws -> Device) throws -> Report {
         let snapshot = weightSet(of: model.layers)
         let results = try pass(model, x: batch.x, batch: batch)
         try loadWeights(snapshot, into: model.layers)
-        let twin = try Model(model.config, on: try CPUDevice(), seed: model.seed)
+        let twin = try Model(model.config, on: try cpu(), seed: model.seed)
         for (a, b) in zip(model.layers, twin.layers) {
             b.trainable = a.trainable
             if let da = a as? Dropout, let db = b as? Dropout { db.step = da.step }
