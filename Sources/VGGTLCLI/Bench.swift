@@ -130,6 +130,9 @@ struct Bench: ParsableCommand {
             print("case      ranks  batch/rank   img/s  step ms  allreduce exposed ms  allreduce alone ms  gradients MB")
         }
         for w in chosen {
+            guard w.kind == .train, !w.fromJPEGs else {
+                throw VGGTLError.badFlag(flag: "--cases", value: w.name, expected: "a training case with data in memory (full150, full224, part150, bn32) for --distributed")
+            }
             let r = try DistributedBench.run(w, comm: comm, device: device, steps: steps, bucketMegabytes: bucketMb,
                                              compression: try parseEnum(gradientCompression, flag: "--gradient-compression"))
             results.append(r)

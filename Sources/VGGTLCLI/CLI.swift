@@ -15,7 +15,7 @@ struct GlobalOptions: ParsableArguments {
     var mpiTimeout: Double = 300
 
     func validate() throws {
-        _ = try DeviceChoice(parsing: device)
+        _ = try FlagWording.worded { try DeviceChoice(parsing: device) }
         if let threads, threads < 1 { throw VGGTLError.badFlag(flag: "--threads", value: "\(threads)", expected: "a positive number") }
         guard mpiTimeout > 0, mpiTimeout.isFinite else { throw VGGTLError.badFlag(flag: "--mpi-timeout", value: "\(mpiTimeout)", expected: "a positive number of seconds") }
     }

@@ -107,7 +107,7 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
         guard lr > 0, lr.isFinite else { throw VGGTLError.badFlag(flag: "--lr", value: "\(lr)", expected: "a positive number such as 1e-4") }
         let _: OptimizerSpec.Kind = try parseEnum(optimizer, flag: "--optimizer")
         if let earlyStopping, earlyStopping < 1 { throw VGGTLError.badFlag(flag: "--early-stopping", value: "\(earlyStopping)", expected: "at least 1 epoch") }
-        _ = try LearningRateSchedule(parsing: schedule, epochs: epochs)
+        _ = try FlagWording.worded { try LearningRateSchedule(parsing: schedule, epochs: epochs) }
         try checkWritable(out, flag: "--out")
     }
 

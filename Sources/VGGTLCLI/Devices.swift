@@ -34,7 +34,7 @@ struct Devices: ParsableCommand {
         // Under mpirun: what each rank drives (one rank per device).
         if let launch = Job.launch, let comm = try Job.start(global) {
             let mine = RankDevice.choose(choice, localRank: launch.localRank, localSize: launch.localSize, devices: cl,
-                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: global.threads)
+                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: global.threads, name: FlagWording.flag)
             let lines = try comm.allgatherStrings("rank \(comm.rank) (\(comm.peers[comm.rank]), local rank \(launch.localRank) of \(launch.localSize)) -> \(mine.reason)",
                                                   what: "device choices")
             print("mpi        \(comm.libraryDescription), \(comm.size) ranks")

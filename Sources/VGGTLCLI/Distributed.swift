@@ -13,7 +13,10 @@ enum Job {
     /// MPI_Init on first use (each command that splits its work calls it before any work).
     static func start(_ global: GlobalOptions) throws -> Communicator? {
         guard let launch else { return nil }
-        if comm == nil { comm = try Communicator.start(launch, timeout: global.mpiTimeout, library: RunContext.current.knobs.settings.mpiLibrary) }
+        if comm == nil {
+            comm = try Communicator.start(launch, timeout: global.mpiTimeout, library: RunContext.current.knobs.settings.mpiLibrary)
+            comm?.settingName = FlagWording.flag
+        }
         return comm
     }
 
@@ -41,11 +44,13 @@ extension GlobalOptions {
         if let launch = Job.launch {
             _ = try Job.start(self)
             let mine = RankDevice.choose(asked, localRank: launch.localRank, localSize: launch.localSize, devices: OpenCLDevice.enumerate(),
-                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: threads)
+                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: threads, name: FlagWording.flag)
             choice = mine.choice; threads = mine.threads
         }
         let knobs = try context.knobs.validated()
-        return context.seams.wrapDevice(try choice.open(threads: threads, cpu: knobs.cpu, opencl: knobs.opencl))
+        let device = try choice.open(threads: threads, cpu: knobs.cpu, opencl: knobs.opencl, warn: { stderr("warning: --device auto: \($0)") },
+                                     describe: { ($0 as? VGGTLError).map(FlagWording.message) ?? String(describing: $0) })
+        return context.seams.wrapDevice(device)
     }
 }
 

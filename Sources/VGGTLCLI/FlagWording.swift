@@ -22,6 +22,10 @@ enum FlagWording {
         case .checkpoint: return "--checkpoint"
         case .tensorboard: return "--tensorboard"
         case .benchmarkCase: return "--cases"
+        case .threads: return "--threads"
+        case .stepTimeout: return "--mpi-timeout"
+        case .syncBatchNorm: return "--sync-bn"
+        case .gradientCompression: return "--gradient-compression"
         }
     }
 
@@ -31,7 +35,66 @@ enum FlagWording {
         case let .invalidSetting(setting, value, expected):
             return VGGTLError.badFlag(flag: flag(setting), value: value, expected: expected).description
         case let .runStopped(cause, kept):
-            return VGGTLError.runStopped(cause: .invalidArgument(message(cause)), kept: kept).description
+            return message(cause) + (kept.map { "; \($0): fix the cause and add --resume to continue from it" } ?? "; no checkpoint had been written yet")
+        // Devices.
+        case .noOpenCLDevice:
+            return "--device opencl: no OpenCL device found. Install a driver (for the CPU: apt-get install pocl-opencl-icd), check `vggtl devices`, or use --device cpu"
+        case let .deviceIndexOutOfRange(index, count):
+            return "--device opencl:\(index): there \(count == 1 ? "is 1 OpenCL device" : "are \(count) OpenCL devices") "
+                + "(opencl:0\(count > 1 ? "...opencl:\(count - 1)" : "")); see `vggtl devices`"
+        case let .kernelBuild(file, device, log):
+            return "OpenCL kernels \(file) failed to build on \(device) (the driver's build log follows; use --device cpu meanwhile, "
+                + "and report the log with `vggtl devices`):\n\(log)"
+        case let .allocationTooLarge(bytes, limit, device, what):
+            return "\(what) needs one buffer of \(mib(bytes)) but \(device) allows at most \(mib(limit)) per allocation "
+                + "(CL_DEVICE_MAX_MEM_ALLOC_SIZE); use a smaller batch or input size, or --device cpu"
+        case let .outOfDeviceMemory(bytes, device):
+            return "\(device) is out of memory allocating \(mib(bytes)); use a smaller --batch"
+        case let .deviceFailed(device, call, code):
+            return "\(device) failed: \(call) returned \(code) (\(openCLErrorName(code))); the device was lost, reset or ran out of resources. "
+                + "Check the driver (`vggtl devices`), then resume, or use --device cpu"
+        case let .inputTooSmall(reason):
+            return "\(reason); use a larger --size"
+        case let .inputTooLarge(reason):
+            return "\(reason); use a smaller --batch or --size"
+        case let .batchDoesNotFit(reason, batch, suggested):
+            return "\(reason); at --batch \(batch) it does not fit: try --batch \(suggested)\(suggested <= 1 ? " with a smaller --size" : ""), or --device cpu"
+        // Weights.
+        case let .missingWeights(file, tensors, fileLayers):
+            return "\(file) has no weights for \(listSome(tensors)) (the file has \(fileLayers.isEmpty ? "no layers" : "layers " + listSome(fileLayers))); "
+                + "check that the file holds this model (--model: vgg16, vgg16-bn, resnet50, inceptionv3 or a -torchvision twin), "
+                + "or add --allow-missing-weights to start these layers from random values"
+        case let .weightsOutOfOrder(file, reason, found):
+            return "\(file): \(reason); check --model (names found: \(listSome(found)))"
+        case let .unexpectedBatchNorm(file, layer, after, found):
+            return "\(file): it has BatchNorm layers (\(layer) after \(after)) but the model has none: build the VGG16-BN trunk (--bn) for these weights "
+                + "(names found: \(listSome(found)))"
+        case let .weightsOfAnotherModel(model, file, holds, family):
+            return "--model \(model): \(file) holds \(holds) weights, another architecture; use --model \(family) (it builds the architecture the weights describe)"
+        case let .weightsWithoutBatchNorm(file):
+            return "--bn (--model vgg16-bn): \(file) has no BatchNorm tensors (a plain VGG16); drop --bn, or use VGG16-BN weights"
+        case let .noImageNetWeights(model, publishedFor):
+            return VGGTLError.badFlag(flag: "--weights", value: "imagenet", expected: "none or a weights file for --model \(model): Keras publishes ImageNet weights for "
+                                      + publishedFor.joined(separator: ", ") + " only").description
+        case let .notLayerNamed(file, tensor):
+            return "\(file): tensor name \(tensor) is not 'layer/weight'; Keras HDF5 needs layer names"
+                + (tensor.contains(".") ? " (these are PyTorch names: convert with --naming keras)" : "")
+        // Runs and checkpoints.
+        case let .noCheckpoint(folder, name):
+            return "\(folder) has no \(name).json" + (name == "best" ? " (best is kept only for runs with validation data); use --checkpoint last" : "; train into it first")
+        case let .optimizerStateMissing(file, tensor):
+            return "\(file): optimizer state \(tensor) is missing or has another shape; start a new run instead of --resume"
+        case let .interrupted(signal, epoch, batch, batches, checkpoint):
+            return "interrupted by \(signal) in epoch \(epoch) after batch \(batch) of \(batches); saved \(checkpoint): run the same command with --resume to continue"
+        case let .nonFiniteLoss(value, epoch, batch, step, lr):
+            return "the training loss became \(value.isNaN ? "NaN" : value > 0 ? "+infinity" : "-infinity") at epoch \(epoch), batch \(batch) (step \(step)); "
+                + "the likely cause is a learning rate too high for this model and data (\(lr)): lower --lr (e.g. \(lr / 10)), or check the inputs and labels"
+        case let .nonFiniteWeights(tensor, epoch):
+            return "the weights became NaN or infinite during epoch \(epoch) (\(tensor)); the learning rate is probably too high: lower --lr"
+        case let .unreadableImages(files, reasons):
+            let first = zip(files, reasons).prefix(3).map { "\($0): \($1)" }.joined(separator: "; ")
+            return "--strict: \(files.count) image\(files.count == 1 ? "" : "s") cannot be read (\(first)\(files.count > 3 ? "; ..." : "")); "
+                + "fix or remove \(files.count == 1 ? "it" : "them"), or drop --strict to skip unreadable images with a warning"
         // Training sessions.
         case let .earlyStoppingWithoutValidation(patience):
             return VGGTLError.badFlag(flag: "--early-stopping", value: "\(patience)",
@@ -56,6 +119,12 @@ enum FlagWording {
         default:
             return error.description
         }
+    }
+
+    /// Runs `body` where an error is reported by the parser (a `validate()`), which prints it as
+    /// it finds it: its library errors come out worded as the CLI words them.
+    static func worded<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as VGGTLError { throw VGGTLError.invalidArgument(message(e)) }
     }
 
     /// Prints a training session's event as the training commands print it.

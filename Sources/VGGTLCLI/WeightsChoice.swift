@@ -107,7 +107,7 @@ struct WeightsChoice {
             throw VGGTLError.invalidArgument("--model \(requested.rawValue): \(name) holds \(found.title) weights; use --model \(found.family.name)")
         }
         if wanted.letsWeightsChoose { return fileTrunk ?? requested }
-        if !isNone, let mismatch = wanted.weightsMismatch(found: fileTrunk, file: name) { throw VGGTLError.invalidArgument(mismatch) }
+        if !isNone, let mismatch = wanted.weightsMismatch(found: fileTrunk, file: name) { throw mismatch }
         return requested
     }
 

@@ -106,8 +106,7 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
     for conv in Set(plan.map(\.layer)).sorted() where conv.contains("_conv") {
         let bn = batchNormLayer(forConv: conv)
         if fileLayers.contains(bn), !layerNames.contains(bn) {
-            throw VGGTLError.weightNaming(file: file, reason: "it has BatchNorm layers (\(bn) after \(conv)) but the model has none: "
-                                          + "build the VGG16-BN trunk (--bn) for these weights", found: set.layerNames)
+            throw VGGTLError.unexpectedBatchNorm(file: file, layer: bn, after: conv, found: set.layerNames)
         }
     }
     for (target, i, _) in plan {
@@ -147,9 +146,9 @@ func pairedByOrder(_ set: WeightSet, _ required: [Layer]) throws -> (WeightSet, 
         let fileWeights = tensorsOf[theirs] ?? []
         let where_ = "the file's \(ordinal(k + 1)) layer with weights, paired by order (Keras' load_weights; the names differ) with our \(ours.name)"
         guard fileWeights.map({ weight($0.name) }).sorted() == ours.weights.map({ weight($0.name) }).sorted() else {
-            throw VGGTLError.weightNaming(file: file, reason: "layer \(theirs) (\(where_)) has weights \(fileWeights.map { "\(weight($0.name)) \(compactShape($0.shape))" }.joined(separator: ", ")) "
+            throw VGGTLError.weightsOutOfOrder(file: file, reason: "layer \(theirs) (\(where_)) has weights \(fileWeights.map { "\(weight($0.name)) \(compactShape($0.shape))" }.joined(separator: ", ")) "
                 + "where ours has \(ours.weights.map { "\(weight($0.name)) \(compactShape($0.tensor.shape))" }.joined(separator: ", ")): the file holds another architecture, "
-                + "or its layers are not in Keras' model.layers order; check --model", found: fileLayers)
+                + "or its layers are not in Keras' model.layers order", found: fileLayers)
         }
         for t in fileWeights {
             let w = weight(t.name)

@@ -3,6 +3,7 @@
 public enum Setting: String, Codable, Sendable, CaseIterable {
     case inputSize, batch, learningRate, momentum, weightDecay, schedule, unfreeze, freezeFirst
     case device, weights, naming, checkpoint, tensorboard, benchmarkCase
+    case threads, stepTimeout, syncBatchNorm, gradientCompression
 
     /// The setting in words, for messages.
     public var title: String {
@@ -21,6 +22,10 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
         case .checkpoint: return "checkpoint"
         case .tensorboard: return "TensorBoard folder"
         case .benchmarkCase: return "benchmark case"
+        case .threads: return "CPU threads"
+        case .stepTimeout: return "step timeout"
+        case .syncBatchNorm: return "BatchNorm statistics over all ranks"
+        case .gradientCompression: return "gradient compression"
         }
     }
 }

@@ -28,7 +28,7 @@ public enum LearningRateSchedule: Equatable, Codable, Sendable {
     /// `constant`, `step:EVERY:FACTOR` (e.g. step:10:0.1), `cosine` or `cosine:FLOOR`.
     public init(parsing text: String, epochs: Int) throws {
         let parts = text.lowercased().split(separator: ":").map(String.init)
-        let bad = VGGTLError.badFlag(flag: "--schedule", value: text, expected: "constant, step:EVERY:FACTOR (e.g. step:10:0.1) or cosine[:FLOOR]")
+        let bad = VGGTLError.invalidSetting(.schedule, value: text, expected: "constant, step:EVERY:FACTOR (e.g. step:10:0.1) or cosine[:FLOOR]")
         switch (parts.first, parts.count) {
         case ("constant", 1): self = .constant
         case ("step", 3):
