@@ -5,8 +5,8 @@ import VGGTL
 /// Options every subcommand takes; they may also stand before the subcommand
 /// (`vggtl --device opencl finetune ...`), see `hoistGlobalOptions`.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "cpu | opencl | opencl:N | auto (a GPU if there is one, else the CPU).")
-    var device: String = "auto"
+    @Option(help: "Where to compute.")
+    var device = DeviceChoice.auto
     @Option(help: "Random seed for initialisation, shuffling, augmentation and dropout.")
     var seed: UInt64 = 1
     @Option(help: "CPU threads (default: all cores; under mpirun, the cores split between a node's ranks).")
@@ -15,7 +15,6 @@ struct GlobalOptions: ParsableArguments {
     var mpiTimeout: Double = 300
 
     func validate() throws {
-        _ = try FlagWording.worded { try DeviceChoice(parsing: device) }
         if let threads, threads < 1 { throw VGGTLError.badFlag(flag: "--threads", value: "\(threads)", expected: "a positive number") }
         guard mpiTimeout > 0, mpiTimeout.isFinite else { throw VGGTLError.badFlag(flag: "--mpi-timeout", value: "\(mpiTimeout)", expected: "a positive number of seconds") }
     }
@@ -97,9 +96,13 @@ public func runVGGTL(arguments: [String], environment: [String: String], seams: 
         }
         fail(FlagWording.message(error))
     } catch {
-        // A VGGTLError thrown while flags are validated (before any work): the same one-line form.
-        if VGGTLCommand.exitCode(for: error) == .failure, case let m = VGGTLCommand.message(for: error), !m.isEmpty, !m.contains("\n") {
-            fail(m)
+        // A VGGTLError thrown while flags are validated, or a value outside a flag's closed set
+        // (before any work): the same one-line form.
+        let m = VGGTLCommand.message(for: error)
+        switch VGGTLCommand.exitCode(for: error) {
+        case .failure where !m.isEmpty && !m.contains("\n"): fail(m)
+        case .validationFailure where m.hasPrefix("The value '") && m.contains(". Please provide one of"): fail(oneLineValueError(m))
+        default: break
         }
         VGGTLCommand.exit(withError: error)
     }

@@ -19,7 +19,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Target test images per class for the final score (Fashion-MNIST has 1,000).") var testPerClass = 1000
     @Option(help: "An accuracy that 'time to target' waits for (repeat for several).") var target: [Double] = [0.6, 0.85]
     @Option(help: "Batch size.") var batch = 32
-    @Option(help: "The backbone of the source model: \(BackboneHelp.models).") var model = "vgg16-bn"
+    @OptionGroup var backbone: ModelOptions<DemoDefaults>
     @Option(help: "Input side in pixels (the 28x28 images are resized to it). (default: 32; InceptionV3: 75, its minimum)") var size: Int?
 
     func validate() throws {
@@ -38,7 +38,7 @@ struct Demo: ParsableCommand {
         (demo.sourceImages, demo.sourceEpochs, demo.perClass, demo.seeds) = (sourceImages, sourceEpochs, perClass, seeds)
         (demo.headEpochs, demo.finetuneEpochs, demo.scratchEpochs) = (headEpochs, finetuneEpochs, scratchEpochs)
         (demo.valPerClass, demo.testPerClass, demo.targets, demo.batch) = (valPerClass, testPerClass, target, batch)
-        (demo.trunk, demo.side, demo.seed) = (try parseTrunk(model), size, global.seed)
+        (demo.trunk, demo.side, demo.seed) = (backbone.model, size, global.seed)
         let text = try demo.run(on: device)
         print("\n" + text)
         try writeAtomically(Data(text.utf8), to: demo.outDir.appendingPathComponent("results.md"))

@@ -25,7 +25,7 @@ struct Devices: ParsableCommand {
         }
         print("auto       -> \(DeviceChoice.resolveAuto(cl))")
         // An explicit --device must exist: the same error a training command would give.
-        let choice = try DeviceChoice(parsing: global.device)
+        let choice = global.device
         if case .opencl(let n) = choice {
             if cl.isEmpty { throw VGGTLError.noOpenCLDevice }
             if n >= cl.count { throw VGGTLError.deviceIndexOutOfRange(index: n, count: cl.count) }

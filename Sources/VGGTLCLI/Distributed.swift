@@ -39,7 +39,7 @@ extension GlobalOptions {
     /// mpirun, this rank's (see RankDevice), else as asked.
     func openDevice() throws -> Device {
         let context = RunContext.current
-        let asked = try DeviceChoice(parsing: device)
+        let asked = device
         var choice = asked, threads = threads
         if let launch = Job.launch {
             _ = try Job.start(self)
@@ -60,15 +60,12 @@ struct DistributedOptions: ParsableArguments {
     var syncBn = false
     @Option(help: "Under mpirun: gradient bucket size in MB; each bucket's allreduce starts as soon as backward has finished its layers.")
     var bucketMb: Double = 25
-    @Option(help: "Under mpirun: none | fp16. fp16 sends gradients as half floats: half the bytes, 11 significant bits, range +-65504 (an overflow stops the job with a message).")
-    var gradientCompression = "none"
+    @Option(help: "Under mpirun: how gradients travel.")
+    var gradientCompression = GradientCompression.none
 
     func validate() throws {
         guard bucketMb > 0, bucketMb.isFinite else { throw VGGTLError.badFlag(flag: "--bucket-mb", value: "\(bucketMb)", expected: "a positive size in MB such as 25") }
-        _ = try compression()
     }
-
-    func compression() throws -> GradientCompression { try parseEnum(gradientCompression, flag: "--gradient-compression") }
 }
 
 /// A training session's seam to MPI (`TrainingJob`): under mpirun each rank trains on its share
@@ -129,7 +126,7 @@ final class MPITrainingJob: TrainingJob {
     /// the start-up check that every rank has the same flags, data and weights.
     func join(_ trainer: Trainer, split: TrainingSplit, info: CheckpointInfo) throws {
         guard let comm = Job.comm, let sharded else { return }
-        let compression = try options.compression()
+        let compression = options.gradientCompression
         let dp = DataParallel(comm: comm, train: sharded, syncBatchNorm: options.syncBn, bucketMegabytes: options.bucketMb,
                               compression: compression)
         trainer.coordinator = dp

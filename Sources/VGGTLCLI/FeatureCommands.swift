@@ -32,8 +32,8 @@ func fileStamp(_ path: String) -> String {
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Bottleneck features: a frozen trunk over class folders -> features.npy, labels.npy, classes.json.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
-    @Option(help: "\(BackboneHelp.weights) | a run folder (its trunk, size, preprocessing).") var weights = "imagenet"
+    @OptionGroup var backbone: ModelOptions<ExtractDefaults>
+    @OptionGroup var weights: WeightsOptions
     @Option(help: "Images: one subfolder per class.") var data: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32
@@ -49,8 +49,8 @@ struct Extract: ParsableCommand {
         let device = try global.openDevice()
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
-        let requested = try parseTrunk(model, bn: bn)
-        let choice = try WeightsChoice(weights, trunk: requested)
+        let requested = try backbone.trunk(bn: bn)
+        let choice = try weights.choice(requested)
         let trunkKind = try choice.trunk(requested)
         let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunkKind, vgg: 150), defaultPreprocessing: choice.preprocessing)
         let weightsName = choice.name

@@ -121,12 +121,6 @@ enum FlagWording {
         }
     }
 
-    /// Runs `body` where an error is reported by the parser (a `validate()`), which prints it as
-    /// it finds it: its library errors come out worded as the CLI words them.
-    static func worded<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as VGGTLError { throw VGGTLError.invalidArgument(message(e)) }
-    }
-
     /// Prints a training session's event as the training commands print it.
     static func report(_ event: TrainingSession.Event) {
         switch event {

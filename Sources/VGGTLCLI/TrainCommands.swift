@@ -2,82 +2,6 @@ import ArgumentParser
 import Foundation
 import VGGTL
 
-/// Input options shared by commands that read images; `D` gives the command's defaults for help.
-struct ImageOptions<D: CommandDefaults>: ParsableArguments {
-    @Option(help: "Input size HxW (images are resized to it). (default: \(D.size))") var size: String?
-    @Option(help: "caffe (Keras VGG16/ResNet50 preprocess_input) | torch | tf (Keras InceptionV3: x/127.5 - 1) | rescale (1/255). (default: \(D.preprocessing))") var preprocess: String?
-
-    /// Sizes and modes are checked while parsing, before any device, weights or data is touched.
-    func validate() throws {
-        if let size { _ = try parseSize(size) }
-        if let preprocess { let _: Preprocessing = try parseEnum(preprocess, flag: "--preprocess") }
-    }
-
-    func spec(defaultSize: (Int, Int), defaultPreprocessing: Preprocessing) throws -> InputSpec {
-        let (h, w) = try size.map { try parseSize($0) } ?? defaultSize
-        let p: Preprocessing = try preprocess.map { try parseEnum($0, flag: "--preprocess") } ?? defaultPreprocessing
-        return InputSpec(height: h, width: w, preprocessing: p)
-    }
-}
-
-/// `--augment [keras|cifar|none]` and the individual parameters that override a preset.
-struct AugmentOptions: ParsableArguments {
-    @Option(help: "keras: the tutorials' ImageDataGenerator (rotation 40, shifts 0.2, shear 0.2, zoom 0.2, horizontal flip); cifar: the CIFAR-10 recipe (pad 4 px and crop back at a random offset, horizontal flip); none. A bare --augment means keras. (default: none)")
-    var augment: String?
-    @Option(help: "Rotation range in degrees (default: the --augment preset's, else none).") var rotation: Float?
-    @Option(help: "Width and height shift range: a fraction of the size when < 1, else pixels (default: the --augment preset's, else none).") var shift: Float?
-    @Option(help: "Zoom range z: zoom drawn in [1-z, 1+z] (default: the --augment preset's, else none).") var zoom: Float?
-    @Option(help: "Shear range in degrees (default: the --augment preset's, else none).") var shear: Float?
-    @Flag(inversion: .prefixedNo, help: "Random horizontal flips (default: the --augment preset's, else none).") var flip: Bool?
-    @Option(help: "Zero-pad by N pixels and crop back at a random offset (default: the --augment preset's, else none).") var padCrop: Int?
-
-    func validate() throws { _ = try augmentation() }
-
-    /// The preset with the given parameters replaced; nil when nothing is augmented.
-    func augmentation() throws -> Augmentation? {
-        var a = Augmentation()
-        if let augment {
-            guard let preset = Augmentation.presets[augment.lowercased()] else {
-                throw VGGTLError.badFlag(flag: "--augment", value: augment, expected: "keras, cifar or none")
-            }
-            a = preset
-        }
-        for (flag, value) in [("--rotation", rotation), ("--shift", shift), ("--zoom", zoom), ("--shear", shear)] {
-            if let value, !(value >= 0 && value.isFinite) { throw VGGTLError.badFlag(flag: flag, value: "\(value)", expected: "a range >= 0") }
-        }
-        if let zoom, zoom >= 1 { throw VGGTLError.badFlag(flag: "--zoom", value: "\(zoom)", expected: "a range in [0, 1) such as 0.2") }
-        if let padCrop, padCrop < 0 { throw VGGTLError.badFlag(flag: "--pad-crop", value: "\(padCrop)", expected: "0 or more pixels") }
-        if let rotation { a.rotation = rotation }
-        if let shift { a.widthShift = shift; a.heightShift = shift }
-        if let zoom { a.zoom = zoom }
-        if let shear { a.shear = shear }
-        if let flip { a.horizontalFlip = flip }
-        if let padCrop { a.padCrop = padCrop }
-        return a.isIdentity ? nil : a
-    }
-}
-
-/// Head options (the tutorials' Flatten -> Dense(256, relu) -> Dropout(0.5) -> predictions).
-struct HeadOptions: ParsableArguments {
-    @Option(help: "Head pooling: flatten | gap (default: \(BackboneHelp.defaultPooling)).") var pooling: String?
-    @Option(help: "Hidden units of the head's Dense layer (0: none).") var hidden = 256
-    @Option(help: "Dropout rate after the hidden layer.") var dropout: Float = 0.5
-
-    func validate() throws {
-        var c = ModelConfig(classes: 2)
-        try apply(to: &c)
-    }
-
-    /// Sets the head; without --pooling, the pooling the trunk's tutorials use (`features`: the
-    /// trunk saved features came from).
-    func apply(to c: inout ModelConfig, features: ModelConfig.Trunk? = nil) throws {
-        c.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? (features ?? c.trunk).backbone?.defaultPooling ?? .flatten
-        guard hidden >= 0 else { throw VGGTLError.badFlag(flag: "--hidden", value: "\(hidden)", expected: "0 or more units") }
-        guard dropout >= 0, dropout < 1 else { throw VGGTLError.badFlag(flag: "--dropout", value: "\(dropout)", expected: "a rate in [0, 1)") }
-        c.headHidden = hidden; c.headDropout = dropout
-    }
-}
-
 /// The input size a command uses without --size: `side` (the command's, the tutorials') for
 /// backbones that keep it (VGG16), else the backbone's own (`Backbone.commandSize`).
 func defaultSize(_ trunk: ModelConfig.Trunk, vgg side: Int) -> (Int, Int) {
@@ -113,7 +37,7 @@ extension TrainingOptions {
         c.runFolder = outURL
         (c.epochs, c.batch, c.seed) = (epochs, batch, global.seed)
         c.optimizer = try optimizerSpec()
-        c.schedule = try LearningRateSchedule(parsing: schedule, epochs: epochs)
+        c.schedule = schedule
         (c.earlyStopping, c.strictImages, c.resume) = (earlyStopping, strict, resume)
         c.tensorboard = tensorboard.map { URL(fileURLWithPath: $0) }
         c.verify = verifyReport ? .report : verify ? .summary : .off
@@ -129,11 +53,9 @@ extension TrainingOptions {
 struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Fine-tune a pretrained trunk on class folders: new head, chosen stages unfrozen (SGD 1e-4, momentum 0.9, 150x150 for VGG16).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
-    @Option(help: "\(BackboneHelp.weights) | a run folder.") var weights = "imagenet"
-    @Option(help: "Training images: one subfolder per class.") var data: String
-    @Option(help: "Validation images (same class folders). (default: none)") var val: String?
-    @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
+    @OptionGroup var backbone: ModelOptions<FinetuneDefaults>
+    @OptionGroup var weights: WeightsOptions
+    @OptionGroup var images: DataOptions<FinetuneDefaults>
     @Option(help: "none | a stage (\(UnfreezeSpec.stagesByFamily)) and the stages after it | all | N (last N layers with weights). (default: \(BackboneHelp.defaultUnfreeze))") var unfreeze: String?
     @Option(help: "Freeze the first N layers as Keras counts model.layers (the InputLayer is 0; `vggtl summary` shows the cut); the rest train. (default: none)") var freezeFirst: Int?
     @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate; each stage has its own --schedule.") var headEpochs = 0
@@ -148,15 +70,15 @@ struct Finetune: ParsableCommand {
     @OptionGroup var opts: TrainingOptions<FinetuneDefaults>
 
     func run() throws {
-        let requested = try parseTrunk(model, bn: bn)
-        let choice = try WeightsChoice(weights, trunk: requested)
+        let requested = try backbone.trunk(bn: bn)
+        let choice = try weights.choice(requested)
         let trunk = try choice.trunk(requested)
         let unfreezeSpec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: Self.defaultUnfreeze(trunk))
         let device = try global.openDevice()
         let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunk, vgg: 150), defaultPreprocessing: choice.preprocessing)
-        let source = try classFolders(data, flag: "--data")
+        let source = try classFolders(images.data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
-        let split = try validationSplit(source, valDir: val, valSplit: valSplit, seed: global.seed)
+        let split = try validationSplit(source, valDir: images.val, valSplit: images.valSplit, seed: global.seed)
         var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
         config.frozenBatchNormStatistics = !bnBatchStatistics
         try head.apply(to: &config)
@@ -179,10 +101,8 @@ struct Finetune: ParsableCommand {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a network from scratch (class folders, cifar10:DIR, fashion-mnist[:DIR]; Adam 1e-3, 32x32 for VGG16).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "\(BackboneHelp.models).") var model = "vgg16-bn"
-    @Option(help: "Class folders, cifar10:DIR or fashion-mnist[:DIR].") var data: String
-    @Option(help: "Validation images (class folders). (default: a built-in dataset's test split, else none)") var val: String?
-    @Option(help: "Hold out this fraction of --data for validation instead. (default: none)") var valSplit: Double?
+    @OptionGroup var backbone: ModelOptions<TrainDefaults>
+    @OptionGroup var images: DataOptions<TrainDefaults>
     @Flag(help: "Keras' top (VGG16: fc1 4096, fc2 4096, predictions; ResNet50, InceptionV3: avg_pool, predictions) instead of the tutorials' head.") var includeTop = false
     @OptionGroup var augmentation: AugmentOptions
     @Option(help: "Use only the first N training images (quick runs). (default: all)") var limit: Int?
@@ -198,14 +118,14 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let device = try global.openDevice()
-        let spec = try DataSpec(parsing: data, flag: "--data")
+        let spec = try DataSpec(parsing: images.data, flag: "--data")
         let (trainSource, testSource) = try spec.load()
-        let trunk = try parseTrunk(model)
+        let trunk = try backbone.trunk()
         let input = try image.spec(defaultSize: defaultSize(trunk, vgg: 32), defaultPreprocessing: .rescale)
         var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3],
                                  includeTop: includeTop, classes: trainSource.classNames.count)
         try head.apply(to: &config)
-        var split = try validationSplit(trainSource, valDir: val, valSplit: valSplit, seed: global.seed)
+        var split = try validationSplit(trainSource, valDir: images.val, valSplit: images.valSplit, seed: global.seed)
         if split.val == nil, let testSource { split.val = testSource }
         if let limit { split.train = Array(split.train.prefix(limit)) }
         if let valLimit, let v = split.val { split.valIndices = Array((split.valIndices ?? Array(0..<v.count)).prefix(valLimit)) }
