@@ -75,7 +75,7 @@ struct Compare: ParsableCommand {
               + "\(testIndices.count) test images, \(scored.count) of them scored after every epoch; \(seeds) seeds per method")
 
         let outDir = URL(fileURLWithPath: out)
-        let comparison = TransferComparison(
+        var comparison = TransferComparison(
             device: device, input: input, config: config, trunkWeights: try choice.load(),
             train: source, trainIndices: trainIndices, test: test, testIndices: testIndices, scored: scored,
             batch: batch, augmentation: augment, unfreeze: unfreezeSpec,
@@ -84,6 +84,7 @@ struct Compare: ParsableCommand {
                          try OptimizerSpec(kind: .sgd, learningRate: finetuneLr, momentum: 0.9),
                          try OptimizerSpec(kind: .adam, learningRate: scratchLr)),
             seeds: (0..<seeds).map { global.seed &+ UInt64($0) }, outDir: outDir)
+        comparison.onSkippedImages = { FlagWording.report(.skippedImages(newly: $0, total: $1)) }
         let t0 = Date()
         let result = try comparison.run()
         let text = """

@@ -53,6 +53,8 @@ public struct TransferComparison {
     public var outDir: URL
     /// Batch size for features and scoring (no gradients: larger than training's fits).
     public var evalBatch = 64
+    /// Hears the images an epoch skipped as unreadable (see `Trainer.onSkippedImages`).
+    public var onSkippedImages: ((_ newly: Int, _ total: Int) -> Void)?
 
     public init(device: Device, input: InputSpec, config: ModelConfig, trunkWeights: WeightSet?, train: ImageSource, trainIndices: [Int],
                 test: ImageSource, testIndices: [Int], scored: [Int], batch: Int, augmentation: Augmentation?, unfreeze: UnfreezeSpec,
@@ -74,30 +76,33 @@ public struct TransferComparison {
         public var featureSeconds: Double
     }
 
+    /// The accuracy of `model` on `provider`'s batches.
+    static func accuracy(_ model: Model, _ provider: BatchProvider) throws -> Double {
+        try Trainer(model: model, optimizer: SGD(learningRate: 1)).evaluate(provider).metrics.accuracy
+    }
+
     public func run() throws -> Result {
         func loader(_ s: ImageSource, _ indices: [Int], shuffle: Bool, seed: UInt64, batch: Int? = nil, augment: Bool = false) -> BatchLoader {
             BatchLoader(source: s, indices: indices, batchSize: batch ?? self.batch, input: input,
                         augmentation: augment ? augmentation : nil, shuffle: shuffle, seed: seed)
-        }
-        func accuracy(_ model: Model, _ provider: BatchProvider) throws -> Double {
-            try Trainer(model: model, optimizer: SGD(learningRate: 1)).evaluate(provider).metrics.accuracy
         }
         /// Trains epoch by epoch, scoring `val` after each; training time excludes the scoring.
         func fit(_ name: String, _ model: Model, _ opt: OptimizerSpec, train: BatchProvider, epochs: Int,
                  val: BatchProvider, test: BatchProvider) throws -> MethodRun {
             print("\n== \(name): \(opt.summary), \(epochs) epochs")
             let trainer = Trainer(model: model, optimizer: opt.make())
+            trainer.onSkippedImages = onSkippedImages
             var run = MethodRun(), seconds = 0.0
             for epoch in 0..<epochs {
                 let t = Date()
                 try trainer.fit(train: train, validation: nil, epochs: epoch + 1, startEpoch: epoch)
                 seconds += Date().timeIntervalSince(t)
-                let acc = try accuracy(model, val)
+                let acc = try Self.accuracy(model, val)
                 trainer.history.records[epoch].valAccuracy = acc
                 run.perEpoch.append(acc); run.secondsAfter.append(seconds)
                 print(String(format: "test accuracy on %d images after epoch %d: %.2f%%", scored.count, epoch + 1, 100 * acc))
             }
-            run.final = try accuracy(model, test)
+            run.final = try Self.accuracy(model, test)
             print(String(format: "final test accuracy on %d images: %.2f%% (%.0f s of training)", testIndices.count, 100 * run.final, seconds))
             try writeAtomically(Data(historySVG(trainer.history, title: name).utf8), to: outDir.appendingPathComponent("\(slug(name)).svg"))
             try writeAtomically(Data(trainer.history.csv.utf8), to: outDir.appendingPathComponent("\(slug(name)).csv"))
