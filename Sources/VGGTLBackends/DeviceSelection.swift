@@ -15,11 +15,11 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
         case "opencl", "gpu": self = .opencl(0)
         case let s where s.hasPrefix("opencl:"):
             guard let n = Int(s.dropFirst(7)), n >= 0 else {
-                throw VGGTLError.badFlag(flag: "--device", value: text, expected: "cpu, opencl, opencl:N (N >= 0) or auto")
+                throw VGGTLError.invalidSetting(.device, value: text, expected: "cpu, opencl, opencl:N (N >= 0) or auto")
             }
             self = .opencl(n)
         default:
-            throw VGGTLError.badFlag(flag: "--device", value: text, expected: "cpu, opencl, opencl:N or auto")
+            throw VGGTLError.invalidSetting(.device, value: text, expected: "cpu, opencl, opencl:N or auto")
         }
     }
 
@@ -37,37 +37,39 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
         devices.first { $0.type == .gpu }.map { .opencl($0.index) } ?? .cpu
     }
 
-    /// Opens the chosen device with its tuning options; errors name the flag and say what
-    /// exists. With `auto`, an OpenCL GPU that fails to open (no context, kernels that do not
-    /// build, no memory) is reported through `warn` and the CPU is used instead.
+    /// Opens the chosen device with its tuning options; errors say what exists. With `auto`,
+    /// an OpenCL GPU that fails to open (no context, kernels that do not build, no memory) is
+    /// reported through `warn` (its error in `describe`'s words) and the CPU is used instead.
     public func open(threads: Int? = nil, cpu cpuOptions: CPUDevice.Options = CPUDevice.Options(),
                      opencl openclOptions: OpenCLDevice.Options = OpenCLDevice.Options(),
-                     warn: (String) -> Void = DeviceChoice.printWarning) throws -> Device {
+                     warn: (String) -> Void = DeviceChoice.printWarning,
+                     describe: (Error) -> String = { String(describing: $0) }) throws -> Device {
         switch self {
         case .cpu: return try CPUDevice(threads: threads, options: cpuOptions)
         case .opencl(let n): return try OpenCLDevice(index: n, options: openclOptions)
         case .auto:
             return try DeviceChoice.openAuto(OpenCLDevice.enumerate(), openOpenCL: { try OpenCLDevice(index: $0, options: openclOptions) },
-                                             openCPU: { try CPUDevice(threads: threads, options: cpuOptions) }, warn: warn)
+                                             openCPU: { try CPUDevice(threads: threads, options: cpuOptions) }, warn: warn, describe: describe)
         }
     }
 
     /// `auto`'s choice with the openers given (tests pass failing ones): the first OpenCL GPU,
     /// falling back to the CPU with a warning when it fails to open; else the CPU.
     public static func openAuto(_ devices: [OpenCLDeviceInfo], openOpenCL: (Int) throws -> Device,
-                                openCPU: () throws -> Device, warn: (String) -> Void) throws -> Device {
+                                openCPU: () throws -> Device, warn: (String) -> Void,
+                                describe: (Error) -> String = { String(describing: $0) }) throws -> Device {
         guard case .opencl(let n) = resolveAuto(devices) else { return try openCPU() }
         do {
             return try openOpenCL(n)
         } catch {
-            let first = String(describing: error).split(separator: "\n").prefix(3).joined(separator: " | ")
+            let first = describe(error).split(separator: "\n").prefix(3).joined(separator: " | ")
             let gpu = devices.first { $0.index == n }.map { "\($0.name) (\($0.platform))" } ?? "opencl:\(n)"
-            warn("--device auto: the OpenCL GPU opencl:\(n) \(gpu) failed to open, using the CPU instead: \(first)")
+            warn("the OpenCL GPU opencl:\(n) \(gpu) failed to open, using the CPU instead: \(first)")
             return try openCPU()
         }
     }
 
     public static func printWarning(_ text: String) {
-        writeStandardError("warning: \(text)\n")
+        writeStandardError("warning: device auto: \(text)\n")
     }
 }

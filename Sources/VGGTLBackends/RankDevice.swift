@@ -1,4 +1,5 @@
 import Foundation
+import VGGTLTensors
 import VGGTLOpenCL
 
 /// The device of one rank: one rank per device. `--device auto` gives each rank of a node its own
@@ -12,15 +13,16 @@ public struct RankDevice: Equatable, Sendable {
     /// Why, for `vggtl devices` and the training banner.
     public var reason: String
 
+    /// `name`: how the reason names the settings it mentions (the CLI names its flags).
     public static func choose(_ asked: DeviceChoice, localRank: Int, localSize: Int, devices: [OpenCLDeviceInfo],
-                              cores: Int, threads: Int?) -> RankDevice {
+                              cores: Int, threads: Int?, name: (Setting) -> String = { $0.title }) -> RankDevice {
         let split = threads ?? max(1, cores / max(localSize, 1))
-        let splitText = threads != nil ? "\(split) threads (--threads)" : "\(split) of the node's \(cores) cores (split between its \(localSize) ranks)"
+        let splitText = threads != nil ? "\(split) threads (\(name(.threads)))" : "\(split) of the node's \(cores) cores (split between its \(localSize) ranks)"
         switch asked {
         case .cpu:
             return RankDevice(choice: .cpu, threads: split, reason: "cpu with \(splitText)")
         case .opencl(let n):
-            let shared = localSize > 1 ? ", shared by the node's \(localSize) ranks (--device auto gives each rank its own GPU)" : ""
+            let shared = localSize > 1 ? ", shared by the node's \(localSize) ranks (\(name(.device)) auto gives each rank its own GPU)" : ""
             return RankDevice(choice: .opencl(n), threads: threads, reason: "opencl:\(n) as asked\(shared)")
         case .auto:
             let gpus = devices.filter { $0.type == .gpu }

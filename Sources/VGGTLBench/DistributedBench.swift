@@ -31,7 +31,7 @@ public enum DistributedBench {
     public static func run(_ w: Workload, comm: Communicator?, device: Device, steps: Int, bucketMegabytes: Double,
                            compression: GradientCompression = .none) throws -> DistributedBenchResult {
         guard w.kind == .train, !w.fromJPEGs else {
-            throw VGGTLError.badFlag(flag: "--cases", value: w.name, expected: "a training case with data in memory (full150, full224, part150, bn32) for --distributed")
+            throw VGGTLError.invalidSetting(.benchmarkCase, value: w.name, expected: "a training case with data in memory (full150, full224, part150, bn32) for distributed training")
         }
         let ranks = comm?.size ?? 1
         let config = ModelConfig(trunk: w.trunk, inputShape: [w.size, w.size, 3], includeTop: w.includeTop, classes: w.classes)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VGGTLTensors
 import VGGTLBench
+import VGGTLDistributed
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +19,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Data-parallel training steps (run under mpirun -np N; without it, one process): global img/s and the gradient allreduce time per step, exposed after backward and alone. Cases: part150,bn32 unless --cases names others.")
     var distributed = false
     @Option(help: "Gradient bucket size in MB for --distributed.") var bucketMb: Double = 25
-    @Option(help: "none | fp16: how gradients travel for --distributed (fp16: half the bytes).") var gradientCompression = "none"
+    @Option(help: "How gradients travel for --distributed.") var gradientCompression = GradientCompression.none
     @Option(help: "Batch per rank for --distributed (default: the case's).") var rankBatch: Int?
 
     func run() throws {
@@ -131,8 +132,11 @@ struct Bench: ParsableCommand {
             print("case      ranks  batch/rank   img/s  step ms  allreduce exposed ms  allreduce alone ms  gradients MB")
         }
         for w in chosen {
+            guard w.kind == .train, !w.fromJPEGs else {
+                throw VGGTLError.badFlag(flag: "--cases", value: w.name, expected: "a training case with data in memory (full150, full224, part150, bn32) for --distributed")
+            }
             let r = try DistributedBench.run(w, comm: comm, device: device, steps: steps, bucketMegabytes: bucketMb,
-                                             compression: try parseEnum(gradientCompression, flag: "--gradient-compression"))
+                                             compression: gradientCompression)
             results.append(r)
             if !json {
                 print(w.name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%5d %11d %8.2f %8.1f %21.1f %19.1f %13.1f", ranks, r.batchPerRank,

@@ -6,8 +6,8 @@ import VGGTLBackends
 /// Options every subcommand takes; they may also stand before the subcommand
 /// (`vggtl --device opencl finetune ...`), see `hoistGlobalOptions`.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "cpu | opencl | opencl:N | auto (a GPU if there is one, else the CPU).")
-    var device: String = "auto"
+    @Option(help: "Where to compute.")
+    var device = DeviceChoice.auto
     @Option(help: "Random seed for initialisation, shuffling, augmentation and dropout.")
     var seed: UInt64 = 1
     @Option(help: "CPU threads (default: all cores; under mpirun, the cores split between a node's ranks).")
@@ -16,7 +16,6 @@ struct GlobalOptions: ParsableArguments {
     var mpiTimeout: Double = 300
 
     func validate() throws {
-        _ = try DeviceChoice(parsing: device)
         if let threads, threads < 1 { throw VGGTLError.badFlag(flag: "--threads", value: "\(threads)", expected: "a positive number") }
         guard mpiTimeout > 0, mpiTimeout.isFinite else { throw VGGTLError.badFlag(flag: "--mpi-timeout", value: "\(mpiTimeout)", expected: "a positive number of seconds") }
     }
@@ -92,15 +91,19 @@ public func runVGGTL(arguments: [String], environment: [String: String], seams: 
     } catch let error as VGGTLError {
         if case let .interrupted(signal, _, _, _, _) = error {
             // Not a failure of vggtl, but the run did not finish: the shell's code for the signal.
-            if Job.isPrimary { writeStandardError("vggtl: \(error.description)\n") }
+            if Job.isPrimary { writeStandardError("vggtl: \(FlagWording.message(error))\n") }
             Job.comm?.finalize()
             exit(signal.hasPrefix("SIGTERM") ? 128 + SIGTERM : signal.hasPrefix("SIGUSR1") ? 128 + SIGUSR1 : 128 + SIGINT)
         }
-        fail(error.description)
+        fail(FlagWording.message(error))
     } catch {
-        // A VGGTLError thrown while flags are validated (before any work): the same one-line form.
-        if VGGTLCommand.exitCode(for: error) == .failure, case let m = VGGTLCommand.message(for: error), !m.isEmpty, !m.contains("\n") {
-            fail(m)
+        // A VGGTLError thrown while flags are validated, or a value outside a flag's closed set
+        // (before any work): the same one-line form.
+        let m = VGGTLCommand.message(for: error)
+        switch VGGTLCommand.exitCode(for: error) {
+        case .failure where !m.isEmpty && !m.contains("\n"): fail(m)
+        case .validationFailure where m.hasPrefix("The value '") && m.contains(". Please provide one of"): fail(oneLineValueError(m))
+        default: break
         }
         VGGTLCommand.exit(withError: error)
     }

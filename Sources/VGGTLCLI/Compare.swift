@@ -12,11 +12,9 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare features + head, fine-tuning and training from scratch on class folders (jump start, final accuracy, time to a target; several seeds).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
-    @Option(help: "The pretrained trunk: imagenet | a .h5/.safetensors file | a run folder | none (random: what the architecture alone gives).") var weights = "imagenet"
-    @Option(help: "Training images: one subfolder per class.") var data: String
-    @Option(help: "Test images (same class folders): scored after every epoch and at the end. (default: --val-split of --data)") var val: String?
-    @Option(help: "Hold out this fraction of --data as test images instead. (default: 0.2 when --val is not given)") var valSplit: Double?
+    @OptionGroup var backbone: ModelOptions<CompareDefaults>
+    @OptionGroup var weights: WeightsOptions
+    @OptionGroup var images: DataOptions<CompareDefaults>
     @Option(help: "Training images per class, a seeded sample (the tutorial's 100). (default: all)") var perClass: Int?
     @Option(help: "Test images per class scored after every epoch (jump start, time to target); the final score uses all. (default: all)") var scoredPerClass: Int?
     @Option(help: "Seeds per method (--seed, --seed+1, ...).") var seeds = 3
@@ -49,14 +47,14 @@ struct Compare: ParsableCommand {
     }
 
     func run() throws {
-        let requested = try parseTrunk(model)
-        let choice = try WeightsChoice(weights, trunk: requested)
+        let requested = try backbone.trunk()
+        let choice = try weights.choice(requested)
         let trunk = try choice.trunk(requested)
         let unfreezeSpec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: Finetune.defaultUnfreeze(trunk))
         let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunk, vgg: 150), defaultPreprocessing: choice.preprocessing)
-        let source = try classFolders(data, flag: "--data")
+        let source = try classFolders(images.data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
-        let split = try validationSplit(source, valDir: val, valSplit: val == nil ? valSplit ?? 0.2 : valSplit, seed: global.seed)
+        let split = try validationSplit(source, valDir: images.val, valSplit: images.val == nil ? images.valSplit ?? 0.2 : images.valSplit, seed: global.seed)
         let test = split.val!
         var trainIndices = split.train
         if let perClass {
@@ -80,7 +78,7 @@ struct Compare: ParsableCommand {
               + "\(testIndices.count) test images, \(scored.count) of them scored after every epoch; \(seeds) seeds per method")
 
         let outDir = URL(fileURLWithPath: out)
-        let comparison = TransferComparison(
+        var comparison = TransferComparison(
             device: device, input: input, config: config, trunkWeights: try choice.load(),
             train: source, trainIndices: trainIndices, test: test, testIndices: testIndices, scored: scored,
             batch: batch, augmentation: augment, unfreeze: unfreezeSpec,
@@ -89,10 +87,11 @@ struct Compare: ParsableCommand {
                          try OptimizerSpec(kind: .sgd, learningRate: finetuneLr, momentum: 0.9),
                          try OptimizerSpec(kind: .adam, learningRate: scratchLr)),
             seeds: (0..<seeds).map { global.seed &+ UInt64($0) }, outDir: outDir)
+        comparison.onSkippedImages = { FlagWording.report(.skippedImages(newly: $0, total: $1)) }
         let t0 = Date()
         let result = try comparison.run()
         let text = """
-        # vggtl compare: \(trunk.backbone?.title ?? trunk.rawValue) on \(data)
+        # vggtl compare: \(trunk.backbone?.title ?? trunk.rawValue) on \(images.data)
 
         Weights: \(choice.name); input \(input.height)x\(input.width), preprocessing \(input.preprocessing.rawValue); head \(config.headPooling.rawValue), \(config.headHidden) hidden, dropout \(config.headDropout).
         Training: \(trainIndices.count) images of \(source.classNames.count) classes\(perClass.map { " (\($0) per class)" } ?? ""); \

@@ -26,7 +26,7 @@ struct Devices: ParsableCommand {
         }
         print("auto       -> \(DeviceChoice.resolveAuto(cl))")
         // An explicit --device must exist: the same error a training command would give.
-        let choice = try DeviceChoice(parsing: global.device)
+        let choice = global.device
         if case .opencl(let n) = choice {
             if cl.isEmpty { throw VGGTLError.noOpenCLDevice }
             if n >= cl.count { throw VGGTLError.deviceIndexOutOfRange(index: n, count: cl.count) }
@@ -35,7 +35,7 @@ struct Devices: ParsableCommand {
         // Under mpirun: what each rank drives (one rank per device).
         if let launch = Job.launch, let comm = try Job.start(global) {
             let mine = RankDevice.choose(choice, localRank: launch.localRank, localSize: launch.localSize, devices: cl,
-                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: global.threads)
+                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: global.threads, name: FlagWording.flag)
             let lines = try comm.allgatherStrings("rank \(comm.rank) (\(comm.peers[comm.rank]), local rank \(launch.localRank) of \(launch.localSize)) -> \(mine.reason)",
                                                   what: "device choices")
             print("mpi        \(comm.libraryDescription), \(comm.size) ranks")

@@ -20,7 +20,10 @@ enum Job {
     /// MPI_Init on first use (each command that splits its work calls it before any work).
     static func start(_ global: GlobalOptions) throws -> Communicator? {
         guard let launch else { return nil }
-        if comm == nil { comm = try Communicator.start(launch, timeout: global.mpiTimeout, library: RunContext.current.knobs.settings.mpiLibrary) }
+        if comm == nil {
+            comm = try Communicator.start(launch, timeout: global.mpiTimeout, library: RunContext.current.knobs.settings.mpiLibrary)
+            comm?.settingName = FlagWording.flag
+        }
         return comm
     }
 
@@ -43,16 +46,18 @@ extension GlobalOptions {
     /// mpirun, this rank's (see RankDevice), else as asked.
     func openDevice() throws -> Device {
         let context = RunContext.current
-        let asked = try DeviceChoice(parsing: device)
+        let asked = device
         var choice = asked, threads = threads
         if let launch = Job.launch {
             _ = try Job.start(self)
             let mine = RankDevice.choose(asked, localRank: launch.localRank, localSize: launch.localSize, devices: DeviceChoice.openCLDevices(),
-                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: threads)
+                                         cores: ProcessInfo.processInfo.activeProcessorCount, threads: threads, name: FlagWording.flag)
             choice = mine.choice; threads = mine.threads
         }
         let knobs = try context.knobs.validated()
-        return context.seams.wrapDevice(try choice.open(threads: threads, cpu: knobs.cpu, opencl: knobs.opencl))
+        let device = try choice.open(threads: threads, cpu: knobs.cpu, opencl: knobs.opencl, warn: { stderr("warning: --device auto: \($0)") },
+                                     describe: { ($0 as? VGGTLError).map(FlagWording.message) ?? String(describing: $0) })
+        return context.seams.wrapDevice(device)
     }
 }
 
@@ -62,85 +67,90 @@ struct DistributedOptions: ParsableArguments {
     var syncBn = false
     @Option(help: "Under mpirun: gradient bucket size in MB; each bucket's allreduce starts as soon as backward has finished its layers.")
     var bucketMb: Double = 25
-    @Option(help: "Under mpirun: none | fp16. fp16 sends gradients as half floats: half the bytes, 11 significant bits, range +-65504 (an overflow stops the job with a message).")
-    var gradientCompression = "none"
+    @Option(help: "Under mpirun: how gradients travel.")
+    var gradientCompression = GradientCompression.none
 
     func validate() throws {
         guard bucketMb > 0, bucketMb.isFinite else { throw VGGTLError.badFlag(flag: "--bucket-mb", value: "\(bucketMb)", expected: "a positive size in MB such as 25") }
-        _ = try compression()
     }
-
-    func compression() throws -> GradientCompression { try parseEnum(gradientCompression, flag: "--gradient-compression") }
 }
 
-/// How a training run's batches are split, and what its checkpoints record about it.
-struct TrainingSplit {
-    var train: BatchProvider
-    var validation: BatchProvider?
-    /// Set under mpirun, and for a single process resuming a data-parallel checkpoint part-way
-    /// through an epoch with another global batch.
-    var sharded: ShardedBatches?
-    var record: (Int?) -> CheckpointInfo.DataParallelRecord?
-}
+/// A training session's seam to MPI (`TrainingJob`): under mpirun each rank trains on its share
+/// of every step and rank 0 alone writes the run folder; a single process resuming a
+/// data-parallel checkpoint part-way through an epoch continues where the ranks stopped.
+final class MPITrainingJob: TrainingJob {
+    let global: GlobalOptions
+    let options: DistributedOptions
+    /// The split of the last `split`, and the batches it split (their fingerprints are checked).
+    private var sharded: ShardedBatches?
+    private var data: [(String, UInt64)] = []
 
-/// Under mpirun: each rank's share of every step (one seeded shuffle per epoch) and a contiguous
-/// share of the validation set. A resumed epoch starts after the samples the checkpoint says are
-/// done, whatever the number of ranks that wrote it.
-func splitTraining(train: BatchProvider, validation: BatchProvider?, batch: Int, resuming info: CheckpointInfo?,
-                   comm: Communicator?) throws -> TrainingSplit {
-    let single: (Int?) -> CheckpointInfo.DataParallelRecord? = { done in
-        CheckpointInfo.DataParallelRecord(ranks: 1, batchPerRank: batch, samplesDone: done.map { $0 * batch })
-    }
-    let midEpoch = info?.batchesDone
-    let saved = info?.dataParallel
-    let savedGlobal = saved?.globalBatch ?? batch
-    let ranks = comm?.size ?? 1
-    guard comm != nil || (midEpoch != nil && savedGlobal != batch) else {
-        return TrainingSplit(train: train, validation: validation, sharded: nil, record: single)
-    }
-    guard let shardable = train as? ShardableBatches else {
-        throw VGGTLError.invalidArgument("this training data cannot be split between ranks (internal error)")
-    }
-    let sharded = ShardedBatches(shardable, rank: comm?.rank ?? 0, ranks: ranks)
-    if let info, let done = midEpoch {
-        sharded.resume = (info.epoch, done, saved?.samplesDone ?? done * savedGlobal)
-    }
-    var val = validation
-    if let comm, let v = validation {
-        guard let s = v as? ShardableBatches else { throw VGGTLError.invalidArgument("this validation data cannot be split between ranks (internal error)") }
-        val = EvaluationShard(s, rank: comm.rank, ranks: comm.size)
-    }
-    if let info, savedGlobal != sharded.globalBatch {
-        let was = saved.map { "\($0.ranks) rank\($0.ranks == 1 ? "" : "s") x batch \($0.batchPerRank) = \($0.globalBatch)" } ?? "batch \(savedGlobal) (assumed: the checkpoint does not say)"
-        let position = info.batchesDone.map { _ in ", and the interrupted epoch continues after its \(sharded.resume!.samplesDone) samples done" } ?? ""
-        print("note: the checkpoint was written with a global batch of \(was); this run's is \(ranks) rank\(ranks == 1 ? "" : "s") x batch \(batch) = \(sharded.globalBatch): "
-              + "steps per epoch and the noise of each step change (the learning rate is not rescaled)\(position)")
-    }
-    return TrainingSplit(train: sharded, validation: val, sharded: sharded, record: { done in sharded.record(midEpoch: done != nil) })
-}
+    init(global: GlobalOptions, options: DistributedOptions) { self.global = global; self.options = options }
 
-/// Joins a trainer to the other ranks: the coordinator, rank 0 alone printing progress, and the
-/// start-up check that every rank has the same flags, data and weights.
-func joinDataParallel(_ trainer: Trainer, comm: Communicator, split: TrainingSplit, options: DistributedOptions,
-                      info: CheckpointInfo, data: [(String, UInt64)]) throws -> DataParallel {
-    let compression = try options.compression()
-    let dp = DataParallel(comm: comm, train: split.sharded!, syncBatchNorm: options.syncBn, bucketMegabytes: options.bucketMb,
-                          compression: compression)
-    trainer.coordinator = dp
-    trainer.verbose = dp.isPrimary
-    try dp.checkConsistency(arguments: Array(CommandLine.arguments.dropFirst()), data: data, model: trainer.model, optimizer: trainer.optimizer,
-                            progress: [info.epoch, info.batchesDone ?? -1, trainer.optimizer.iterations])
-    let devices = try comm.allgatherStrings(trainer.model.device.name, what: "device names")
-    let trainable = trainer.model.network.trainableParameters.reduce(0) { $0 + $1.value.count }
-    let bn = trainer.model.layers.contains { $0 is BatchNormalization }
-    print("data parallel: \(comm.size) ranks x batch \(split.sharded!.batchPerRank) = global batch \(split.sharded!.globalBatch); "
-          + "\(split.sharded!.batchCount) steps per epoch; each rank trains on its share of one seeded shuffle per epoch")
-    print("gradients: \(String(format: "%.2f", Double(trainable) / 1e6)) M trainable parameters, "
-          + "\(String(format: "%.1f", Double(trainable * compression.bytesPerValue) / 1e6)) MB\(compression == .fp16 ? " as fp16 (--gradient-compression)" : "") "
-          + "summed per step (MPI_Iallreduce in \(String(format: "%g", options.bucketMb)) MB buckets during backward)"
-          + (bn ? "; BatchNorm statistics \(options.syncBn ? "over the global batch (--sync-bn)" : "per rank (--sync-bn shares them)")" : ""))
-    for (r, d) in devices.enumerated() { print("rank \(r) (\(comm.peers[r])): \(d)") }
-    return dp
+    var isDistributed: Bool { Job.comm != nil }
+    var isPrimary: Bool { Job.isPrimary }
+
+    /// Each rank's share of every step (one seeded shuffle per epoch) and a contiguous share of
+    /// the validation set. A resumed epoch starts after the samples the checkpoint says are
+    /// done, whatever the number of ranks that wrote it.
+    func split(train: BatchProvider, validation: BatchProvider?, batch: Int, resuming info: CheckpointInfo?) throws -> TrainingSplit {
+        let comm = try Job.start(global)
+        sharded = nil
+        if comm != nil {
+            data = [("training data", (train as? ShardableBatches)?.dataFingerprint ?? 0)]
+            if let v = validation as? ShardableBatches { data.append(("validation data", v.dataFingerprint)) }
+        }
+        let midEpoch = info?.batchesDone
+        let saved = info?.dataParallel
+        let savedGlobal = saved?.globalBatch ?? batch
+        let ranks = comm?.size ?? 1
+        guard comm != nil || (midEpoch != nil && savedGlobal != batch) else {
+            return .single(train: train, validation: validation, batch: batch)
+        }
+        guard let shardable = train as? ShardableBatches else {
+            throw VGGTLError.invalidArgument("this training data cannot be split between ranks (internal error)")
+        }
+        let sharded = ShardedBatches(shardable, rank: comm?.rank ?? 0, ranks: ranks)
+        if let info, let done = midEpoch {
+            sharded.resume = (info.epoch, done, saved?.samplesDone ?? done * savedGlobal)
+        }
+        var val = validation
+        if let comm, let v = validation {
+            guard let s = v as? ShardableBatches else { throw VGGTLError.invalidArgument("this validation data cannot be split between ranks (internal error)") }
+            val = EvaluationShard(s, rank: comm.rank, ranks: comm.size)
+        }
+        if let info, savedGlobal != sharded.globalBatch {
+            let was = saved.map { "\($0.ranks) rank\($0.ranks == 1 ? "" : "s") x batch \($0.batchPerRank) = \($0.globalBatch)" } ?? "batch \(savedGlobal) (assumed: the checkpoint does not say)"
+            let position = info.batchesDone.map { _ in ", and the interrupted epoch continues after its \(sharded.resume!.samplesDone) samples done" } ?? ""
+            print("note: the checkpoint was written with a global batch of \(was); this run's is \(ranks) rank\(ranks == 1 ? "" : "s") x batch \(batch) = \(sharded.globalBatch): "
+                  + "steps per epoch and the noise of each step change (the learning rate is not rescaled)\(position)")
+        }
+        self.sharded = sharded
+        return TrainingSplit(train: sharded, validation: val, record: { done in sharded.record(midEpoch: done != nil) })
+    }
+
+    /// Joins a trainer to the other ranks: the coordinator, rank 0 alone printing progress, and
+    /// the start-up check that every rank has the same flags, data and weights.
+    func join(_ trainer: Trainer, split: TrainingSplit, info: CheckpointInfo) throws {
+        guard let comm = Job.comm, let sharded else { return }
+        let compression = options.gradientCompression
+        let dp = DataParallel(comm: comm, train: sharded, syncBatchNorm: options.syncBn, bucketMegabytes: options.bucketMb,
+                              compression: compression)
+        trainer.coordinator = dp
+        trainer.verbose = dp.isPrimary
+        try dp.checkConsistency(arguments: Array(CommandLine.arguments.dropFirst()), data: data, model: trainer.model, optimizer: trainer.optimizer,
+                                progress: [info.epoch, info.batchesDone ?? -1, trainer.optimizer.iterations])
+        let devices = try comm.allgatherStrings(trainer.model.device.name, what: "device names")
+        let trainable = trainer.model.network.trainableParameters.reduce(0) { $0 + $1.value.count }
+        let bn = trainer.model.layers.contains { $0 is BatchNormalization }
+        print("data parallel: \(comm.size) ranks x batch \(sharded.batchPerRank) = global batch \(sharded.globalBatch); "
+              + "\(sharded.batchCount) steps per epoch; each rank trains on its share of one seeded shuffle per epoch")
+        print("gradients: \(String(format: "%.2f", Double(trainable) / 1e6)) M trainable parameters, "
+              + "\(String(format: "%.1f", Double(trainable * compression.bytesPerValue) / 1e6)) MB\(compression == .fp16 ? " as fp16 (--gradient-compression)" : "") "
+              + "summed per step (MPI_Iallreduce in \(String(format: "%g", options.bucketMb)) MB buckets during backward)"
+              + (bn ? "; BatchNorm statistics \(options.syncBn ? "over the global batch (--sync-bn)" : "per rank (--sync-bn shares them)")" : ""))
+        for (r, d) in devices.enumerated() { print("rank \(r) (\(comm.peers[r])): \(d)") }
+    }
 }
 
 /// Under mpirun, this rank's contiguous share of an evaluation or extraction set.

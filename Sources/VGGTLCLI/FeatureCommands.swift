@@ -36,8 +36,8 @@ func fileStamp(_ path: String) -> String {
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Bottleneck features: a frozen trunk over class folders -> features.npy, labels.npy, classes.json.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
-    @Option(help: "\(BackboneHelp.weights) | a run folder (its trunk, size, preprocessing).") var weights = "imagenet"
+    @OptionGroup var backbone: ModelOptions<ExtractDefaults>
+    @OptionGroup var weights: WeightsOptions
     @Option(help: "Images: one subfolder per class.") var data: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32
@@ -53,8 +53,8 @@ struct Extract: ParsableCommand {
         let device = try global.openDevice()
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
-        let requested = try parseTrunk(model, bn: bn)
-        let choice = try WeightsChoice(weights, trunk: requested)
+        let requested = try backbone.trunk(bn: bn)
+        let choice = try weights.choice(requested)
         let trunkKind = try choice.trunk(requested)
         let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunkKind, vgg: 150), defaultPreprocessing: choice.preprocessing)
         let weightsName = choice.name
@@ -75,7 +75,7 @@ struct Extract: ParsableCommand {
                             on: device, seed: global.seed)
         if let set = try choice.load() {
             let r = try loadWeights(set, into: net.kerasOrderedTrunkLayers, skipMissing: allowMissingWeights)
-            reportLoadNotes(r, file: weightsName)
+            r.notes(file: weightsName).forEach { print($0) }
             if !r.skipped.isEmpty { stderr("warning: \(weightsName) has no weights for \(r.skipped.count) trunk arrays (\(r.skipped.prefix(4).joined(separator: ", "))\(r.skipped.count > 4 ? ", ..." : "")): they start from random values") }
         }
         let featureShape = Array(try net.network.outputShape([1, input.height, input.width, 3], of: net.trunkOutput).dropFirst())
@@ -191,14 +191,10 @@ struct TrainTop: ParsableCommand {
             try doubt("\(features) has no features.json: the trunk, size and preprocessing of these features are unknown, so evaluate and predict cannot use the head on images")
         }
         let input = t.info?.input ?? InputSpec(height: t.shape[0] * 32, width: (t.shape.count > 1 ? t.shape[1] : 1) * 32, preprocessing: .caffe)
-        let info = CheckpointInfo(model: config, classNames: t.classes, input: input,
-                                  featureTrunk: t.info.map { .init(trunk: $0.trunk, weights: $0.weights) }, unfreeze: "all",
-                                  optimizer: spec, optimizerIterations: 0, schedule: try LearningRateSchedule(parsing: opts.schedule, epochs: opts.epochs),
-                                  epoch: 0, history: History(), seed: global.seed, dropoutSteps: [:], weightsFile: "")
         print("training a head on \(train.count) feature rows \(t.shape), \(t.classes.count) classes"
               + (t.info.map { ", features of \($0.trunk.rawValue) (\(URL(fileURLWithPath: $0.weights).lastPathComponent), \($0.input.height)x\($0.input.width), \($0.input.preprocessing.rawValue)), head pooling \(config.headPooling.rawValue)" } ?? ""))
-        _ = try runTraining(config: config, info: info, device: device, global: global, opts: opts, optimizerSpec: spec, unfreeze: .all,
-                            prepare: { _ in }, train: train, validation: validation, firstBatch: { train.batches(epoch: 0).next() },
-                            title: "train-top")
+        var c = TrainingSession.Configuration(model: config, classNames: t.classes, input: input, runFolder: opts.outURL, optimizer: spec, title: "train-top")
+        c.featureTrunk = t.info.map { .init(trunk: $0.trunk, weights: $0.weights) }
+        try opts.session(c, device: device, global: global).run(train: train, validation: validation)
     }
 }

@@ -6,7 +6,7 @@ import VGGTLModels
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a model's layers, numbered as Keras' model.layers, as model.summary() does.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "\(BackboneHelp.models).") var model = "vgg16"
+    @OptionGroup var backbone: ModelOptions<SummaryDefaults>
     @Flag(help: "Keras' original top (VGG16: fc1, fc2, predictions; ResNet50, InceptionV3: avg_pool, predictions) instead of the tutorials' head.") var includeTop = false
     @Flag(help: "The bare trunk, as Keras' VGG16(include_top=False).summary() prints it (VGG16: 14,714,688 parameters at any size).") var noHead = false
     @Flag(help: "BatchNorm after every convolution (VGG16-BN; same as --model vgg16-bn).") var bn = false
@@ -14,14 +14,14 @@ struct Summary: ParsableCommand {
     @Option(help: "Number of classes.") var classes = 1000
     @Option(help: "none | a stage (block5, conv5, mixed9, ...) | all | N (last N layers with weights).") var unfreeze: String?
     @Option(help: "Freeze the first N layers as Keras counts model.layers.") var freezeFirst: Int?
-    @Option(help: "Head pooling: flatten | gap (default: the backbone's).") var pooling: String?
+    @Option(help: "Head pooling. (default: the backbone's)") var pooling: ModelConfig.Pooling?
 
     func run() throws {
         if noHead, includeTop { throw VGGTLError.invalidArgument("use either --no-head or --include-top, not both") }
-        let trunk = try parseTrunk(model, bn: bn)
+        let trunk = try backbone.trunk(bn: bn)
         let (h, w) = try size.map { try parseSize($0) } ?? defaultSize(trunk, vgg: 224)
         var config = ModelConfig(trunk: trunk, inputShape: [h, w, 3], includeTop: includeTop, classes: classes)
-        config.headPooling = try pooling.map { try parseEnum($0, flag: "--pooling") } ?? trunk.backbone?.defaultPooling ?? .flatten
+        config.headPooling = pooling ?? trunk.backbone?.defaultPooling ?? .flatten
         let spec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: .all)
         // Weights are allocated to count them: the CPU is always there and needs no kernels.
         let model = try Model(config, on: DeviceChoice.cpu.open(threads: global.threads, cpu: RunContext.current.knobs.settings.cpu), seed: global.seed)
@@ -39,11 +39,4 @@ func parseSize(_ text: String, flag: String = "--size") throws -> (Int, Int) {
     let h = parts[0]!, w = parts.count == 2 ? parts[1]! : parts[0]!
     guard h >= 32, w >= 32, h <= 4096, w <= 4096 else { throw bad }
     return (h, w)
-}
-
-func parseEnum<T: RawRepresentable & CaseIterable>(_ text: String, flag: String) throws -> T where T.RawValue == String {
-    guard let v = T(rawValue: text.lowercased()) else {
-        throw VGGTLError.badFlag(flag: flag, value: text, expected: T.allCases.map(\.rawValue).joined(separator: " | "))
-    }
-    return v
 }

@@ -9,17 +9,11 @@ import VGGTLTrain
 /// `--model RUN --checkpoint best|last`: the checkpoint a command uses, said in one line.
 struct RunChoice: ParsableArguments {
     @Option(help: "Run folder (from finetune, train or train-top).") var model: String
-    @Option(help: "best (lowest val_loss) | last. (default: best when the run has one, else last)") var checkpoint: String?
-
-    func validate() throws {
-        if let checkpoint, checkpoint != "best", checkpoint != "last" {
-            throw VGGTLError.badFlag(flag: "--checkpoint", value: checkpoint, expected: "best or last")
-        }
-    }
+    @Option(help: "Checkpoint. (default: best when the run has one, else last)") var checkpoint: CheckpointName?
 
     /// The checkpoint's info and model on `device`, and a line that says which checkpoint it is.
     func open(on device: Device) throws -> (info: CheckpointInfo, model: Model, name: String, line: String) {
-        let json = try Checkpoint.preferred(in: URL(fileURLWithPath: model), checkpoint)
+        let json = try Checkpoint.preferred(in: URL(fileURLWithPath: model), checkpoint?.rawValue)
         let (info, net) = try Checkpoint.imageModel(json: json, on: device)
         let name = json.deletingPathExtension().lastPathComponent
         let valLoss = info.history.records.last?.valLoss.map { String(format: ", val_loss %.4f", $0) } ?? ""
@@ -146,8 +140,8 @@ struct Predict: ParsableCommand {
                     print(file + ": " + best.map { "\(info.classNames[$0]) \(String(format: "%.4f", p[$0]))" }.joined(separator: ", "))
                 }
             } catch let e as VGGTLError {
-                if json { out.skipped.append(.init(file: file, reason: e.description)) }
-                stderr("warning: skipped \(file): \(e)")
+                if json { out.skipped.append(.init(file: file, reason: FlagWording.message(e))) }
+                stderr("warning: skipped \(file): \(FlagWording.message(e))")
             }
         }
         if json { try printJSON(out) }

@@ -111,17 +111,16 @@ struct Weights: ParsableCommand {
         var input: String
         @Argument(help: "Output file.")
         var output: String
-        @Option(help: "h5 | safetensors (default: from OUT's extension).")
-        var format: String?
-        @Option(help: "keras | torch (default: keras for h5; for safetensors the input's naming). torch names exist for \(BackboneHelp.torchNamed) weights.")
-        var naming: String?
-        @Option(help: "Record this preprocessing (caffe | torch | tf | rescale) in the output. (default: the input's: its metadata, the run's, else the backbone's: tf for InceptionV3, torch for PyTorch names and torchvision ResNet50, caffe for Keras VGG16/ResNet50)")
-        var preprocess: String?
+        @Option(help: "Output format. (default: from OUT's extension)")
+        var format: WeightFormat?
+        @Option(help: "Tensor names; torch names exist for \(BackboneHelp.torchNamed) weights. (default: keras for h5; for safetensors the input's naming)")
+        var naming: Naming?
+        @Option(help: "Record this preprocessing in the output. (default: the input's: its metadata, the run's, else the backbone's: tf for InceptionV3, torch for PyTorch names and torchvision ResNet50, caffe for Keras VGG16/ResNet50)")
+        var preprocess: Preprocessing?
         @Option(help: "Record this input size HxW in the output. (default: the input's metadata or the run's, else ResNet50's 224 and InceptionV3's 299; none for VGG16)")
         var size: String?
 
         func validate() throws {
-            if let preprocess { let _: Preprocessing = try parseEnum(preprocess, flag: "--preprocess") }
             if let size { _ = try parseSize(size) }
         }
 
@@ -129,29 +128,24 @@ struct Weights: ParsableCommand {
             let outURL = URL(fileURLWithPath: output)
             let fmt: WeightFormat
             if let format {
-                guard let f = WeightFormat(rawValue: format) else { throw VGGTLError.badFlag(flag: "--format", value: format, expected: "h5 or safetensors") }
-                fmt = f
+                fmt = format
             } else {
                 guard let f = WeightFormat(pathExtension: outURL.pathExtension) else {
                     throw VGGTLError.badFlag(flag: "--format", value: "(from '\(outURL.lastPathComponent)')", expected: "h5 or safetensors, or an output ending in .h5 or .safetensors")
                 }
                 fmt = f
             }
-            if let naming, naming != "keras", naming != "torch" {
-                throw VGGTLError.badFlag(flag: "--naming", value: naming, expected: "keras or torch")
-            }
             let choice = try WeightsChoice(input)
             guard var set = try choice.load() else { throw VGGTLError.badFlag(flag: "INPUT", value: input, expected: "a weights file or a run folder") }
             let isTorch = TorchNames.looksLikeTorch(set)
             let trunk = choice.weightsTrunk ?? .vgg16
             // What the weights expect travels with them (vggtl reads it back as the defaults).
-            set.metadata[WeightMetadata.preprocessing] = try preprocess.map { (try parseEnum($0, flag: "--preprocess") as Preprocessing).rawValue }
-                ?? choice.preprocessing.rawValue
+            set.metadata[WeightMetadata.preprocessing] = (preprocess ?? choice.preprocessing).rawValue
             set.metadata[WeightMetadata.trunk] = trunk.rawValue
             // ResNet50 and InceptionV3 weights were trained at 224 and 299: that size travels with them.
             let backboneSize = trunk.backbone?.weightsInputSize.map { ($0, $0) }
             if let (h, w) = try size.map({ try parseSize($0) }) ?? choice.inputSize ?? backboneSize { set.metadata[WeightMetadata.inputSize] = "\(h)x\(w)" }
-            let target = naming ?? (fmt == .h5 ? "keras" : (isTorch ? "torch" : "keras"))
+            let target = naming?.rawValue ?? (fmt == .h5 ? "keras" : (isTorch ? "torch" : "keras"))
             if target == "torch", fmt == .h5 {
                 throw VGGTLError.badFlag(flag: "--naming", value: "torch", expected: "keras for an .h5 output (Keras files need Keras layer names)")
             }

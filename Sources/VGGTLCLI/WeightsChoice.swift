@@ -112,7 +112,7 @@ struct WeightsChoice {
             throw VGGTLError.invalidArgument("--model \(requested.rawValue): \(name) holds \(found.title) weights; use --model \(found.family.name)")
         }
         if wanted.letsWeightsChoose { return fileTrunk ?? requested }
-        if !isNone, let mismatch = wanted.weightsMismatch(found: fileTrunk, file: name) { throw VGGTLError.invalidArgument(mismatch) }
+        if !isNone, let mismatch = wanted.weightsMismatch(found: fileTrunk, file: name) { throw mismatch }
         return requested
     }
 
@@ -127,16 +127,5 @@ struct WeightsChoice {
         parts.append(preprocessFlag ? "preprocessing \(input.preprocessing.rawValue) (--preprocess)"
                                     : "preprocessing \(input.preprocessing.rawValue) (from \(preprocessingSource))")
         return parts.joined(separator: "; ")
-    }
-}
-
-/// The lines a load owes the user: layers paired by order (names not ours) and torch tensors left out.
-func reportLoadNotes(_ r: WeightLoadReport, file: String) {
-    let name = URL(fileURLWithPath: file).lastPathComponent
-    if let first = r.pairedByOrder.first {
-        print("\(name): its layer names are not ours (\(first.file) for our \(first.model), ...): \(r.pairedByOrder.count) layers paired by order, as Keras' load_weights does")
-    }
-    if !r.leftOut.isEmpty {
-        print("\(name): left out \(r.leftOut.count) tensors \(r.leftOutReason)")
     }
 }

@@ -29,6 +29,8 @@ public final class Communicator {
     public let rank: Int, size: Int, localRank: Int, localSize: Int
     /// Seconds one collective may wait for the other ranks before the job is ended.
     public var timeout: Double
+    /// How messages name the settings they mention (the CLI names its flags).
+    public var settingName: (Setting) -> String = { $0.title }
     /// "pid 123 on node1" for every rank, for messages about the others.
     public private(set) var peers: [String] = []
     /// The MPI library, for `vggtl devices`.
@@ -411,7 +413,7 @@ public final class Communicator {
                 usleep(2000)
             }
             let silent = others.filter { answered[$0] == nil }
-            let limit = "\(Int(c.timeout)) s (--mpi-timeout)"
+            let limit = "\(Int(c.timeout)) s (\(c.settingName(.stepTimeout)))"
             var text: String
             if !silent.isEmpty {
                 text = "\(silent.map { c.describe(rank: $0) }.joined(separator: ", ")) did not join \(pending.what) within \(limit) "

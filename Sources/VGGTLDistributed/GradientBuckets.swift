@@ -126,7 +126,7 @@ package final class GradientBuckets {
                 vggtl_half_to_float(half, b.buffer, b.count)
                 guard UnsafeBufferPointer(start: b.buffer, count: b.count).allSatisfy(\.isFinite) else {
                     throw comm.fail("fp16 gradient compression: the summed gradients of bucket \(k + 1) (\(b.parameters.first!.name)...) left "
-                        + "fp16's range (|g| > 65504) or were not finite; run without --gradient-compression fp16, or lower the learning rate if training diverged")
+                        + "fp16's range (|g| > 65504) or were not finite; run without \(comm.settingName(.gradientCompression)) fp16, or lower the learning rate if training diverged")
                 }
             }
             if scale != 1 { for i in 0..<b.count { b.buffer[i] *= scale } }

@@ -20,7 +20,7 @@ final class SyncBatchNorm: BatchStatisticsSync {
         let m = mean.toArray(), v = variance.toArray(), c = m.count
         let mine = [standIn ? 0.0 : Double(rows)] + m.map(Double.init) + v.map(Double.init)
         // Every rank combines the same gathered values in the same order: the same result.
-        let all = try comm.allgather(mine.map(\.bitPattern), what: "\(layer) batch statistics (--sync-bn)").map { $0.map(Double.init(bitPattern:)) }
+        let all = try comm.allgather(mine.map(\.bitPattern), what: "\(layer) batch statistics (\(comm.settingName(.syncBatchNorm)))").map { $0.map(Double.init(bitPattern:)) }
         let total = all.reduce(0) { $0 + $1[0] }
         var mu = [Double](repeating: 0, count: c), m2 = mu
         for r in all where r[0] > 0 { for j in 0..<c { mu[j] += r[0] * r[1 + j] } }
@@ -37,7 +37,7 @@ final class SyncBatchNorm: BatchStatisticsSync {
     func reduceGradientSums(dgamma: Tensor, dbeta: Tensor, layer: String) throws -> (dgamma: [Float], dbeta: [Float]) {
         var sums = dgamma.toArray() + dbeta.toArray()
         let c = dgamma.count
-        try comm.allreduce(&sums, what: "\(layer) gradient sums (--sync-bn)")
+        try comm.allreduce(&sums, what: "\(layer) gradient sums (\(comm.settingName(.syncBatchNorm)))")
         return (Array(sums[0..<c]), Array(sums[c...]))
     }
 }

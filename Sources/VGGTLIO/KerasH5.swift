@@ -179,8 +179,7 @@ public enum KerasH5 {
         var byLayer: [String: [(weight: String, shape: [Int], values: [Float])]] = [:]
         for t in w.tensors {
             guard let slash = t.name.firstIndex(of: "/"), slash != t.name.startIndex, t.name.index(after: slash) != t.name.endIndex else {
-                throw VGGTLError.invalidArgument("\(url.path): tensor name \(t.name) is not 'layer/weight'; Keras HDF5 needs layer names"
-                    + (t.name.contains(".") ? " (these are PyTorch names: convert with --naming keras)" : ""))
+                throw VGGTLError.notLayerNamed(file: url.path, tensor: t.name)
             }
             byLayer[String(t.name[..<slash]), default: []].append((String(t.name[t.name.index(after: slash)...]), t.shape, t.values))
         }

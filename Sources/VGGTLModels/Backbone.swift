@@ -53,7 +53,7 @@ public protocol Backbone: Sendable {
     func chosenByWeightsNote(torchNames: Bool) -> String?
     /// Why weights that hold `found` (nil: not recognised) cannot be loaded when this trunk is
     /// asked for by its own name; nil when they can.
-    func weightsMismatch(found: ModelConfig.Trunk?, file: String) -> String?
+    func weightsMismatch(found: ModelConfig.Trunk?, file: String) -> VGGTLError?
 }
 
 /// VGG16, ResNet50, InceptionV3: `name` is what `--model` calls the family, which lets the
@@ -82,10 +82,9 @@ extension Backbone {
     public func chosenByWeightsNote(torchNames: Bool) -> String? { nil }
 
     /// Weights of another architecture of the family would not load.
-    public func weightsMismatch(found: ModelConfig.Trunk?, file: String) -> String? {
+    public func weightsMismatch(found: ModelConfig.Trunk?, file: String) -> VGGTLError? {
         guard let found, found != trunk, let other = found.backbone else { return nil }
-        return "--model \(trunk.rawValue): \(file) holds \(other.title) weights, another architecture; use --model \(other.family.name) "
-            + "(it builds the architecture the weights describe)"
+        return .weightsOfAnotherModel(model: trunk.rawValue, file: file, holds: other.title, family: other.family.name)
     }
 
     /// Asked for by the family's name, the weights decide the variant (`--model vgg16` builds

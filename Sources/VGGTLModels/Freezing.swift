@@ -24,8 +24,8 @@ public enum UnfreezeSpec: Equatable, Codable, Sendable, CustomStringConvertible 
         if Backbones.allStages.contains(t) { self = .fromStage(t); return }
         if t.hasPrefix("freeze-first:"), let n = Int(t.dropFirst(13)), n >= 0 { self = .freezeFirst(n); return }
         if let n = Int(t), n >= 0 { self = .lastLayers(n); return }
-        throw VGGTLError.badFlag(flag: "--unfreeze", value: text,
-                                 expected: "none, all, a stage (\(Self.stagesByFamily)) or a number of layers N >= 0")
+        throw VGGTLError.invalidSetting(.unfreeze, value: text,
+                                        expected: "none, all, a stage (\(Self.stagesByFamily)) or a number of layers N >= 0")
     }
 
     /// "block1...block5 for VGG16, conv1...conv5 for ResNet50, stem or mixed0...mixed10 for InceptionV3".
@@ -78,12 +78,12 @@ extension Model {
         if let stage = spec.stage {
             let stages = backbone?.stages ?? []
             guard stages.contains(stage) else {
-                throw VGGTLError.badFlag(flag: "--unfreeze", value: stage, expected: stages.isEmpty ? "none or all (the model has no trunk)"
-                                         : "a stage of \(backbone!.title): \(stages.joined(separator: ", "))")
+                throw VGGTLError.invalidSetting(.unfreeze, value: stage, expected: stages.isEmpty ? "none or all (the model has no trunk)"
+                                                : "a stage of \(backbone!.title): \(stages.joined(separator: ", "))")
             }
         }
         if case .freezeFirst(let n) = spec, n > kerasLayers.count {
-            throw VGGTLError.badFlag(flag: "--freeze-first", value: "\(n)", expected: "at most \(kerasLayers.count) (the model's layers, as Keras counts them)")
+            throw VGGTLError.invalidSetting(.freezeFirst, value: "\(n)", expected: "at most \(kerasLayers.count) (the model's layers, as Keras counts them)")
         }
     }
 

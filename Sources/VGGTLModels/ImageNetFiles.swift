@@ -14,8 +14,7 @@ extension ImageNetWeights {
 
     static func requireFile(_ trunk: ModelConfig.Trunk, includeTop: Bool) throws -> File {
         guard let f = file(for: trunk, includeTop: includeTop) else {
-            throw VGGTLError.badFlag(flag: "--weights", value: "imagenet", expected: "none or a weights file for --model \(trunk.rawValue): Keras publishes ImageNet weights for "
-                                     + trunks.map(\.rawValue).joined(separator: ", ") + " only")
+            throw VGGTLError.noImageNetWeights(model: trunk.rawValue, publishedFor: trunks.map(\.rawValue))
         }
         return f
     }

@@ -17,6 +17,20 @@ public struct WeightLoadReport {
     /// Torch tensors left out on purpose (Inception3's AuxLogits.*), and why ("of the auxiliary classifier ...").
     public var leftOut: [String] = []
     public var leftOutReason = ""
+
+    /// The lines a load owes the user: layers paired by order (names not ours) and torch
+    /// tensors left out. `file`: the weights file's path.
+    public func notes(file: String) -> [String] {
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        var lines: [String] = []
+        if let first = pairedByOrder.first {
+            lines.append("\(name): its layer names are not ours (\(first.file) for our \(first.model), ...): \(pairedByOrder.count) layers paired by order, as Keras' load_weights does")
+        }
+        if !leftOut.isEmpty {
+            lines.append("\(name): left out \(leftOut.count) tensors \(leftOutReason)")
+        }
+        return lines
+    }
 }
 
 /// Copies the weights of `w` into the layers with the same names ("block1_conv1/kernel") and
@@ -95,8 +109,7 @@ public func loadWeights(_ w: WeightSet, into layers: [Layer], skipMissing: Bool 
     for conv in Set(plan.map(\.layer)).sorted() where conv.contains("_conv") {
         let bn = batchNormLayer(forConv: conv)
         if fileLayers.contains(bn), !layerNames.contains(bn) {
-            throw VGGTLError.weightNaming(file: file, reason: "it has BatchNorm layers (\(bn) after \(conv)) but the model has none: "
-                                          + "build the VGG16-BN trunk (--bn) for these weights", found: set.layerNames)
+            throw VGGTLError.unexpectedBatchNorm(file: file, layer: bn, after: conv, found: set.layerNames)
         }
     }
     for (target, i, _) in plan {
@@ -136,9 +149,9 @@ func pairedByOrder(_ set: WeightSet, _ required: [Layer]) throws -> (WeightSet, 
         let fileWeights = tensorsOf[theirs] ?? []
         let where_ = "the file's \(ordinal(k + 1)) layer with weights, paired by order (Keras' load_weights; the names differ) with our \(ours.name)"
         guard fileWeights.map({ weight($0.name) }).sorted() == ours.weights.map({ weight($0.name) }).sorted() else {
-            throw VGGTLError.weightNaming(file: file, reason: "layer \(theirs) (\(where_)) has weights \(fileWeights.map { "\(weight($0.name)) \(compactShape($0.shape))" }.joined(separator: ", ")) "
+            throw VGGTLError.weightsOutOfOrder(file: file, reason: "layer \(theirs) (\(where_)) has weights \(fileWeights.map { "\(weight($0.name)) \(compactShape($0.shape))" }.joined(separator: ", ")) "
                 + "where ours has \(ours.weights.map { "\(weight($0.name)) \(compactShape($0.tensor.shape))" }.joined(separator: ", ")): the file holds another architecture, "
-                + "or its layers are not in Keras' model.layers order; check --model", found: fileLayers)
+                + "or its layers are not in Keras' model.layers order", found: fileLayers)
         }
         for t in fileWeights {
             let w = weight(t.name)

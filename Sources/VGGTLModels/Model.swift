@@ -24,8 +24,8 @@ public final class Model {
         let backbone = config.trunk.backbone
         if let backbone {
             guard config.inputShape.count == 3, config.inputShape[0] >= backbone.minimumSize, config.inputShape[1] >= backbone.minimumSize else {
-                throw VGGTLError.badFlag(flag: "--size", value: config.inputShape.prefix(2).map(String.init).joined(separator: "x"),
-                                         expected: "at least \(backbone.minimumSize)x\(backbone.minimumSize) for \(backbone.title)")
+                throw VGGTLError.invalidSetting(.inputSize, value: config.inputShape.prefix(2).map(String.init).joined(separator: "x"),
+                                                expected: "at least \(backbone.minimumSize)x\(backbone.minimumSize) for \(backbone.title)")
             }
         }
         var b = TrunkBuilder(graph: graph, device: device, seed: SeededGenerator(seed: seed), batchNormMomentum: config.batchNormMomentum,

@@ -205,7 +205,7 @@ public enum TorchNames {
         let backbone = trunk.backbone ?? Backbones.default
         guard let naming = backbone.torchNaming else {
             let named = Backbones.all.filter { $0.torchNaming != nil }.map(\.trunk.rawValue)
-            throw VGGTLError.badFlag(flag: "--naming", value: "torch", expected: "keras: these are Keras' \(backbone.title) weights, an architecture torchvision does not have "
+            throw VGGTLError.invalidSetting(.naming, value: "torch", expected: "keras: these are Keras' \(backbone.title) weights, an architecture torchvision does not have "
                                      + "(torch names exist for \(Backbones.list(named)))")
         }
         return try naming.torchNamed(w)

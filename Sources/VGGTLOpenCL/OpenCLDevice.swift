@@ -206,7 +206,7 @@ public final class OpenCLDevice: Device {
 
     func enqueue(_ kernel: CLKernel, global: [Int], local: [Int], _ args: [any KernelArgument]) {
         if let total = global.first, total > Int(Int32.max) {
-            record(VGGTLError.invalidArgument("\(name): \(kernel.name) over \(total) items exceeds the kernels' 32-bit indexing; use a smaller --batch or --size"))
+            record(VGGTLError.inputTooLarge("\(name): \(kernel.name) over \(total) items exceeds the kernels' 32-bit indexing"))
             return
         }
         lock.lock(); defer { lock.unlock() }

@@ -11,10 +11,10 @@ public struct OptimizerSpec: Codable, Equatable, Sendable {
 
     public init(kind: Kind, learningRate: Float, momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0) throws {
         guard learningRate > 0, learningRate.isFinite else {
-            throw VGGTLError.badFlag(flag: "--lr", value: "\(learningRate)", expected: "a positive learning rate such as 1e-4")
+            throw VGGTLError.invalidSetting(.learningRate, value: "\(learningRate)", expected: "a positive learning rate such as 1e-4")
         }
-        guard (0..<1).contains(momentum) else { throw VGGTLError.badFlag(flag: "--momentum", value: "\(momentum)", expected: "a value in [0, 1)") }
-        guard weightDecay >= 0 else { throw VGGTLError.badFlag(flag: "--weight-decay", value: "\(weightDecay)", expected: "a value >= 0") }
+        guard (0..<1).contains(momentum) else { throw VGGTLError.invalidSetting(.momentum, value: "\(momentum)", expected: "a value in [0, 1)") }
+        guard weightDecay >= 0 else { throw VGGTLError.invalidSetting(.weightDecay, value: "\(weightDecay)", expected: "a value >= 0") }
         self.kind = kind; self.learningRate = learningRate; self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
     }
 

@@ -46,7 +46,7 @@ public struct WindowGeometry: Hashable, Sendable {
         switch padding {
         case .valid:
             guard inH >= kH, inW >= kW else {
-                throw VGGTLError.invalidArgument("input \(inH)x\(inW) is smaller than the \(kH)x\(kW) window with valid padding; use a larger --size")
+                throw VGGTLError.inputTooSmall("input \(inH)x\(inW) is smaller than the \(kH)x\(kW) window with valid padding")
             }
             outH = (inH - kH) / strideH + 1; outW = (inW - kW) / strideW + 1
             padTop = 0; padLeft = 0; padBottom = 0; padRight = 0
@@ -61,7 +61,7 @@ public struct WindowGeometry: Hashable, Sendable {
             }
             let h = inH + top + bottom, w = inW + left + right
             guard h >= kH, w >= kW else {
-                throw VGGTLError.invalidArgument("input \(inH)x\(inW) padded to \(h)x\(w) is smaller than the \(kH)x\(kW) window; use a larger --size")
+                throw VGGTLError.inputTooSmall("input \(inH)x\(inW) padded to \(h)x\(w) is smaller than the \(kH)x\(kW) window")
             }
             outH = (h - kH) / strideH + 1; outW = (w - kW) / strideW + 1
             padTop = top; padLeft = left; padBottom = bottom; padRight = right

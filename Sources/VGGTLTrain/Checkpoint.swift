@@ -135,12 +135,11 @@ public enum Checkpoint {
     public static func preferred(in runDir: URL, _ which: String? = nil) throws -> URL {
         if let which {
             guard which == "best" || which == "last" else {
-                throw VGGTLError.badFlag(flag: "--checkpoint", value: which, expected: "best or last")
+                throw VGGTLError.invalidSetting(.checkpoint, value: which, expected: "best or last")
             }
             let u = runDir.appendingPathComponent("\(which).json")
             guard FileManager.default.fileExists(atPath: u.path) else {
-                throw VGGTLError.invalidArgument("\(runDir.path) has no \(which).json"
-                    + (which == "best" ? " (best is kept only for runs with validation data); use --checkpoint last" : "; train into it first"))
+                throw VGGTLError.noCheckpoint(folder: runDir.path, name: which)
             }
             return u
         }
@@ -166,7 +165,7 @@ public enum Checkpoint {
             let byName = Dictionary(set.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             for t in try optimizer.stateTensors(for: model.network.parameters.filter(\.trainable)) {
                 guard let v = byName[t.name], v.shape == t.tensor.shape else {
-                    throw VGGTLError.invalidArgument("\(arrays.path): optimizer state \(t.name) is missing or has another shape; start a new run instead of --resume")
+                    throw VGGTLError.optimizerStateMissing(file: arrays.path, tensor: t.name)
                 }
                 t.tensor.upload(v.values)
             }

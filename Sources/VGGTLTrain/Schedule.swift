@@ -19,10 +19,17 @@ public enum LearningRateSchedule: Equatable, Codable, Sendable {
         }
     }
 
+    /// The schedule of a stage of `epochs` epochs: a cosine decays over them, the others do not
+    /// depend on them.
+    public func over(epochs: Int) -> LearningRateSchedule {
+        if case .cosine(_, let floor) = self { return .cosine(epochs: epochs, floor: floor) }
+        return self
+    }
+
     /// `constant`, `step:EVERY:FACTOR` (e.g. step:10:0.1), `cosine` or `cosine:FLOOR`.
     public init(parsing text: String, epochs: Int) throws {
         let parts = text.lowercased().split(separator: ":").map(String.init)
-        let bad = VGGTLError.badFlag(flag: "--schedule", value: text, expected: "constant, step:EVERY:FACTOR (e.g. step:10:0.1) or cosine[:FLOOR]")
+        let bad = VGGTLError.invalidSetting(.schedule, value: text, expected: "constant, step:EVERY:FACTOR (e.g. step:10:0.1) or cosine[:FLOOR]")
         switch (parts.first, parts.count) {
         case ("constant", 1): self = .constant
         case ("step", 3):

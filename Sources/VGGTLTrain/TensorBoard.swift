@@ -13,7 +13,7 @@ public final class TensorBoardWriter {
         let host = ProcessInfo.processInfo.hostName
         url = directory.appendingPathComponent("events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host).\(getpid()).vggtl")
         guard FileManager.default.createFile(atPath: url.path, contents: nil), let h = try? FileHandle(forWritingTo: url) else {
-            throw VGGTLError.badFlag(flag: "--tensorboard", value: directory.path, expected: "a writable folder")
+            throw VGGTLError.invalidSetting(.tensorboard, value: directory.path, expected: "a writable folder")
         }
         handle = h
         var event = Proto()

@@ -44,6 +44,9 @@ public final class Trainer {
     private var position = (epoch: 0, batch: 0)
     /// Called at the points of each batch and checkpoint (see `TrainingCallback`).
     public var callbacks: [TrainingCallback] = []
+    /// Hears, at an epoch's end, how many images were newly skipped as unreadable and how many
+    /// so far; nil: a warning on stderr.
+    public var onSkippedImages: ((_ newly: Int, _ total: Int) -> Void)?
     private let loss: Loss
     private var x: Tensor?, y: Tensor?
 
@@ -169,9 +172,18 @@ public final class Trainer {
         bar?.update(k, images: m.samples, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)], final: true)
         let newlySkipped = unreadableImages.count - warnedBefore
         if newlySkipped > 0 {
-            writeStandardError("warning: \(newlySkipped) unreadable image\(newlySkipped == 1 ? "" : "s") skipped (\(unreadableImages.count) so far); add --strict to stop instead\n")
+            if let onSkippedImages {
+                onSkippedImages(newlySkipped, unreadableImages.count)
+            } else {
+                writeStandardError("warning: \(Trainer.skippedImages(newly: newlySkipped, total: unreadableImages.count))\n")
+            }
         }
         return m
+    }
+
+    /// The warning about images skipped in an epoch.
+    public static func skippedImages(newly: Int, total: Int) -> String {
+        "\(newly) unreadable image\(newly == 1 ? "" : "s") skipped (\(total) so far); set strictImages to stop at the first instead"
     }
 
     /// Inference over a provider: metrics plus true and predicted classes (and logits rows), in order.

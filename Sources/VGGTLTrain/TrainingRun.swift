@@ -69,7 +69,7 @@ public final class TrainingRun {
             }
         }
         let at = saved.batchesDone.map { "epoch \(saved.epoch + 1), batch \($0)" } ?? "end of epoch \(saved.epoch)"
-        return .runStopped(cause: error, kept: "the last good checkpoint (\(at)) is kept in \(last.path): fix the cause and add --resume to continue from it")
+        return .runStopped(cause: error, kept: "the last good checkpoint (\(at)) is kept in \(last.path)")
     }
 
     /// Saves `info` as checkpoint `name`, telling the trainer's callbacks how far the save got.
@@ -122,7 +122,7 @@ public final class ArrayBatches: BatchProvider {
         guard sampleSize > 0, values.count == sampleSize * labels.count else {
             throw VGGTLError.shapeMismatch(what: "features for \(labels.count) labels", expected: [labels.count] + sampleShape, got: [values.count])
         }
-        guard batchSize > 0 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batchSize)", expected: "at least 1") }
+        guard batchSize > 0 else { throw VGGTLError.invalidSetting(.batch, value: "\(batchSize)", expected: "at least 1") }
         self.values = values; self.sampleShape = sampleShape; self.labels = labels
         self.batchSize = batchSize; self.shuffle = shuffle; self.seed = seed
     }

@@ -74,13 +74,15 @@ public enum Verification {
         }
 
         /// The message when they disagree: the numbers, and what the user can do.
-        public var disagreement: String {
+        public var disagreement: String { failure.description }
+
+        /// The error when they disagree: the numbers of the worst three tensors.
+        public var failure: VGGTLError {
             let list = failures.sorted { $0.score > $1.score }.prefix(3).map {
                 String(format: "%@ relative L2 error %.2e vs tolerance %.2e (float32 rounding moves it by %.2e)",
                        $0.name, $0.relativeError, $0.relative($0.tolerance), $0.relative($0.rounding))
             }.joined(separator: "; ")
-            return "--verify: on the first batch \(device) differs from the CPU by more than float32 rounding explains in "
-                + "\(failures.count) of \(checks.count) tensors: \(list). Add --verify-report for every tensor; train with --device cpu if the device's results cannot be trusted"
+            return .verificationFailed(device: device, failing: failures.count, checked: checks.count, worst: list)
         }
 
         /// Every tensor: size, CPU norm, relative error, rounding estimate and tolerance.

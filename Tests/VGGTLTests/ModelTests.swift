@@ -79,7 +79,7 @@ final class ModelTests: VGGTLTestCase {
 
     func testBadConfigsAreClearErrors() {
         XCTAssertThrowsError(try Model(ModelConfig(inputShape: [16, 16, 3], classes: 2), on: cpuDevice, seed: 1)) { e in
-            XCTAssertTrue("\(e)".contains("--size"), "\(e)")
+            XCTAssertTrue(cliMessage(e).contains("--size"), cliMessage(e))
         }
         XCTAssertThrowsError(try Model(ModelConfig(inputShape: [32, 32, 3], classes: 1), on: cpuDevice, seed: 1))
         XCTAssertThrowsError(try LearningRateSchedule(parsing: "step:0:0.1", epochs: 3))

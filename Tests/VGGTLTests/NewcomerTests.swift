@@ -331,7 +331,7 @@ final class NewcomerTests: BinaryTestCase {
             ok(r)
             XCTAssertTrue(r.output.contains(line), "\(flags): \(r.output)")
         }
-        assertCleanError(try run(common + ["--augment", "imagenet", "--out", path("bad")]), ["--augment", "keras, cifar or none"])
+        assertCleanError(try run(common + ["--augment", "imagenet", "--out", path("bad")]), ["--augment", "'keras', 'cifar' or 'none'"])
         // Pad-crop moves the content by the drawn offset and fills with black.
         let image = RGBImage(width: 3, height: 2, pixels: (1...18).map { UInt8($0) })
         let moved = Augmentation.apply(.init(cropRows: 1, cropColumns: -1), to: image)

@@ -1,5 +1,6 @@
 import XCTest
 import VGGTL
+@testable import VGGTLCLI
 
 /// One CPU device shared by the tests (OpenBLAS loads once per process anyway).
 /// nonisolated(unsafe), here and on the other shared test state: XCTest runs the tests of one
@@ -119,7 +120,26 @@ extension Layer {
     }
 }
 
+/// An error as the CLI prints it: the library's errors name no flags, the CLI's words do.
+func cliMessage(_ error: Error) -> String {
+    (error as? VGGTLError).map(FlagWording.message) ?? "\(error)"
+}
+
 extension XCTestCase {
+    /// The VGGTLError `body` throws as the CLI prints it; a test failure when it throws nothing
+    /// or something else.
+    func cliError(_ what: String = "", file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) -> String {
+        do {
+            try body()
+            XCTFail("expected a VGGTLError \(what)", file: file, line: line)
+        } catch let e as VGGTLError {
+            return FlagWording.message(e)
+        } catch {
+            XCTFail("expected a VGGTLError \(what), got \(error)", file: file, line: line)
+        }
+        return ""
+    }
+
     /// The VGGTLError message `body` throws; a test failure when it throws nothing or something else.
     @discardableResult
     func vggtlError(_ what: String = "", file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) -> String {

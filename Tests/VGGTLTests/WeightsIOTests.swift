@@ -403,7 +403,7 @@ final class WeightsIOTests: VGGTLTestCase {
         let model = try tinyKerasModel(seed: 4)
         let fc1 = model.layers.last as! Dense
         let fc1Before = fc1.kernel.value.toArray()
-        let message = vggtlError { try loadWeights(WeightFile.load(url), into: model.layers) }
+        let message = cliError { try loadWeights(WeightFile.load(url), into: model.layers) }
         XCTAssertTrue(message.contains("fc1/kernel") && message.contains("--allow-missing-weights") && message.contains(url.path), message)
         let r = try loadWeights(WeightFile.load(url), into: model.layers, skipMissing: true)
         XCTAssertEqual(r.loaded, ["block1_conv1/kernel", "block1_conv1/bias"])

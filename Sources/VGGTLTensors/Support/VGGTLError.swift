@@ -1,7 +1,12 @@
-/// The one error type of vggtl. Every case names what is wrong (file, layer, flag or device)
-/// and its description says what to do; the CLI prints it and exits non-zero.
+/// The one error type of vggtl. Every case names what is wrong (file, layer, setting or device)
+/// and its description says what to do, in words that name no command-line flag: the CLI words
+/// the cases that mention a setting with its flags (VGGTLCLI/FlagWording.swift), prints the
+/// message and exits non-zero.
 public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
+    /// A command-line flag's value (the CLI's own checks).
     case badFlag(flag: String, value: String, expected: String)
+    /// A setting's value that cannot work, and what would.
+    case invalidSetting(Setting, value: String, expected: String)
     case noOpenCLDevice
     case deviceIndexOutOfRange(index: Int, count: Int)
     case openCL(call: String, code: Int32, device: String)
@@ -20,11 +25,31 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     case weightShapeMismatch(file: String, tensor: String, fileShape: [Int], modelShape: [Int])
     case missingWeights(file: String, tensors: [String], fileLayers: [String])
     case weightNaming(file: String, reason: String, found: [String])
+    /// The file's layers pair by order with the model's but one's weights differ (`reason`).
+    case weightsOutOfOrder(file: String, reason: String, found: [String])
+    /// A convolution of the file has its BatchNorm (`layer` after `after`), the model has none.
+    case unexpectedBatchNorm(file: String, layer: String, after: String, found: [String])
+    /// The file holds weights of another architecture (`holds`) of the model's (`model`) family.
+    case weightsOfAnotherModel(model: String, file: String, holds: String, family: String)
+    /// VGG16-BN asked for, and the file holds a plain VGG16.
+    case weightsWithoutBatchNorm(file: String)
+    /// Keras publishes no ImageNet weights for `model`.
+    case noImageNetWeights(model: String, publishedFor: [String])
+    /// A Keras HDF5 file needs "layer/weight" names.
+    case notLayerNamed(file: String, tensor: String)
     case weightsNotCached(file: String, path: String, url: String, md5: String, reason: String)
     case checksumMismatch(file: String, url: String, expected: String, got: String)
     /// A file already in the Keras cache whose MD5 is not the published one.
     case cachedWeightsDamaged(path: String, url: String, expected: String, got: String)
     // Runs: what stopped a training run, and what was kept.
+    /// A run folder without the checkpoint asked for ("best" or "last").
+    case noCheckpoint(folder: String, name: String)
+    /// A checkpoint's arrays lack the optimizer state a resume needs.
+    case optimizerStateMissing(file: String, tensor: String)
+    /// The input is too small for a layer's window (`reason`): a larger input size is needed.
+    case inputTooSmall(String)
+    /// The work is too large for the device's kernels (`reason`): a smaller batch or input is needed.
+    case inputTooLarge(String)
     /// SIGINT/SIGTERM: a checkpoint was written at the last finished batch.
     case interrupted(signal: String, epoch: Int, batch: Int, batches: Int, checkpoint: String)
     /// The training loss became NaN or infinite at a step (epoch and batch count from 1).
@@ -37,27 +62,48 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     case deviceFailed(device: String, call: String, code: Int32)
     /// Images that could not be read under --strict.
     case unreadableImages(files: [String], reasons: [String])
-    /// A run stopped by `cause`; `kept` says which checkpoint survives (nil: none was written yet).
+    /// A run stopped by `cause`; `kept` says which checkpoint survives and where (nil: none was
+    /// written yet).
     indirect case runStopped(cause: VGGTLError, kept: String?)
     /// Data-parallel training under MPI: what went wrong, seen from `rank` of `size`.
     case distributed(rank: Int, size: Int, reason: String)
+    // Training sessions (`TrainingSession`): a run that cannot start as configured.
+    /// Early stopping watches val_loss, and there is no validation data.
+    case earlyStoppingWithoutValidation(patience: Int)
+    /// Resuming a run folder without a last checkpoint.
+    case nothingToResume(folder: String)
+    /// A fresh run into a folder that holds one.
+    case runExists(folder: String)
+    /// Resuming on data with other classes than the run's.
+    case resumedClassesDiffer(folder: String, saved: [String], now: [String])
+    /// Resuming with another model or input size than the run's (`saved`: the run's, in words).
+    case resumedModelDiffers(folder: String, saved: String)
+    /// The first batch on `device` and on the CPU differ beyond float32 rounding in `failing`
+    /// of `checked` tensors; `worst`: the numbers of the worst three.
+    case verificationFailed(device: String, failing: Int, checked: Int, worst: String)
+    /// The head in the starting weights does not fit the task, and it must.
+    case headDoesNotFit(file: String, details: String)
+    /// A run whose head should start this model's was trained on other classes.
+    case topModelClassesDiffer(folder: String, trained: [String], now: [String])
 
     public var description: String {
         switch self {
         case let .badFlag(flag, value, expected):
             return "invalid value '\(value)' for \(flag): expected \(expected)"
+        case let .invalidSetting(setting, value, expected):
+            return "invalid \(setting.title) '\(value)': expected \(expected)"
         case .noOpenCLDevice:
-            return "--device opencl: no OpenCL device found. Install a driver (for the CPU: apt-get install pocl-opencl-icd), check `vggtl devices`, or use --device cpu"
+            return "no OpenCL device found. Install a driver (for the CPU: apt-get install pocl-opencl-icd), check `vggtl devices`, or use the CPU"
         case let .deviceIndexOutOfRange(index, count):
-            return "--device opencl:\(index): there \(count == 1 ? "is 1 OpenCL device" : "are \(count) OpenCL devices") (opencl:0\(count > 1 ? "...opencl:\(count - 1)" : "")); see `vggtl devices`"
+            return "OpenCL device \(index): there \(count == 1 ? "is 1 OpenCL device" : "are \(count) OpenCL devices") (opencl:0\(count > 1 ? "...opencl:\(count - 1)" : "")); see `vggtl devices`"
         case let .openCL(call, code, device):
             return "OpenCL error \(code) (\(openCLErrorName(code))) in \(call) on \(device)"
         case let .kernelBuild(file, device, log):
-            return "OpenCL kernels \(file) failed to build on \(device) (the driver's build log follows; use --device cpu meanwhile, and report the log with `vggtl devices`):\n\(log)"
+            return "OpenCL kernels \(file) failed to build on \(device) (the driver's build log follows; use the CPU meanwhile, and report the log with `vggtl devices`):\n\(log)"
         case let .allocationTooLarge(bytes, limit, device, what):
-            return "\(what) needs one buffer of \(mib(bytes)) but \(device) allows at most \(mib(limit)) per allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE); use a smaller batch or input size, or --device cpu"
+            return "\(what) needs one buffer of \(mib(bytes)) but \(device) allows at most \(mib(limit)) per allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE); use a smaller batch or input size, or the CPU"
         case let .outOfDeviceMemory(bytes, device):
-            return "\(device) is out of memory allocating \(mib(bytes)); use a smaller --batch"
+            return "\(device) is out of memory allocating \(mib(bytes)); use a smaller batch"
         case let .library(name, reason):
             return "cannot use \(name): \(reason)"
         case let .shapeMismatch(what, expected, got):
@@ -79,9 +125,23 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
                 + "build the model with the file's architecture (input channels, units, classes) or leave this layer out of the load"
         case let .missingWeights(file, tensors, fileLayers):
             return "\(file) has no weights for \(listSome(tensors)) (the file has \(fileLayers.isEmpty ? "no layers" : "layers " + listSome(fileLayers))); "
-                + "check that the file holds this model (--model: vgg16, vgg16-bn, resnet50, inceptionv3 or a -torchvision twin), or add --allow-missing-weights to start these layers from random values"
+                + "check that the file holds this model (vgg16, vgg16-bn, resnet50, inceptionv3 or a -torchvision twin), or allow missing weights to start these layers from random values"
         case let .weightNaming(file, reason, found):
             return "\(file): \(reason) (names found: \(listSome(found)))"
+        case let .weightsOutOfOrder(file, reason, found):
+            return "\(file): \(reason); check the model's architecture (names found: \(listSome(found)))"
+        case let .unexpectedBatchNorm(file, layer, after, found):
+            return "\(file): it has BatchNorm layers (\(layer) after \(after)) but the model has none: build the VGG16-BN trunk for these weights "
+                + "(names found: \(listSome(found)))"
+        case let .weightsOfAnotherModel(model, file, holds, family):
+            return "\(file) holds \(holds) weights, another architecture than \(model); build \(family) instead (it builds the architecture the weights describe)"
+        case let .weightsWithoutBatchNorm(file):
+            return "\(file) has no BatchNorm tensors (a plain VGG16) for VGG16-BN; build VGG16, or use VGG16-BN weights"
+        case let .noImageNetWeights(model, publishedFor):
+            return "Keras publishes no ImageNet weights for \(model) (only for \(publishedFor.joined(separator: ", "))): start from random weights or a weights file"
+        case let .notLayerNamed(file, tensor):
+            return "\(file): tensor name \(tensor) is not 'layer/weight'; Keras HDF5 needs layer names"
+                + (tensor.contains(".") ? " (these are PyTorch names: convert them to Keras names first)" : "")
         case let .weightsNotCached(file, path, url, md5, reason):
             return "ImageNet weights \(file) are not in the Keras cache and cannot be downloaded (\(reason)). "
                 + "Download \(url) on a machine with internet access and put it at \(path) (MD5 \(md5))"
@@ -90,24 +150,50 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
         case let .cachedWeightsDamaged(path, url, expected, got):
             return "the cached ImageNet weights \(path) have MD5 \(got), not the \(expected) Keras publishes for \(url): "
                 + "the file is damaged or not the weights of that name. Delete it (rm '\(path)') and run again to download it, or put the right file there"
+        case let .noCheckpoint(folder, name):
+            return "\(folder) has no \(name).json" + (name == "best" ? " (best is kept only for runs with validation data); use the last checkpoint" : "; train into it first")
+        case let .optimizerStateMissing(file, tensor):
+            return "\(file): optimizer state \(tensor) is missing or has another shape; start a new run instead of resuming"
+        case let .inputTooSmall(reason):
+            return "\(reason); use a larger input size"
+        case let .inputTooLarge(reason):
+            return "\(reason); use a smaller batch or input size"
         case let .interrupted(signal, epoch, batch, batches, checkpoint):
-            return "interrupted by \(signal) in epoch \(epoch) after batch \(batch) of \(batches); saved \(checkpoint): run the same command with --resume to continue"
+            return "interrupted by \(signal) in epoch \(epoch) after batch \(batch) of \(batches); saved \(checkpoint): resume the run to continue"
         case let .nonFiniteLoss(value, epoch, batch, step, lr):
-            return "the training loss became \(value.isNaN ? "NaN" : value > 0 ? "+infinity" : "-infinity") at epoch \(epoch), batch \(batch) (step \(step)); the likely cause is a learning rate too high for this model and data (\(lr)): lower --lr (e.g. \(lr / 10)), or check the inputs and labels"
+            return "the training loss became \(value.isNaN ? "NaN" : value > 0 ? "+infinity" : "-infinity") at epoch \(epoch), batch \(batch) (step \(step)); the likely cause is a learning rate too high for this model and data (\(lr)): lower the learning rate (e.g. \(lr / 10)), or check the inputs and labels"
         case let .nonFiniteWeights(tensor, epoch):
-            return "the weights became NaN or infinite during epoch \(epoch) (\(tensor)); the learning rate is probably too high: lower --lr"
+            return "the weights became NaN or infinite during epoch \(epoch) (\(tensor)); the learning rate is probably too high: lower it"
         case let .batchDoesNotFit(reason, batch, suggested):
-            return "\(reason); at --batch \(batch) it does not fit: try --batch \(suggested)\(suggested <= 1 ? " with a smaller --size" : ""), or --device cpu"
+            return "\(reason); at batch size \(batch) it does not fit: try batch size \(suggested)\(suggested <= 1 ? " with a smaller input size" : ""), or the CPU"
         case let .deviceFailed(device, call, code):
-            return "\(device) failed: \(call) returned \(code) (\(openCLErrorName(code))); the device was lost, reset or ran out of resources. Check the driver (`vggtl devices`), then resume, or use --device cpu"
+            return "\(device) failed: \(call) returned \(code) (\(openCLErrorName(code))); the device was lost, reset or ran out of resources. Check the driver (`vggtl devices`), then resume, or use the CPU"
         case let .unreadableImages(files, reasons):
             let first = zip(files, reasons).prefix(3).map { "\($0): \($1)" }.joined(separator: "; ")
-            return "--strict: \(files.count) image\(files.count == 1 ? "" : "s") cannot be read (\(first)\(files.count > 3 ? "; ..." : "")); fix or remove \(files.count == 1 ? "it" : "them"), or drop --strict to skip unreadable images with a warning"
+            return "\(files.count) image\(files.count == 1 ? "" : "s") cannot be read (\(first)\(files.count > 3 ? "; ..." : "")); fix or remove \(files.count == 1 ? "it" : "them"), or skip unreadable images with a warning instead of stopping"
         case let .runStopped(cause, kept):
-            let keep = kept.map { "; \($0)" } ?? "; no checkpoint had been written yet"
+            let keep = kept.map { "; \($0): fix the cause and resume the run to continue from it" } ?? "; no checkpoint had been written yet"
             return cause.description + keep
         case let .distributed(rank, size, reason):
             return "rank \(rank) of \(size): \(reason)"
+        case let .earlyStoppingWithoutValidation(patience):
+            return "early stopping (patience \(patience)) needs validation data to watch: give the session validation batches"
+        case let .nothingToResume(folder):
+            return "\(folder) has no last.json to resume from; start a new run instead"
+        case let .runExists(folder):
+            return "\(folder) already holds a run; resume it or choose another run folder"
+        case let .resumedClassesDiffer(folder, saved, now):
+            return "the run in \(folder) was trained on \(saved.count) classes \(saved), the data now has \(now.count) classes \(now); "
+                + "resume with the same data, or start a new run in another folder"
+        case let .resumedModelDiffers(folder, saved):
+            return "the run in \(folder) was started with another model or input size (\(saved)); resume with the same model or start a new run in another folder"
+        case let .verificationFailed(device, failing, checked, worst):
+            return "verification: on the first batch \(device) differs from the CPU by more than float32 rounding explains in "
+                + "\(failing) of \(checked) tensors: \(worst). Its report lists every tensor; train on the CPU if the device's results cannot be trusted"
+        case let .headDoesNotFit(file, details):
+            return "the head in \(file) does not fit this task (\(details)); let the head start fresh instead"
+        case let .topModelClassesDiffer(folder, trained, now):
+            return "the top model \(folder) was trained on \(trained.count) classes \(trained), the data has \(now.count) classes \(now); the class folders must match"
         }
     }
 }

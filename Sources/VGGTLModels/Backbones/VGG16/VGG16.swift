@@ -119,8 +119,8 @@ public struct VGG16: Backbone {
     }
 
     /// VGG16-BN's BatchNorm layers need the weights' BatchNorm tensors.
-    public func weightsMismatch(found: ModelConfig.Trunk?, file: String) -> String? {
+    public func weightsMismatch(found: ModelConfig.Trunk?, file: String) -> VGGTLError? {
         guard batchNorm, found != trunk else { return nil }
-        return "--bn (--model vgg16-bn): \(file) has no BatchNorm tensors (a plain VGG16); drop --bn, or use VGG16-BN weights"
+        return .weightsWithoutBatchNorm(file: file)
     }
 }

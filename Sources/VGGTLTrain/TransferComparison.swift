@@ -1,21 +1,21 @@
 import Foundation
 import VGGTLTensors
+import VGGTLNN
 import VGGTLOptim
 import VGGTLData
 import VGGTLIO
 import VGGTLModels
-import VGGTLTrain
 
 /// Per-seed results of one method: test accuracy after each epoch on the scored subset,
 /// training seconds after each epoch, and the final accuracy on every test image.
-struct MethodRun {
-    var perEpoch: [Double] = []
-    var secondsAfter: [Double] = []
-    var final = 0.0
+public struct MethodRun: Sendable {
+    public var perEpoch: [Double] = []
+    public var secondsAfter: [Double] = []
+    public var final = 0.0
 
     /// The epoch (from 1) and training seconds at which the scored accuracy first reached
     /// `target`; nil if it never did.
-    func timeTo(_ target: Double) -> (epoch: Int, seconds: Double)? {
+    public func timeTo(_ target: Double) -> (epoch: Int, seconds: Double)? {
         perEpoch.firstIndex { $0 >= target }.map { ($0 + 1, secondsAfter[$0]) }
     }
 }
@@ -34,66 +34,81 @@ func spread(_ v: [Double], percent: Bool) -> String {
 /// each over several seeds: (a) a head on bottleneck features of the frozen pretrained trunk,
 /// (b) fine-tuning the trunk's last stages from the pretrained trunk and (a)'s head, (c) the
 /// same network from scratch. Judged by jump start (accuracy after epoch 1), final accuracy and
-/// training time to target accuracies. `demo` and `compare` both run it.
-struct TransferComparison {
-    var device: Device
-    var input: InputSpec
+/// training time to target accuracies. `vggtl demo` and `vggtl compare` both run it.
+public struct TransferComparison {
+    public var device: Device
+    public var input: InputSpec
     /// The whole network for the target task (trunk, head, classes); (c) trains it from scratch.
-    var config: ModelConfig
+    public var config: ModelConfig
     /// The pretrained trunk; nil: random (then (a) and (b) show what the architecture alone gives).
-    var trunkWeights: WeightSet?
-    var train: ImageSource
-    var trainIndices: [Int]
+    public var trunkWeights: WeightSet?
+    public var train: ImageSource
+    public var trainIndices: [Int]
     /// Test images: `scored` (positions into `testIndices`) after every epoch, all at the end.
-    var test: ImageSource
-    var testIndices: [Int]
-    var scored: [Int]
-    var batch: Int
+    public var test: ImageSource
+    public var testIndices: [Int]
+    public var scored: [Int]
+    public var batch: Int
     /// Applied to the images of (b) and (c); the features of (a) are computed once, unaugmented.
-    var augmentation: Augmentation?
+    public var augmentation: Augmentation?
     /// The stages (b) trains.
-    var unfreeze: UnfreezeSpec
-    var epochs: (features: Int, finetune: Int, scratch: Int)
-    var optimizers: (features: OptimizerSpec, finetune: OptimizerSpec, scratch: OptimizerSpec)
-    var seeds: [UInt64]
-    var outDir: URL
+    public var unfreeze: UnfreezeSpec
+    public var epochs: (features: Int, finetune: Int, scratch: Int)
+    public var optimizers: (features: OptimizerSpec, finetune: OptimizerSpec, scratch: OptimizerSpec)
+    public var seeds: [UInt64]
+    public var outDir: URL
     /// Batch size for features and scoring (no gradients: larger than training's fits).
-    var evalBatch = 64
+    public var evalBatch = 64
+    /// Hears the images an epoch skipped as unreadable (see `Trainer.onSkippedImages`).
+    public var onSkippedImages: ((_ newly: Int, _ total: Int) -> Void)?
 
-    var methods: [String] {
+    public init(device: Device, input: InputSpec, config: ModelConfig, trunkWeights: WeightSet?, train: ImageSource, trainIndices: [Int],
+                test: ImageSource, testIndices: [Int], scored: [Int], batch: Int, augmentation: Augmentation?, unfreeze: UnfreezeSpec,
+                epochs: (features: Int, finetune: Int, scratch: Int), optimizers: (features: OptimizerSpec, finetune: OptimizerSpec, scratch: OptimizerSpec),
+                seeds: [UInt64], outDir: URL, evalBatch: Int = 64) {
+        self.device = device; self.input = input; self.config = config; self.trunkWeights = trunkWeights
+        self.train = train; self.trainIndices = trainIndices; self.test = test; self.testIndices = testIndices; self.scored = scored
+        self.batch = batch; self.augmentation = augmentation; self.unfreeze = unfreeze; self.epochs = epochs; self.optimizers = optimizers
+        self.seeds = seeds; self.outDir = outDir; self.evalBatch = evalBatch
+    }
+
+    public var methods: [String] {
         ["(a) bottleneck features + head", "(b) fine-tune \(unfreeze) + head", "(c) same network from scratch"]
     }
 
-    struct Result {
-        var runs: [String: [MethodRun]]
+    public struct Result {
+        public var runs: [String: [MethodRun]]
         /// Computing the features once (included in (a)'s times).
-        var featureSeconds: Double
+        public var featureSeconds: Double
     }
 
-    func run() throws -> Result {
+    /// The accuracy of `model` on `provider`'s batches.
+    static func accuracy(_ model: Model, _ provider: BatchProvider) throws -> Double {
+        try Trainer(model: model, optimizer: SGD(learningRate: 1)).evaluate(provider).metrics.accuracy
+    }
+
+    public func run() throws -> Result {
         func loader(_ s: ImageSource, _ indices: [Int], shuffle: Bool, seed: UInt64, batch: Int? = nil, augment: Bool = false) -> BatchLoader {
             BatchLoader(source: s, indices: indices, batchSize: batch ?? self.batch, input: input,
                         augmentation: augment ? augmentation : nil, shuffle: shuffle, seed: seed)
-        }
-        func accuracy(_ model: Model, _ provider: BatchProvider) throws -> Double {
-            try Trainer(model: model, optimizer: SGD(learningRate: 1)).evaluate(provider).metrics.accuracy
         }
         /// Trains epoch by epoch, scoring `val` after each; training time excludes the scoring.
         func fit(_ name: String, _ model: Model, _ opt: OptimizerSpec, train: BatchProvider, epochs: Int,
                  val: BatchProvider, test: BatchProvider) throws -> MethodRun {
             print("\n== \(name): \(opt.summary), \(epochs) epochs")
             let trainer = Trainer(model: model, optimizer: opt.make())
+            trainer.onSkippedImages = onSkippedImages
             var run = MethodRun(), seconds = 0.0
             for epoch in 0..<epochs {
                 let t = Date()
                 try trainer.fit(train: train, validation: nil, epochs: epoch + 1, startEpoch: epoch)
                 seconds += Date().timeIntervalSince(t)
-                let acc = try accuracy(model, val)
+                let acc = try Self.accuracy(model, val)
                 trainer.history.records[epoch].valAccuracy = acc
                 run.perEpoch.append(acc); run.secondsAfter.append(seconds)
                 print(String(format: "test accuracy on %d images after epoch %d: %.2f%%", scored.count, epoch + 1, 100 * acc))
             }
-            run.final = try accuracy(model, test)
+            run.final = try Self.accuracy(model, test)
             print(String(format: "final test accuracy on %d images: %.2f%% (%.0f s of training)", testIndices.count, 100 * run.final, seconds))
             try writeAtomically(Data(historySVG(trainer.history, title: name).utf8), to: outDir.appendingPathComponent("\(slug(name)).svg"))
             try writeAtomically(Data(trainer.history.csv.utf8), to: outDir.appendingPathComponent("\(slug(name)).csv"))
@@ -168,7 +183,7 @@ struct TransferComparison {
     }
 
     /// The results table: one row per method, mean ± sd (min–max) over the seeds.
-    func table(_ result: Result, targets: [Double]) -> String {
+    public func table(_ result: Result, targets: [Double]) -> String {
         let targets = targets.sorted()
         func percent(_ v: Double) -> String { String(format: "%.0f%%", 100 * v) }
         var text = """
@@ -194,7 +209,7 @@ struct TransferComparison {
     }
 
     /// What the scores mean, for the results file.
-    func legend(_ result: Result) -> String {
+    public func legend(_ result: Result) -> String {
         "Jump start: test accuracy after epoch 1 on \(scored.count) test images; final: on all \(testIndices.count) test images; "
             + "time to a target: the epoch and the training seconds at which the per-epoch score first reached it "
             + "(method (a) includes computing the features, \(String(format: "%.0f", result.featureSeconds)) s; (b) starts from (a)'s head "
