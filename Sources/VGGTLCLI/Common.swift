@@ -52,6 +52,13 @@ func classFolders(_ path: String, flag: String) throws -> ClassFolderSource {
     return try ClassFolderSource(directory: url)
 }
 
+/// Takes the --out folder of a command for as long as it runs (`FolderLock`; under mpirun rank
+/// 0 takes it for the job): another command into it stops, naming this one. The caller
+/// releases it when done; the kernel does if the process dies.
+func takeOutFolder(_ path: String) throws -> FolderLock? {
+    Job.isPrimary ? try FolderLock(URL(fileURLWithPath: path)) : nil
+}
+
 /// Fails before any work when a folder cannot be created or written.
 func checkWritable(_ path: String, flag: String) throws {
     let url = URL(fileURLWithPath: path)

@@ -4,6 +4,7 @@ import VGGTLTensors
 import VGGTLOptim
 import VGGTLModels
 import VGGTLTrain
+import VGGTLIO
 
 /// The InceptionV3 transfer tutorial's experiment on the user's class folders: a few training
 /// images per class learnt three ways (features + head, fine-tuning, from scratch), each over
@@ -47,6 +48,8 @@ struct Compare: ParsableCommand {
     }
 
     func run() throws {
+        let lock = try takeOutFolder(out)
+        defer { lock?.release() }
         let requested = try backbone.trunk()
         let choice = try weights.choice(requested)
         let trunk = try choice.trunk(requested)

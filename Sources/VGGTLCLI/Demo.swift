@@ -5,6 +5,7 @@ import VGGTLOptim
 import VGGTLData
 import VGGTLModels
 import VGGTLTrain
+import VGGTLIO
 
 /// The built-in transfer-learning demo on Fashion-MNIST: `TransferDemo` with these flags.
 struct Demo: ParsableCommand {
@@ -37,6 +38,8 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         try checkWritable(out, flag: "--out")
+        let lock = try takeOutFolder(out)
+        defer { lock?.release() }
         let device = try global.openDevice()
         var demo = TransferDemo(data: URL(fileURLWithPath: data), outDir: URL(fileURLWithPath: out))
         (demo.sourceImages, demo.sourceEpochs, demo.perClass, demo.seeds) = (sourceImages, sourceEpochs, perClass, seeds)

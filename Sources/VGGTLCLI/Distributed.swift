@@ -105,6 +105,7 @@ final class MPITrainingJob: TrainingJob {
         let savedGlobal = saved?.globalBatch ?? batch
         let ranks = comm?.size ?? 1
         guard comm != nil || (midEpoch != nil && savedGlobal != batch) else {
+            if let info, savedGlobal != batch { noteBatchChange(info, ranks: 1, batch: batch, samplesDone: nil) }
             return .single(train: train, validation: validation, batch: batch)
         }
         guard let shardable = train as? ShardableBatches else {
@@ -112,7 +113,8 @@ final class MPITrainingJob: TrainingJob {
         }
         let sharded = ShardedBatches(shardable, rank: comm?.rank ?? 0, ranks: ranks)
         if let info, let done = midEpoch {
-            sharded.resume = (info.epoch, done, saved?.samplesDone ?? done * savedGlobal)
+            // A checkpoint's last batch may be partial: never more samples than the data holds.
+            sharded.resume = (info.epoch, done, min(saved?.samplesDone ?? done * savedGlobal, shardable.sampleCount))
         }
         var val = validation
         if let comm, let v = validation {
@@ -120,13 +122,21 @@ final class MPITrainingJob: TrainingJob {
             val = EvaluationShard(s, rank: comm.rank, ranks: comm.size)
         }
         if let info, savedGlobal != sharded.globalBatch {
-            let was = saved.map { "\($0.ranks) rank\($0.ranks == 1 ? "" : "s") x batch \($0.batchPerRank) = \($0.globalBatch)" } ?? "batch \(savedGlobal) (assumed: the checkpoint does not say)"
-            let position = info.batchesDone.map { _ in ", and the interrupted epoch continues after its \(sharded.resume!.samplesDone) samples done" } ?? ""
-            print("note: the checkpoint was written with a global batch of \(was); this run's is \(ranks) rank\(ranks == 1 ? "" : "s") x batch \(batch) = \(sharded.globalBatch): "
-                  + "steps per epoch and the noise of each step change (the learning rate is not rescaled)\(position)")
+            noteBatchChange(info, ranks: ranks, batch: batch, samplesDone: sharded.resume?.samplesDone)
         }
         self.sharded = sharded
         return TrainingSplit(train: sharded, validation: val, record: { done in sharded.record(midEpoch: done != nil) })
+    }
+
+    /// Says that a resume runs at another global batch than its checkpoint's (and, mid-epoch,
+    /// where the interrupted epoch continues).
+    private func noteBatchChange(_ info: CheckpointInfo, ranks: Int, batch: Int, samplesDone: Int?) {
+        let saved = info.dataParallel
+        let was = saved.map { "\($0.ranks) rank\($0.ranks == 1 ? "" : "s") x batch \($0.batchPerRank) = \($0.globalBatch)" }
+            ?? "batch \(batch) (assumed: the checkpoint does not say)"
+        let position = samplesDone.map { ", and the interrupted epoch continues after its \($0) samples done" } ?? ""
+        print("note: the checkpoint was written with a global batch of \(was); this run's is \(ranks) rank\(ranks == 1 ? "" : "s") x batch \(batch) = \(ranks * batch): "
+              + "steps per epoch and the noise of each step change (the learning rate is not rescaled)\(position)")
     }
 
     /// Joins a trainer to the other ranks: the coordinator, rank 0 alone printing progress, and

@@ -51,6 +51,9 @@ struct Extract: ParsableCommand {
         try checkWritable(out, flag: "--out")
         let outDir = URL(fileURLWithPath: out)
         let device = try global.openDevice()
+        // After MPI has started: a folder in use then stops every rank at once.
+        let lock = try takeOutFolder(out)
+        defer { lock?.release() }
         let source = try classFolders(data, flag: "--data")
         for w in source.warnings { stderr("warning: \(w)") }
         let requested = try backbone.trunk(bn: bn)

@@ -33,7 +33,23 @@ enum FlagWording {
         case .stepTimeout: return "--mpi-timeout"
         case .syncBatchNorm: return "--sync-bn"
         case .gradientCompression: return "--gradient-compression"
+        case .model: return "--model"
+        case .headPooling: return "--pooling"
+        case .headHidden: return "--hidden"
+        case .headDropout: return "--dropout"
+        case .includeTop: return "--include-top"
+        case .batchNormStatistics: return "--bn-batch-statistics"
+        case .preprocessing: return "--preprocess"
+        case .trainingData: return "--data (train-top: --features)"
+        case .optimizer: return "--optimizer"
+        case .nesterov: return "--nesterov"
+        case .epochs: return "--epochs"
         }
+    }
+
+    /// "--lr 0.01 in the run, 0.001 now"; the training data by its words, as it has two flags.
+    static func change(_ c: SettingChange, was: String) -> String {
+        c.setting == .trainingData ? "the training data: \(c.saved) \(was), \(c.now) now" : "\(flag(c.setting)) \(c.saved) \(was), \(c.now) now"
     }
 
     /// An error as the CLI prints it.
@@ -113,8 +129,16 @@ enum FlagWording {
         case let .resumedClassesDiffer(folder, saved, now):
             return "--resume: the run in \(folder) was trained on \(saved.count) classes \(saved), "
                 + "the data now has \(now.count) classes \(now); resume with the same data, or start a new run with another --out"
-        case let .resumedModelDiffers(folder, saved):
-            return "--resume: the run in \(folder) was started with another model or input size (\(saved)); use the same flags or a new --out"
+        case let .resumeRefused(folder, changes):
+            return "--resume: the run in \(folder) cannot continue with \(changes.map { change($0, was: "in the run") }.joined(separator: "; ")): "
+                + "resume with the run's settings, or start a new run with another --out"
+        case let .folderInUse(folder, lockFile, holder):
+            return "--out \(folder) is in use by \(holder); wait for it to finish, stop it, or choose another --out "
+                + "(if that process no longer runs, delete \(lockFile))"
+        case let .topModelHeadDiffers(folder, changes):
+            let asked = changes.map { "\(flag($0.setting)) \($0.now)" }.joined(separator: " "), held = changes.map { "\(flag($0.setting)) \($0.saved)" }.joined(separator: " ")
+            return "--top-model \(folder): \(asked) contradicts the head it holds (\(held)); drop \(changes.map { flag($0.setting) }.joined(separator: " and ")) "
+                + "to start from that head, or train a top model with \(asked)"
         case let .verificationFailed(device, failing, checked, worst):
             return "--verify: on the first batch \(device) differs from the CPU by more than float32 rounding explains in "
                 + "\(failing) of \(checked) tensors: \(worst). Add --verify-report for every tensor; train with --device cpu if the device's results cannot be trusted"
@@ -133,6 +157,11 @@ enum FlagWording {
         switch event {
         case let .headStartsFresh(file, details):
             print("the head in \(file) does not fit this task (\(details)): the trunk loaded, the head starts fresh (--strict-weights makes this an error)")
+        case let .settingTaken(c, effect):
+            print("note: --resume: \(change(c, was: "in the run")): \(effect)")
+        case let .alreadyFinished(folder, epochs, asked):
+            print("--resume: the run in \(folder.path) has finished its \(epochs) epochs\(asked < epochs ? " (--epochs \(asked) asks for fewer)" : ""): "
+                  + "nothing to train. To train it further, resume it with a larger --epochs (such as --resume --epochs \(epochs * 2))")
         case let .skippedImages(newly, total):
             stderr("warning: \(newly) unreadable image\(newly == 1 ? "" : "s") skipped (\(total) so far); add --strict to stop instead")
         default:

@@ -160,8 +160,9 @@ struct AugmentOptions: ParsableArguments {
 /// Head options (the tutorials' Flatten -> Dense(256, relu) -> Dropout(0.5) -> predictions).
 struct HeadOptions: ParsableArguments {
     @Option(help: "Head pooling. (default: \(BackboneHelp.defaultPooling))") var pooling: ModelConfig.Pooling?
-    @Option(help: "Hidden units of the head's Dense layer (0: none).") var hidden = 256
-    @Option(help: "Dropout rate after the hidden layer.") var dropout: Float = 0.5
+    // Optional, so that a head taken from a --top-model run can tell what was asked for.
+    @Option(help: "Hidden units of the head's Dense layer (0: none). (default: 256; finetune --top-model: the top model's)") var hidden: Int?
+    @Option(help: "Dropout rate after the hidden layer. (default: 0.5; finetune --top-model: the top model's)") var dropout: Float?
 
     func validate() throws {
         var c = ModelConfig(classes: 2)
@@ -172,9 +173,22 @@ struct HeadOptions: ParsableArguments {
     /// trunk saved features came from).
     func apply(to c: inout ModelConfig, features: ModelConfig.Trunk? = nil) throws {
         c.headPooling = pooling ?? (features ?? c.trunk).backbone?.defaultPooling ?? .flatten
+        let (hidden, dropout) = (self.hidden ?? 256, self.dropout ?? 0.5)
         guard hidden >= 0 else { throw VGGTLError.badFlag(flag: "--hidden", value: "\(hidden)", expected: "0 or more units") }
         guard dropout >= 0, dropout < 1 else { throw VGGTLError.badFlag(flag: "--dropout", value: "\(dropout)", expected: "a rate in [0, 1)") }
         c.headHidden = hidden; c.headDropout = dropout
+    }
+
+    /// Sets the head of `top` (a train-top run's model, in `folder`): its pooling and hidden
+    /// units, which its weights need, and its dropout unless --dropout is given. A --pooling or
+    /// --hidden that contradicts it is an error naming both.
+    func apply(to c: inout ModelConfig, topModel top: ModelConfig, folder: String) throws {
+        try apply(to: &c)
+        var conflicts: [SettingChange] = []
+        if let pooling, pooling != top.headPooling { conflicts.append(.init(.headPooling, saved: top.headPooling.rawValue, now: pooling.rawValue)) }
+        if let hidden, hidden != top.headHidden { conflicts.append(.init(.headHidden, saved: "\(top.headHidden)", now: "\(hidden)")) }
+        guard conflicts.isEmpty else { throw VGGTLError.topModelHeadDiffers(folder: folder, changes: conflicts) }
+        (c.headPooling, c.headHidden, c.headDropout) = (top.headPooling, top.headHidden, dropout ?? top.headDropout)
     }
 }
 

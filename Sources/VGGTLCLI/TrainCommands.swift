@@ -87,7 +87,13 @@ struct Finetune: ParsableCommand {
         let split = try validationSplit(source, valDir: images.val, valSplit: images.valSplit, seed: global.seed)
         var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
         config.frozenBatchNormStatistics = !bnBatchStatistics
-        try head.apply(to: &config)
+        if let topModel {
+            // The head starts from the top model's weights: it has that model's architecture.
+            let top = try Checkpoint.load(Checkpoint.preferred(in: URL(fileURLWithPath: topModel)))
+            try head.apply(to: &config, topModel: top.model, folder: topModel)
+        } else {
+            try head.apply(to: &config)
+        }
         let spec = try opts.optimizerSpec()
         let augment = try augmentation.augmentation()
         let train = BatchLoader(source: source, indices: split.train, batchSize: opts.batch, input: input,

@@ -38,6 +38,12 @@ public struct CheckpointInfo: Codable, Sendable {
     /// the samples of the epoch done, so that a resume under another number of processes starts
     /// the epoch where this one stopped. nil in checkpoints of older versions.
     public var dataParallel: DataParallelRecord?
+    /// The epochs the run trains (both stages of a two-stage run), the training samples it
+    /// trains on, and the learning rate of an interrupted epoch: what a resume compares and
+    /// continues with. nil in checkpoints of older versions.
+    public var epochs: Int?
+    public var trainingSamples: Int?
+    public var partialLearningRate: Float?
 
     public struct DataParallelRecord: Codable, Sendable, Equatable {
         public var ranks: Int

@@ -141,6 +141,8 @@ public final class Trainer {
                            afterBatch: ((Int) throws -> Void)? = nil) throws -> EpochMetrics {
         var m = initial
         let bar = verbose ? ProgressBar(total: provider.batchCount) : nil
+        // The speed counts the images of this process's batches, not those done before a resume.
+        var images: Int { m.samples - initial.samples }
         let warnedBefore = unreadableImages.count
         var k = 0
         for batch in provider.batches(epoch: epoch) {
@@ -159,7 +161,7 @@ public final class Trainer {
                 let (l, correct) = try fittingBatch(batch.count) { try step(batch) }
                 m.loss += Double(l) * Double(batch.count); m.correct += correct; m.samples += batch.count
             }
-            bar?.update(k, images: m.samples, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)])
+            bar?.update(k, images: images, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)])
             try afterBatch?(k)
             for c in callbacks { c.trainBatchEnd(self, epoch: epoch, index: k) }
             // Under data parallelism every process stops after the same step: the one whose
@@ -169,7 +171,7 @@ public final class Trainer {
                 throw TrainingInterruption(signal: signal, epoch: epoch, batches: k, batchCount: provider.batchCount, metrics: m)
             }
         }
-        bar?.update(k, images: m.samples, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)], final: true)
+        bar?.update(k, images: images, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)], final: true)
         let newlySkipped = unreadableImages.count - warnedBefore
         if newlySkipped > 0 {
             if let onSkippedImages {
@@ -190,7 +192,9 @@ public final class Trainer {
     /// `progress`: a progress bar on a terminal (erased when done; nothing on a pipe).
     public func evaluate(_ provider: BatchProvider, progress: Bool = false) throws -> (metrics: EpochMetrics, truth: [Int], predicted: [Int], logits: [Float]) {
         var m = EpochMetrics(), truth: [Int] = [], predicted: [Int] = [], all: [Float] = []
-        let bar = progress ? ProgressBar(total: provider.batchCount, label: "validation", transient: true) : nil
+        // Each process of a data-parallel job sees only its share: no bar with one rank's
+        // figures; those of all ranks follow, reduced.
+        let bar = progress && coordinator == nil ? ProgressBar(total: provider.batchCount, label: "validation", transient: true) : nil
         var k = 0
         defer { bar?.update(k, images: m.samples, metrics: [], final: true) }
         for batch in provider.batches(epoch: 0) {
@@ -219,10 +223,11 @@ public final class Trainer {
     }
 
     /// Trains epochs [startEpoch, epochs). `onEpochEnd` sees every record (checkpoints, plots).
-    /// A resumed run passes the batches of `startEpoch` already done and their metrics.
+    /// A resumed run passes the batches of `startEpoch` already done, their metrics and the
+    /// rate they ran at: the epoch finishes at that rate, so each record has the one it used.
     @discardableResult
     public func fit(train: BatchProvider, validation: BatchProvider?, epochs: Int, startEpoch: Int = 0,
-                    skipBatches: Int = 0, partial: EpochMetrics? = nil,
+                    skipBatches: Int = 0, partial: EpochMetrics? = nil, partialLearningRate: Float? = nil,
                     onEpochEnd: ((EpochRecord) throws -> Void)? = nil) throws -> History {
         // Early stopping's state, rebuilt from the history so a resumed run stops where an
         // uninterrupted one would.
@@ -231,11 +236,13 @@ public final class Trainer {
             guard let vl = r.valLoss else { continue }
             if vl < best { best = vl; sinceBest = 0 } else { sinceBest += 1 }
         }
-        for epoch in startEpoch..<epochs {
-            optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch - scheduleStartEpoch)
+        // A run already past `epochs` has nothing to train.
+        for epoch in startEpoch..<max(startEpoch, epochs) {
+            let resumed = epoch == startEpoch ? skipBatches : 0
+            optimizer.learningRate = (resumed > 0 ? partialLearningRate : nil)
+                ?? schedule.rate(base: baseLearningRate, epoch: epoch - scheduleStartEpoch)
             if verbose { print("Epoch \(epoch + 1)/\(epochs)") }
             let t0 = Date()
-            let resumed = epoch == startEpoch ? skipBatches : 0
             if resumed > 0, verbose { print("(resuming after batch \(resumed) of \(train.batchCount))") }
             let m = try trainEpoch(train, epoch: epoch, skipBatches: resumed,
                                    initial: epoch == startEpoch ? partial ?? EpochMetrics() : EpochMetrics())

@@ -35,7 +35,8 @@ public final class TrainingRun {
         trainer.history = info.history
         do {
             return try trainer.fit(train: train, validation: validation, epochs: epochs, startEpoch: info.epoch,
-                                   skipBatches: info.batchesDone ?? 0, partial: info.partialMetrics) { record in
+                                   skipBatches: info.batchesDone ?? 0, partial: info.partialMetrics,
+                                   partialLearningRate: info.partialLearningRate) { record in
                 try self.epochEnded(record, trainer: trainer, title: title)
             }
         } catch let stop as TrainingInterruption {
@@ -44,6 +45,7 @@ public final class TrainingRun {
                 info.epoch = stop.epoch
                 info.batchesDone = stop.batches
                 info.partialMetrics = stop.metrics
+                info.partialLearningRate = trainer.optimizer.learningRate
                 info.history = trainer.history
                 info.optimizerIterations = trainer.optimizer.iterations
                 info.dropoutSteps = trainer.model.dropoutSteps
@@ -83,6 +85,7 @@ public final class TrainingRun {
         info.epoch = record.epoch
         info.batchesDone = nil
         info.partialMetrics = nil
+        info.partialLearningRate = nil
         info.history = trainer.history
         info.optimizerIterations = trainer.optimizer.iterations
         info.dropoutSteps = trainer.model.dropoutSteps

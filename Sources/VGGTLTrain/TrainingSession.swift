@@ -11,7 +11,8 @@ import VGGTLModels
 /// model (or restores it with its optimizer state), loads its starting weights, freezes it,
 /// optionally checks the first batch against a reference device, joins the other processes of
 /// a data-parallel job (`job`), and trains epoch by epoch while `TrainingRun` keeps the
-/// checkpoints, history, curves and TensorBoard scalars up to date. With `headEpochs` it trains
+/// checkpoints, history, curves and TensorBoard scalars up to date. The folder is the session's
+/// while it runs (`FolderLock`): a second session into it stops, naming this process. With `headEpochs` it trains
 /// in two stages: the head alone on the frozen trunk, then the `unfreeze` stages at a tenth of
 /// the learning rate, each stage with its own schedule. Errors are `VGGTLError`s that say what
 /// is wrong; what it has to say along the way goes to `report`.
@@ -86,6 +87,10 @@ public final class TrainingSession {
     /// What a session has to say, in order. `description` is the line (or lines) as said.
     public enum Event: CustomStringConvertible {
         case resuming(folder: URL, epoch: Int, batch: Int?)
+        /// A resume takes a setting that differs from the run's; `effect`: from when it applies.
+        case settingTaken(SettingChange, effect: String)
+        /// A resumed run has trained `epochs` epochs, as many as asked (`asked`) or more: nothing to do.
+        case alreadyFinished(folder: URL, epochs: Int, asked: Int)
         /// The device, for a single process (a data-parallel job lists every rank's).
         case device(String)
         case model(ModelConfig, unfreeze: UnfreezeSpec, optimizer: OptimizerSpec)
@@ -96,7 +101,8 @@ public final class TrainingSession {
         case weightsLoaded(file: String, arrays: Int, fresh: [String])
         /// A warning: trunk weights the file lacks start from random values.
         case weightsMissing(file: String, arrays: [String])
-        case headFromTopModel(folder: String, arrays: Int)
+        /// `head`: its architecture in words.
+        case headFromTopModel(folder: String, arrays: Int, head: String)
         /// Verification asked for on the CPU: nothing to compare with.
         case verifyOnCPU
         case verified(Verification.Report, table: Bool)
@@ -118,6 +124,11 @@ public final class TrainingSession {
             switch self {
             case let .resuming(folder, epoch, batch):
                 return "resuming \(folder.path) after epoch \(epoch)\(batch.map { ", batch \($0) of epoch \(epoch + 1)" } ?? "")"
+            case let .settingTaken(change, effect):
+                return "note: resuming with another \(change.description): \(effect)"
+            case let .alreadyFinished(folder, epochs, asked):
+                return "the run in \(folder.path) has finished its \(epochs) epochs\(asked < epochs ? " (\(asked) asked)" : ""): nothing to train. "
+                    + "To train it further, resume it with more epochs (such as \(epochs * 2))"
             case let .device(name):
                 return "device: \(name)"
             case let .model(config, unfreeze, optimizer):
@@ -131,8 +142,8 @@ public final class TrainingSession {
             case let .weightsMissing(file, arrays):
                 return "\(file) has no weights for \(arrays.count) trunk arrays (\(arrays.prefix(4).joined(separator: ", "))\(arrays.count > 4 ? ", ..." : "")): "
                     + "they start from random values"
-            case let .headFromTopModel(folder, arrays):
-                return "head initialised from \(folder) (\(arrays) arrays)"
+            case let .headFromTopModel(folder, arrays, head):
+                return "head initialised from \(folder) (\(arrays) arrays): \(head)"
             case .verifyOnCPU:
                 return "verify: the model runs on the CPU; there is no other device to check against it"
             case let .verified(report, table):
@@ -190,10 +201,16 @@ public final class TrainingSession {
     public func run(train: BatchProvider, validation: BatchProvider?) throws -> Result {
         let c = configuration
         if let n = c.earlyStopping, validation == nil { throw VGGTLError.earlyStoppingWithoutValidation(patience: n) }
-        let info = CheckpointInfo(model: c.model, classNames: c.classNames, input: c.input, featureTrunk: c.featureTrunk,
+        // The folder is this run's until it returns or throws (an interruption included); a
+        // process that dies leaves a lock that the next run takes over. Rank 0 holds it for a job.
+        let lock = job?.isPrimary ?? true ? try FolderLock(c.runFolder) : nil
+        defer { lock?.release() }
+        var info = CheckpointInfo(model: c.model, classNames: c.classNames, input: c.input, featureTrunk: c.featureTrunk,
                                   unfreeze: c.unfreeze.description, optimizer: c.optimizer, optimizerIterations: 0,
                                   schedule: c.schedule.over(epochs: c.epochs), epoch: 0, history: History(), seed: c.seed,
                                   dropoutSteps: [:], weightsFile: "")
+        info.epochs = c.headEpochs + c.epochs
+        info.trainingSamples = Self.sampleCount(train)
         guard c.headEpochs > 0 else {
             return try stage(info: info, optimizer: c.optimizer, unfreeze: c.unfreeze, epochs: c.epochs,
                              schedule: c.schedule.over(epochs: c.epochs), title: c.title, train: train, validation: validation).result
@@ -243,11 +260,24 @@ public final class TrainingSession {
             guard saved.classNames == baseInfo.classNames else {
                 throw VGGTLError.resumedClassesDiffer(folder: dir.path, saved: saved.classNames, now: baseInfo.classNames)
             }
-            guard saved.model == c.model else {
-                throw VGGTLError.resumedModelDiffers(folder: dir.path, saved: "\(saved.model.trunk.rawValue) \(saved.model.inputShape), head \(saved.model.headHidden)")
-            }
+            let check = ResumeCheck(saved: saved, model: c.model, input: c.input, featureTrunk: c.featureTrunk, trainingSamples: baseInfo.trainingSamples,
+                                    optimizer: spec, unfreeze: unfreeze.description, schedule: baseInfo.schedule, epochs: baseInfo.epochs ?? c.epochs)
+            let refused = check.refused
+            guard refused.isEmpty else { throw VGGTLError.resumeRefused(folder: dir.path, changes: refused) }
             (info, model) = try Checkpoint.restore(lastCheckpoint, on: device, optimizer: optimizer)
+            if info.batchesDone == nil, let total = baseInfo.epochs, info.epoch >= total {
+                // Nothing to train: said, and nothing in the folder changes.
+                report(.alreadyFinished(folder: dir, epochs: info.epoch, asked: total))
+                let trainer = makeTrainer(model, optimizer: optimizer, schedule: schedule, scheduleStart: scheduleStart)
+                trainer.history = info.history
+                let run = try TrainingRun(dir: dir, info: info, tensorboard: nil, writes: false)
+                return Stage(model: model, run: run, trainer: trainer, split: .single(train: train, validation: validation, batch: c.batch))
+            }
             report(.resuming(folder: dir, epoch: info.epoch, batch: info.batchesDone))
+            check.taken.forEach(report)
+            // What the resume took is what the run records from now on.
+            (info.optimizer, info.schedule, info.epochs) = (spec, baseInfo.schedule, baseInfo.epochs)
+            info.trainingSamples = baseInfo.trainingSamples ?? info.trainingSamples
         } else {
             if FileManager.default.fileExists(atPath: lastCheckpoint.path) { throw VGGTLError.runExists(folder: dir.path) }
             model = try Model(c.model, on: device, seed: c.seed)
@@ -270,6 +300,11 @@ public final class TrainingSession {
         try run.fit(trainer, train: split.train, validation: split.validation, epochs: epochs, title: title)
         report(.finished(folder: dir, best: validation != nil))
         return Stage(model: model, run: run, trainer: trainer, split: split)
+    }
+
+    /// The samples of a provider the session knows (images or features in memory); nil: unknown.
+    static func sampleCount(_ provider: BatchProvider) -> Int? {
+        (provider as? ArrayBatches)?.count ?? (provider as? BatchLoader)?.indices.count
     }
 
     private struct Stage {
@@ -328,7 +363,9 @@ public final class TrainingSession {
                 throw VGGTLError.topModelClassesDiffer(folder: folder, trained: topInfo.classNames, now: c.classNames)
             }
             let r = try loadWeights(weightSet(of: topNet.layers), into: model.headLayers)
-            report(.headFromTopModel(folder: folder, arrays: r.loaded.count))
+            let head = topInfo.model
+            report(.headFromTopModel(folder: folder, arrays: r.loaded.count,
+                                     head: "\(head.headPooling.rawValue), \(head.headHidden == 0 ? "no hidden layer" : "\(head.headHidden) hidden units, dropout \(head.headDropout)")"))
         }
     }
 }

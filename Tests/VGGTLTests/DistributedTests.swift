@@ -439,4 +439,35 @@ final class DistributedTests: VGGTLTestCase {
         let refused = try mpi(2, ["summary"], fails: true)
         XCTAssertTrue(refused.text.contains("does not split its work between ranks"), refused.text)
     }
+
+    /// Issue 22, item 10: under mpirun the validation shows the figures of all ranks (the
+    /// reduced val_loss and val_acc), never one rank's share as a progress line.
+    func testValidationShowsNoOneRanksShare() throws {
+        _ = try requireMPI()
+        let feat = try features()
+        let r = try mpi(2, ["train-top", "--device", "cpu", "--features", feat, "--out", path("run"), "--epochs", "2", "--batch", "4",
+                            "--hidden", "16", "--val-split", "0.3", "--mpi-timeout", "60"])
+        let lines = r.text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("val_loss:") }.count, 2, r.text)
+        XCTAssertEqual(lines.filter { $0.contains("validation") && $0.contains("acc:") }, [], "no per-rank validation line\n\(r.text)")
+    }
+
+    /// Issue 22, item 1, under mpirun: rank 0 takes --out for the job; a folder that another
+    /// process holds stops the whole job at once with a message naming that process.
+    func testAJobIntoAFolderInUseStopsNamingItsHolder() throws {
+        _ = try requireMPI()
+        let feat = try features()
+        let common = ["train-top", "--device", "cpu", "--features", feat, "--out", path("run"), "--epochs", "2", "--batch", "4", "--hidden", "16"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["VGGTL_TEST_INTERRUPT_AFTER_BATCHES"] = "1:WAIT"
+        let holder = try ChildProcess(faultHarnessBinary.path, common, environment: environment, ownProcessGroup: true)
+        XCTAssertTrue(holder.read(until: "waiting for a signal", timeout: childTimeLimit))
+        let job = try mpi(2, common + ["--mpi-timeout", "60"], fails: true)
+        XCTAssertTrue(job.text.contains("--out \(path("run")) is in use") && job.text.contains("pid \(holder.pid)"), job.text)
+        holder.signal(SIGINT)
+        XCTAssertEqual(holder.wait(timeout: childTimeLimit).status, 130)
+        let resumed = try mpi(2, common + ["--mpi-timeout", "60", "--resume"])
+        XCTAssertTrue(resumed.text.contains("resuming"), resumed.text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("run/.vggtl.lock")), "rank 0 released the folder")
+    }
 }

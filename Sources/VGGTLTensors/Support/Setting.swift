@@ -6,6 +6,9 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
     case inputSize, batch, learningRate, momentum, weightDecay, schedule, unfreeze, freezeFirst
     case device, weights, naming, checkpoint, tensorboard, benchmarkCase
     case threads, stepTimeout, syncBatchNorm, gradientCompression
+    // What a run's checkpoint records and a resume compares.
+    case model, headPooling, headHidden, headDropout, includeTop, batchNormStatistics
+    case preprocessing, trainingData, optimizer, nesterov, epochs
 
     /// The setting in words, for messages.
     public var title: String {
@@ -28,6 +31,32 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
         case .stepTimeout: return "step timeout"
         case .syncBatchNorm: return "BatchNorm statistics over all ranks"
         case .gradientCompression: return "gradient compression"
+        case .model: return "model"
+        case .headPooling: return "head pooling"
+        case .headHidden: return "hidden units of the head"
+        case .headDropout: return "dropout of the head"
+        case .includeTop: return "Keras' top"
+        case .batchNormStatistics: return "BatchNorm statistics"
+        case .preprocessing: return "preprocessing"
+        case .trainingData: return "training data"
+        case .optimizer: return "optimizer"
+        case .nesterov: return "Nesterov momentum"
+        case .epochs: return "epochs"
         }
     }
+}
+
+/// A setting with another value than the one recorded where it is compared (a run's checkpoint
+/// on resume, a top model's head): both values in words.
+public struct SettingChange: Codable, Equatable, Sendable {
+    public var setting: Setting
+    /// The recorded value, and the one asked for now.
+    public var saved: String, now: String
+
+    public init(_ setting: Setting, saved: String, now: String) {
+        self.setting = setting; self.saved = saved; self.now = now
+    }
+
+    /// "learning rate 0.01 -> 0.001".
+    public var description: String { "\(setting.title) \(saved) -> \(now)" }
 }

@@ -76,8 +76,10 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     case runExists(folder: String)
     /// Resuming on data with other classes than the run's.
     case resumedClassesDiffer(folder: String, saved: [String], now: [String])
-    /// Resuming with another model or input size than the run's (`saved`: the run's, in words).
-    case resumedModelDiffers(folder: String, saved: String)
+    /// Resuming with settings that would make another model or task than the run's.
+    case resumeRefused(folder: String, changes: [SettingChange])
+    /// A folder another process is writing into (`holder`: pid, host, command, start).
+    case folderInUse(folder: String, lockFile: String, holder: String)
     /// The first batch on `device` and on the CPU differ beyond float32 rounding in `failing`
     /// of `checked` tensors; `worst`: the numbers of the worst three.
     case verificationFailed(device: String, failing: Int, checked: Int, worst: String)
@@ -85,6 +87,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     case headDoesNotFit(file: String, details: String)
     /// A run whose head should start this model's was trained on other classes.
     case topModelClassesDiffer(folder: String, trained: [String], now: [String])
+    /// The head asked for contradicts the architecture of the top model's (`saved`: the top model's).
+    case topModelHeadDiffers(folder: String, changes: [SettingChange])
 
     public var description: String {
         switch self {
@@ -185,8 +189,12 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
         case let .resumedClassesDiffer(folder, saved, now):
             return "the run in \(folder) was trained on \(saved.count) classes \(saved), the data now has \(now.count) classes \(now); "
                 + "resume with the same data, or start a new run in another folder"
-        case let .resumedModelDiffers(folder, saved):
-            return "the run in \(folder) was started with another model or input size (\(saved)); resume with the same model or start a new run in another folder"
+        case let .resumeRefused(folder, changes):
+            return "the run in \(folder) cannot continue with another \(changes.map(\.description).joined(separator: ", ")): "
+                + "resume it as it was trained, or start a new run in another folder"
+        case let .folderInUse(folder, lockFile, holder):
+            return "\(folder) is in use by \(holder); wait for it to finish or choose another folder "
+                + "(if that process no longer runs, delete \(lockFile))"
         case let .verificationFailed(device, failing, checked, worst):
             return "verification: on the first batch \(device) differs from the CPU by more than float32 rounding explains in "
                 + "\(failing) of \(checked) tensors: \(worst). Its report lists every tensor; train on the CPU if the device's results cannot be trusted"
@@ -194,6 +202,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
             return "the head in \(file) does not fit this task (\(details)); let the head start fresh instead"
         case let .topModelClassesDiffer(folder, trained, now):
             return "the top model \(folder) was trained on \(trained.count) classes \(trained), the data has \(now.count) classes \(now); the class folders must match"
+        case let .topModelHeadDiffers(folder, changes):
+            return "the head asked for differs from the top model \(folder) in its \(changes.map(\.description).joined(separator: ", ")); build the top model's head"
         }
     }
 }
