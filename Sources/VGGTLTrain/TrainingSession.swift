@@ -11,11 +11,12 @@ import VGGTLModels
 /// model (or restores it with its optimizer state), loads its starting weights, freezes it,
 /// optionally checks the first batch against a reference device, joins the other processes of
 /// a data-parallel job (`job`), and trains epoch by epoch while `TrainingRun` keeps the
-/// checkpoints, history, curves and TensorBoard scalars up to date. The folder is the session's
-/// while it runs (`FolderLock`): a second session into it stops, naming this process. With `headEpochs` it trains
+/// checkpoints, history, curves and TensorBoard scalars up to date. With `headEpochs` it trains
 /// in two stages: the head alone on the frozen trunk, then the `unfreeze` stages at a tenth of
-/// the learning rate, each stage with its own schedule. Errors are `VGGTLError`s that say what
-/// is wrong; what it has to say along the way goes to `report`.
+/// the learning rate, each stage with its own schedule. The folder is the session's while it
+/// runs (`FolderLock`): another session into it stops, naming this process. A resume refuses
+/// or takes changed settings as `ResumeCheck` says. Errors are `VGGTLError`s that say what is
+/// wrong; what it has to say along the way goes to `report`.
 public final class TrainingSession {
     public struct Configuration {
         public var model: ModelConfig
