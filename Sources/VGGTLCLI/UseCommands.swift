@@ -21,7 +21,8 @@ struct RunChoice: ParsableArguments {
             throw VGGTLError.invalidArgument("--model \(model): here --model is a run folder (the --out of finetune, train or train-top), not a backbone name; "
                 + "train one first, e.g. vggtl finetune --model \(trunk.rawValue) --data DIR --out RUN, then pass --model RUN")
         }
-        throw VGGTLError.badFlag(flag: "--model", value: model, expected: "a run folder (the --out of finetune, train or train-top); " + (exists ? "this is a file" : "there is no such folder"))
+        throw VGGTLError.invalidArgument("--model \(model): \(exists ? "a file" : "no such folder"), so no checkpoint (best.json or last.json) to use; "
+            + "--model here is a run folder (the --out of finetune, train or train-top)")
     }
 
     /// The checkpoint's info and model on `device`, and a line that says which checkpoint it is.

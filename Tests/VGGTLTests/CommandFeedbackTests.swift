@@ -88,45 +88,57 @@ final class CommandFeedbackTests: BinaryTestCase {
     // MARK: - 8. A run's weights through .h5, torch names and back, head included
 
     func testRunWeightsRoundTripThroughH5AndTorchNamesWithTheirHead() throws {
+        // torchvision's VGG16 keeps its head in classifier, ResNet50 in fc: the tutorial head
+        // replaces it by Sequential(Linear, ReLU, Dropout, Linear), so the linears are .0 and .3.
+        try roundTrip(model: "vgg16", torchHead: "classifier", features: 512)
+    }
+
+    func testResNetRunWeightsRoundTripThroughH5AndTorchNamesWithTheirHead() throws {
+        try roundTrip(model: "resnet50-torchvision", torchHead: "fc", features: 2048)
+    }
+
+    /// A run of `model` at 32x32 (`features` channels of 1x1 reach the head's Dense(8)) -> .h5 ->
+    /// inspect -> torch-named safetensors -> .h5 again, values equal; both files load whole.
+    func roundTrip(model: String, torchHead: String, features: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let data = try writeImages("data", perClass: 3)
-        try trainRun("run", data: data)
+        try trainRun("run", data: data, extra: ["--model", model])
         let trained = try weights("run", "best")
-        ok(try run(["weights", "convert", path("run"), path("run.h5")]))
+        ok(try run(["weights", "convert", path("run"), path("run.h5")]), file: file, line: line)
 
         let inspect = try run(["weights", "inspect", path("run.h5")])
-        ok(inspect)
-        XCTAssertFalse(inspect.output.contains("paired by order"), inspect.output)
-        XCTAssertFalse(inspect.output.contains("fc1"), inspect.output)
+        ok(inspect, file: file, line: line)
+        XCTAssertFalse(inspect.output.contains("paired by order"), inspect.output, file: file, line: line)
+        XCTAssertFalse(inspect.output.contains(", but "), inspect.output, file: file, line: line)
         let rows = inspect.output.split(separator: "\n")
-        XCTAssertTrue(rows.contains { $0.hasPrefix("dense/kernel:0") && $0.hasSuffix("head dense kernel") }, inspect.output)
-        XCTAssertTrue(rows.contains { $0.hasPrefix("predictions/kernel:0") && $0.hasSuffix("head predictions kernel") }, inspect.output)
-        XCTAssertTrue(inspect.output.contains("every trunk tensor found, with a head of its own (dense, predictions)"), inspect.output)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("dense/kernel:0") && $0.hasSuffix("head dense kernel") }, inspect.output, file: file, line: line)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("predictions/kernel:0") && $0.hasSuffix("head predictions kernel") }, inspect.output, file: file, line: line)
+        XCTAssertTrue(inspect.output.contains("every trunk tensor found, with a head of its own (dense, predictions)"), inspect.output, file: file, line: line)
 
-        let toTorch = try run(["weights", "convert", path("run.h5"), path("torch.safetensors"), "--naming", "torch"])
-        ok(toTorch)
+        ok(try run(["weights", "convert", path("run.h5"), path("torch.safetensors"), "--naming", "torch"]), file: file, line: line)
         let torch = try WeightFile.load(url("torch.safetensors"))
-        // The tutorial head as torch has it: classifier = Sequential(Linear, ReLU, Dropout, Linear).
-        let dense = trained["dense/kernel"]!   // [512, 8] at 32x32: one 1x1x512 feature map
-        let linear = torch.tensors.first { $0.name == "classifier.0.weight" }
-        XCTAssertEqual(linear?.shape, [8, 512])
-        XCTAssertEqual(linear?.values, (0..<8).flatMap { o in (0..<512).map { i in dense[i * 8 + o] } })
-        XCTAssertEqual(torch.tensors.first { $0.name == "classifier.3.bias" }?.values, trained["predictions/bias"])
+        let dense = trained["dense/kernel"]!   // [features, 8]
+        let linear = torch.tensors.first { $0.name == "\(torchHead).0.weight" }
+        XCTAssertEqual(linear?.shape, [8, features], file: file, line: line)
+        XCTAssertEqual(linear?.values, (0..<8).flatMap { o in (0..<features).map { i in dense[i * 8 + o] } }, file: file, line: line)
+        XCTAssertEqual(torch.tensors.first { $0.name == "\(torchHead).3.bias" }?.values, trained["predictions/bias"], file: file, line: line)
         let torchInspect = try run(["weights", "inspect", path("torch.safetensors")])
-        ok(torchInspect)
-        XCTAssertTrue(torchInspect.output.split(separator: "\n").contains { $0.hasPrefix("classifier.0.weight") && $0.contains("head dense kernel") }, torchInspect.output)
+        ok(torchInspect, file: file, line: line)
+        XCTAssertTrue(torchInspect.output.split(separator: "\n").contains { $0.hasPrefix("\(torchHead).0.weight") && $0.contains("head dense kernel") },
+                      torchInspect.output, file: file, line: line)
 
-        ok(try run(["weights", "convert", path("torch.safetensors"), path("back.h5")]))
+        ok(try run(["weights", "convert", path("torch.safetensors"), path("back.h5")]), file: file, line: line)
         let back = try WeightFile.load(url("back.h5"))
-        XCTAssertEqual(back.tensors.count, 30)
-        for t in back.tensors { XCTAssertEqual(t.values, trained[t.name], t.name) }
+        XCTAssertEqual(back.tensors.count, try WeightFile.load(url("run.h5")).tensors.count, file: file, line: line)
+        for t in back.tensors { XCTAssertEqual(t.values, trained[t.name], t.name, file: file, line: line) }
         XCTAssertEqual(back.names.filter { $0.hasPrefix("dense/") || $0.hasPrefix("predictions/") }.sorted(),
-                       ["dense/bias", "dense/kernel", "predictions/bias", "predictions/kernel"])
+                       ["dense/bias", "dense/kernel", "predictions/bias", "predictions/kernel"], file: file, line: line)
         // Both files load into the same model whole: trunk and head, nothing new.
-        for file in ["back.h5", "torch.safetensors"] {
-            let r = try run(["finetune", "--device", "cpu", "--weights", path(file), "--data", data.path, "--out", path("again-\(file)"),
+        for weights in ["back.h5", "torch.safetensors"] {
+            let r = try run(["finetune", "--device", "cpu", "--model", model, "--weights", path(weights), "--data", data.path, "--out", path("again-\(weights)"),
                              "--size", "32x32", "--epochs", "1", "--batch", "6", "--hidden", "8"])
-            ok(r)
-            XCTAssertTrue(r.output.split(separator: "\n").contains { $0.hasPrefix("loaded 30 arrays from \(file); new:") && $0.hasSuffix("new: ") }, r.output)
+            ok(r, file: file, line: line)
+            XCTAssertTrue(r.output.split(separator: "\n").contains { $0.hasPrefix("loaded \(back.tensors.count) arrays from \(weights); new:") && $0.hasSuffix("new: ") },
+                          r.output, file: file, line: line)
         }
     }
 
@@ -203,6 +215,6 @@ final class CommandFeedbackTests: BinaryTestCase {
             assertCleanError(try run(args), ["--model \(args[4])", "run folder", "not a backbone", "finetune"])
         }
         assertCleanError(try run(["evaluate", "--device", "cpu", "--model", path("nowhere"), "--data", data.path]),
-                         ["--model", path("nowhere"), "a run folder", "no such folder"])
+                         ["--model \(path("nowhere")): no such folder", "no checkpoint", "run folder"])
     }
 }
