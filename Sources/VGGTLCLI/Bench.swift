@@ -22,6 +22,15 @@ struct Bench: ParsableCommand {
     @Option(help: "How gradients travel for --distributed.") var gradientCompression = GradientCompression.none
     @Option(help: "Batch per rank for --distributed (default: the case's).") var rankBatch: Int?
 
+    func validate() throws {
+        guard steps >= 1 else { throw VGGTLError.badFlag(flag: "--steps", value: "\(steps)", expected: "at least 1") }
+        guard gemm >= 0 else { throw VGGTLError.badFlag(flag: "--gemm", value: "\(gemm)", expected: "a matrix size, or 0 to skip the GEMM") }
+        guard size >= 32 else { throw VGGTLError.badFlag(flag: "--size", value: "\(size)", expected: "at least 32 pixels") }
+        guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
+        guard bucketMb > 0, bucketMb.isFinite else { throw VGGTLError.badFlag(flag: "--bucket-mb", value: "\(bucketMb)", expected: "a positive size in MB such as 25") }
+        if let rankBatch, rankBatch < 1 { throw VGGTLError.badFlag(flag: "--rank-batch", value: "\(rankBatch)", expected: "at least 1") }
+    }
+
     func run() throws {
         let device = try global.openDevice()
         if distributed { try runDistributed(device); return }
@@ -33,7 +42,6 @@ struct Bench: ParsableCommand {
             }
             return w
         }
-        guard steps >= 1 else { throw VGGTLError.badFlag(flag: "--steps", value: "\(steps)", expected: "at least 1") }
         let peak = gemm > 0 ? try WorkloadBench.gemmGFLOPS(on: device, n: gemm) : nil
         if layers || tune { try runLayers(device, peak: peak, tuning: tuning); return }
         if !json {

@@ -54,6 +54,26 @@ func expandBareAugment(_ args: [String]) -> [String] {
     return out
 }
 
+/// `--batch -1` means `--batch=-1`: ArgumentParser reads a value that starts with "-" as another
+/// option and says the value is missing; joined, the value reaches the flag's own check, which
+/// says what the flag takes.
+func joinNegativeValues(_ args: [String]) -> [String] {
+    var out: [String] = [], i = 0
+    while i < args.count {
+        let a = args[i]
+        if a.hasPrefix("--"), a != "--", !a.contains("="), i + 1 < args.count, isNegativeNumber(args[i + 1]) {
+            out.append(a + "=" + args[i + 1]); i += 2
+        } else {
+            out.append(a); i += 1
+        }
+    }
+    return out
+}
+
+func isNegativeNumber(_ s: String) -> Bool {
+    s.count > 1 && s.hasPrefix("-") && Double(s) != nil
+}
+
 func fail(_ message: String) -> Never {
     writeStandardError("\(Job.prefix)vggtl: error: \(message)\n")
     // Under mpirun the other ranks would wait for this one: end the whole job now.
@@ -76,7 +96,7 @@ public func runVGGTL(arguments: [String], environment: [String: String], seams: 
     signal(SIGXFSZ, SIG_IGN)
 
     do {
-        var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(arguments)))
+        var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(joinNegativeValues(arguments))))
         if let launch = Job.launch {
             guard Job.supports(command) else {
                 fail("`vggtl \(type(of: command)._commandName)` does not split its work between ranks; run it without mpirun "

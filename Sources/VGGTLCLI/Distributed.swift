@@ -57,6 +57,7 @@ extension GlobalOptions {
         let knobs = try context.knobs.validated()
         let device = try choice.open(threads: threads, cpu: knobs.cpu, opencl: knobs.opencl, warn: { stderr("warning: --device auto: \($0)") },
                                      describe: { ($0 as? VGGTLError).map(FlagWording.message) ?? String(describing: $0) })
+        warnIfOpenCLOnCPU(device, asked: choice)
         return context.seams.wrapDevice(device)
     }
 }

@@ -99,6 +99,11 @@ enum FlagWording {
         case let .noImageNetWeights(model, publishedFor):
             return VGGTLError.badFlag(flag: "--weights", value: "imagenet", expected: "none or a weights file for --model \(model): Keras publishes ImageNet weights for "
                                       + publishedFor.joined(separator: ", ") + " only").description
+        case let .weightsNotCached(file, path, url, md5, reason):
+            // Only --weights imagenet downloads: say the ways on from here.
+            return "--weights imagenet: Keras' ImageNet weights \(file) are not in the Keras cache and cannot be downloaded here (\(reason)). "
+                + "To go on: fetch \(url) on a machine with internet access and put it at \(path) (MD5 \(md5)), then run again; "
+                + "or give a weights file you have with --weights FILE (.h5 or .safetensors); or start from random weights with --weights none"
         case let .notLayerNamed(file, tensor):
             return "\(file): tensor name \(tensor) is not 'layer/weight'; Keras HDF5 needs layer names"
                 + (tensor.contains(".") ? " (these are PyTorch names: convert with --naming keras)" : "")

@@ -216,6 +216,8 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
         guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
         guard lr > 0, lr.isFinite else { throw VGGTLError.badFlag(flag: "--lr", value: "\(lr)", expected: "a positive number such as 1e-4") }
         if let earlyStopping, earlyStopping < 1 { throw VGGTLError.badFlag(flag: "--early-stopping", value: "\(earlyStopping)", expected: "at least 1 epoch") }
+        // --momentum and --weight-decay, before any weights or data are read.
+        do { _ = try optimizerSpec() } catch let e as VGGTLError { throw VGGTLError.invalidArgument(FlagWording.message(e)) }
         try checkWritable(out, flag: "--out")
     }
 

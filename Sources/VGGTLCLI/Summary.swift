@@ -16,6 +16,10 @@ struct Summary: ParsableCommand {
     @Option(help: "Freeze the first N layers as Keras counts model.layers.") var freezeFirst: Int?
     @Option(help: "Head pooling. (default: the backbone's)") var pooling: ModelConfig.Pooling?
 
+    func validate() throws {
+        guard classes >= 2 else { throw VGGTLError.badFlag(flag: "--classes", value: "\(classes)", expected: "at least 2") }
+    }
+
     func run() throws {
         if noHead, includeTop { throw VGGTLError.invalidArgument("use either --no-head or --include-top, not both") }
         let trunk = try backbone.trunk(bn: bn)

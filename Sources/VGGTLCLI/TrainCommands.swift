@@ -75,6 +75,10 @@ struct Finetune: ParsableCommand {
     @OptionGroup var head: HeadOptions
     @OptionGroup var opts: TrainingOptions<FinetuneDefaults>
 
+    func validate() throws {
+        guard headEpochs >= 0 else { throw VGGTLError.badFlag(flag: "--head-epochs", value: "\(headEpochs)", expected: "0 (one stage) or more epochs") }
+    }
+
     func run() throws {
         let requested = try backbone.trunk(bn: bn)
         let choice = try weights.choice(requested)

@@ -11,6 +11,20 @@ struct RunChoice: ParsableArguments {
     @Option(help: "Run folder (from finetune, train or train-top).") var model: String
     @Option(help: "Checkpoint. (default: best when the run has one, else last)") var checkpoint: CheckpointName?
 
+    /// Where training commands take a backbone, `--model` here is a run folder: a backbone name
+    /// (or any missing folder) says so before any work.
+    func validate() throws {
+        var isDir: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: model, isDirectory: &isDir)
+        guard !(exists && isDir.boolValue) else { return }
+        if !exists, let trunk = ModelConfig.Trunk(argument: model) {
+            throw VGGTLError.invalidArgument("--model \(model): here --model is a run folder (the --out of finetune, train or train-top), not a backbone name; "
+                + "train one first, e.g. vggtl finetune --model \(trunk.rawValue) --data DIR --out RUN, then pass --model RUN")
+        }
+        throw VGGTLError.invalidArgument("--model \(model): \(exists ? "a file" : "no such folder"), so no checkpoint (best.json or last.json) to use; "
+            + "--model here is a run folder (the --out of finetune, train or train-top)")
+    }
+
     /// The checkpoint's info and model on `device`, and a line that says which checkpoint it is.
     func open(on device: Device) throws -> (info: CheckpointInfo, model: Model, name: String, line: String) {
         let json = try Checkpoint.preferred(in: URL(fileURLWithPath: model), checkpoint?.rawValue)
@@ -123,10 +137,14 @@ struct Predict: ParsableCommand {
         let device = try global.openDevice()
         let (info, net, checkpointName, line) = try runFolder.open(on: device)
         let files = try Self.imageFiles(inputs)
+        guard !files.isEmpty else {
+            throw VGGTLError.invalidArgument("\(inputs.joined(separator: ", ")): no .jpg, .jpeg or .png images found (folders are searched with their subfolders); nothing to predict")
+        }
         if !json { print(line) }
         let x = try Tensor(zeros: [1] + net.config.inputShape, on: device)
         var buffer = [Float](repeating: 0, count: x.count)
         var out = Output(model: runFolder.model, checkpoint: checkpointName, epoch: info.epoch, predictions: [], skipped: [])
+        var predicted = 0
         for file in files {
             do {
                 let img = resize(try ImageCodec.decode(contentsOf: URL(fileURLWithPath: file)), height: info.input.height, width: info.input.width)
@@ -134,16 +152,31 @@ struct Predict: ParsableCommand {
                 buffer.withUnsafeBufferPointer { device.write($0, to: x.buffer, offset: 0) }
                 let p = probabilities(logits: try net.network.forward(x, .inference).toArray(), rows: 1)[0]
                 let best = p.indices.sorted { p[$0] > p[$1] }.prefix(top)
+                predicted += 1
                 if json {
                     out.predictions.append(.init(file: file, top: best.map { .init(class: info.classNames[$0], probability: p[$0]) }))
                 } else {
                     print(file + ": " + best.map { "\(info.classNames[$0]) \(String(format: "%.4f", p[$0]))" }.joined(separator: ", "))
                 }
             } catch let e as VGGTLError {
-                if json { out.skipped.append(.init(file: file, reason: FlagWording.message(e))) }
-                stderr("warning: skipped \(file): \(FlagWording.message(e))")
+                let reason = Self.reason(FlagWording.message(e), file: file)
+                if json { out.skipped.append(.init(file: file, reason: reason)) }
+                stderr("warning: skipped \(file): \(reason)")
             }
         }
         if json { try printJSON(out) }
+        // Nothing predicted is a failure for scripts too; what each file lacked is listed above.
+        guard predicted > 0 else {
+            throw VGGTLError.invalidArgument("none of the \(files.count) image\(files.count == 1 ? "" : "s") could be read, nothing was predicted "
+                + "(each is listed \(json ? "in \"skipped\"" : "above") with its reason)")
+        }
+    }
+
+    /// The message without the file's path in front: the line or entry names the file already.
+    static func reason(_ message: String, file: String) -> String {
+        for prefix in [URL(fileURLWithPath: file).path + ": ", file + ": "] where message.hasPrefix(prefix) {
+            return String(message.dropFirst(prefix.count))
+        }
+        return message
     }
 }

@@ -34,14 +34,16 @@ struct Weights: ParsableCommand {
             for l in layout { for w in l.weights { expected[w.name] = w.shape } }
             var targets: [String: (name: String, shape: [Int])] = [:]
             if torch {
-                targets = try TorchNames.kerasTargets(for: summary.entries.map { ($0.name, $0.shape) }, file: url.path)
+                targets = try TorchNames.kerasTargets(for: summary.entries.map { ($0.name, $0.shape) }, file: url.path, metadata: summary.metadata)
             } else {
                 for e in summary.entries { targets[e.name] = (e.name, e.shape) }
             }
+            let trunkLayers = layout.filter(\.trunk)
+            let trunkByName = trunkLayers.allSatisfy { $0.weights.allSatisfy { w in targets.values.contains { $0.name == w.name } } }
             // Keras names that are not ours (the official InceptionV3 file's conv2d_1 ...): paired by
             // order with the backbone's layers, as Keras' load_weights and vggtl's loading do.
             var byOrder = false
-            if !torch, names.contains(where: { expected[$0] == nil }) {
+            if !torch, !trunkByName, names.contains(where: { expected[$0] == nil }) {
                 var fileLayers: [String] = []
                 for n in names where !fileLayers.contains(layerName(n)) { fileLayers.append(layerName(n)) }
                 if fileLayers.count <= layout.count, fileLayers.count >= layout.filter(\.trunk).count {
@@ -51,6 +53,19 @@ struct Weights: ParsableCommand {
                         let l = layerName(e.name)
                         targets[e.name] = ("\(ours[l]!)/\(e.name.dropFirst(l.count + 1))", e.shape)
                     }
+                }
+            }
+            // With the trunk found by name, layers on it that are not Keras' top as the backbone has
+            // it are a head of the file's own (vggtl's dense and predictions, a tutorial's head).
+            var head: [String] = []
+            if trunkByName {
+                let trunkNames = Set(trunkLayers.map(\.layer))
+                for e in summary.entries {
+                    guard let t = targets[e.name] else { continue }
+                    let layer = layerName(t.name)
+                    guard !trunkNames.contains(layer), !head.contains(layer) else { continue }
+                    let own = summary.entries.compactMap { targets[$0.name] }.filter { layerName($0.name) == layer }
+                    if !own.allSatisfy({ expected[$0.name] == $0.shape }) { head.append(layer) }
                 }
             }
             let legacy = summary.entries.contains { !$0.storedName.contains("/") && $0.storedName.hasSuffix(":0") }
@@ -63,7 +78,7 @@ struct Weights: ParsableCommand {
             for (k, v) in summary.metadata.sorted(by: { $0.key < $1.key }) { print("meta     \(k) = \(v)") }
             print("")
             let rows: [[String]] = summary.entries.map { e in
-                [e.storedName, wShape(e.shape), e.dtype, mapping(targets[e.name], expected: expected, torch: torch, storedShape: e.shape, model: backbone.title)]
+                [e.storedName, wShape(e.shape), e.dtype, mapping(targets[e.name], expected: expected, torch: torch, storedShape: e.shape, model: backbone.title, head: head)]
             }
             let header = ["tensor", "shape", "dtype", "\(backbone.title) layer"]
             let widths = (0..<4).map { c in ([header] + rows).map { $0[c].count }.max() ?? 0 }
@@ -83,6 +98,7 @@ struct Weights: ParsableCommand {
             print("")
             let verdict = matchedTrunk.count == trunkCount
                 ? "backbone \(backbone.title) (--model \(trunk.rawValue)): every trunk tensor found" + (mapped > trunkCount ? ", with Keras' top" : "")
+                    + (head.isEmpty ? "" : "\(mapped > trunkCount ? " and" : ", with") a head of its own (\(head.joined(separator: ", ")))")
                 : "backbone: not a complete \(backbone.title) (\(matchedTrunk.count) of its \(trunkCount) trunk tensors found)"
             print(verdict)
             print("\(summary.entries.count) tensors, \(wGrouped(params)) parameters; \(mapped) match \(backbone.title)'s names and shapes "
@@ -91,11 +107,12 @@ struct Weights: ParsableCommand {
 
         func layerName(_ tensor: String) -> String { tensor.firstIndex(of: "/").map { String(tensor[..<$0]) } ?? tensor }
 
-        func mapping(_ target: (name: String, shape: [Int])?, expected: [String: [Int]], torch: Bool, storedShape: [Int], model: String) -> String {
+        func mapping(_ target: (name: String, shape: [Int])?, expected: [String: [Int]], torch: Bool, storedShape: [Int], model: String, head: [String]) -> String {
             guard let target else { return torch ? "skipped" : "unmapped" }
             let layer = layerName(target.name)
             let weight = target.name.split(separator: "/").dropFirst().joined(separator: "/")
             let note = torch && target.shape != storedShape ? " as \(wShape(target.shape))" : ""
+            if head.contains(layer) { return "head \(layer) \(weight)\(note)" }
             if let e = expected[target.name] {
                 return e == target.shape ? "\(layer) \(weight)\(note)" : "\(layer) \(weight)\(note), but \(model) has \(wShape(e))"
             }

@@ -19,6 +19,7 @@ final class CPUBuffer: DeviceBuffer {
 /// Winograd, per-thread im2col tiles, GEMM for 1x1, the generic im2col path otherwise.
 public final class CPUDevice: Device {
     public let kind = DeviceKind.cpu
+    public let processor = Processor.cpu
     public let threads: Int
     /// Tuning knobs, fixed when the device opens.
     public let options: Options

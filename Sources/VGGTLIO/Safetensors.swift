@@ -90,12 +90,13 @@ public enum Safetensors {
             guard let bytes = checkedElementCount(shape, elementSize: size), bytes == offsets[1] - offsets[0] else {
                 throw bad("shape \(shape) of \(dtype) needs \(checkedElementCount(shape, elementSize: size).map(String.init) ?? "too many") bytes but data_offsets \(offsets) span \(offsets[1] - offsets[0])")
             }
-            guard offsets[1] <= dataLength else {
-                throw VGGTLError.truncatedFile(file: path, format: format, expectedBytes: dataStart + offsets[1], actualBytes: file.size)
-            }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1]))
         }
         entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        // The size the whole data needs (the header's object order is not the file's).
+        if let end = entries.map(\.end).max(), end > dataLength {
+            throw VGGTLError.truncatedFile(file: path, format: format, expectedBytes: dataStart + end, actualBytes: file.size)
+        }
         for (a, b) in zip(entries, entries.dropFirst()) where b.begin < a.end {
             throw VGGTLError.corruptFile(file: path, format: format, reason: "tensors \(a.name) and \(b.name) overlap")
         }

@@ -157,4 +157,8 @@ public enum WeightMetadata {
     public static let inputSize = "vggtl.input_size"
     /// The trunk the tensors belong to (vgg16, vgg16-bn, resnet50, resnet50-torchvision, ...).
     public static let trunk = "vggtl.trunk"
+    /// The Keras names of the dense layers on the trunk, in order ("dense,predictions"), kept
+    /// with torch names, whose classifier.N say only the order: back in Keras names, the head
+    /// gets its own names again.
+    public static let head = "vggtl.head"
 }

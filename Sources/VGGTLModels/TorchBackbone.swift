@@ -64,15 +64,37 @@ public struct TorchBackbone: TorchNaming, Equatable {
     var forward: [String: String] { Dictionary(uniqueKeysWithValues: table.map { ($0.torch, $0.keras) }) }
     var backward: [String: String] { Dictionary(uniqueKeysWithValues: table.map { ($0.keras, $0.torch) }) }
 
+    /// A head of its own in place of torchvision's `fc`: `fc = Sequential(Linear, ReLU, Dropout,
+    /// Linear)` gives fc.0, fc.3, ... Its Keras names by order, as Keras names Dense layers:
+    /// dense, dense_1, ..., the last `predictions` (vggtl's head is dense, predictions).
+    static func sequentialHead(_ names: [String]) -> [String: String] {
+        var indices: [Int: [String]] = [:]
+        for n in names {
+            let parts = TorchNames.strip(n).split(separator: ".")
+            if parts.count == 3, parts[0] == "fc", let i = Int(parts[1]) { indices[i, default: []].append(n) }
+        }
+        let order = indices.keys.sorted()
+        var out: [String: String] = [:]
+        for (k, i) in order.enumerated() {
+            let layer = k == order.count - 1 ? "predictions" : k == 0 ? "dense" : "dense_\(k)"
+            for n in indices[i]! {
+                let field = TorchNames.strip(n).split(separator: ".")[2]
+                out[n] = "\(layer)/\(field == "weight" ? "kernel" : field)"
+            }
+        }
+        return out
+    }
+
     public func plan(_ tensors: [(name: String, shape: [Int])], file: String) throws -> [TorchMapping] {
         let forward = self.forward
+        let head = Self.sequentialHead(tensors.map(\.name))
         var out: [TorchMapping] = [], unknown: [String] = []
         for (name, shape) in tensors where !isLeftOut(name) {
-            guard let keras = forward[TorchNames.strip(name)] else { unknown.append(name); continue }
+            guard let keras = forward[TorchNames.strip(name)] ?? head[name] else { unknown.append(name); continue }
             if keras.hasSuffix("/kernel") {
                 if shape.count == 4 {
                     out.append(.init(torch: name, keras: keras, layout: .convKernel, kerasShape: [shape[2], shape[3], shape[1], shape[0]]))
-                } else if shape.count == 2, keras.hasPrefix("predictions/") {
+                } else if shape.count == 2, keras.hasPrefix("predictions/") || head[name] != nil {
                     out.append(.init(torch: name, keras: keras, layout: .denseKernel, kerasShape: [shape[1], shape[0]]))
                 } else {
                     throw VGGTLError.weightNaming(file: file, reason: "\(name) has shape \(compactShape(shape)): not the \(shape.count == 2 ? "4-D convolution" : "2-D linear") weight \(title) has there", found: tensors.map(\.name))
@@ -91,11 +113,19 @@ public struct TorchBackbone: TorchNaming, Equatable {
         return out
     }
 
-    /// Keras names and layouts -> torchvision's. Names outside the architecture are an error.
+    /// Keras names and layouts -> torchvision's; a head of its own (dense layers other than
+    /// Keras' predictions alone) becomes fc.0, fc.3, ... Names outside the architecture are an error.
     public func torchNamed(_ w: WeightSet) throws -> WeightSet {
         let file = w.sourceDescription
         try w.validate(for: file)
-        let backward = self.backward
+        var backward = self.backward
+        let head = TorchNames.denseLayers(w)
+        if head != ["predictions"] {
+            for (k, layer) in head.enumerated() {
+                backward["\(layer)/kernel"] = "fc.\(3 * k).weight"
+                backward["\(layer)/bias"] = "fc.\(3 * k).bias"
+            }
+        }
         let unmapped = w.names.filter { backward[$0] == nil }
         if !unmapped.isEmpty {
             throw VGGTLError.weightNaming(file: file, reason: "cannot give \(title) names to \(listSome(unmapped))", found: w.names)

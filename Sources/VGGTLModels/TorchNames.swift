@@ -150,8 +150,38 @@ public enum TorchNames {
     /// The trunk a torch state dict describes (nil: not torch names).
     public static func trunk(names: [String]) -> ModelConfig.Trunk? { naming(of: names)?.trunk }
 
-    static func plan(_ tensors: [(name: String, shape: [Int])], file: String) throws -> [TorchMapping] {
-        try namingOrDefault(tensors.map(\.name)).plan(tensors, file: file)
+    /// The naming's plan, its dense layers renamed as `metadata`'s `vggtl.head` lists them.
+    static func plan(_ tensors: [(name: String, shape: [Int])], file: String, metadata: [String: String] = [:]) throws -> [TorchMapping] {
+        let plan = try namingOrDefault(tensors.map(\.name)).plan(tensors, file: file)
+        return renamingHead(plan, as: metadata[WeightMetadata.head])
+    }
+
+    /// The dense layers of a plan (the head: no trunk has one), in order, given the Keras names
+    /// `head` lists; the plan as it is when the count differs.
+    static func renamingHead(_ plan: [TorchMapping], as head: String?) -> [TorchMapping] {
+        guard let head else { return plan }
+        let names = head.split(separator: ",").map(String.init)
+        var dense: [String] = []
+        for m in plan where m.layout != .copy && m.layout != .convKernel {
+            let layer = layerName(of: m.keras)
+            if !dense.contains(layer) { dense.append(layer) }
+        }
+        guard dense.count == names.count else { return plan }
+        let renamed = Dictionary(uniqueKeysWithValues: zip(dense, names))
+        return plan.map { m in
+            var m = m
+            if let new = renamed[layerName(of: m.keras)] { m.keras = new + m.keras.dropFirst(layerName(of: m.keras).count) }
+            return m
+        }
+    }
+
+    /// The Keras layers with a 2-D kernel (dense layers) in the order they compute: Keras' top as
+    /// fc1, fc2, predictions and `predictions` last whatever order a file lists them in; others
+    /// (vggtl's `dense`, a tutorial's `dense_1`) in the set's order.
+    static func denseLayers(_ w: WeightSet) -> [String] {
+        let rank = ["fc1": 0, "fc2": 1, "predictions": 3]
+        return w.layerNames.filter { w["\($0)/kernel"]?.shape.count == 2 }
+            .enumerated().sorted { (rank[$0.element] ?? 2, $0.offset) < (rank[$1.element] ?? 2, $1.offset) }.map(\.element)
     }
 
     /// Tensors the mapping leaves out on purpose (Inception3's AuxLogits.*), and why, for the one-line note.
@@ -162,14 +192,15 @@ public enum TorchNames {
 
     /// Which Keras weight each torch tensor becomes, and its shape there (names absent from the
     /// answer are skipped, e.g. num_batches_tracked). Throws naming the tensors it cannot place.
-    public static func kerasTargets(for tensors: [(name: String, shape: [Int])], file: String = "weights") throws -> [String: (name: String, shape: [Int])] {
-        Dictionary(try plan(tensors, file: file).map { ($0.torch, ($0.keras, $0.kerasShape)) }, uniquingKeysWith: { a, _ in a })
+    public static func kerasTargets(for tensors: [(name: String, shape: [Int])], file: String = "weights",
+                                    metadata: [String: String] = [:]) throws -> [String: (name: String, shape: [Int])] {
+        Dictionary(try plan(tensors, file: file, metadata: metadata).map { ($0.torch, ($0.keras, $0.kerasShape)) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// For each Keras weight a torch file maps to: the torch tensor it comes from, its shape, and
     /// the torch shape a Keras shape corresponds to (for errors that name what the user has).
     public static func origins(of w: WeightSet) throws -> [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] {
-        origins(of: w, plan: try plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription))
+        origins(of: w, plan: try plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription, metadata: w.metadata))
     }
 
     static func origins(of w: WeightSet, plan: [TorchMapping]) -> [String: (torch: String, torchShape: [Int], toTorchShape: ([Int]) -> [Int])] {
@@ -182,7 +213,7 @@ public enum TorchNames {
     /// Torch names and layouts -> Keras names and layouts, any backbone. Metadata is kept.
     public static func toKeras(_ w: WeightSet) throws -> WeightSet {
         try w.validate(for: w.sourceDescription)
-        return try toKeras(w, plan: plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription))
+        return try toKeras(w, plan: plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription, metadata: w.metadata))
     }
 
     /// `toKeras` with the mapping given.
@@ -208,7 +239,10 @@ public enum TorchNames {
             throw VGGTLError.invalidSetting(.naming, value: "torch", expected: "keras: these are Keras' \(backbone.title) weights, an architecture torchvision does not have "
                                      + "(torch names exist for \(Backbones.list(named)))")
         }
-        return try naming.torchNamed(w)
+        var out = try naming.torchNamed(w)
+        let head = denseLayers(w)
+        if !head.isEmpty { out.metadata[WeightMetadata.head] = head.joined(separator: ",") }
+        return out
     }
 
     /// Without DataParallel's "module." prefix.

@@ -39,6 +39,14 @@ public struct KernelBuildSummary: Sendable {
 public final class OpenCLDevice: Device {
     public let kind = DeviceKind.opencl
     public let info: OpenCLDeviceInfo
+    public var processor: Processor {
+        switch info.type {
+        case .cpu: return .cpu
+        case .gpu: return .gpu
+        case .accelerator: return .accelerator
+        case .other: return .other
+        }
+    }
     /// "opencl:N (device, platform)".
     public let name: String
     public let kernelBuild: KernelBuildSummary

@@ -5,6 +5,10 @@ public protocol DeviceBuffer: AnyObject {
 
 public enum DeviceKind: String, Sendable { case cpu, opencl }
 
+/// The hardware a device's work runs on. An OpenCL device may be the host's own CPU (PoCL,
+/// CL_DEVICE_TYPE_CPU), where the CPU backend is far faster on the same cores.
+public enum Processor: String, Sendable { case cpu, gpu, accelerator, other }
+
 /// Optimizer hyper-parameters that the update kernels take.
 public struct SGDConfig: Sendable {
     public var lr: Float, momentum: Float, nesterov: Bool, weightDecay: Float
@@ -37,6 +41,8 @@ public struct RMSpropConfig: Sendable {
 /// time. Inputs are validated above this layer (class labels in range, rows > 0).
 public protocol Device: AnyObject {
     var kind: DeviceKind { get }
+    /// The hardware it runs on (an OpenCL device: its CL_DEVICE_TYPE).
+    var processor: Processor { get }
     /// Human-readable name, e.g. "cpu (OpenBLAS SkylakeX, 2 threads)".
     var name: String { get }
 

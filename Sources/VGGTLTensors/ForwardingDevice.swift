@@ -15,6 +15,7 @@ open class ForwardingDevice: Device {
     open func perform(_ call: String, _ work: () throws -> Void) rethrows { try work() }
 
     open var kind: DeviceKind { base.kind }
+    open var processor: Processor { base.processor }
     open var name: String { base.name }
 
     open func allocate(_ count: Int, what: String) throws -> DeviceBuffer { try base.allocate(count, what: what) }

@@ -56,10 +56,15 @@ public struct ClassificationReport: Codable, Equatable, Sendable {
             out += pad(name, w) + pad(String(format: "%.4f", precision(c)), 11) + pad(String(format: "%.4f", recall(c)), 9)
                 + pad("\(confusion[c].reduce(0, +))", 9) + "\n"
         }
-        out += "\nconfusion matrix (rows: true class, columns: predicted)\n" + pad("", w)
-        out += classNames.indices.map { pad("\($0)", 7) }.joined() + "\n"
+        // Row labels: the class number right-aligned, then the name left-aligned, so that numbers
+        // and names each start in one column whatever the names' lengths.
+        let digits = "\(max(classNames.count - 1, 0))".count, nameWidth = classNames.map(\.count).max() ?? 0
+        let cell = max(7, "\(confusion.joined().max() ?? 0)".count + 2)
+        out += "\nconfusion matrix (rows: true class, columns: predicted)\n" + String(repeating: " ", count: digits + 1 + nameWidth)
+        out += classNames.indices.map { pad("\($0)", cell) }.joined() + "\n"
         for (c, name) in classNames.enumerated() {
-            out += pad("\(c) " + name, w) + confusion[c].map { pad("\($0)", 7) }.joined() + "\n"
+            out += pad("\(c)", digits) + " " + name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+                + confusion[c].map { pad("\($0)", cell) }.joined() + "\n"
         }
         return out
     }

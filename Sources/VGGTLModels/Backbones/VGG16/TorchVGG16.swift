@@ -171,7 +171,8 @@ public struct TorchVGG16: TorchNaming {
     /// Torch names and layouts -> Keras names and layouts. Metadata is kept.
     public static func toKeras(_ w: WeightSet) throws -> WeightSet {
         try w.validate(for: w.sourceDescription)
-        return try TorchNames.toKeras(w, plan: plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription))
+        let plan = try plan(w.tensors.map { ($0.name, $0.shape) }, file: w.sourceDescription)
+        return try TorchNames.toKeras(w, plan: TorchNames.renamingHead(plan, as: w.metadata[WeightMetadata.head]))
     }
 
     /// Keras names and layouts -> torchvision names and layouts (vgg16, or vgg16_bn when the
@@ -206,9 +207,10 @@ public struct TorchVGG16: TorchNaming {
                 index += 2
             }
         }
-        // Head layers present, in order, take classifier.0, .3, .6 (Linear, ReLU, Dropout, ...); the
-        // first reads the flattened features, so its rows go back to torch's NCHW order.
-        let head = ["fc1", "fc2", "predictions"].filter { byName["\($0)/kernel"] != nil }
+        // The dense layers on the trunk, in the file's order (Keras' fc1, fc2, predictions; vggtl's
+        // dense, predictions), take classifier.0, .3, .6 (Linear, ReLU, Dropout, ...); the first
+        // reads the flattened features, so its rows go back to torch's NCHW order.
+        let head = TorchNames.denseLayers(w)
         for (position, layer) in head.enumerated() {
             var layout = TorchLayout.denseKernel
             if position == 0, let s = byName["\(layer)/kernel"]?.0, s.count == 2 {
