@@ -74,6 +74,12 @@ func isNegativeNumber(_ s: String) -> Bool {
     s.count > 1 && s.hasPrefix("-") && Double(s) != nil
 }
 
+/// The command a command line asks for, as `vggtl` reads it: global options may come first,
+/// a bare `--augment` means keras, a negative number is a flag's value.
+func parseCommand(_ arguments: [String]) throws -> ParsableCommand {
+    try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(joinNegativeValues(arguments))))
+}
+
 func fail(_ message: String) -> Never {
     writeStandardError("\(Job.prefix)vggtl: error: \(message)\n")
     // Under mpirun the other ranks would wait for this one: end the whole job now.
@@ -96,7 +102,7 @@ public func runVGGTL(arguments: [String], environment: [String: String], seams: 
     signal(SIGXFSZ, SIG_IGN)
 
     do {
-        var command = try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(joinNegativeValues(arguments))))
+        var command = try parseCommand(arguments)
         if let launch = Job.launch {
             guard Job.supports(command) else {
                 fail("`vggtl \(type(of: command)._commandName)` does not split its work between ranks; run it without mpirun "

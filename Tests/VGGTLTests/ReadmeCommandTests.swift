@@ -56,7 +56,7 @@ final class ReadmeCommandTests: BinaryTestCase {
         let commands = try Self.shellLines().compactMap(Self.vggtlArguments)
         XCTAssertGreaterThan(commands.count, 20, "the README's examples were not found")
         for args in commands {
-            XCTAssertNoThrow(try VGGTLCommand.parseAsRoot(hoistGlobalOptions(expandBareAugment(args))),
+            XCTAssertNoThrow(try parseCommand(args),
                              "README: vggtl \(args.joined(separator: " "))")
         }
         // Lines that read no data or weights run as written, and print what their comment says.
