@@ -52,6 +52,12 @@ final class ReadmeCommandTests: BinaryTestCase {
         XCTAssertTrue(r.output.hasSuffix("vggtl \(VGGTLVersion.current)\n"), r.output)
     }
 
+    func testCIRunsTheREADMEsTestCommand() throws {
+        let second = try XCTUnwrap(Self.shellLines().filter { !$0.hasPrefix("#") && !$0.isEmpty }.dropFirst().first)
+        let ci = try String(contentsOf: Self.root.appendingPathComponent(".ci/run"), encoding: .utf8)
+        XCTAssertEqual(ci.split(separator: "\n").last.map(String.init), second, ".ci/run must run the README's test command")
+    }
+
     func testEveryVggtlLineIsAcceptedAndTheOnesWithoutDataRun() throws {
         let commands = try Self.shellLines().compactMap(Self.vggtlArguments)
         XCTAssertGreaterThan(commands.count, 20, "the README's examples were not found")
