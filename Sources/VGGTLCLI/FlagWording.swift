@@ -44,6 +44,7 @@ enum FlagWording {
         case .optimizer: return "--optimizer"
         case .nesterov: return "--nesterov"
         case .epochs: return "--epochs"
+        case .accumulate: return "--accumulate"
         }
     }
 

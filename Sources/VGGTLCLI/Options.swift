@@ -197,6 +197,7 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
     @Option(help: "Run folder: checkpoints (last, best), history.csv, curves.svg.") var out: String
     @Option(help: "Epochs.") var epochs = 10
     @Option(help: "Batch size.") var batch = 16
+    @Option(help: "Sum the gradients of N batches before each optimiser step: the step of batch x N in the memory of one batch (BatchNorm still uses each batch's own statistics).") var accumulate = 1
     @Option(help: "Learning rate.") var lr: Float = D.learningRate
     @Option(help: "Optimizer.") var optimizer: OptimizerSpec.Kind = D.optimizer
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
@@ -214,6 +215,7 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
     func validate() throws {
         guard epochs >= 1 else { throw VGGTLError.badFlag(flag: "--epochs", value: "\(epochs)", expected: "at least 1") }
         guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
+        guard accumulate >= 1 else { throw VGGTLError.badFlag(flag: "--accumulate", value: "\(accumulate)", expected: "at least 1 batch per optimiser step") }
         guard lr > 0, lr.isFinite else { throw VGGTLError.badFlag(flag: "--lr", value: "\(lr)", expected: "a positive number such as 1e-4") }
         if let earlyStopping, earlyStopping < 1 { throw VGGTLError.badFlag(flag: "--early-stopping", value: "\(earlyStopping)", expected: "at least 1 epoch") }
         // --momentum and --weight-decay, before any weights or data are read.

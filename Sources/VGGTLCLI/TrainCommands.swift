@@ -41,7 +41,7 @@ extension TrainingOptions {
     func session(_ config: TrainingSession.Configuration, device: Device, global: GlobalOptions) throws -> TrainingSession {
         var c = config
         c.runFolder = outURL
-        (c.epochs, c.batch, c.seed) = (epochs, batch, global.seed)
+        (c.epochs, c.batch, c.accumulate, c.seed) = (epochs, batch, accumulate, global.seed)
         c.optimizer = try optimizerSpec()
         c.schedule = schedule
         (c.earlyStopping, c.strictImages, c.resume) = (earlyStopping, strict, resume)

@@ -76,6 +76,12 @@ public final class DataParallel: TrainingCoordinator {
         stepWaits.append(buckets.lastWait)
     }
 
+    public func finishAccumulatedGradients(_ parameters: [Parameter], samples: Int) throws {
+        // One reduction per optimiser step: the sums of every batch of the step, then the mean.
+        try buckets.finish(scale: 1 / Float(max(samples, 1)))
+        stepWaits.append(buckets.lastWait)
+    }
+
     public func reduce(_ metrics: EpochMetrics) throws -> EpochMetrics {
         var v = [metrics.loss, Double(metrics.correct), Double(metrics.samples)]
         try comm.allreduce(&v, what: "evaluation metrics")

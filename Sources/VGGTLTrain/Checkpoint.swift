@@ -44,6 +44,9 @@ public struct CheckpointInfo: Codable, Sendable {
     public var epochs: Int?
     public var trainingSamples: Int?
     public var partialLearningRate: Float?
+    /// Batches whose gradients each optimiser step sums (`--accumulate`); an interrupted
+    /// epoch's `batchesDone` is always at a step's end. nil in checkpoints of older versions: 1.
+    public var accumulate: Int?
 
     public struct DataParallelRecord: Codable, Sendable, Equatable {
         public var ranks: Int

@@ -20,6 +20,8 @@ struct ResumeCheck {
     var unfreeze: String
     var schedule: LearningRateSchedule
     var epochs: Int
+    /// Batches per optimiser step (`--accumulate`).
+    var accumulate = 1
 
     /// The differences a resume refuses.
     var refused: [SettingChange] {
@@ -60,6 +62,12 @@ struct ResumeCheck {
         if a.weightDecay != b.weightDecay { notes.append(.settingTaken(.init(.weightDecay, saved: "\(a.weightDecay)", now: "\(b.weightDecay)"), effect: step)) }
         if saved.schedule != schedule {
             notes.append(.settingTaken(.init(.schedule, saved: saved.schedule.summary, now: schedule.summary), effect: "from epoch \(next) on"))
+        }
+        // Like another batch size: the checkpoint sits at a step's end, so the next step simply
+        // sums another number of batches.
+        if (saved.accumulate ?? 1) != accumulate {
+            notes.append(.settingTaken(.init(.accumulate, saved: "\(saved.accumulate ?? 1)", now: "\(accumulate)"),
+                                       effect: "from the next optimiser step on; the learning rate is not rescaled"))
         }
         if let was = saved.epochs, was != epochs {
             notes.append(.settingTaken(.init(.epochs, saved: "\(was)", now: "\(epochs)"), effect: "training continues up to epoch \(epochs)"))

@@ -47,6 +47,11 @@ public final class Trainer {
     /// Hears, at an epoch's end, how many images were newly skipped as unreadable and how many
     /// so far; nil: a warning on stderr.
     public var onSkippedImages: ((_ newly: Int, _ total: Int) -> Void)?
+    /// `--accumulate`: batches whose gradients are summed before one optimiser step (1: a step
+    /// per batch). Interruptions stop only after a step's last batch, so a checkpoint never
+    /// holds half a step.
+    public var accumulate = 1
+    private let accumulator = GradientAccumulator()
     private let loss: Loss
     private var x: Tensor?, y: Tensor?
 
@@ -91,14 +96,53 @@ public final class Trainer {
         return (l, zip(predicted, batch.labels).filter { $0 == Int($1) }.count)
     }
 
+    /// One batch of an accumulated step (`accumulate` > 1): forward, loss and backward, its
+    /// gradients summed with the step's earlier batches'; after the step's `last` batch the
+    /// optimiser updates with the mean over all of them.
+    func accumulatingStep(_ batch: Batch, last: Bool) throws -> (loss: Float, correct: Int) {
+        let (xt, yt) = try upload(batch)
+        let logits = try model.network.forward(xt, .training)
+        // Per-sample gradients summed (scale 1, not 1/n): the step divides by all its samples.
+        let (l, grad) = try loss.compute(logits: logits, labels: yt, gradientScale: 1)
+        try checkDevice()
+        guard l.isFinite else {
+            accumulator.reset()
+            throw VGGTLError.nonFiniteLoss(value: l, epoch: position.epoch + 1, batch: position.batch,
+                                           step: optimizer.iterations + 1, learningRate: optimizer.learningRate)
+        }
+        try model.network.backward(grad)
+        let parameters = model.network.trainableParameters
+        if last {
+            accumulator.finish(parameters, count: batch.count)
+            try optimizer.update(parameters)
+        } else {
+            try accumulator.add(parameters, count: batch.count)
+        }
+        let predicted = predictedClasses(logits: logits.toArray(), rows: batch.count)
+        try checkDevice()
+        return (l, zip(predicted, batch.labels).filter { $0 == Int($1) }.count)
+    }
+
+    /// The end of an accumulated step whose last batch had no readable image: the update uses
+    /// the batches before it (none: no step).
+    func finishAccumulatedStep() throws {
+        guard accumulator.samples > 0 else { return }
+        let parameters = model.network.trainableParameters
+        accumulator.finish(parameters, count: 0)
+        try optimizer.update(parameters)
+    }
+
     /// One data-parallel step: every process runs it (a stand-in batch where its share is
     /// empty), agrees on the loss before backward, reduces gradients during backward, and
-    /// updates identically. Returns the totals of all processes.
-    func step(_ batch: Batch, coordinator c: TrainingCoordinator) throws -> StepTotals {
+    /// updates identically. Returns the totals of all processes. `accumulating`: a batch of an
+    /// accumulated step, and whether it is the step's last; the gradients stay on each process
+    /// until then and are reduced once per step, their sum with the earlier batches'.
+    func step(_ batch: Batch, coordinator c: TrainingCoordinator, accumulating last: Bool? = nil) throws -> StepTotals {
         let (run, scale, context) = try c.prepareStep(batch, model: model)
         let (xt, yt) = try upload(run)
         let logits = try model.network.forward(xt, context)
-        let (l, grad) = try loss.compute(logits: logits, labels: yt, gradientScale: scale)
+        // Accumulating: per-sample gradients summed (0 for a stand-in batch); the step divides.
+        let (l, grad) = try loss.compute(logits: logits, labels: yt, gradientScale: last == nil ? scale : scale == 0 ? 0 : 1)
         try checkDevice()
         let real = batch.count > 0
         let predicted = real ? predictedClasses(logits: logits.toArray(), rows: run.count) : []
@@ -107,12 +151,32 @@ public final class Trainer {
                                nonFinite: real && !l.isFinite, signal: TrainingInterrupt.pendingSignal)
         let total = try c.agree(local)
         guard !total.nonFinite else {
+            accumulator.reset()
             throw VGGTLError.nonFiniteLoss(value: Float(total.lossSum / Double(max(total.samples, 1))), epoch: position.epoch + 1,
                                            batch: position.batch, step: optimizer.iterations + 1, learningRate: optimizer.learningRate)
         }
-        try model.network.backward(grad, gradientsReady: c.gradientsReady)
-        try c.finishGradients(model.network.trainableParameters)
-        try optimizer.update(model.network.trainableParameters)
+        let parameters = model.network.trainableParameters
+        switch last {
+        case nil:
+            try model.network.backward(grad, gradientsReady: c.gradientsReady)
+            try c.finishGradients(parameters)
+        case false?:
+            try model.network.backward(grad)
+            try accumulator.add(parameters, count: total.samples)
+            try checkDevice()
+            return total
+        case true?:
+            let samples = accumulator.samples + total.samples
+            let sums = accumulator
+            // Each layer's gradients get the earlier batches' sums before they are reduced.
+            try model.network.backward(grad, gradientsReady: { ready in
+                sums.addSums(to: ready)
+                c.gradientsReady(ready)
+            })
+            accumulator.reset()
+            try c.finishAccumulatedGradients(parameters, samples: samples)
+        }
+        try optimizer.update(parameters)
         try checkDevice()
         return total
     }
@@ -145,17 +209,33 @@ public final class Trainer {
         var images: Int { m.samples - initial.samples }
         let warnedBefore = unreadableImages.count
         var k = 0
+        // An accumulated step ends after `accumulate` batches counted from where this epoch
+        // (or its resume) starts, or at the epoch's last batch.
+        let n = accumulate, total = provider.batchCount
+        func endsStep(_ k: Int) -> Bool { (k - skipBatches) % n == 0 || k == total }
+        accumulator.reset()
+        // The stop signal any process saw in this step (a step of several batches included).
+        var agreedStop: Int32 = 0
         for batch in provider.batches(epoch: epoch) {
             k += 1
             if k <= skipBatches { continue }
             for c in callbacks { c.trainBatchBegin(self, epoch: epoch, index: k, batch: batch) }
             try report(batch.failures)
-            var agreedStop: Int32 = 0
             if let coordinator {
                 position = (epoch, k)
-                let t = try fittingBatch(max(batch.count, 1)) { try step(batch, coordinator: coordinator) }
+                let t = try fittingBatch(max(batch.count, 1)) {
+                    try step(batch, coordinator: coordinator, accumulating: n > 1 ? endsStep(k) : nil)
+                }
                 m.loss += t.lossSum; m.correct += t.correct; m.samples += t.samples
-                agreedStop = t.signal
+                if t.signal != 0 { agreedStop = t.signal }
+            } else if n > 1 {
+                position = (epoch, k)
+                if batch.count > 0 {
+                    let (l, correct) = try fittingBatch(batch.count) { try accumulatingStep(batch, last: endsStep(k)) }
+                    m.loss += Double(l) * Double(batch.count); m.correct += correct; m.samples += batch.count
+                } else if endsStep(k) {
+                    try finishAccumulatedStep()
+                }
             } else if batch.count > 0 {
                 position = (epoch, k)
                 let (l, correct) = try fittingBatch(batch.count) { try step(batch) }
@@ -164,6 +244,8 @@ public final class Trainer {
             bar?.update(k, images: images, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)])
             try afterBatch?(k)
             for c in callbacks { c.trainBatchEnd(self, epoch: epoch, index: k) }
+            // A stop waits for the step's last batch: no checkpoint holds half a step.
+            guard endsStep(k) else { continue }
             // Under data parallelism every process stops after the same step: the one whose
             // agreement first saw a signal on any of them.
             if let signal = coordinator == nil ? TrainingInterrupt.pending : agreedStop == 0 ? nil : TrainingInterrupt.name(of: agreedStop) {
@@ -171,6 +253,8 @@ public final class Trainer {
                 throw TrainingInterruption(signal: signal, epoch: epoch, batches: k, batchCount: provider.batchCount, metrics: m)
             }
         }
+        // A provider that gave fewer batches than it announced still ends its last step.
+        if coordinator == nil, n > 1 { try finishAccumulatedStep() }
         bar?.update(k, images: images, metrics: [("loss", m.meanLoss), ("acc", m.accuracy)], final: true)
         let newlySkipped = unreadableImages.count - warnedBefore
         if newlySkipped > 0 {

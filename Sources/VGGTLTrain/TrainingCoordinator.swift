@@ -20,6 +20,10 @@ public protocol TrainingCoordinator: AnyObject {
     func gradientsReady(_ parameters: [Parameter])
     /// After backward, before the update: every process then holds the same gradients.
     func finishGradients(_ parameters: [Parameter]) throws
+    /// After the backward of an accumulated step's last batch (`--accumulate`), whose gradients
+    /// are each process's sums over its samples of the step's batches: every process then holds
+    /// their mean over `samples`, the samples of all processes in the step.
+    func finishAccumulatedGradients(_ parameters: [Parameter], samples: Int) throws
     /// Evaluation metrics summed over the processes (each evaluated its share).
     func reduce(_ metrics: EpochMetrics) throws -> EpochMetrics
     /// After an epoch's last step, before validation and the checkpoint.

@@ -32,6 +32,10 @@ public final class TrainingSession {
         public var epochs = 10
         /// The batch size of the training batches (checkpoints record it).
         public var batch = 16
+        /// Batches whose gradients each optimiser step sums (gradient accumulation): a step of
+        /// batch x accumulate samples in the memory of one batch. BatchNorm still normalises
+        /// each batch with its own statistics.
+        public var accumulate = 1
         public var optimizer: OptimizerSpec
         /// A cosine schedule decays over the epochs of the stage it runs in.
         public var schedule = LearningRateSchedule.constant
@@ -95,6 +99,8 @@ public final class TrainingSession {
         /// The device, for a single process (a data-parallel job lists every rank's).
         case device(String)
         case model(ModelConfig, unfreeze: UnfreezeSpec, optimizer: OptimizerSpec)
+        /// Gradient accumulation: `batches` batches of `batch` per optimiser step.
+        case accumulating(batches: Int, batch: Int)
         /// Notes of the starting weights' load (layers paired by order, tensors left out).
         case loadNotes([String])
         /// The head in the starting weights did not fit: the trunk loaded, the head starts fresh.
@@ -134,6 +140,8 @@ public final class TrainingSession {
                 return "device: \(name)"
             case let .model(config, unfreeze, optimizer):
                 return "model: \(config.trunk.rawValue) \(config.inputShape), \(config.classes) classes, unfreeze \(unfreeze), \(optimizer.summary)"
+            case let .accumulating(batches, batch):
+                return "gradient accumulation: \(batches) batches of \(batch) per optimiser step (as batch \(batches * batch); BatchNorm statistics per batch of \(batch))"
             case let .loadNotes(lines):
                 return lines.joined(separator: "\n")
             case let .headStartsFresh(file, details):
@@ -212,6 +220,7 @@ public final class TrainingSession {
                                   dropoutSteps: [:], weightsFile: "")
         info.epochs = c.headEpochs + c.epochs
         info.trainingSamples = Self.sampleCount(train)
+        info.accumulate = c.accumulate
         guard c.headEpochs > 0 else {
             return try stage(info: info, optimizer: c.optimizer, unfreeze: c.unfreeze, epochs: c.epochs,
                              schedule: c.schedule.over(epochs: c.epochs), title: c.title, train: train, validation: validation).result
@@ -262,7 +271,8 @@ public final class TrainingSession {
                 throw VGGTLError.resumedClassesDiffer(folder: dir.path, saved: saved.classNames, now: baseInfo.classNames)
             }
             let check = ResumeCheck(saved: saved, model: c.model, input: c.input, featureTrunk: c.featureTrunk, trainingSamples: baseInfo.trainingSamples,
-                                    optimizer: spec, unfreeze: unfreeze.description, schedule: baseInfo.schedule, epochs: baseInfo.epochs ?? c.epochs)
+                                    optimizer: spec, unfreeze: unfreeze.description, schedule: baseInfo.schedule, epochs: baseInfo.epochs ?? c.epochs,
+                                    accumulate: c.accumulate)
             let refused = check.refused
             guard refused.isEmpty else { throw VGGTLError.resumeRefused(folder: dir.path, changes: refused) }
             (info, model) = try Checkpoint.restore(lastCheckpoint, on: device, optimizer: optimizer)
@@ -277,7 +287,7 @@ public final class TrainingSession {
             report(.resuming(folder: dir, epoch: info.epoch, batch: info.batchesDone))
             check.taken.forEach(report)
             // What the resume took is what the run records from now on.
-            (info.optimizer, info.schedule, info.epochs) = (spec, baseInfo.schedule, baseInfo.epochs)
+            (info.optimizer, info.schedule, info.epochs, info.accumulate) = (spec, baseInfo.schedule, baseInfo.epochs, c.accumulate)
             info.trainingSamples = baseInfo.trainingSamples ?? info.trainingSamples
         } else {
             if FileManager.default.fileExists(atPath: lastCheckpoint.path) { throw VGGTLError.runExists(folder: dir.path) }
@@ -294,6 +304,7 @@ public final class TrainingSession {
         let distributed = job?.isDistributed ?? false
         if !distributed { report(.device(device.name)) }
         report(.model(c.model, unfreeze: unfreeze, optimizer: spec))
+        if c.accumulate > 1 { report(.accumulating(batches: c.accumulate, batch: c.batch)) }
         try job?.join(trainer, split: split, info: info)
         let run = try TrainingRun(dir: dir, info: info, tensorboard: c.tensorboard, writes: job?.isPrimary ?? true)
         run.splitRecord = split.record
@@ -317,6 +328,7 @@ public final class TrainingSession {
         let trainer = Trainer(model: model, optimizer: optimizer, schedule: schedule)
         trainer.scheduleStartEpoch = scheduleStart
         trainer.earlyStoppingPatience = configuration.earlyStopping
+        trainer.accumulate = configuration.accumulate
         trainer.strictImages = configuration.strictImages
         trainer.callbacks = callbacks
         trainer.onSkippedImages = { [report] in report(.skippedImages(newly: $0, total: $1)) }
