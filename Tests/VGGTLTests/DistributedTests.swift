@@ -242,6 +242,22 @@ final class DistributedTests: VGGTLTestCase {
         XCTAssertEqual(try checkpoint("two").0.dataParallel, CheckpointInfo.DataParallelRecord(ranks: 2, batchPerRank: 4, samplesDone: nil))
     }
 
+    /// --accumulate under mpirun: 2 ranks x batch 2 x 2 batches per step is one process at
+    /// batch 8, the uneven tail included (its last step sums 4 and 3 samples); the gradients
+    /// are reduced once per optimiser step, their sums over both batches.
+    func testTwoRanksAccumulatingTwoBatchesEqualOneProcessAtTheirGlobalBatch() throws {
+        _ = try requireMPI()
+        let feat = try features()
+        let common = ["train-top", "--device", "cpu", "--features", feat, "--epochs", "2", "--hidden", "16", "--dropout", "0",
+                      "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--val-split", "0.2", "--seed", "7"]
+        try single(common + ["--out", path("one"), "--batch", "8"])
+        let two = try mpi(2, common + ["--out", path("two"), "--batch", "2", "--accumulate", "2", "--mpi-timeout", "60"])
+        XCTAssertTrue(two.text.contains("gradient accumulation: 2 batches of 2"), two.text)
+        XCTAssertFalse(two.text.contains("differ from rank 0's"), two.text)
+        try assertSameRun("one", "two", tol: 1e-5)
+        XCTAssertEqual(try checkpoint("two").0.optimizerIterations, try checkpoint("one").0.optimizerIterations)
+    }
+
     /// --gradient-compression fp16: gradients travel as half floats. The run stays within fp16's
     /// rounding of the float32 one (and differs from it, so the compression really happened);
     /// gradients beyond fp16's range stop every rank with one message.
