@@ -128,6 +128,8 @@ enum FlagWording {
         case let .earlyStoppingWithoutValidation(patience):
             return VGGTLError.badFlag(flag: "--early-stopping", value: "\(patience)",
                                       expected: "validation data to watch: add --val DIR or --val-split F (train-top: --val-features or --val-split)").description
+        case .restoreBestWithoutValidation:
+            return "--restore-best chooses the epoch by val_loss and needs validation data: add --val DIR or --val-split F (train-top: --val-features or --val-split)"
         case let .nothingToResume(folder):
             return "--resume: \(folder) has no last.json to resume from; run without --resume to start"
         case let .runExists(folder):

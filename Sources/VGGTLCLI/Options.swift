@@ -205,6 +205,7 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
     @Option(help: "L2 weight decay.") var weightDecay: Float = 0
     @Option(help: "Learning-rate schedule.") var schedule = LearningRateSchedule.constant
     @Option(help: "Stop when val_loss has not improved for N epochs (needs validation data). (default: off)") var earlyStopping: Int?
+    @Flag(help: "End the run with the weights of its best epoch by val_loss (best.json), as Keras' restore_best_weights; last.json keeps the last epoch's for --resume.") var restoreBest = false
     @Option(help: "Write TensorBoard scalar event files into this folder. (default: none)") var tensorboard: String?
     @Flag(help: "Continue the run in --out where it stopped.") var resume = false
     @Flag(help: "Before training, run the first batch on the chosen device and on the CPU and stop if they disagree beyond float32 rounding.") var verify = false

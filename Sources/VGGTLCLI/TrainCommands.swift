@@ -45,6 +45,7 @@ extension TrainingOptions {
         c.optimizer = try optimizerSpec()
         c.schedule = schedule
         (c.earlyStopping, c.strictImages, c.resume) = (earlyStopping, strict, resume)
+        c.restoreBest = restoreBest
         c.tensorboard = tensorboard.map { URL(fileURLWithPath: $0) }
         c.verify = verifyReport ? .report : verify ? .summary : .off
         let cpu = RunContext.current.knobs.settings.cpu

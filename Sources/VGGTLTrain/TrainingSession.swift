@@ -47,6 +47,10 @@ public final class TrainingSession {
         public var seed: UInt64 = 1
         /// Stop when val_loss has not improved for this many epochs (needs validation data).
         public var earlyStopping: Int?
+        /// The run ends with the weights of its best epoch by val_loss (best.json), as Keras'
+        /// `restore_best_weights`: the session's model holds them, and evaluate, predict and
+        /// export use best.json anyway; last.json keeps the last epoch's, for a resume.
+        public var restoreBest = false
         /// An unreadable image stops the run instead of being skipped with a warning.
         public var strictImages = false
         /// TensorBoard scalar event files go here.
@@ -116,6 +120,9 @@ public final class TrainingSession {
         case secondStage(unfreeze: UnfreezeSpec, optimizer: OptimizerSpec)
         /// A stage finished; `best`: the run has validation data, so a best checkpoint.
         case finished(folder: URL, best: Bool)
+        /// The model took the weights of its best epoch back (`restoreBest`); `measured`: the
+        /// val_loss they give now, which is the recorded one.
+        case restoredBest(epoch: Int, valLoss: Double, measured: Double)
         /// A warning: unreadable images skipped in an epoch.
         case skippedImages(newly: Int, total: Int)
 
@@ -163,6 +170,9 @@ public final class TrainingSession {
                 return "run folder: \(folder.path) (last.json, \(best ? "best.json, " : "")history.csv, curves.svg)"
             case let .skippedImages(newly, total):
                 return Trainer.skippedImages(newly: newly, total: total)
+            case let .restoredBest(epoch, valLoss, measured):
+                return String(format: "restored the best weights: epoch %d (val_loss %.4f) from best.json; val_loss with them now %.4f "
+                              + "(last.json keeps the last epoch's, for a resume)", epoch, valLoss, measured)
             }
         }
 
@@ -210,6 +220,7 @@ public final class TrainingSession {
     public func run(train: BatchProvider, validation: BatchProvider?) throws -> Result {
         let c = configuration
         if let n = c.earlyStopping, validation == nil { throw VGGTLError.earlyStoppingWithoutValidation(patience: n) }
+        if c.restoreBest, validation == nil { throw VGGTLError.restoreBestWithoutValidation }
         // The folder is this run's until it returns or throws (an interruption included); a
         // process that dies leaves a lock that the next run takes over. Rank 0 holds it for a job.
         let lock = job?.isPrimary ?? true ? try FolderLock(c.runFolder) : nil
@@ -222,8 +233,9 @@ public final class TrainingSession {
         info.trainingSamples = Self.sampleCount(train)
         info.accumulate = c.accumulate
         guard c.headEpochs > 0 else {
-            return try stage(info: info, optimizer: c.optimizer, unfreeze: c.unfreeze, epochs: c.epochs,
-                             schedule: c.schedule.over(epochs: c.epochs), title: c.title, train: train, validation: validation).result
+            let s = try stage(info: info, optimizer: c.optimizer, unfreeze: c.unfreeze, epochs: c.epochs,
+                              schedule: c.schedule.over(epochs: c.epochs), title: c.title, train: train, validation: validation)
+            return try restoringBest(s.result, validation: s.split.validation)
         }
         var second = c.optimizer
         second.learningRate = c.optimizer.learningRate / 10
@@ -235,7 +247,7 @@ public final class TrainingSession {
             let s = try stage(info: info, optimizer: second, unfreeze: c.unfreeze, epochs: c.headEpochs + c.epochs,
                               schedule: c.schedule.over(epochs: c.epochs), scheduleStart: c.headEpochs, title: secondTitle,
                               train: train, validation: validation)
-            return s.result
+            return try restoringBest(s.result, validation: s.split.validation)
         }
         // Stage 1: the head alone on the frozen trunk, at the given rate.
         var first = info
@@ -253,7 +265,23 @@ public final class TrainingSession {
         s.run.info.optimizer = second
         report(.secondStage(unfreeze: c.unfreeze, optimizer: second))
         try s.run.fit(trainer, train: s.split.train, validation: s.split.validation, epochs: c.headEpochs + c.epochs, title: secondTitle)
-        return Result(model: s.model, run: s.run, trainer: trainer)
+        return try restoringBest(Result(model: s.model, run: s.run, trainer: trainer), validation: s.split.validation)
+    }
+
+    /// With `restoreBest`: loads best.json's weights into the trained model (the optimizer state
+    /// stays the last step's, as Keras' does) and measures val_loss with them, which says that
+    /// they are the best epoch's.
+    private func restoringBest(_ result: Result, validation: BatchProvider?) throws -> Result {
+        guard configuration.restoreBest, let validation else { return result }
+        // Every process reads the file rank 0 wrote at the end of the last epoch: wait for it.
+        try result.trainer.coordinator?.checkpointWritten()
+        let best = configuration.runFolder.appendingPathComponent("best.json")
+        let info = try Checkpoint.load(best)
+        try loadWeights(try WeightFile.load(configuration.runFolder.appendingPathComponent(info.weightsFile)), into: result.model.layers)
+        let recorded = info.history.records.last?.valLoss ?? .nan
+        let measured = try result.trainer.evaluate(validation).metrics.meanLoss
+        report(.restoredBest(epoch: info.epoch, valLoss: recorded, measured: measured))
+        return result
     }
 
     /// One stage up to epoch `epochs`: resumed or fresh, verified, joined, trained.

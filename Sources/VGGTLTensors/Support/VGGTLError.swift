@@ -70,6 +70,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     // Training sessions (`TrainingSession`): a run that cannot start as configured.
     /// Early stopping watches val_loss, and there is no validation data.
     case earlyStoppingWithoutValidation(patience: Int)
+    /// Restoring the best weights needs val_loss to choose them by, and there is no validation data.
+    case restoreBestWithoutValidation
     /// Resuming a run folder without a last checkpoint.
     case nothingToResume(folder: String)
     /// A fresh run into a folder that holds one.
@@ -182,6 +184,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
             return "rank \(rank) of \(size): \(reason)"
         case let .earlyStoppingWithoutValidation(patience):
             return "early stopping (patience \(patience)) needs validation data to watch: give the session validation batches"
+        case .restoreBestWithoutValidation:
+            return "restoring the best weights needs validation data to choose them by: give the session validation batches"
         case let .nothingToResume(folder):
             return "\(folder) has no last.json to resume from; start a new run instead"
         case let .runExists(folder):
