@@ -44,6 +44,10 @@ public struct CheckpointInfo: Codable, Sendable {
     public var epochs: Int?
     public var trainingSamples: Int?
     public var partialLearningRate: Float?
+    /// `--class-weight` (nil: every class weighs 1) and `--sampler` ("balanced"; nil: every
+    /// sample once per epoch): a resume keeps both, as they make the loss and the batches.
+    public var classWeights: ClassWeights?
+    public var sampler: String?
 
     public struct DataParallelRecord: Codable, Sendable, Equatable {
         public var ranks: Int

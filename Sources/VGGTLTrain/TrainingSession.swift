@@ -60,6 +60,11 @@ public final class TrainingSession {
         public var handlesSignals = true
         /// The curves' title; a two-stage run adds "stage 1 (head)" and "stage 2 (STAGES)".
         public var title: String
+        /// Keras' class_weight for the training loss; nil: every class weighs 1.
+        public var classWeights: ClassWeights?
+        /// The training batches are drawn class-balanced (the caller's provider does the
+        /// drawing; the checkpoint records it so a resume draws the same).
+        public var balancedSampler = false
 
         public init(model: ModelConfig, classNames: [String], input: InputSpec, runFolder: URL, optimizer: OptimizerSpec, title: String = "training") {
             self.model = model; self.classNames = classNames; self.input = input
@@ -212,6 +217,7 @@ public final class TrainingSession {
                                   dropoutSteps: [:], weightsFile: "")
         info.epochs = c.headEpochs + c.epochs
         info.trainingSamples = Self.sampleCount(train)
+        (info.classWeights, info.sampler) = (c.classWeights, c.balancedSampler ? "balanced" : nil)
         guard c.headEpochs > 0 else {
             return try stage(info: info, optimizer: c.optimizer, unfreeze: c.unfreeze, epochs: c.epochs,
                              schedule: c.schedule.over(epochs: c.epochs), title: c.title, train: train, validation: validation).result
@@ -262,7 +268,8 @@ public final class TrainingSession {
                 throw VGGTLError.resumedClassesDiffer(folder: dir.path, saved: saved.classNames, now: baseInfo.classNames)
             }
             let check = ResumeCheck(saved: saved, model: c.model, input: c.input, featureTrunk: c.featureTrunk, trainingSamples: baseInfo.trainingSamples,
-                                    optimizer: spec, unfreeze: unfreeze.description, schedule: baseInfo.schedule, epochs: baseInfo.epochs ?? c.epochs)
+                                    optimizer: spec, unfreeze: unfreeze.description, schedule: baseInfo.schedule, epochs: baseInfo.epochs ?? c.epochs,
+                                    classWeights: baseInfo.classWeights, sampler: baseInfo.sampler)
             let refused = check.refused
             guard refused.isEmpty else { throw VGGTLError.resumeRefused(folder: dir.path, changes: refused) }
             (info, model) = try Checkpoint.restore(lastCheckpoint, on: device, optimizer: optimizer)
@@ -316,6 +323,7 @@ public final class TrainingSession {
     private func makeTrainer(_ model: Model, optimizer: Optimizer, schedule: LearningRateSchedule, scheduleStart: Int) -> Trainer {
         let trainer = Trainer(model: model, optimizer: optimizer, schedule: schedule)
         trainer.scheduleStartEpoch = scheduleStart
+        trainer.classWeights = configuration.classWeights?.values
         trainer.earlyStoppingPatience = configuration.earlyStopping
         trainer.strictImages = configuration.strictImages
         trainer.callbacks = callbacks

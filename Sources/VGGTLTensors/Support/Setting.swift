@@ -8,7 +8,7 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
     case threads, stepTimeout, syncBatchNorm, gradientCompression
     // What a run's checkpoint records and a resume compares.
     case model, headPooling, headHidden, headDropout, includeTop, batchNormStatistics
-    case preprocessing, trainingData, optimizer, nesterov, epochs
+    case preprocessing, trainingData, optimizer, nesterov, epochs, classWeight, sampler
 
     /// The setting in words, for messages.
     public var title: String {
@@ -42,6 +42,8 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
         case .optimizer: return "optimizer"
         case .nesterov: return "Nesterov momentum"
         case .epochs: return "epochs"
+        case .classWeight: return "class weights"
+        case .sampler: return "sampler"
         }
     }
 }
