@@ -46,7 +46,7 @@ final class ClassImbalanceTests: BinaryTestCase {
 
     /// On a 10:1 dataset, balanced weights are 44 / (2 * 40) = 0.55 and 44 / (2 * 4) = 5.5 and the
     /// loss is the mean of weight * per-sample loss, on the CPU and on PoCL; without weights it is
-    /// the plain mean, and training warns about the imbalance naming both flags.
+    /// the plain mean.
     func testBalancedClassWeightsWeighTheLossAsTheFormulaSays() throws {
         let f = try writeImbalancedFeatures("feat")
         for device in ["cpu", "opencl"] {
@@ -62,15 +62,30 @@ final class ClassImbalanceTests: BinaryTestCase {
 
             let plain = try run(["train-top", "--features", f.path, "--out", path("p-\(device)")] + frozenHeadFlags(device))
             XCTAssertEqual(plain.status, 0, plain.output)
-            let warnings = plain.output.split(separator: "\n").filter { $0.contains("imbalanced") }
-            XCTAssertEqual(warnings.count, 1, plain.output)
-            XCTAssertTrue(warnings.first.map { $0.contains("10x") && $0.contains("--class-weight balanced") && $0.contains("--sampler balanced") } ?? false, plain.output)
             let plainInfo = try Checkpoint.load(url("p-\(device)/last.json"))
             XCTAssertNil(plainInfo.classWeights)
             let plainLosses = try perSampleLosses("p-\(device)", values: f.values, labels: f.labels)
             let mean = plainLosses.reduce(0, +) / Double(plainLosses.count)
             XCTAssertEqual(plainInfo.history.records[0].loss, mean, accuracy: 1e-5 * mean, "\(device): unweighted loss")
             XCTAssertGreaterThan(abs(expected - mean), 1e-3 * mean, "the weights must change the loss for this test to mean anything")
+        }
+    }
+
+    /// Training warns once when the classes are more than 10x imbalanced and neither flag is
+    /// given, naming both; 10:1 exactly, or either flag, and it says nothing.
+    func testMoreThanTenfoldImbalanceWarnsOnceNamingBothFlags() throws {
+        let skewed = try writeImbalancedFeatures("skewed", counts: [45, 4]), even = try writeImbalancedFeatures("even", counts: [40, 4])
+        let plain = try run(["train-top", "--features", skewed.path, "--out", path("plain")] + frozenHeadFlags("cpu"))
+        XCTAssertEqual(plain.status, 0, plain.output)
+        let warnings = plain.output.split(separator: "\n").filter { $0.contains("imbalanced") }
+        XCTAssertEqual(warnings.count, 1, plain.output)
+        XCTAssertTrue(warnings.first.map { $0.hasPrefix("warning: ") && $0.contains("11x") && $0.contains("cats: 45") && $0.contains("dogs: 4")
+                                              && $0.contains("--class-weight balanced") && $0.contains("--sampler balanced") } ?? false, plain.output)
+        for (name, extra, features) in [("tenfold", [String](), even.path), ("sampled", ["--sampler", "balanced"], skewed.path),
+                                        ("weighted", ["--class-weight", "balanced"], skewed.path)] {
+            let r = try run(["train-top", "--features", features, "--out", path(name)] + frozenHeadFlags("cpu") + extra)
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertFalse(r.output.contains("imbalanced"), "\(name)\n\(r.output)")
         }
     }
 
@@ -137,16 +152,17 @@ final class ClassImbalanceTests: BinaryTestCase {
     /// evaluate prints balanced accuracy and macro precision/recall/F1 (text and JSON) and warns
     /// about a 10x imbalanced test set when the model was trained without either flag.
     func testImageCommandsTakeTheFlagsAndEvaluateReportsBalancedScores() throws {
-        let data = try writeImages("data", perClass: 20)
-        for i in 2..<20 { try FileManager.default.removeItem(at: url(String(format: "data/dogs/img%02d.jpg", i))) }
+        // 22 cats, 2 dogs: 11x.
+        let data = try writeImages("data", perClass: 22)
+        for i in 2..<22 { try FileManager.default.removeItem(at: url(String(format: "data/dogs/img%02d.jpg", i))) }
         let common = ["finetune", "--weights", "none", "--data", data.path, "--size", "32x32", "--batch", "4", "--hidden", "8", "--epochs", "1"]
         for device in ["cpu", "opencl"] {
             let r = try run(common + ["--device", device, "--out", path("ft-\(device)"), "--class-weight", "balanced", "--sampler", "balanced"])
             XCTAssertEqual(r.status, 0, r.output)
-            XCTAssertTrue(r.output.contains("class weights balanced: cats 0.55, dogs 5.5"), r.output)
+            XCTAssertTrue(r.output.contains("class weights balanced: cats 0.5455, dogs 6"), r.output)
             let info = try Checkpoint.load(url("ft-\(device)/last.json"))
             XCTAssertEqual(info.sampler, "balanced")
-            XCTAssertEqual(info.classWeights?.values, [Float(22.0 / 40), Float(22.0 / 4)])
+            XCTAssertEqual(info.classWeights?.values, [Float(24.0 / 44), Float(24.0 / 4)])
         }
         let trained = try run(["train", "--device", "cpu", "--data", data.path, "--batch", "8", "--hidden", "8", "--epochs", "1",
                                "--out", path("scratch"), "--sampler", "balanced", "--class-weight", "balanced"])
@@ -155,7 +171,7 @@ final class ClassImbalanceTests: BinaryTestCase {
 
         let plain = try run(common + ["--device", "cpu", "--out", path("plain")])
         XCTAssertEqual(plain.status, 0, plain.output)
-        XCTAssertTrue(plain.output.contains("10x imbalanced"), plain.output)
+        XCTAssertTrue(plain.output.contains("11x imbalanced"), plain.output)
 
         let text = try run(["evaluate", "--device", "cpu", "--model", path("plain"), "--data", data.path])
         XCTAssertEqual(text.status, 0, text.output)
