@@ -114,6 +114,10 @@ final class ClassImbalanceTests: BinaryTestCase {
         }
         assertCleanError(try run(["train-top", "--features", f.path, "--out", path("none"), "--class-weight", path("absent.json")] + frozenHeadFlags("cpu")),
                          ["--class-weight", path("absent.json"), "cannot read"])
+        // A class without training samples has no balanced weight.
+        try JSONEncoder().encode(["cats", "dogs", "birds"]).write(to: url("feat/classes.json"))
+        assertCleanError(try run(["train-top", "--features", f.path, "--out", path("empty"), "--class-weight", "balanced"] + frozenHeadFlags("cpu")),
+                         ["--class-weight balanced", "'birds' has no training samples"])
     }
 
     /// The balanced sampler draws both classes of a 10:1 dataset equally often in every epoch,
