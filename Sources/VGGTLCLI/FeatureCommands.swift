@@ -198,6 +198,7 @@ struct TrainTop: ParsableCommand {
               + (t.info.map { ", features of \($0.trunk.rawValue) (\(URL(fileURLWithPath: $0.weights).lastPathComponent), \($0.input.height)x\($0.input.width), \($0.input.preprocessing.rawValue)), head pooling \(config.headPooling.rawValue)" } ?? ""))
         var c = TrainingSession.Configuration(model: config, classNames: t.classes, input: input, runFolder: opts.outURL, optimizer: spec, title: "train-top")
         c.featureTrunk = t.info.map { .init(trunk: $0.trunk, weights: $0.weights) }
-        try opts.session(c, device: device, global: global).run(train: train, validation: validation)
+        train.balanced = opts.balance.balancedSampler
+        try opts.session(c, labels: train.labels, device: device, global: global).run(train: train, validation: validation)
     }
 }

@@ -45,6 +45,8 @@ enum FlagWording {
         case .nesterov: return "--nesterov"
         case .epochs: return "--epochs"
         case .accumulate: return "--accumulate"
+        case .classWeight: return "--class-weight"
+        case .sampler: return "--sampler"
         }
     }
 
@@ -58,6 +60,8 @@ enum FlagWording {
         switch error {
         case let .invalidSetting(setting, value, expected):
             return VGGTLError.badFlag(flag: flag(setting), value: value, expected: expected).description
+        case let .classWeights(source, reason):
+            return "--class-weight \(source): \(reason)"
         case let .runStopped(cause, kept):
             return message(cause) + (kept.map { "; \($0): fix the cause and add --resume to continue from it" } ?? "; no checkpoint had been written yet")
         // Devices.

@@ -211,6 +211,7 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
     @Flag(help: "Before training, run the first batch on the chosen device and on the CPU and stop if they disagree beyond float32 rounding.") var verify = false
     @Flag(help: "--verify, and print its per-tensor table (relative L2 error against the CPU, rounding estimate, tolerance).") var verifyReport = false
     @Flag(help: ArgumentHelp(D.strictHelp)) var strict = false
+    @OptionGroup var balance: BalanceOptions
     @OptionGroup var distributed: DistributedOptions
 
     func validate() throws {

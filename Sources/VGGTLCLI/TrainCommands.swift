@@ -38,8 +38,17 @@ extension TrainingOptions {
     /// epochs, optimizer, schedule and checks of the flags; MPI through `MPITrainingJob`, the CPU
     /// of the knobs as reference device, the run's seams' callbacks and the events worded as
     /// the CLI words them.
-    func session(_ config: TrainingSession.Configuration, device: Device, global: GlobalOptions) throws -> TrainingSession {
+    /// `labels`: the training labels (class weights and the imbalance warning count them).
+    func session(_ config: TrainingSession.Configuration, labels: [Int], device: Device, global: GlobalOptions) throws -> TrainingSession {
         var c = config
+        c.classWeights = try balance.classWeights(labels: labels, classNames: c.classNames)
+        c.balancedSampler = balance.balancedSampler
+        if let w = c.classWeights { print("class weights \(w.summary(classNames: c.classNames))") }
+        if balance.balancedSampler { print("sampler: balanced (each class drawn equally often)") }
+        if c.classWeights == nil, !balance.balancedSampler, Job.isPrimary,
+           let warning = imbalanceWarning(labels: labels, classNames: c.classNames, training: true) {
+            stderr("warning: \(warning)")
+        }
         c.runFolder = outURL
         (c.epochs, c.batch, c.accumulate, c.seed) = (epochs, batch, accumulate, global.seed)
         c.optimizer = try optimizerSpec()
@@ -102,7 +111,7 @@ struct Finetune: ParsableCommand {
         let spec = try opts.optimizerSpec()
         let augment = try augmentation.augmentation()
         let train = BatchLoader(source: source, indices: split.train, batchSize: opts.batch, input: input,
-                                augmentation: augment, shuffle: true, seed: global.seed)
+                                augmentation: augment, shuffle: true, seed: global.seed, balanced: opts.balance.balancedSampler)
         let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: opts.batch, input: input, shuffle: false, seed: global.seed) }
         print("found \(source.count) images in \(source.classNames.count) classes: \(source.classNames.joined(separator: ", "))")
         print(choice.describe(input: input, requested: requested, preprocessFlag: image.preprocess != nil))
@@ -111,7 +120,7 @@ struct Finetune: ParsableCommand {
                                               title: headEpochs > 0 ? "finetune" : "finetune (\(unfreezeSpec))")
         (c.unfreeze, c.headEpochs, c.topModel) = (unfreezeSpec, headEpochs, topModel)
         c.weights = .init(name: choice.name, allowMissing: allowMissingWeights, headMustFit: strictWeights, load: choice.load)
-        try opts.session(c, device: device, global: global).run(train: train, validation: validation)
+        try opts.session(c, labels: split.train.map(source.label), device: device, global: global).run(train: train, validation: validation)
     }
 }
 
@@ -149,14 +158,14 @@ struct TrainCommand: ParsableCommand {
         let optimizer = try opts.optimizerSpec()
         let augment = try augmentation.augmentation()
         let train = BatchLoader(source: trainSource, indices: split.train, batchSize: opts.batch, input: input,
-                                augmentation: augment, shuffle: true, seed: global.seed)
+                                augmentation: augment, shuffle: true, seed: global.seed, balanced: opts.balance.balancedSampler)
         let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: max(opts.batch, 64), input: input, shuffle: false, seed: global.seed) }
         print("training on \(split.train.count) images in \(trainSource.classNames.count) classes"
               + (validation.map { ", validating on \($0.indices.count)" } ?? ""))
         if let augment { print("augmentation: \(augment.summary)") }
         let c = TrainingSession.Configuration(model: config, classNames: trainSource.classNames, input: input, runFolder: opts.outURL,
                                               optimizer: optimizer, title: "train \(config.trunk.rawValue)")
-        try opts.session(c, device: device, global: global).run(train: train, validation: validation)
+        try opts.session(c, labels: split.train.map(trainSource.label), device: device, global: global).run(train: train, validation: validation)
     }
 }
 

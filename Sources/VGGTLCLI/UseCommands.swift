@@ -38,6 +38,9 @@ struct RunChoice: ParsableArguments {
 }
 
 /// Pretty, key-sorted JSON on stdout.
+/// JSON has no NaN: a value that is not finite is left out.
+func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
+
 func printJSON<T: Encodable>(_ value: T) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -53,9 +56,11 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Print the results as JSON (for scripts) instead of the table.") var json = false
 
     struct Output: Encodable {
-        struct PerClass: Encodable { var name: String; var precision: Double; var recall: Double; var support: Int }
+        struct PerClass: Encodable { var name: String; var precision: Double; var recall: Double; var f1: Double; var support: Int }
         var model: String, checkpoint: String, epoch: Int, data: String, images: Int
         var accuracy: Double, loss: Double?
+        /// nil (absent) when there were no images to score.
+        var balancedAccuracy: Double?, macroPrecision: Double?, macroRecall: Double?, macroF1: Double?
         var classes: [PerClass]
         var confusion: [[Int]]
         var skipped: [String]
@@ -86,11 +91,16 @@ struct Evaluate: ParsableCommand {
         let unreadable = Int(sums[2])
         if unreadable > 0 { stderr("warning: \(unreadable) unreadable image\(unreadable == 1 ? "" : "s") skipped; the report covers the other \(truth.count)") }
         let report = ClassificationReport(classNames: info.classNames, truth: truth, predicted: predicted, loss: sums[1] > 0 ? sums[0] / sums[1] : .nan)
+        if info.classWeights == nil, info.sampler == nil, let warning = imbalanceWarning(labels: truth, classNames: info.classNames, training: false) {
+            stderr("warning: \(warning)")
+        }
         guard json else { print(report.text); return }
         try printJSON(Output(model: runFolder.model, checkpoint: checkpointName, epoch: info.epoch, data: data, images: report.total,
                              accuracy: report.accuracy, loss: report.loss.flatMap { $0.isFinite ? $0 : nil },
+                             balancedAccuracy: finite(report.balancedAccuracy), macroPrecision: finite(report.macroPrecision),
+                             macroRecall: finite(report.macroRecall), macroF1: finite(report.macroF1),
                              classes: info.classNames.enumerated().map { c, name in
-                                 .init(name: name, precision: report.precision(c), recall: report.recall(c), support: report.confusion[c].reduce(0, +)) },
+                                 .init(name: name, precision: report.precision(c), recall: report.recall(c), f1: report.f1(c), support: report.support(c)) },
                              confusion: report.confusion, skipped: trainer.unreadableImages))
     }
 }

@@ -481,8 +481,8 @@ public final class CPUDevice: Device {
     }
 
     public func softmaxCrossEntropy(_ logitsb: DeviceBuffer, labels: DeviceBuffer, rows: Int, classes: Int,
-                                    loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float) {
-        let z = cpu(logitsb), lab = cpu(labels), l = cpu(loss), g = cpu(dlogits)
+                                    loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float, classWeights: DeviceBuffer?) {
+        let z = cpu(logitsb), lab = cpu(labels), l = cpu(loss), g = cpu(dlogits), cw = classWeights.map(cpu)
         parallelChunks(rows, threads: threads, grain: 64) { range in
             for r in range {
                 let row = z + r * classes, grow = g + r * classes
@@ -490,20 +490,21 @@ public final class CPUDevice: Device {
                 for j in 1..<max(classes, 1) { mx = max(mx, row[j]) }
                 var sum: Float = 0
                 for j in 0..<classes { sum += expf(row[j] - mx) }
-                let y = Int(lab[r]), logSum = logf(sum)
-                l[r] = logSum - (row[y] - mx)
-                for j in 0..<classes { grow[j] = (expf(row[j] - mx - logSum) - (j == y ? 1 : 0)) * gradScale }
+                let y = Int(lab[r]), logSum = logf(sum), w = cw.map { $0[y] } ?? 1
+                l[r] = (logSum - (row[y] - mx)) * w
+                let scale = gradScale * w
+                for j in 0..<classes { grow[j] = (expf(row[j] - mx - logSum) - (j == y ? 1 : 0)) * scale }
             }
         }
     }
 
     public func sigmoidBinaryCrossEntropy(_ logitsb: DeviceBuffer, targets: DeviceBuffer, count: Int,
-                                          loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float) {
-        let z = cpu(logitsb), t = cpu(targets), l = cpu(loss), g = cpu(dlogits)
+                                          loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float, classWeights: DeviceBuffer?) {
+        let z = cpu(logitsb), t = cpu(targets), l = cpu(loss), g = cpu(dlogits), cw = classWeights.map(cpu)
         map(count) { i in
-            let zi = z[i]
-            l[i] = max(zi, 0) - zi * t[i] + log1pf(expf(-abs(zi)))
-            g[i] = (1 / (1 + expf(-zi)) - t[i]) * gradScale
+            let zi = z[i], ti = t[i], w = cw.map { ti * $0[1] + (1 - ti) * $0[0] } ?? 1
+            l[i] = (max(zi, 0) - zi * ti + log1pf(expf(-abs(zi)))) * w
+            g[i] = (1 / (1 + expf(-zi)) - ti) * (gradScale * w)
         }
     }
 

@@ -40,10 +40,13 @@ public final class BatchLoader {
     public let seed: UInt64
     public let workers: Int
     public let prefetch: Int
+    /// `--sampler balanced`: each epoch draws the classes equally often (`balancedOrder`)
+    /// instead of visiting every image once.
+    public let balanced: Bool
 
     public init(source: ImageSource, indices: [Int]? = nil, batchSize: Int, input: InputSpec,
                 augmentation: Augmentation? = nil, shuffle: Bool, seed: UInt64, workers: Int? = nil,
-                prefetch: Int = 4) {
+                prefetch: Int = 4, balanced: Bool = false) {
         precondition(batchSize >= 1, "batch size must be at least 1, got \(batchSize)")
         precondition(input.height >= 1 && input.width >= 1, "input size \(input.width)x\(input.height) must be positive")
         let indices = indices ?? Array(0..<source.count)
@@ -57,12 +60,16 @@ public final class BatchLoader {
         self.seed = seed
         self.workers = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
         self.prefetch = max(1, prefetch)
+        self.balanced = balanced
     }
 
     public var batchCount: Int { (indices.count + batchSize - 1) / batchSize }
 
     /// The order in which `indices` are visited in an epoch.
     public func order(epoch: Int) -> [Int] {
+        if balanced {
+            return balancedOrder(labels: indices.map(source.label), seed: seed, epoch: epoch).map { indices[$0] }
+        }
         var order = indices
         if shuffle {
             var rng = SeededGenerator(seed: mixSeed(seed, UInt64(bitPattern: Int64(epoch)), 0x5_4F46_464C_45))

@@ -10,8 +10,26 @@ public enum LossKind: String, Sendable {
 
 public final class Loss {
     public let kind: LossKind
-    private var perSample: Tensor?, dlogits: Tensor?
-    public init(_ kind: LossKind) { self.kind = kind }
+    /// Keras' class_weight: each sample's loss (and gradient) times the weight of its class, the
+    /// mean still over the batch's samples. nil: every class weighs 1. A sigmoid head takes [w0, w1].
+    public let classWeights: [Float]?
+    private var perSample: Tensor?, dlogits: Tensor?, weights: Tensor?
+    public init(_ kind: LossKind, classWeights: [Float]? = nil) {
+        self.kind = kind
+        self.classWeights = classWeights
+    }
+
+    /// The class weights on the logits' device, uploaded once.
+    private func weightBuffer(on d: Device, classes: Int) throws -> DeviceBuffer? {
+        guard let classWeights else { return nil }
+        guard classWeights.count == classes else {
+            throw VGGTLError.shapeMismatch(what: "class weights", expected: [classes], got: [classWeights.count])
+        }
+        if let weights, weights.device === d { return weights.buffer }
+        let t = try Tensor(classWeights, shape: [classes], on: d)
+        weights = t
+        return t.buffer
+    }
 
     /// Mean loss over the batch and dL/dlogits (for the mean). `gradientScale` replaces the
     /// gradient's 1/rows per row: data-parallel training passes 1/(rows of all ranks), so every
@@ -26,14 +44,16 @@ public final class Loss {
             }
             let l = try reuse(&perSample, [rows], on: d, what: "loss")
             d.softmaxCrossEntropy(logits.buffer, labels: labels.buffer, rows: rows, classes: classes, loss: l.buffer,
-                                  dlogits: dl.buffer, gradScale: gradientScale ?? 1 / Float(rows))
+                                  dlogits: dl.buffer, gradScale: gradientScale ?? 1 / Float(rows),
+                                  classWeights: try weightBuffer(on: d, classes: classes))
         case .sigmoidBinaryCrossEntropy:
             guard labels.count == logits.count else {
                 throw VGGTLError.shapeMismatch(what: "labels for sigmoid binary cross-entropy", expected: logits.shape, got: labels.shape)
             }
             let l = try reuse(&perSample, logits.shape, on: d, what: "loss")
             d.sigmoidBinaryCrossEntropy(logits.buffer, targets: labels.buffer, count: logits.count, loss: l.buffer,
-                                        dlogits: dl.buffer, gradScale: gradientScale.map { $0 * Float(rows) / Float(logits.count) } ?? 1 / Float(logits.count))
+                                        dlogits: dl.buffer, gradScale: gradientScale.map { $0 * Float(rows) / Float(logits.count) } ?? 1 / Float(logits.count),
+                                        classWeights: try weightBuffer(on: d, classes: 2))
         }
         let values = perSample!.toArray()
         let mean = values.reduce(0.0) { $0 + Double($1) } / Double(values.count)

@@ -511,15 +511,18 @@ public final class OpenCLDevice: Device {
 
     // MARK: - Losses
 
+    // Without class weights the kernels get the logits as a stand-in buffer that they do not read.
     public func softmaxCrossEntropy(_ logits: DeviceBuffer, labels: DeviceBuffer, rows: Int, classes: Int,
-                                    loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float) {
+                                    loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float, classWeights: DeviceBuffer?) {
         guard classes > 0 else { return }
-        launch(k.softmaxCrossEntropy, rows, mem(logits), mem(labels), rows, classes, mem(loss), mem(dlogits), gradScale)
+        launch(k.softmaxCrossEntropy, rows, mem(logits), mem(labels), rows, classes, mem(loss), mem(dlogits), gradScale,
+               mem(classWeights ?? logits), Int32(classWeights == nil ? 0 : 1))
     }
 
     public func sigmoidBinaryCrossEntropy(_ logits: DeviceBuffer, targets: DeviceBuffer, count: Int,
-                                          loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float) {
-        launch(k.sigmoidBinaryCrossEntropy, count, mem(logits), mem(targets), count, mem(loss), mem(dlogits), gradScale)
+                                          loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float, classWeights: DeviceBuffer?) {
+        launch(k.sigmoidBinaryCrossEntropy, count, mem(logits), mem(targets), count, mem(loss), mem(dlogits), gradScale,
+               mem(classWeights ?? logits), Int32(classWeights == nil ? 0 : 1))
     }
 
     public func softmax(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, classes: Int) {

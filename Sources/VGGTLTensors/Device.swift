@@ -129,12 +129,14 @@ public protocol Device: AnyObject {
     func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32, indexOffset: UInt32)
 
     /// Softmax cross-entropy over rows of logits, labels given as class indices (as floats).
-    /// Writes per-row loss and dlogits = (softmax - onehot) * gradScale.
+    /// Writes per-row loss and dlogits = (softmax - onehot) * gradScale. With `classWeights`
+    /// (one float per class, Keras' class_weight) both are multiplied by the weight of the row's label.
     func softmaxCrossEntropy(_ logits: DeviceBuffer, labels: DeviceBuffer, rows: Int, classes: Int,
-                             loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float)
-    /// Sigmoid binary cross-entropy on logits (numerically stable form), targets in [0, 1].
+                             loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float, classWeights: DeviceBuffer?)
+    /// Sigmoid binary cross-entropy on logits (numerically stable form), targets in [0, 1]. With
+    /// `classWeights` ([w0, w1]) loss and gradient are multiplied by t * w1 + (1 - t) * w0.
     func sigmoidBinaryCrossEntropy(_ logits: DeviceBuffer, targets: DeviceBuffer, count: Int,
-                                   loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float)
+                                   loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float, classWeights: DeviceBuffer?)
     /// Row-wise softmax (for predictions).
     func softmax(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, classes: Int)
 
@@ -164,6 +166,15 @@ extension Device {
     public func avgPoolBackward(_ dy: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry) { avgPoolBackward(dy, dx, g, countPadding: false) }
     public func dropout(_ x: DeviceBuffer, _ y: DeviceBuffer, count: Int, rate: Float, seed: UInt32) {
         dropout(x, y, count: count, rate: rate, seed: seed, indexOffset: 0)
+    }
+    /// Unweighted losses (every class weighs 1).
+    public func softmaxCrossEntropy(_ logits: DeviceBuffer, labels: DeviceBuffer, rows: Int, classes: Int,
+                                    loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float) {
+        softmaxCrossEntropy(logits, labels: labels, rows: rows, classes: classes, loss: loss, dlogits: dlogits, gradScale: gradScale, classWeights: nil)
+    }
+    public func sigmoidBinaryCrossEntropy(_ logits: DeviceBuffer, targets: DeviceBuffer, count: Int,
+                                          loss: DeviceBuffer, dlogits: DeviceBuffer, gradScale: Float) {
+        sigmoidBinaryCrossEntropy(logits, targets: targets, count: count, loss: loss, dlogits: dlogits, gradScale: gradScale, classWeights: nil)
     }
 }
 

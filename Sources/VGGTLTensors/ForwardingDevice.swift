@@ -129,15 +129,17 @@ open class ForwardingDevice: Device {
         perform("dropout") { base.dropout(x, y, count: count, rate: rate, seed: seed, indexOffset: indexOffset) }
     }
     open func softmaxCrossEntropy(_ logits: DeviceBuffer, labels: DeviceBuffer, rows: Int, classes: Int, loss: DeviceBuffer,
-                                  dlogits: DeviceBuffer, gradScale: Float) {
+                                  dlogits: DeviceBuffer, gradScale: Float, classWeights: DeviceBuffer?) {
         perform("softmaxCrossEntropy") {
-            base.softmaxCrossEntropy(logits, labels: labels, rows: rows, classes: classes, loss: loss, dlogits: dlogits, gradScale: gradScale)
+            base.softmaxCrossEntropy(logits, labels: labels, rows: rows, classes: classes, loss: loss, dlogits: dlogits,
+                                     gradScale: gradScale, classWeights: classWeights)
         }
     }
     open func sigmoidBinaryCrossEntropy(_ logits: DeviceBuffer, targets: DeviceBuffer, count: Int, loss: DeviceBuffer,
-                                        dlogits: DeviceBuffer, gradScale: Float) {
+                                        dlogits: DeviceBuffer, gradScale: Float, classWeights: DeviceBuffer?) {
         perform("sigmoidBinaryCrossEntropy") {
-            base.sigmoidBinaryCrossEntropy(logits, targets: targets, count: count, loss: loss, dlogits: dlogits, gradScale: gradScale)
+            base.sigmoidBinaryCrossEntropy(logits, targets: targets, count: count, loss: loss, dlogits: dlogits,
+                                           gradScale: gradScale, classWeights: classWeights)
         }
     }
     open func softmax(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, classes: Int) {

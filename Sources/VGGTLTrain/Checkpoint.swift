@@ -47,6 +47,10 @@ public struct CheckpointInfo: Codable, Sendable {
     /// Batches whose gradients each optimiser step sums (`--accumulate`); an interrupted
     /// epoch's `batchesDone` is always at a step's end. nil in checkpoints of older versions: 1.
     public var accumulate: Int?
+    /// `--class-weight` (nil: every class weighs 1) and `--sampler` ("balanced"; nil: every
+    /// sample once per epoch): a resume keeps both, as they make the loss and the batches.
+    public var classWeights: ClassWeights?
+    public var sampler: String?
 
     public struct DataParallelRecord: Codable, Sendable, Equatable {
         public var ranks: Int

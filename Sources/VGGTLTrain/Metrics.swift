@@ -46,15 +46,43 @@ public struct ClassificationReport: Codable, Equatable, Sendable {
         return row == 0 ? 0 : Double(confusion[c][c]) / Double(row)
     }
 
+    public func f1(_ c: Int) -> Double {
+        let (p, r) = (precision(c), recall(c))
+        return p + r == 0 ? 0 : 2 * p * r / (p + r)
+    }
+    public func support(_ c: Int) -> Int { confusion[c].reduce(0, +) }
+
+    /// The mean recall over the classes that have images (sklearn's balanced_accuracy_score):
+    /// on imbalanced data, what accuracy would be if every class counted the same.
+    public var balancedAccuracy: Double {
+        let present = confusion.indices.filter { support($0) > 0 }
+        return present.isEmpty ? .nan : present.reduce(0) { $0 + recall($1) } / Double(present.count)
+    }
+
+    /// Classes that occur in the truth or the predictions: the macro averages run over these, as
+    /// sklearn's average="macro" does (an undefined precision or recall counts 0).
+    private var seenClasses: [Int] {
+        confusion.indices.filter { c in support(c) > 0 || confusion.contains { $0[c] > 0 } }
+    }
+    private func macro(_ metric: (Int) -> Double) -> Double {
+        let seen = seenClasses
+        return seen.isEmpty ? .nan : seen.reduce(0) { $0 + metric($1) } / Double(seen.count)
+    }
+    public var macroPrecision: Double { macro(precision) }
+    public var macroRecall: Double { macro(recall) }
+    public var macroF1: Double { macro(f1) }
+
     public var text: String {
         let w = max(12, (classNames.map(\.count).max() ?? 0) + 2)
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
         var out = String(format: "accuracy: %.4f (%d/%d)", accuracy, (0..<confusion.count).reduce(0) { $0 + confusion[$1][$1] }, total)
         if let loss { out += String(format: "  loss: %.4f", loss) }
-        out += "\n\n" + pad("class", w) + pad("precision", 11) + pad("recall", 9) + pad("support", 9) + "\n"
+        out += String(format: "\nbalanced accuracy: %.4f  macro precision: %.4f  macro recall: %.4f  macro F1: %.4f",
+                      balancedAccuracy, macroPrecision, macroRecall, macroF1)
+        out += "\n\n" + pad("class", w) + pad("precision", 11) + pad("recall", 9) + pad("f1", 9) + pad("support", 9) + "\n"
         for (c, name) in classNames.enumerated() {
             out += pad(name, w) + pad(String(format: "%.4f", precision(c)), 11) + pad(String(format: "%.4f", recall(c)), 9)
-                + pad("\(confusion[c].reduce(0, +))", 9) + "\n"
+                + pad(String(format: "%.4f", f1(c)), 9) + pad("\(support(c))", 9) + "\n"
         }
         // Row labels: the class number right-aligned, then the name left-aligned, so that numbers
         // and names each start in one column whatever the names' lengths.

@@ -22,6 +22,8 @@ struct ResumeCheck {
     var epochs: Int
     /// Batches per optimiser step (`--accumulate`).
     var accumulate = 1
+    var classWeights: ClassWeights? = nil
+    var sampler: String? = nil
 
     /// The differences a resume refuses.
     var refused: [SettingChange] {
@@ -40,6 +42,12 @@ struct ResumeCheck {
             c.append(.init(.optimizer, saved: saved.optimizer.kind.rawValue, now: optimizer.kind.rawValue))
         }
         if saved.unfreeze != unfreeze { c.append(.init(.unfreeze, saved: saved.unfreeze, now: unfreeze)) }
+        // Another loss or other batches would make another run than the one the history records.
+        if saved.classWeights != classWeights {
+            let words = { (w: ClassWeights?) in w.map { "\($0.source) \($0.values)" } ?? "none" }
+            c.append(.init(.classWeight, saved: words(saved.classWeights), now: words(classWeights)))
+        }
+        if saved.sampler != sampler { c.append(.init(.sampler, saved: saved.sampler ?? "shuffle", now: sampler ?? "shuffle")) }
         return c
     }
 

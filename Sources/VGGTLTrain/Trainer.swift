@@ -52,13 +52,20 @@ public final class Trainer {
     /// holds half a step.
     public var accumulate = 1
     private let accumulator = GradientAccumulator()
-    private let loss: Loss
+    /// Keras' class_weight: one weight per class for the training loss (validation's stays
+    /// unweighted, as in Keras). nil: every class weighs 1.
+    public var classWeights: [Float]? {
+        didSet { loss = Loss(model.config.loss, classWeights: classWeights) }
+    }
+    private var loss: Loss
+    private let validationLoss: Loss
     private var x: Tensor?, y: Tensor?
 
     public init(model: Model, optimizer: Optimizer, schedule: LearningRateSchedule = .constant) {
         self.model = model; self.optimizer = optimizer; self.schedule = schedule
         baseLearningRate = optimizer.learningRate
         loss = Loss(model.config.loss)
+        validationLoss = Loss(model.config.loss)
     }
 
     /// Uploads a batch into reused input and label tensors.
@@ -289,7 +296,7 @@ public final class Trainer {
             let (logits, l): (Tensor, Float) = try fittingBatch(batch.count) {
                 let (xt, yt) = try upload(batch)
                 let logits = try model.network.forward(xt, .inference)
-                let l = try loss.compute(logits: logits, labels: yt).loss
+                let l = try validationLoss.compute(logits: logits, labels: yt).loss
                 try checkDevice()
                 return (logits, l)
             }

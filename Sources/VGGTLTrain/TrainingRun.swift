@@ -118,6 +118,8 @@ public final class ArrayBatches: BatchProvider {
     public let batchSize: Int
     public let shuffle: Bool
     public let seed: UInt64
+    /// `--sampler balanced`: each epoch draws the classes equally often (`balancedOrder`).
+    public var balanced = false
     private let sampleSize: Int
 
     public init(values: [Float], sampleShape: [Int], labels: [Int], batchSize: Int, shuffle: Bool, seed: UInt64) throws {
@@ -136,7 +138,9 @@ public final class ArrayBatches: BatchProvider {
     public func subset(_ indices: [Int]) throws -> ArrayBatches {
         var v = [Float](); v.reserveCapacity(indices.count * sampleSize)
         for i in indices { v += values[(i * sampleSize)..<((i + 1) * sampleSize)] }
-        return try ArrayBatches(values: v, sampleShape: sampleShape, labels: indices.map { labels[$0] }, batchSize: batchSize, shuffle: shuffle, seed: seed)
+        let b = try ArrayBatches(values: v, sampleShape: sampleShape, labels: indices.map { labels[$0] }, batchSize: batchSize, shuffle: shuffle, seed: seed)
+        b.balanced = balanced
+        return b
     }
 
     public func batches(epoch: Int) -> AnyIterator<Batch> {
@@ -145,6 +149,7 @@ public final class ArrayBatches: BatchProvider {
 
     /// The samples of an epoch in visiting order.
     public func order(epoch: Int) -> [Int] {
+        if balanced { return balancedOrder(labels: labels, seed: seed, epoch: epoch) }
         var order = Array(0..<labels.count)
         if shuffle {
             var g = SeededGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)

@@ -68,6 +68,11 @@ public final class TrainingSession {
         public var handlesSignals = true
         /// The curves' title; a two-stage run adds "stage 1 (head)" and "stage 2 (STAGES)".
         public var title: String
+        /// Keras' class_weight for the training loss; nil: every class weighs 1.
+        public var classWeights: ClassWeights?
+        /// The training batches are drawn class-balanced (the caller's provider does the
+        /// drawing; the checkpoint records it so a resume draws the same).
+        public var balancedSampler = false
 
         public init(model: ModelConfig, classNames: [String], input: InputSpec, runFolder: URL, optimizer: OptimizerSpec, title: String = "training") {
             self.model = model; self.classNames = classNames; self.input = input
@@ -232,6 +237,7 @@ public final class TrainingSession {
         info.epochs = c.headEpochs + c.epochs
         info.trainingSamples = Self.sampleCount(train)
         info.accumulate = c.accumulate
+        (info.classWeights, info.sampler) = (c.classWeights, c.balancedSampler ? "balanced" : nil)
         guard c.headEpochs > 0 else {
             let s = try stage(info: info, optimizer: c.optimizer, unfreeze: c.unfreeze, epochs: c.epochs,
                               schedule: c.schedule.over(epochs: c.epochs), title: c.title, train: train, validation: validation)
@@ -300,7 +306,7 @@ public final class TrainingSession {
             }
             let check = ResumeCheck(saved: saved, model: c.model, input: c.input, featureTrunk: c.featureTrunk, trainingSamples: baseInfo.trainingSamples,
                                     optimizer: spec, unfreeze: unfreeze.description, schedule: baseInfo.schedule, epochs: baseInfo.epochs ?? c.epochs,
-                                    accumulate: c.accumulate)
+                                    accumulate: c.accumulate, classWeights: baseInfo.classWeights, sampler: baseInfo.sampler)
             let refused = check.refused
             guard refused.isEmpty else { throw VGGTLError.resumeRefused(folder: dir.path, changes: refused) }
             (info, model) = try Checkpoint.restore(lastCheckpoint, on: device, optimizer: optimizer)
@@ -355,6 +361,7 @@ public final class TrainingSession {
     private func makeTrainer(_ model: Model, optimizer: Optimizer, schedule: LearningRateSchedule, scheduleStart: Int) -> Trainer {
         let trainer = Trainer(model: model, optimizer: optimizer, schedule: schedule)
         trainer.scheduleStartEpoch = scheduleStart
+        trainer.classWeights = configuration.classWeights?.values
         trainer.earlyStoppingPatience = configuration.earlyStopping
         trainer.accumulate = configuration.accumulate
         trainer.strictImages = configuration.strictImages

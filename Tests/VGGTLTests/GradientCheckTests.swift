@@ -250,6 +250,41 @@ final class GradientCheckTests: VGGTLTestCase {
         }
     }
 
+    /// Keras' class_weight: the gradient of the weighted loss by central differences, and the
+    /// loss itself as the weighted mean written out by hand.
+    func testClassWeightedLosses() throws {
+        let d = cpuDevice
+        for (kind, classes, weights) in [(LossKind.softmaxCrossEntropy, 5, [Float](arrayLiteral: 0.5, 2, 1, 3, 0.25)),
+                                         (.sigmoidBinaryCrossEntropy, 1, [0.6, 4])] {
+            let rows = 4
+            let logits = try Tensor(randomArray(rows * classes, seed: 12, range: -3...3), shape: [rows, classes], on: d)
+            let labelValues: [Float] = kind == .softmaxCrossEntropy ? [0, 4, 3, 3] : [0, 1, 1, 0]
+            let labels = try Tensor(labelValues, shape: kind == .softmaxCrossEntropy ? [rows] : [rows, 1], on: d)
+            let loss = Loss(kind, classWeights: weights)
+            let (value, gradient) = try loss.compute(logits: logits, labels: labels)
+            let analytic = gradient.toArray()
+            let unweighted = try Loss(kind).compute(logits: logits, labels: labels)
+            XCTAssertNotEqual(value, unweighted.loss, "\(kind): the weights change the loss")
+            // Per-sample unweighted losses: the weighted loss is their weighted mean over the batch.
+            var z = logits.toArray()
+            var expected = 0.0
+            for r in 0..<rows {
+                let row = z[(r * classes)..<((r + 1) * classes)].map(Double.init), y = Int(labelValues[r])
+                let l = classes == 1 ? max(row[0], 0) - row[0] * Double(y) + log1p(exp(-abs(row[0])))
+                    : log(row.map(exp).reduce(0, +)) - row[y]
+                expected += Double(weights[y]) * l / Double(rows)
+            }
+            XCTAssertEqual(Double(value), expected, accuracy: 1e-5, "\(kind) weighted loss")
+            for i in z.indices {
+                let v = z[i]
+                z[i] = v + 1e-2; try upload(z, logits); let lp = try loss.compute(logits: logits, labels: labels).loss
+                z[i] = v - 1e-2; try upload(z, logits); let lm = try loss.compute(logits: logits, labels: labels).loss
+                z[i] = v; try upload(z, logits)
+                XCTAssertEqual((lp - lm) / 2e-2, analytic[i], accuracy: 4e-3, "\(kind) weighted dlogits[\(i)]")
+            }
+        }
+    }
+
     func testLossValuesMatchDefinitions() throws {
         let d = cpuDevice
         let z: [Float] = [2, -1, 0.5, 0, 0, 0]

@@ -231,6 +231,23 @@ final class ParityTests: VGGTLTestCase {
         assertClose(probs[1], probs[0], tol: 1e-5, "softmax")
     }
 
+    /// The class-weighted losses (Keras' class_weight) on both devices.
+    func testClassWeightedLosses() throws {
+        for (kind, rows, classes) in [(LossKind.softmaxCrossEntropy, 9, 4), (.softmaxCrossEntropy, 33, 1000), (.sigmoidBinaryCrossEntropy, 7, 1)] {
+            var out: [(Float, [Float])] = []
+            let z = randomArray(rows * classes, seed: 5, range: -8...8)
+            let labels = (0..<rows).map { Float(kind == .softmaxCrossEntropy ? ($0 * 7) % classes : $0 % 2) }
+            let weights = (0..<max(classes, 2)).map { Float($0 % 5) * 0.75 + 0.2 }
+            for d in [cpuDevice as Device, openclDevice] {
+                let r = try Loss(kind, classWeights: weights).compute(logits: Tensor(z, shape: [rows, classes], on: d),
+                                                                      labels: Tensor(labels, shape: kind == .softmaxCrossEntropy ? [rows] : [rows, 1], on: d))
+                out.append((r.loss, r.gradient.toArray()))
+            }
+            XCTAssertEqual(out[0].0, out[1].0, accuracy: 1e-5 * max(1, abs(out[0].0)), "\(kind) weighted loss")
+            assertClose(out[1].1, out[0].1, tol: 1e-5, "\(kind) \(rows)x\(classes) weighted gradient")
+        }
+    }
+
     func testOptimizers() throws {
         let n = 1031
         let p0 = randomArray(n, seed: 5)

@@ -8,7 +8,7 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
     case threads, stepTimeout, syncBatchNorm, gradientCompression
     // What a run's checkpoint records and a resume compares.
     case model, headPooling, headHidden, headDropout, includeTop, batchNormStatistics
-    case preprocessing, trainingData, optimizer, nesterov, epochs, accumulate
+    case preprocessing, trainingData, optimizer, nesterov, epochs, accumulate, classWeight, sampler
 
     /// The setting in words, for messages.
     public var title: String {
@@ -43,6 +43,8 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
         case .nesterov: return "Nesterov momentum"
         case .epochs: return "epochs"
         case .accumulate: return "batches accumulated per optimiser step"
+        case .classWeight: return "class weights"
+        case .sampler: return "sampler"
         }
     }
 }

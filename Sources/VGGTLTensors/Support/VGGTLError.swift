@@ -91,6 +91,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
     case topModelClassesDiffer(folder: String, trained: [String], now: [String])
     /// The head asked for contradicts the architecture of the top model's (`saved`: the top model's).
     case topModelHeadDiffers(folder: String, changes: [SettingChange])
+    /// Class weights that cannot be used: `source` is "balanced" or the weights file.
+    case classWeights(source: String, reason: String)
 
     public var description: String {
         switch self {
@@ -208,6 +210,8 @@ public enum VGGTLError: Error, CustomStringConvertible, Equatable, Codable {
             return "the top model \(folder) was trained on \(trained.count) classes \(trained), the data has \(now.count) classes \(now); the class folders must match"
         case let .topModelHeadDiffers(folder, changes):
             return "the head asked for differs from the top model \(folder) in its \(changes.map(\.description).joined(separator: ", ")); build the top model's head"
+        case let .classWeights(source, reason):
+            return "class weights \(source): \(reason)"
         }
     }
 }
