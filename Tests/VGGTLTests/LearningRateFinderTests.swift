@@ -94,7 +94,7 @@ final class LearningRateFinderTests: BinaryTestCase {
 
     func testRefusesFlagsThatCannotDescribeASweep() throws {
         let data = try writeImages("data", perClass: 1)
-        assertCleanError(try run(["lr-find"] + flags(data) + ["--start-lr", "1e-2", "--end-lr", "1e-3", "--out", path("a")]), ["--end-lr", "1e-3"])
+        assertCleanError(try run(["lr-find"] + flags(data) + ["--start-lr", "1e-2", "--end-lr", "1e-3", "--out", path("a")]), ["--end-lr", "0.001", "--start-lr"])
         assertCleanError(try run(["lr-find"] + flags(data) + ["--steps", "1", "--out", path("b")]), ["--steps"])
         assertCleanError(try run(["lr-find"] + flags(data) + ["--resume", "--out", path("c")]), ["--resume", "--weights"])
         assertCleanError(try run(["lr-find"] + flags(data) + ["--head-epochs", "2", "--out", path("d")]), ["--head-epochs", "--unfreeze none"])
