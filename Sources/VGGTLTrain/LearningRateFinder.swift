@@ -32,6 +32,10 @@ public struct LearningRatePoint: Sendable, Equatable {
     public var rate: Double
     public var loss: Double
     public var smoothedLoss: Double
+
+    public init(step: Int, rate: Double, loss: Double, smoothedLoss: Double) {
+        self.step = step; self.rate = rate; self.loss = loss; self.smoothedLoss = smoothedLoss
+    }
 }
 
 /// What a sweep found: its points, why it stopped, and the two rates it suggests.
@@ -95,7 +99,7 @@ extension TrainingSession {
         report(.model(c.model, unfreeze: c.unfreeze, optimizer: c.optimizer))
         let trainer = makeTrainer(model, optimizer: c.optimizer.make(), schedule: .constant, scheduleStart: 0)
         var epoch = 0, batches = train.batches(epoch: 0), sinceImages = 0
-        /// The next batch with images, into the next epoch when one ends.
+        // The next batch with images, into the next epoch when one ends.
         func nextBatch() throws -> Batch {
             while true {
                 guard let b = batches.next() else {

@@ -111,3 +111,42 @@ final class LearningRateFinderTests: BinaryTestCase {
         assertIncreasingRates(try rows("lrf"))
     }
 }
+
+/// The sweep's rates and fastai's two suggestions on loss curves whose answers are known.
+final class LearningRateSuggestionTests: XCTestCase {
+    let sweep = LearningRateSweep(startRate: 1e-7, endRate: 10, steps: 100)
+
+    func finding(_ smoothed: [Double]) -> LearningRateFinding {
+        let points = smoothed.enumerated().map { LearningRatePoint(step: $0 + 1, rate: sweep.rate(at: $0), loss: $1, smoothedLoss: $1) }
+        return LearningRateFinding(sweep: sweep, points: points, stop: .diverged(rate: sweep.rate(at: smoothed.count - 1)))
+    }
+
+    func testRatesGrowExponentiallyFromStartToEnd() {
+        XCTAssertEqual(sweep.rate(at: 0), 1e-7, accuracy: 1e-15)
+        XCTAssertEqual(sweep.rate(at: 99), 10, accuracy: 1e-9)
+        let ratios = (1..<100).map { sweep.rate(at: $0) / sweep.rate(at: $0 - 1) }
+        for r in ratios { XCTAssertEqual(r, pow(1e8, 1.0 / 99), accuracy: 1e-9) }
+    }
+
+    /// Flat, a gentle descent with one steep drop after point 29, the minimum at 45, then the
+    /// explosion: steepest at 29's rate, minimum / 10 at a tenth of 45's.
+    func testSuggestsTheSteepestDescentAndATenthOfTheMinimum() {
+        var s = [Double](repeating: 1, count: 20)
+        for i in 20...55 {
+            let last = s[i - 1]
+            s.append(i == 30 ? last - 0.2 : i <= 45 ? last - 0.01 : last + 0.5)
+        }
+        let f = finding(s)
+        XCTAssertEqual(f.steepest!, sweep.rate(at: 29), accuracy: sweep.rate(at: 29) * 1e-12)
+        XCTAssertEqual(f.minimumOverTen!, sweep.rate(at: 45) / 10, accuracy: sweep.rate(at: 45) * 1e-12)
+    }
+
+    /// A loss that only climbs has its minimum in the first kept step: a tenth of it would fall
+    /// below the sweep, so the suggestion is the sweep's start.
+    func testSuggestionsStayWithinTheSweep() {
+        let f = finding((0..<40).map { 1 + Double($0) * 0.1 })
+        XCTAssertEqual(f.minimumOverTen, 1e-7)
+        XCTAssertTrue(f.steepest! >= 1e-7 && f.steepest! <= 10)
+        XCTAssertNil(finding([1]).steepest, "one point has no slope")
+    }
+}
