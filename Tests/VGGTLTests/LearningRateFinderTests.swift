@@ -92,6 +92,21 @@ final class LearningRateFinderTests: BinaryTestCase {
         XCTAssertEqual(try snapshot(), before)
     }
 
+    /// --top-model starts the head as finetune's does, and the top model's run stays as it is.
+    func testStartsTheHeadFromATopModel() throws {
+        let data = try writeImages("data", perClass: 2)
+        let image = ["--device", "cpu", "--weights", "none", "--data", data.path, "--size", "32x32"]
+        XCTAssertEqual(try run(["extract"] + image + ["--out", path("feat")]).status, 0)
+        XCTAssertEqual(try run(["train-top", "--device", "cpu", "--features", path("feat"), "--hidden", "0", "--epochs", "1", "--batch", "2", "--out", path("top")]).status, 0)
+        let before = try files(in: "top").map { try Data(contentsOf: url("top").appendingPathComponent($0)) }
+        let r = try run(["lr-find"] + image + ["--top-model", path("top"), "--batch", "2", "--steps", "8", "--out", path("lrf")])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("head initialised from \(path("top"))") && r.output.contains("no hidden layer"), r.output)
+        XCTAssertEqual(suggestedRates(r.output).count, 2, r.output)
+        XCTAssertEqual(try files(in: "top").map { try Data(contentsOf: url("top").appendingPathComponent($0)) }, before)
+        XCTAssertEqual(files(in: "lrf"), ["lr_find.csv", "lr_find.svg"])
+    }
+
     func testRefusesFlagsThatCannotDescribeASweep() throws {
         let data = try writeImages("data", perClass: 1)
         assertCleanError(try run(["lr-find"] + flags(data) + ["--start-lr", "1e-2", "--end-lr", "1e-3", "--out", path("a")]), ["--end-lr", "0.001", "--start-lr"])
