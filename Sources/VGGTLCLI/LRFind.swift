@@ -37,8 +37,12 @@ struct LRFind: ParsableCommand {
     func run() throws {
         let out = URL(fileURLWithPath: finetune.opts.out).standardizedFileURL.resolvingSymlinksInPath()
         for (flag, folder) in [("--weights", finetune.weights.weights), ("--top-model", finetune.topModel)] {
-            guard let folder, URL(fileURLWithPath: folder).standardizedFileURL.resolvingSymlinksInPath() == out else { continue }
-            throw VGGTLError.badFlag(flag: "--out", value: finetune.opts.out, expected: "another folder than \(flag): lr-find leaves the run it starts from as it is")
+            guard let folder else { continue }
+            let f = URL(fileURLWithPath: folder).standardizedFileURL.resolvingSymlinksInPath().path
+            guard out.path == f || out.path.hasPrefix(f + "/") else { continue }
+            // --out was created while the flags were checked: an empty one goes again.
+            if out.path != f { rmdir(out.path) }
+            throw VGGTLError.badFlag(flag: "--out", value: finetune.opts.out, expected: "a folder outside \(flag) \(folder): lr-find leaves the run it starts from as it is")
         }
         if FileManager.default.fileExists(atPath: out.appendingPathComponent("last.json").path) {
             throw VGGTLError.badFlag(flag: "--out", value: finetune.opts.out, expected: "a folder that holds no run: lr-find writes \(Self.csvName) and \(Self.svgName) next to nothing of a run's")

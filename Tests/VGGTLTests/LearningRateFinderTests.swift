@@ -88,6 +88,7 @@ final class LearningRateFinderTests: BinaryTestCase {
         XCTAssertEqual(said(r.output), said(ft.output))
         // Into the run itself, or into another run: refused before any work.
         assertCleanError(try run(["lr-find"] + next + ["--out", path("head")]), ["--out", "--weights"])
+        assertCleanError(try run(["lr-find"] + next + ["--out", path("head/lr")]), ["--out", "--weights"])
         assertCleanError(try run(["lr-find"] + next + ["--out", path("ft")]), ["--out", "holds no run"])
         XCTAssertEqual(try snapshot(), before)
     }
