@@ -26,7 +26,7 @@ struct VGGTLCommand: ParsableCommand {
         commandName: "vggtl",
         abstract: "VGG16, ResNet50 and InceptionV3 transfer learning and fine-tuning on CPUs (OpenBLAS) and GPUs (OpenCL).",
         version: "vggtl \(VGGTLVersion.current)",
-        subcommands: [Devices.self, Summary.self, Extract.self, TrainTop.self, Finetune.self, TrainCommand.self, Evaluate.self, Predict.self, Demo.self, Compare.self, Bench.self, Weights.self])
+        subcommands: [Devices.self, Summary.self, Extract.self, TrainTop.self, Finetune.self, LRFind.self, TrainCommand.self, Evaluate.self, Predict.self, Demo.self, Compare.self, Bench.self, Weights.self])
 }
 
 /// Moves global options given before the subcommand to after it, where ArgumentParser reads them.

@@ -90,6 +90,13 @@ struct Finetune: ParsableCommand {
     }
 
     func run() throws {
+        let p = try prepare()
+        try p.session.run(train: p.train, validation: p.validation)
+    }
+
+    /// Everything up to training, said as it is decided: the session (model, starting weights,
+    /// unfrozen stages, optimizer) and the data. `vggtl lr-find` starts from it too.
+    func prepare() throws -> (session: TrainingSession, train: BatchLoader, validation: BatchLoader?) {
         let requested = try backbone.trunk(bn: bn)
         let choice = try weights.choice(requested)
         let trunk = try choice.trunk(requested)
@@ -120,7 +127,7 @@ struct Finetune: ParsableCommand {
                                               title: headEpochs > 0 ? "finetune" : "finetune (\(unfreezeSpec))")
         (c.unfreeze, c.headEpochs, c.topModel) = (unfreezeSpec, headEpochs, topModel)
         c.weights = .init(name: choice.name, allowMissing: allowMissingWeights, headMustFit: strictWeights, load: choice.load)
-        try opts.session(c, labels: split.train.map(source.label), device: device, global: global).run(train: train, validation: validation)
+        return (try opts.session(c, labels: split.train.map(source.label), device: device, global: global), train, validation)
     }
 }
 

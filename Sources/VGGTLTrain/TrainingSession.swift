@@ -325,10 +325,7 @@ public final class TrainingSession {
             info.trainingSamples = baseInfo.trainingSamples ?? info.trainingSamples
         } else {
             if FileManager.default.fileExists(atPath: lastCheckpoint.path) { throw VGGTLError.runExists(folder: dir.path) }
-            model = try Model(c.model, on: device, seed: c.seed)
-            try model.check(unfreeze)
-            try loadStartingWeights(into: model)
-            model.apply(unfreeze)
+            model = try freshModel(unfreeze: unfreeze)
             optimizer = spec.make()
         }
         let trainer = makeTrainer(model, optimizer: optimizer, schedule: schedule, scheduleStart: scheduleStart)
@@ -348,6 +345,17 @@ public final class TrainingSession {
         return Stage(model: model, run: run, trainer: trainer, split: split)
     }
 
+    /// The model a fresh run starts from: built with the session's seed, its starting weights
+    /// and top model loaded, `unfreeze` applied. The learning-rate finder starts from it too,
+    /// so that its sweep describes the stage a run would train.
+    public func freshModel(unfreeze: UnfreezeSpec) throws -> Model {
+        let model = try Model(configuration.model, on: device, seed: configuration.seed)
+        try model.check(unfreeze)
+        try loadStartingWeights(into: model)
+        model.apply(unfreeze)
+        return model
+    }
+
     /// The samples of a provider the session knows (images or features in memory); nil: unknown.
     static func sampleCount(_ provider: BatchProvider) -> Int? {
         (provider as? ArrayBatches)?.count ?? (provider as? BatchLoader)?.indices.count
@@ -358,7 +366,7 @@ public final class TrainingSession {
         var result: Result { Result(model: model, run: run, trainer: trainer) }
     }
 
-    private func makeTrainer(_ model: Model, optimizer: Optimizer, schedule: LearningRateSchedule, scheduleStart: Int) -> Trainer {
+    func makeTrainer(_ model: Model, optimizer: Optimizer, schedule: LearningRateSchedule, scheduleStart: Int) -> Trainer {
         let trainer = Trainer(model: model, optimizer: optimizer, schedule: schedule)
         trainer.scheduleStartEpoch = scheduleStart
         trainer.classWeights = configuration.classWeights?.values
