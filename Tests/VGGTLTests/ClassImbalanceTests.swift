@@ -219,4 +219,39 @@ final class ClassImbalanceTests: BinaryTestCase {
         XCTAssertEqual(order, balancedOrder(labels: labels, seed: 4, epoch: 2))
         XCTAssertNotEqual(order, balancedOrder(labels: labels, seed: 4, epoch: 3))
     }
+
+    /// Issue 20's two features together: with --accumulate each batch's weighted per-sample
+    /// losses are summed and the step divides by all its samples, so the epoch's loss is the
+    /// weighted formula and batch 4 x 4 ends with the weights of weighted batch 16.
+    func testClassWeightsHoldInAccumulatedSteps() throws {
+        let f = try writeImbalancedFeatures("feat")
+        let frozen = try run(["train-top", "--features", f.path, "--out", path("frozen"), "--class-weight", "balanced", "--accumulate", "2"]
+                             + frozenHeadFlags("cpu"))
+        XCTAssertEqual(frozen.status, 0, frozen.output)
+        let info = try Checkpoint.load(url("frozen/last.json"))
+        XCTAssertEqual(info.accumulate, 2)
+        XCTAssertEqual(info.classWeights?.source, "balanced")
+        let losses = try perSampleLosses("frozen", values: f.values, labels: f.labels)
+        let expected = zip(losses, f.labels).map { l, y in l * (y == 0 ? 0.55 : 5.5) }.reduce(0, +) / Double(losses.count)
+        XCTAssertEqual(info.history.records[0].loss, expected, accuracy: 1e-5 * expected, "weighted loss with --accumulate 2")
+
+        func train(_ name: String, batch: String, _ extra: [String]) throws -> [String: [Float]] {
+            let r = try run(["train-top", "--features", f.path, "--out", path(name), "--device", "cpu", "--hidden", "8", "--dropout", "0",
+                             "--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.05", "--epochs", "2", "--seed", "5", "--batch", batch] + extra)
+            XCTAssertEqual(r.status, 0, r.output)
+            return try weights(name)
+        }
+        let accumulated = try train("acc", batch: "4", ["--class-weight", "balanced", "--accumulate", "4"])
+        let big = try train("big", batch: "16", ["--class-weight", "balanced"])
+        let unweighted = try train("plain", batch: "16", [])
+        func largest(_ a: [String: [Float]], _ b: [String: [Float]]) -> Float {
+            XCTAssertEqual(Set(a.keys), Set(b.keys))
+            return a.map { name, x in
+                let y = b[name] ?? [], scale = max(y.map(abs).max() ?? 0, 1e-3)
+                return (zip(x, y).map { abs($0 - $1) }.max() ?? .infinity) / scale
+            }.max() ?? .infinity
+        }
+        XCTAssertLessThan(largest(accumulated, big), 1e-5, "weighted batch 4 x 4 against weighted batch 16")
+        XCTAssertGreaterThan(largest(big, unweighted), 1e-3, "the weights change the steps")
+    }
 }

@@ -116,6 +116,30 @@ final class LearningRateFinderTests: BinaryTestCase {
         assertCleanError(try run(["lr-find"] + flags(data) + ["--head-epochs", "2", "--out", path("d")]), ["--head-epochs", "--unfreeze none"])
     }
 
+    /// Issue 20's training flags: --accumulate and --restore-best describe no sweep (one step per
+    /// batch, no epochs), so they are one-line errors naming the flag.
+    func testRefusesAccumulateAndRestoreBest() throws {
+        let data = try writeImages("data", perClass: 1)
+        assertCleanError(try run(["lr-find"] + flags(data) + ["--accumulate", "2", "--out", path("a")]), ["--accumulate 2", "lr-find", "one optimiser step per batch"])
+        assertCleanError(try run(["lr-find"] + flags(data) + ["--restore-best", "--out", path("b")]), ["--restore-best", "lr-find"])
+        XCTAssertEqual(try run(["lr-find"] + flags(data) + ["--accumulate", "1", "--steps", "4", "--out", path("c")]).status, 0,
+                       "--accumulate 1 is no accumulation")
+    }
+
+    /// --class-weight weighs the sweep's loss as it weighs finetune's: every class at 2 doubles
+    /// the first step's loss (same seed, same first batch, same starting weights).
+    func testClassWeightsWeighTheSweepsLoss() throws {
+        let data = try writeImages("data", perClass: 4)
+        try #"{"cats": 2, "dogs": 2}"#.write(to: url("double.json"), atomically: true, encoding: .utf8)
+        let plain = try run(["lr-find"] + flags(data) + ["--steps", "4", "--out", path("plain")])
+        XCTAssertEqual(plain.status, 0, plain.output)
+        let weighted = try run(["lr-find"] + flags(data) + ["--steps", "4", "--class-weight", path("double.json"), "--out", path("weighted")])
+        XCTAssertEqual(weighted.status, 0, weighted.output)
+        XCTAssertTrue(weighted.output.contains("class weights"), weighted.output)
+        let a = try rows("plain")[0][2], b = try rows("weighted")[0][2]
+        XCTAssertEqual(b, 2 * a, accuracy: 1e-5 * abs(a), "the first step's loss with every class weighing 2")
+    }
+
     func testRunsOnOpenCL() throws {
         try requireOpenCL()
         let index = OpenCLDevice.enumerate().first!.index
