@@ -47,6 +47,7 @@ enum FlagWording {
         case .accumulate: return "--accumulate"
         case .classWeight: return "--class-weight"
         case .sampler: return "--sampler"
+        case .batchNormRecalibration: return "--bn-recalibrate"
         }
     }
 
@@ -174,6 +175,9 @@ enum FlagWording {
         case let .alreadyFinished(folder, epochs, asked):
             print("--resume: the run in \(folder.path) has finished its \(epochs) epochs\(asked < epochs ? " (--epochs \(asked) asks for fewer)" : ""): "
                   + "nothing to train. To train it further, resume it with a larger --epochs (such as --resume --epochs \(epochs * 2))")
+        case .batchNormRecalibration(layers: 0, _):
+            print("--bn-recalibrate does nothing: no BatchNorm layer of this model normalises with batch statistics while it trains "
+                  + "(finetune keeps unfrozen BatchNorm layers on their moving statistics unless --bn-batch-statistics)")
         case let .skippedImages(newly, total):
             stderr("warning: \(newly) unreadable image\(newly == 1 ? "" : "s") skipped (\(total) so far); add --strict to stop instead")
         default:

@@ -29,9 +29,12 @@ struct LRFind: ParsableCommand {
             throw VGGTLError.invalidArgument("--resume: lr-find starts from the weights a new run would; to find the rate for a run's next stage, give its folder as --weights")
         }
         // A sweep is one optimiser step per batch and ends without a best epoch: these two
-        // flags would change nothing it measures, so they are refused rather than ignored.
+        // flags (and --bn-recalibrate) would change nothing it measures, so they are refused rather than ignored.
         if finetune.opts.accumulate != 1 {
             throw VGGTLError.invalidArgument("--accumulate \(finetune.opts.accumulate): lr-find takes one optimiser step per batch; sweep with --batch instead")
+        }
+        if finetune.opts.bnRecalibrate {
+            throw VGGTLError.invalidArgument("--bn-recalibrate: lr-find trains no epochs, so there is no epoch's end to recalibrate BatchNorm at")
         }
         if finetune.opts.restoreBest {
             throw VGGTLError.invalidArgument("--restore-best: lr-find trains no epochs and keeps no weights, so there is no best epoch to restore")

@@ -206,6 +206,8 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
     @Option(help: "Learning-rate schedule.") var schedule = LearningRateSchedule.constant
     @Option(help: "Stop when val_loss has not improved for N epochs (needs validation data). (default: off)") var earlyStopping: Int?
     @Flag(help: "End the run with the weights of its best epoch by val_loss (best.json), as Keras' restore_best_weights; last.json keeps the last epoch's for --resume.") var restoreBest = false
+    @Flag(help: "Precise BatchNorm: at each epoch's end, before validation and the checkpoint, recompute the moving mean and variance of every BatchNorm layer that trains its statistics as the mean over training batches of their batch statistics (forward only; frozen layers untouched).") var bnRecalibrate = false
+    @Option(help: "The training batches --bn-recalibrate uses at most (fvcore's default; fewer when the epoch has fewer).") var bnRecalibrateBatches = BatchNormRecalibration.defaultBatches
     @Option(help: "Write TensorBoard scalar event files into this folder. (default: none)") var tensorboard: String?
     @Flag(help: "Continue the run in --out where it stopped.") var resume = false
     @Flag(help: "Before training, run the first batch on the chosen device and on the CPU and stop if they disagree beyond float32 rounding.") var verify = false
@@ -219,6 +221,7 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
         guard batch >= 1 else { throw VGGTLError.badFlag(flag: "--batch", value: "\(batch)", expected: "at least 1") }
         guard accumulate >= 1 else { throw VGGTLError.badFlag(flag: "--accumulate", value: "\(accumulate)", expected: "at least 1 batch per optimiser step") }
         guard lr > 0, lr.isFinite else { throw VGGTLError.badFlag(flag: "--lr", value: "\(lr)", expected: "a positive number such as 1e-4") }
+        guard bnRecalibrateBatches >= 1 else { throw VGGTLError.badFlag(flag: "--bn-recalibrate-batches", value: "\(bnRecalibrateBatches)", expected: "at least 1 batch") }
         if let earlyStopping, earlyStopping < 1 { throw VGGTLError.badFlag(flag: "--early-stopping", value: "\(earlyStopping)", expected: "at least 1 epoch") }
         // --momentum and --weight-decay, before any weights or data are read.
         do { _ = try optimizerSpec() } catch let e as VGGTLError { throw VGGTLError.invalidArgument(FlagWording.message(e)) }
@@ -231,4 +234,5 @@ struct TrainingOptions<D: CommandDefaults>: ParsableArguments {
     }
 
     var outURL: URL { URL(fileURLWithPath: out) }
+    var batchNormRecalibration: BatchNormRecalibration? { bnRecalibrate ? BatchNormRecalibration(maxBatches: bnRecalibrateBatches) : nil }
 }

@@ -55,6 +55,7 @@ extension TrainingOptions {
         c.schedule = schedule
         (c.earlyStopping, c.strictImages, c.resume) = (earlyStopping, strict, resume)
         c.restoreBest = restoreBest
+        c.batchNormRecalibration = batchNormRecalibration
         c.tensorboard = tensorboard.map { URL(fileURLWithPath: $0) }
         c.verify = verifyReport ? .report : verify ? .summary : .off
         let cpu = RunContext.current.knobs.settings.cpu

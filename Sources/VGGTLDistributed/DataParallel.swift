@@ -92,6 +92,25 @@ public final class DataParallel: TrainingCoordinator {
 
     // MARK: - Epochs
 
+    /// Gathers every rank's (batches, statistics) and combines them in float64 in rank order,
+    /// as SyncBatchNorm does, so every rank computes the same values; a rank without batches
+    /// weighs nothing (none anywhere: the statistics stay as they are).
+    public func averageRecalibratedStatistics(_ statistics: [Tensor], batches: Int) throws -> Int {
+        let mine = [Double(batches)] + statistics.flatMap { $0.toArray().map(Double.init) }
+        let all = try comm.allgather(mine.map(\.bitPattern), what: "recalibrated BatchNorm statistics").map { $0.map(Double.init(bitPattern:)) }
+        let total = all.reduce(0) { $0 + $1[0] }
+        guard total > 0 else { return 0 }
+        var sum = [Double](repeating: 0, count: mine.count - 1)
+        for r in all where r[0] > 0 { for j in sum.indices { sum[j] += r[0] * r[1 + j] } }
+        var offset = 0
+        for t in statistics {
+            let values = sum[offset..<(offset + t.count)].map { Float($0 / total) }
+            values.withUnsafeBufferPointer { t.device.write($0, to: t.buffer, offset: 0) }
+            offset += t.count
+        }
+        return Int(total)
+    }
+
     /// BatchNorm moving statistics from rank 0 (with per-rank statistics each rank's differ,
     /// and validation and checkpoints must use one set), then a check that weights and
     /// optimizer state are still the same on every rank.

@@ -68,7 +68,12 @@ public final class BatchNormalization: UnaryLayer {
         return input
     }
 
-    func usesBatchStatistics(_ context: StepContext) -> Bool { context.isTraining && trainable && !frozenStatistics }
+    func usesBatchStatistics(_ context: StepContext) -> Bool { context.isTraining && recalibrates }
+
+    /// Training normalises this layer with batch statistics, so a recalibration pass
+    /// (`StepContext.recalibrationBatch`) recomputes its moving statistics; a frozen layer, or
+    /// one that keeps its moving statistics (`frozenStatistics`), is left as it is.
+    public var recalibrates: Bool { trainable && !frozenStatistics }
 
     public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
         var m = LayerMemory()
@@ -100,7 +105,18 @@ public final class BatchNormalization: UnaryLayer {
         let y = try required(out)
         let relu = context.epilogue == .relu
         usedBatchStatistics = usesBatchStatistics(context)
-        if usedBatchStatistics {
+        if let k = context.recalibrationBatch, recalibrates {
+            // Precise BatchNorm: the moving statistics become the equal-weighted mean over the
+            // pass's batches of the batch means and of the batch variances, each variance made
+            // unbiased (n / (n - 1)) as the moving variance of training is. A cumulative mean:
+            // momentum (k - 1) / k keeps (k - 1) / k of the mean of the k - 1 batches before.
+            d.channelMeanVariance(x.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer)
+            d.batchNormUpdateRunning(runningMean: movingMean.buffer, runningVariance: movingVariance.buffer, mean: mean.buffer,
+                                     variance: variance.buffer, channels: channels, rows: rows, momentum: Float(k - 1) / Float(k))
+            // The layers after it see what training shows them: this batch normalised by its own statistics.
+            d.batchNormApply(x.buffer, y.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer,
+                             gamma: gammaValue.buffer, beta: beta.value.buffer, epsilon: epsilon, relu: relu)
+        } else if usedBatchStatistics {
             d.channelMeanVariance(x.buffer, rows: rows, channels: channels, mean: mean.buffer, variance: variance.buffer)
             statisticsRows = try context.statisticsSync?.reduceStatistics(mean: mean, variance: variance, rows: rows, layer: name) ?? rows
             d.batchNormUpdateRunning(runningMean: movingMean.buffer, runningVariance: movingVariance.buffer, mean: mean.buffer,

@@ -18,6 +18,12 @@ public struct StepContext {
     public var epilogue: Activation = .linear
     /// ... and on that ReLU: its input's layer applied it already, so its output is its input.
     public var appliedByInput = false
+    /// A pass of BatchNorm recalibration (precise BatchNorm, `Trainer.recalibrateBatchNorm`):
+    /// this forward is the pass's `k`-th batch (from 1). With `isTraining` false (no dropout,
+    /// nothing kept for a backward), every BatchNorm layer that trains its statistics
+    /// normalises with this batch's statistics and sets its moving statistics to the mean over
+    /// the pass's batches so far; nil: an ordinary step.
+    public var recalibrationBatch: Int?
 
     public init(training: Bool, sampleOffset: Int = 0, statisticsSync: BatchStatisticsSync? = nil) {
         isTraining = training; self.sampleOffset = sampleOffset; self.statisticsSync = statisticsSync
@@ -27,4 +33,10 @@ public struct StepContext {
     public static var training: StepContext { StepContext(training: true) }
     /// Inference: moving statistics, no dropout, nothing kept for a backward.
     public static var inference: StepContext { StepContext(training: false) }
+    /// The `k`-th batch (from 1) of a BatchNorm recalibration pass.
+    public static func recalibration(batch k: Int) -> StepContext {
+        var c = StepContext(training: false)
+        c.recalibrationBatch = k
+        return c
+    }
 }

@@ -51,6 +51,9 @@ public struct CheckpointInfo: Codable, Sendable {
     /// sample once per epoch): a resume keeps both, as they make the loss and the batches.
     public var classWeights: ClassWeights?
     public var sampler: String?
+    /// `--bn-recalibrate`: precise BatchNorm at every epoch's end, over at most this many
+    /// batches; nil: off (and in checkpoints of older versions).
+    public var batchNormRecalibration: BatchNormRecalibration?
 
     public struct DataParallelRecord: Codable, Sendable, Equatable {
         public var ranks: Int

@@ -24,6 +24,7 @@ struct ResumeCheck {
     var accumulate = 1
     var classWeights: ClassWeights? = nil
     var sampler: String? = nil
+    var batchNormRecalibration: BatchNormRecalibration? = nil
 
     /// The differences a resume refuses.
     var refused: [SettingChange] {
@@ -76,6 +77,12 @@ struct ResumeCheck {
         if (saved.accumulate ?? 1) != accumulate {
             notes.append(.settingTaken(.init(.accumulate, saved: "\(saved.accumulate ?? 1)", now: "\(accumulate)"),
                                        effect: "from the next optimiser step on; the learning rate is not rescaled"))
+        }
+        // Like the schedule: it acts at epochs' ends, and the history says which epochs had it.
+        if saved.batchNormRecalibration != batchNormRecalibration {
+            let words = { (r: BatchNormRecalibration?) in r.map { "on (\($0.maxBatches) batches)" } ?? "off" }
+            notes.append(.settingTaken(.init(.batchNormRecalibration, saved: words(saved.batchNormRecalibration), now: words(batchNormRecalibration)),
+                                       effect: "from the end of epoch \(next) on"))
         }
         if let was = saved.epochs, was != epochs {
             notes.append(.settingTaken(.init(.epochs, saved: "\(was)", now: "\(epochs)"), effect: "training continues up to epoch \(epochs)"))

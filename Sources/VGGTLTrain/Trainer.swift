@@ -52,6 +52,9 @@ public final class Trainer {
     /// holds half a step.
     public var accumulate = 1
     private let accumulator = GradientAccumulator()
+    /// Precise BatchNorm after every epoch (see `BatchNormRecalibration`); nil: the moving
+    /// statistics are training's exponential averages.
+    public var batchNormRecalibration: BatchNormRecalibration?
     /// Keras' class_weight: one weight per class for the training loss (validation's stays
     /// unweighted, as in Keras). nil: every class weighs 1.
     public var classWeights: [Float]? {
@@ -337,6 +340,11 @@ public final class Trainer {
             if resumed > 0, verbose { print("(resuming after batch \(resumed) of \(train.batchCount))") }
             let m = try trainEpoch(train, epoch: epoch, skipBatches: resumed,
                                    initial: epoch == startEpoch ? partial ?? EpochMetrics() : EpochMetrics())
+            if let r = batchNormRecalibration {
+                // Before the weights check of the epoch's end, validation and the checkpoint.
+                let used = try recalibrateBatchNorm(train, epoch: epoch, maxBatches: r.maxBatches)
+                if verbose, used > 0 { print("BatchNorm statistics recalibrated over \(used) training batch\(used == 1 ? "" : "es")") }
+            }
             try coordinator?.epochEnded(model: model, optimizer: optimizer)
             var record = EpochRecord(epoch: epoch + 1, loss: m.meanLoss, accuracy: m.accuracy, valLoss: nil, valAccuracy: nil,
                                      learningRate: Double(optimizer.learningRate), seconds: 0)

@@ -1,3 +1,4 @@
+import VGGTLTensors
 import VGGTLNN
 import VGGTLOptim
 import VGGTLData
@@ -26,6 +27,11 @@ public protocol TrainingCoordinator: AnyObject {
     func finishAccumulatedGradients(_ parameters: [Parameter], samples: Int) throws
     /// Evaluation metrics summed over the processes (each evaluated its share).
     func reduce(_ metrics: EpochMetrics) throws -> EpochMetrics
+    /// After a BatchNorm recalibration pass (`Trainer.recalibrateBatchNorm`) over this
+    /// process's `batches` batches, `statistics` (its moving means and variances) in; out, in
+    /// place: the mean of every process's, weighted by their batches, the same on every
+    /// process. Returns the batches of all processes.
+    func averageRecalibratedStatistics(_ statistics: [Tensor], batches: Int) throws -> Int
     /// After an epoch's last step, before validation and the checkpoint.
     func epochEnded(model: Model, optimizer: Optimizer) throws
     /// The stop signal any process received (0: none); asked at every epoch end.

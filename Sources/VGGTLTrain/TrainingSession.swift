@@ -73,6 +73,9 @@ public final class TrainingSession {
         /// The training batches are drawn class-balanced (the caller's provider does the
         /// drawing; the checkpoint records it so a resume draws the same).
         public var balancedSampler = false
+        /// Precise BatchNorm at the end of every epoch, before validation and the checkpoint
+        /// (see `BatchNormRecalibration`); nil: off.
+        public var batchNormRecalibration: BatchNormRecalibration?
 
         public init(model: ModelConfig, classNames: [String], input: InputSpec, runFolder: URL, optimizer: OptimizerSpec, title: String = "training") {
             self.model = model; self.classNames = classNames; self.input = input
@@ -130,6 +133,9 @@ public final class TrainingSession {
         case restoredBest(epoch: Int, valLoss: Double, measured: Double)
         /// A warning: unreadable images skipped in an epoch.
         case skippedImages(newly: Int, total: Int)
+        /// BatchNorm recalibration is on: `layers` BatchNorm layers recalibrated (0: the model
+        /// has none that trains its statistics, so it does nothing) over at most `batches` batches.
+        case batchNormRecalibration(layers: Int, batches: Int)
 
         /// Warnings go to stderr.
         public var isWarning: Bool {
@@ -175,6 +181,11 @@ public final class TrainingSession {
                 return "run folder: \(folder.path) (last.json, \(best ? "best.json, " : "")history.csv, curves.svg)"
             case let .skippedImages(newly, total):
                 return Trainer.skippedImages(newly: newly, total: total)
+            case let .batchNormRecalibration(layers, batches):
+                return layers == 0
+                    ? "BatchNorm recalibration does nothing: no BatchNorm layer of this model normalises with batch statistics while it trains"
+                    : "BatchNorm recalibration: the moving statistics of \(layers) BatchNorm layer\(layers == 1 ? "" : "s") are recomputed at each epoch's end "
+                        + "over \(batches) training batches at most, before validation and the checkpoint"
             case let .restoredBest(epoch, valLoss, measured):
                 return String(format: "restored the best weights: epoch %d (val_loss %.4f) from best.json; val_loss with them now %.4f "
                               + "(last.json keeps the last epoch's, for a resume)", epoch, valLoss, measured)
@@ -238,6 +249,7 @@ public final class TrainingSession {
         info.trainingSamples = Self.sampleCount(train)
         info.accumulate = c.accumulate
         (info.classWeights, info.sampler) = (c.classWeights, c.balancedSampler ? "balanced" : nil)
+        info.batchNormRecalibration = c.batchNormRecalibration
         guard c.headEpochs > 0 else {
             let s = try stage(info: info, optimizer: c.optimizer, unfreeze: c.unfreeze, epochs: c.epochs,
                               schedule: c.schedule.over(epochs: c.epochs), title: c.title, train: train, validation: validation)
@@ -270,6 +282,7 @@ public final class TrainingSession {
         s.run.info.unfreeze = c.unfreeze.description
         s.run.info.optimizer = second
         report(.secondStage(unfreeze: c.unfreeze, optimizer: second))
+        reportRecalibration(s.model)
         try s.run.fit(trainer, train: s.split.train, validation: s.split.validation, epochs: c.headEpochs + c.epochs, title: secondTitle)
         return try restoringBest(Result(model: s.model, run: s.run, trainer: trainer), validation: s.split.validation)
     }
@@ -306,7 +319,8 @@ public final class TrainingSession {
             }
             let check = ResumeCheck(saved: saved, model: c.model, input: c.input, featureTrunk: c.featureTrunk, trainingSamples: baseInfo.trainingSamples,
                                     optimizer: spec, unfreeze: unfreeze.description, schedule: baseInfo.schedule, epochs: baseInfo.epochs ?? c.epochs,
-                                    accumulate: c.accumulate, classWeights: baseInfo.classWeights, sampler: baseInfo.sampler)
+                                    accumulate: c.accumulate, classWeights: baseInfo.classWeights, sampler: baseInfo.sampler,
+                                    batchNormRecalibration: c.batchNormRecalibration)
             let refused = check.refused
             guard refused.isEmpty else { throw VGGTLError.resumeRefused(folder: dir.path, changes: refused) }
             (info, model) = try Checkpoint.restore(lastCheckpoint, on: device, optimizer: optimizer)
@@ -322,6 +336,7 @@ public final class TrainingSession {
             check.taken.forEach(report)
             // What the resume took is what the run records from now on.
             (info.optimizer, info.schedule, info.epochs, info.accumulate) = (spec, baseInfo.schedule, baseInfo.epochs, c.accumulate)
+            info.batchNormRecalibration = c.batchNormRecalibration
             info.trainingSamples = baseInfo.trainingSamples ?? info.trainingSamples
         } else {
             if FileManager.default.fileExists(atPath: lastCheckpoint.path) { throw VGGTLError.runExists(folder: dir.path) }
@@ -336,6 +351,7 @@ public final class TrainingSession {
         if !distributed { report(.device(device.name)) }
         report(.model(c.model, unfreeze: unfreeze, optimizer: spec))
         if c.accumulate > 1 { report(.accumulating(batches: c.accumulate, batch: c.batch)) }
+        reportRecalibration(model)
         try job?.join(trainer, split: split, info: info)
         let run = try TrainingRun(dir: dir, info: info, tensorboard: c.tensorboard, writes: job?.isPrimary ?? true)
         run.splitRecord = split.record
@@ -372,10 +388,17 @@ public final class TrainingSession {
         trainer.classWeights = configuration.classWeights?.values
         trainer.earlyStoppingPatience = configuration.earlyStopping
         trainer.accumulate = configuration.accumulate
+        trainer.batchNormRecalibration = configuration.batchNormRecalibration
         trainer.strictImages = configuration.strictImages
         trainer.callbacks = callbacks
         trainer.onSkippedImages = { [report] in report(.skippedImages(newly: $0, total: $1)) }
         return trainer
+    }
+
+    /// With recalibration on: which layers it recalibrates, or that it does nothing.
+    private func reportRecalibration(_ model: Model) {
+        guard let r = configuration.batchNormRecalibration else { return }
+        report(.batchNormRecalibration(layers: model.recalibratedBatchNorms.count, batches: r.maxBatches))
     }
 
     private func reference() throws -> Device {

@@ -8,7 +8,7 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
     case threads, stepTimeout, syncBatchNorm, gradientCompression
     // What a run's checkpoint records and a resume compares.
     case model, headPooling, headHidden, headDropout, includeTop, batchNormStatistics
-    case preprocessing, trainingData, optimizer, nesterov, epochs, accumulate, classWeight, sampler
+    case preprocessing, trainingData, optimizer, nesterov, epochs, accumulate, classWeight, sampler, batchNormRecalibration
 
     /// The setting in words, for messages.
     public var title: String {
@@ -45,6 +45,7 @@ public enum Setting: String, Codable, Sendable, CaseIterable {
         case .accumulate: return "batches accumulated per optimiser step"
         case .classWeight: return "class weights"
         case .sampler: return "sampler"
+        case .batchNormRecalibration: return "BatchNorm recalibration"
         }
     }
 }
