@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VGGTLTensors
 import VGGTLOptim
+import VGGTLData
 import VGGTLModels
 import VGGTLTrain
 import VGGTLIO
@@ -30,6 +31,8 @@ struct Compare: ParsableCommand {
     @Option(help: "An accuracy that 'time to target' waits for (repeat for several).") var target: [Double] = [0.9]
     @Option(help: "Batch size.") var batch = 16
     @Option(help: "Output folder: results.md, per-run history CSVs and curves (SVG).") var out = "runs/compare"
+    @Option(help: "Fraction of each class's training images held out as the selection split that chooses the restored epoch (at least one image of a class with two or more; never the test images).") var selectSplit = 0.2
+    @OptionGroup var selection: SelectionOptions
     @OptionGroup var image: ImageOptions<FinetuneDefaults>
     @OptionGroup var head: HeadOptions
     @OptionGroup var augmentation: AugmentOptions
@@ -43,6 +46,7 @@ struct Compare: ParsableCommand {
         for (flag, lr) in [("--head-lr", headLr), ("--finetune-lr", finetuneLr), ("--scratch-lr", scratchLr)] where !(lr > 0 && lr.isFinite) {
             throw VGGTLError.badFlag(flag: flag, value: "\(lr)", expected: "a positive number such as 1e-4")
         }
+        guard selectSplit > 0, selectSplit < 1 else { throw VGGTLError.badFlag(flag: "--select-split", value: "\(selectSplit)", expected: "a fraction in (0, 1) such as 0.2") }
         for t in target where !(t > 0 && t <= 1) { throw VGGTLError.badFlag(flag: "--target", value: "\(t)", expected: "an accuracy in (0, 1]") }
         try checkWritable(out, flag: "--out")
     }
@@ -59,7 +63,16 @@ struct Compare: ParsableCommand {
         for w in source.warnings { stderr("warning: \(w)") }
         let split = try validationSplit(source, valDir: images.val, valSplit: images.val == nil ? images.valSplit ?? 0.2 : images.valSplit, seed: global.seed)
         let test = split.val!
-        var trainIndices = split.train
+        // The selection split comes out of the training images, before --per-class samples
+        // them (so that sample keeps its size where the class has enough), and is held out
+        // with or without --restore-best, so that both train on the same images.
+        let carved = stratifiedSplit(labels: split.train.map(source.label), fraction: selectSplit, seed: global.seed &+ 0x5E1EC7, minimumPerClass: 1)
+        let selectionIndices = carved.validation.map { split.train[$0] }
+        var trainIndices = carved.train.map { split.train[$0] }
+        if selection.restoreBest, selectionIndices.isEmpty {
+            throw VGGTLError.invalidArgument("--restore-best chooses the epoch on training images held out from training, but no class has two training images: "
+                + "add images, or compare the last epochs with --no-restore-best")
+        }
         if let perClass {
             let sample = Self.samplePerClass(trainIndices, labels: source.label, count: perClass, seed: global.seed)
             if sample.short.count > 0 {
@@ -78,7 +91,8 @@ struct Compare: ParsableCommand {
         let augment = try augmentation.augmentation()
         if let augment { print("augmentation of (b) and (c): \(augment.summary)") }
         print("training on \(trainIndices.count) images of \(source.classNames.count) classes (\(source.classNames.joined(separator: ", "))); "
-              + "\(testIndices.count) test images, \(scored.count) of them scored after every epoch; \(seeds) seeds per method")
+              + "\(testIndices.count) test images, \(scored.count) of them scored after every epoch; \(selectionIndices.count) training images held out "
+              + "to choose the restored epoch; \(seeds) seeds per method")
 
         let outDir = URL(fileURLWithPath: out)
         var comparison = TransferComparison(
@@ -91,6 +105,8 @@ struct Compare: ParsableCommand {
                          try OptimizerSpec(kind: .adam, learningRate: scratchLr)),
             seeds: (0..<seeds).map { global.seed &+ UInt64($0) }, outDir: outDir)
         comparison.onSkippedImages = { FlagWording.report(.skippedImages(newly: $0, total: $1)) }
+        (comparison.selectionIndices, comparison.restoreBest) = (selectionIndices, selection.restoreBest)
+        comparison.batchNormRecalibration = selection.batchNormRecalibration
         let t0 = Date()
         let result = try comparison.run()
         let text = """
@@ -103,6 +119,7 @@ struct Compare: ParsableCommand {
 
         \(comparison.table(result, targets: target))
         Total \(String(format: "%.0f", Date().timeIntervalSince(t0))) s on \(device.name), \(ISO8601DateFormatter().string(from: Date()).prefix(10)).
+        \(machineLines(global).joined(separator: "\n"))
 
         """
         print("\n" + text)

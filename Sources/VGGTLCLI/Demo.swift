@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VGGTLTensors
+import VGGTLBackends
 import VGGTLOptim
 import VGGTLData
 import VGGTLModels
@@ -24,13 +25,16 @@ struct Demo: ParsableCommand {
     @Option(help: "Target test images per class for the final score (Fashion-MNIST has 1,000).") var testPerClass = 1000
     @Option(help: "An accuracy that 'time to target' waits for (repeat for several).") var target: [Double] = [0.6, 0.85]
     @Option(help: "Batch size.") var batch = 32
+    @Option(help: "Fashion-MNIST training images per class, after the --per-class ones trained on, that choose the restored epoch (never test images).") var selectPerClass = 50
+    @OptionGroup var selection: SelectionOptions
     @OptionGroup var backbone: ModelOptions<DemoDefaults>
     @Option(help: "Input side in pixels (the 28x28 images are resized to it). (default: 32; InceptionV3: 75, its minimum)") var size: Int?
 
     func validate() throws {
         for (flag, v) in [("--source-images", sourceImages), ("--source-epochs", sourceEpochs), ("--per-class", perClass), ("--seeds", seeds),
                           ("--head-epochs", headEpochs), ("--finetune-epochs", finetuneEpochs), ("--scratch-epochs", scratchEpochs),
-                          ("--val-per-class", valPerClass), ("--test-per-class", testPerClass), ("--batch", batch)] where v < 1 {
+                          ("--val-per-class", valPerClass), ("--test-per-class", testPerClass), ("--batch", batch),
+                          ("--select-per-class", selectPerClass)] where v < 1 {
             throw VGGTLError.badFlag(flag: flag, value: "\(v)", expected: "at least 1")
         }
         for t in target where !(t > 0 && t <= 1) { throw VGGTLError.badFlag(flag: "--target", value: "\(t)", expected: "an accuracy in (0, 1]") }
@@ -46,9 +50,34 @@ struct Demo: ParsableCommand {
         (demo.headEpochs, demo.finetuneEpochs, demo.scratchEpochs) = (headEpochs, finetuneEpochs, scratchEpochs)
         (demo.valPerClass, demo.testPerClass, demo.targets, demo.batch) = (valPerClass, testPerClass, target, batch)
         (demo.trunk, demo.side, demo.seed) = (backbone.model, size, global.seed)
+        (demo.selectPerClass, demo.restoreBest, demo.batchNormRecalibration) = (selectPerClass, selection.restoreBest, selection.batchNormRecalibration)
+        demo.machine = machineLines(global)
         let text = try demo.run(on: device)
         print("\n" + text)
         try writeAtomically(Data(text.utf8), to: demo.outDir.appendingPathComponent("results.md"))
         print("curves and histories: \(out)/*.svg, *.csv; table: \(out)/results.md")
     }
+}
+
+/// `demo` and `compare`: how each run's epoch is chosen and BatchNorm recalibrated (both on,
+/// each with an opt-out to compare without it).
+struct SelectionOptions: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: "Also score each run's epoch with the lowest loss on the selection split of training images (restored, as Keras' restore_best_weights).") var restoreBest = true
+    @Flag(inversion: .prefixedNo, help: "Recompute BatchNorm's moving statistics over the training images at each epoch's end (precise BatchNorm), before the scoring.") var bnRecalibrate = true
+    @Option(help: "The training batches --bn-recalibrate uses at most.") var bnRecalibrateBatches = BatchNormRecalibration.defaultBatches
+
+    func validate() throws {
+        guard bnRecalibrateBatches >= 1 else { throw VGGTLError.badFlag(flag: "--bn-recalibrate-batches", value: "\(bnRecalibrateBatches)", expected: "at least 1 batch") }
+    }
+
+    var batchNormRecalibration: BatchNormRecalibration? { bnRecalibrate ? BatchNormRecalibration(maxBatches: bnRecalibrateBatches) : nil }
+}
+
+/// The machine a results table was measured on: the CPU's model (/proc/cpuinfo), the OpenBLAS
+/// kernels in use and who chose them, and the user's OPENBLAS_CORETYPE.
+func machineLines(_ global: GlobalOptions) -> [String] {
+    let options = RunContext.current.knobs.settings.cpu
+    let coreType = options.openblasCoreType.map { "OPENBLAS_CORETYPE=\($0)" } ?? "OPENBLAS_CORETYPE not set"
+    guard let cpu = try? DeviceChoice.describeCPU(threads: global.threads, options: options) else { return ["Machine: \(coreType)."] }
+    return ["Machine: CPU \(cpu.model) (/proc/cpuinfo), \(cpu.threads) threads; OpenBLAS \(cpu.blasKernels) kernels (\(cpu.blasKernelSource)); \(coreType)."]
 }

@@ -26,8 +26,9 @@ func seededShuffle<T>(_ items: inout [T], rng: inout SeededGenerator) {
 
 /// Splits indices 0..<labels.count for `--val-split`: within each class, a seeded shuffle,
 /// then the last `fraction` (rounded) goes to validation; every class keeps at least one
-/// training image. Both lists come back sorted.
-public func stratifiedSplit(labels: [Int], fraction: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
+/// training image; `minimumPerClass`: a class with more images than that gives at least that
+/// many to validation. Both lists come back sorted.
+public func stratifiedSplit(labels: [Int], fraction: Double, seed: UInt64, minimumPerClass: Int = 0) -> (train: [Int], validation: [Int]) {
     precondition(fraction >= 0 && fraction < 1, "validation fraction \(fraction) must be in [0, 1)")
     var byClass: [Int: [Int]] = [:]
     for (i, label) in labels.enumerated() { byClass[label, default: []].append(i) }
@@ -36,7 +37,7 @@ public func stratifiedSplit(labels: [Int], fraction: Double, seed: UInt64) -> (t
         var members = byClass[label]!
         var rng = SeededGenerator(seed: mixSeed(seed, UInt64(bitPattern: Int64(label)), 0x5EED_5B17))
         seededShuffle(&members, rng: &rng)
-        let nVal = min(Int((fraction * Double(members.count)).rounded()), members.count - 1)
+        let nVal = min(max(Int((fraction * Double(members.count)).rounded()), minimumPerClass), members.count - 1)
         train += members[..<(members.count - nVal)]
         validation += members[(members.count - nVal)...]
     }

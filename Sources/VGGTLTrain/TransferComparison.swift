@@ -7,17 +7,34 @@ import VGGTLIO
 import VGGTLModels
 
 /// Per-seed results of one method: test accuracy after each epoch on the scored subset,
-/// training seconds after each epoch, and the final accuracy on every test image.
+/// training seconds after each epoch, and the final accuracy on every test image (the last
+/// epoch's weights). With a selection split: its loss after each epoch, the epoch chosen by it
+/// and the accuracy on every test image with that epoch's weights (restored).
 public struct MethodRun: Sendable {
     public var perEpoch: [Double] = []
     public var secondsAfter: [Double] = []
     public var final = 0.0
+    public var selectionLoss: [Double] = []
+    /// From 1; nil: no epoch was chosen (no selection split, or restoring is off).
+    public var bestEpoch: Int?
+    public var best: Double?
 
     /// The epoch (from 1) and training seconds at which the scored accuracy first reached
     /// `target`; nil if it never did.
     public func timeTo(_ target: Double) -> (epoch: Int, seconds: Double)? {
         perEpoch.firstIndex { $0 >= target }.map { ($0 + 1, secondsAfter[$0]) }
     }
+}
+
+/// The epoch (from 1) whose validation loss is lowest, ties to the earliest (a later epoch must
+/// do strictly better, as Keras' restore_best_weights and best.json choose); epochs whose loss is
+/// not a number are never chosen. nil: none has a loss.
+public func bestEpoch(validationLosses: [Double]) -> Int? {
+    var best: Int?
+    for (i, l) in validationLosses.enumerated() where !l.isNaN {
+        if best == nil || l < validationLosses[best!] { best = i }
+    }
+    return best.map { $0 + 1 }
 }
 
 /// "mean ± sd (min–max)" of values, as percentages or seconds.
@@ -61,6 +78,15 @@ public struct TransferComparison {
     public var evalBatch = 64
     /// Hears the images an epoch skipped as unreadable (see `Trainer.onSkippedImages`).
     public var onSkippedImages: ((_ newly: Int, _ total: Int) -> Void)?
+    /// Training images (indices into `train`, none in `trainIndices`) that choose the epoch
+    /// each run ends with: its loss on them after every epoch. Never the test images, so the
+    /// test accuracy of the restored epoch is an honest estimate.
+    public var selectionIndices: [Int] = []
+    /// Each run also scores the weights of its epoch with the lowest selection loss (kept in
+    /// memory), as Keras' restore_best_weights; needs `selectionIndices`.
+    public var restoreBest = true
+    /// Precise BatchNorm at every epoch's end (see `BatchNormRecalibration`); nil: off.
+    public var batchNormRecalibration: BatchNormRecalibration? = BatchNormRecalibration()
 
     public init(device: Device, input: InputSpec, config: ModelConfig, trunkWeights: WeightSet?, train: ImageSource, trainIndices: [Int],
                 test: ImageSource, testIndices: [Int], scored: [Int], batch: Int, augmentation: Augmentation?, unfreeze: UnfreezeSpec,
@@ -92,24 +118,44 @@ public struct TransferComparison {
             BatchLoader(source: s, indices: indices, batchSize: batch ?? self.batch, input: input,
                         augmentation: augment ? augmentation : nil, shuffle: shuffle, seed: seed)
         }
-        /// Trains epoch by epoch, scoring `val` after each; training time excludes the scoring.
+        /// Trains epoch by epoch, scoring `val` (test images) and `selection` (training images
+        /// held out) after each; training time excludes the scoring. The epoch with the lowest
+        /// selection loss keeps its weights in memory; they are scored on `test` at the end.
         func fit(_ name: String, _ model: Model, _ opt: OptimizerSpec, train: BatchProvider, epochs: Int,
-                 val: BatchProvider, test: BatchProvider) throws -> MethodRun {
+                 val: BatchProvider, selection: BatchProvider?, test: BatchProvider) throws -> MethodRun {
             print("\n== \(name): \(opt.summary), \(epochs) epochs")
             let trainer = Trainer(model: model, optimizer: opt.make())
             trainer.onSkippedImages = onSkippedImages
+            trainer.batchNormRecalibration = batchNormRecalibration
             var run = MethodRun(), seconds = 0.0
+            var bestWeights: WeightSet?
             // One fit over all epochs (its progress counts to their total); the scoring after
-            // each epoch is outside the epoch's time.
+            // each epoch is outside the epoch's time (BatchNorm's recalibration is inside it).
             try trainer.fit(train: train, validation: nil, epochs: epochs) { record in
                 seconds += record.seconds
                 let acc = try Self.accuracy(model, val)
-                trainer.history.records[record.epoch - 1].valAccuracy = acc
                 run.perEpoch.append(acc); run.secondsAfter.append(seconds)
                 print(String(format: "test accuracy on %d images after epoch %d: %.2f%%", self.scored.count, record.epoch, 100 * acc))
+                guard let selection else {
+                    trainer.history.records[record.epoch - 1].valAccuracy = acc  // the test score, the only one there is
+                    return
+                }
+                let m = try trainer.evaluate(selection).metrics
+                trainer.history.records[record.epoch - 1].valLoss = m.meanLoss
+                trainer.history.records[record.epoch - 1].valAccuracy = m.accuracy
+                run.selectionLoss.append(m.meanLoss)
+                print(String(format: "selection split (%d training images): val_loss %.4f, val_acc %.2f%%", self.selectionIndices.count, m.meanLoss, 100 * m.accuracy))
+                if restoreBest, bestEpoch(validationLosses: run.selectionLoss) == record.epoch { bestWeights = weightSet(of: model.layers) }
             }
             run.final = try Self.accuracy(model, test)
             print(String(format: "final test accuracy on %d images: %.2f%% (%.0f s of training)", testIndices.count, 100 * run.final, seconds))
+            if restoreBest, let bestWeights, let epoch = bestEpoch(validationLosses: run.selectionLoss) {
+                try loadWeights(bestWeights, into: model.layers)
+                run.bestEpoch = epoch
+                run.best = try Self.accuracy(model, test)
+                print(String(format: "restored epoch %d (lowest selection loss %.4f): test accuracy on %d images %.2f%%",
+                             epoch, run.selectionLoss[epoch - 1], testIndices.count, 100 * run.best!))
+            }
             try writeAtomically(Data(historySVG(trainer.history, title: name).utf8), to: outDir.appendingPathComponent("\(slug(name)).svg"))
             try writeAtomically(Data(trainer.history.csv.utf8), to: outDir.appendingPathComponent("\(slug(name)).csv"))
             return run
@@ -124,7 +170,7 @@ public struct TransferComparison {
         // its planned buffers) is released once they are computed.
         typealias Features = (values: [Float], labels: [Int], shape: [Int])
         let tf = Date()
-        let (trainFeatures, testFeatures): (Features, Features) = try {
+        let (trainFeatures, testFeatures, selectionFeatures): (Features, Features, Features) = try {
             let trunk = try pretrained(config, seed: seeds[0])
             func features(_ s: ImageSource, _ indices: [Int]) throws -> Features {
                 var values: [Float] = [], labels: [Int] = [], shape: [Int] = []
@@ -137,7 +183,7 @@ public struct TransferComparison {
                 }
                 return (values, labels, shape)
             }
-            return (try features(train, trainIndices), try features(test, testIndices))
+            return (try features(train, trainIndices), try features(test, testIndices), try features(train, selectionIndices))
         }()
         let featureSeconds = Date().timeIntervalSince(tf)
         let featureShape = trainFeatures.shape
@@ -148,6 +194,11 @@ public struct TransferComparison {
         let scoredFeatureBatches = try testFeatureBatches.subset(scored)
         let scoredImages = loader(test, scored.map { testIndices[$0] }, shuffle: false, seed: 0, batch: evalBatch)
         let testImages = loader(test, testIndices, shuffle: false, seed: 0, batch: evalBatch)
+        let hasSelection = !selectionIndices.isEmpty
+        let selectionFeatureBatches = hasSelection
+            ? try ArrayBatches(values: selectionFeatures.values, sampleShape: featureShape, labels: selectionFeatures.labels,
+                               batchSize: 256, shuffle: false, seed: 0) : nil
+        let selectionImages = hasSelection ? loader(train, selectionIndices, shuffle: false, seed: 0, batch: evalBatch) : nil
 
         var headConfig = config
         headConfig.trunk = .none; headConfig.inputShape = featureShape
@@ -160,7 +211,7 @@ public struct TransferComparison {
             var a = try fit("\(methods[0]), seed \(seed)", head, optimizers.features,
                             train: try ArrayBatches(values: trainFeatures.values, sampleShape: featureShape, labels: trainFeatures.labels,
                                                     batchSize: batch, shuffle: true, seed: seed),
-                            epochs: epochs.features, val: scoredFeatureBatches, test: testFeatureBatches)
+                            epochs: epochs.features, val: scoredFeatureBatches, selection: selectionFeatureBatches, test: testFeatureBatches)
             a.secondsAfter = a.secondsAfter.map { $0 + featureSeconds }
             runs[methods[0], default: []].append(a)
 
@@ -171,24 +222,29 @@ public struct TransferComparison {
             fine.apply(unfreeze)
             runs[methods[1], default: []].append(try fit("\(methods[1]), seed \(seed)", fine, optimizers.finetune,
                                                          train: loader(train, trainIndices, shuffle: true, seed: seed, augment: true),
-                                                         epochs: epochs.finetune, val: scoredImages, test: testImages))
+                                                         epochs: epochs.finetune, val: scoredImages, selection: selectionImages, test: testImages))
 
             // (c) The same network from scratch on the same images.
             let scratch = try Model(config, on: device, seed: seed &+ 1000)
             runs[methods[2], default: []].append(try fit("\(methods[2]), seed \(seed)", scratch, optimizers.scratch,
                                                          train: loader(train, trainIndices, shuffle: true, seed: seed, augment: true),
-                                                         epochs: epochs.scratch, val: scoredImages, test: testImages))
+                                                         epochs: epochs.scratch, val: scoredImages, selection: selectionImages, test: testImages))
         }
         return Result(runs: runs, featureSeconds: featureSeconds)
     }
 
-    /// The results table: one row per method, mean ± sd (min–max) over the seeds.
+    /// Whether the runs chose and restored an epoch by the selection split.
+    var restores: Bool { restoreBest && !selectionIndices.isEmpty }
+
+    /// The results table: one row per method, mean ± sd (min–max) over the seeds: the last
+    /// epoch's accuracy and, when restoring, the restored epoch's and which epochs were chosen.
     public func table(_ result: Result, targets: [Double]) -> String {
         let targets = targets.sorted()
         func percent(_ v: Double) -> String { String(format: "%.0f%%", 100 * v) }
+        let restored = restores ? " restored epoch's accuracy | epoch restored |" : ""
         var text = """
-        | method | jump start (epoch 1) | final accuracy |\(targets.map { " time to \(percent($0)) |" }.joined()) training time |
-        | --- | --- | --- |\(String(repeating: " --- |", count: targets.count)) --- |
+        | method | jump start (epoch 1) | final accuracy (last epoch) |\(restored)\(targets.map { " time to \(percent($0)) |" }.joined()) training time |
+        | --- | --- | --- |\(restores ? " --- | --- |" : "")\(String(repeating: " --- |", count: targets.count)) --- |
 
         """
         for m in methods {
@@ -199,12 +255,23 @@ public struct TransferComparison {
                 return (first == last ? "epoch \(first)" : "epochs \(first)–\(last)") + ", " + spread(reached.map(\.seconds), percent: false)
                     + (reached.count < r.count ? " (\(reached.count)/\(r.count) seeds)" : "")
             }
-            text += "| \(m) | \(spread(r.map { $0.perEpoch[0] }, percent: true)) | \(spread(r.map(\.final), percent: true)) |"
+            var best = ""
+            if restores {
+                let epochs = r.compactMap(\.bestEpoch)
+                best = " \(spread(r.compactMap(\.best), percent: true)) | \(epochs.isEmpty ? "-" : epochs.map(String.init).joined(separator: ", ")) |"
+            }
+            text += "| \(m) | \(spread(r.map { $0.perEpoch[0] }, percent: true)) | \(spread(r.map(\.final), percent: true)) |" + best
                 + times.map { " \($0) |" }.joined() + " \(spread(r.map { $0.secondsAfter.last! }, percent: false)) |\n"
         }
         text += "\nPer seed (final accuracy): " + methods.map { m in
             "\(m.prefix(3)) " + (result.runs[m] ?? []).map { String(format: "%.2f%%", 100 * $0.final) }.joined(separator: ", ")
         }.joined(separator: "; ") + "\n"
+        if restores {
+            text += "Per seed (restored epoch's accuracy): " + methods.map { m in
+                "\(m.prefix(3)) " + (result.runs[m] ?? []).map { r in r.best.map { String(format: "%.2f%% (epoch %d)", 100 * $0, r.bestEpoch!) } ?? "-" }
+                    .joined(separator: ", ")
+            }.joined(separator: "; ") + "\n"
+        }
         return text
     }
 
@@ -214,7 +281,16 @@ public struct TransferComparison {
             + "time to a target: the epoch and the training seconds at which the per-epoch score first reached it "
             + "(method (a) includes computing the features, \(String(format: "%.0f", result.featureSeconds)) s; (b) starts from (a)'s head "
             + "and its times exclude (a)'s). Seeds \(seeds.map(String.init).joined(separator: ", ")) (initialisation, shuffling, dropout). "
-            + "Values: mean ± standard deviation (min–max) over the seeds."
+            + "Values: mean ± standard deviation (min–max) over the seeds. "
+            + (restores
+                ? "Final accuracy: the weights of the last epoch. Restored epoch: each run also keeps the weights of its epoch with the lowest loss on "
+                    + "a selection split of \(selectionIndices.count) training images held out from training (never the test images; ties go to the earliest "
+                    + "epoch), as Keras' restore_best_weights, and scores them on all test images; (b) starts from (a)'s restored head. "
+                : "The last epoch's weights are scored (no epoch is restored). ")
+            + (batchNormRecalibration.map {
+                "BatchNorm recalibrated at each epoch's end (precise BatchNorm over at most \($0.maxBatches) training batches, before the scoring) "
+                    + "in the layers that train their statistics: (c)'s; (b) keeps its BatchNorm statistics frozen, as Keras advises for fine-tuning."
+            } ?? "BatchNorm not recalibrated: its moving statistics are training's exponential averages.")
     }
 
     func slug(_ s: String) -> String {
