@@ -331,6 +331,38 @@ final class DistributedTests: VGGTLTestCase {
         try equivalenceWithBatchNorm(device: "opencl")
     }
 
+    /// `--bn-recalibrate` under mpirun: each rank recalibrates over its shares and the ranks
+    /// average, so all end with the same statistics (with --sync-bn nothing else copies rank
+    /// 0's, and the end-of-epoch weights check would warn). 12 images, 2 ranks x 3: four local
+    /// batches of 3, so the recalibrated mean of block5's first BatchNorm (after frozen blocks)
+    /// is the mean of its input over all 12 images, computed here.
+    func testBatchNormRecalibrationAgreesOnEveryRank() throws {
+        _ = try requireMPI()
+        let data = try images(perClass: 6, smooth: true)
+        var rng = SeededGenerator(seed: 21)
+        try KerasH5.write(weightSet(of: try VGG16.trunk(batchNorm: true, on: CPUDevice(), rng: &rng)), to: temp.appendingPathComponent("bn.h5"))
+        let out = try mpi(2, ["finetune", "--weights", path("bn.h5"), "--bn", "--bn-batch-statistics", "--unfreeze", "block5", "--device", "cpu",
+                              "--data", data, "--size", "32x32", "--epochs", "1", "--hidden", "16", "--optimizer", "sgd", "--lr", "0.01",
+                              "--seed", "3", "--batch", "3", "--sync-bn", "--bn-recalibrate", "--out", path("two"), "--mpi-timeout", "300"])
+        XCTAssertTrue(out.text.contains("BatchNorm statistics recalibrated over 4 training batches"), out.text)
+        XCTAssertFalse(out.text.contains("differ from rank 0"), "every rank holds the same statistics\n\(out.text)")
+        let device = try CPUDevice()
+        let (info, model) = try Checkpoint.restore(temp.appendingPathComponent("two/last.json"), on: device)
+        let bn = try XCTUnwrap(model.layers.compactMap { $0 as? BatchNormalization }.first { $0.name.hasPrefix("block5") })
+        let node = try XCTUnwrap(model.network.inputs(of: XCTUnwrap(model.network.node(named: bn.name))).first)
+        var sum = [Double](repeating: 0, count: bn.movingMean.count), rows = 0
+        for batch in BatchLoader(source: try ClassFolderSource(directory: URL(fileURLWithPath: data)), batchSize: 12, input: info.input,
+                                 shuffle: false, seed: 0).batches(epoch: 0) {
+            let x = try Tensor(batch.x, shape: [batch.count] + info.model.inputShape, on: device)
+            let y = try model.network.forward(x, .inference, upTo: node).toArray()
+            for (i, v) in y.enumerated() { sum[i % sum.count] += Double(v) }
+            rows += y.count / sum.count
+        }
+        let expected = sum.map { $0 / Double(rows) }, moving = bn.movingMean.toArray()
+        let worst = zip(moving, expected).map { abs(Double($0) - $1) / max(abs($1), 1e-3) }.max()!
+        XCTAssertLessThan(worst, 1e-4, "\(bn.name)'s recalibrated mean is the mean over both ranks' batches")
+    }
+
     func testExtractAndEvaluateShareTheImagesAndGatherOnRankZero() throws {
         _ = try requireMPI()
         let data = try images(perClass: 4)
