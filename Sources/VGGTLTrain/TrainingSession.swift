@@ -351,7 +351,8 @@ public final class TrainingSession {
         if !distributed { report(.device(device.name)) }
         report(.model(c.model, unfreeze: unfreeze, optimizer: spec))
         if c.accumulate > 1 { report(.accumulating(batches: c.accumulate, batch: c.batch)) }
-        reportRecalibration(model)
+        // The head stage of a two-stage run has no BatchNorm to recalibrate; the next stage says.
+        reportRecalibration(model, quietIfNone: unfreeze == .none && c.headEpochs > 0)
         try job?.join(trainer, split: split, info: info)
         let run = try TrainingRun(dir: dir, info: info, tensorboard: c.tensorboard, writes: job?.isPrimary ?? true)
         run.splitRecord = split.record
@@ -396,9 +397,11 @@ public final class TrainingSession {
     }
 
     /// With recalibration on: which layers it recalibrates, or that it does nothing.
-    private func reportRecalibration(_ model: Model) {
+    private func reportRecalibration(_ model: Model, quietIfNone: Bool = false) {
         guard let r = configuration.batchNormRecalibration else { return }
-        report(.batchNormRecalibration(layers: model.recalibratedBatchNorms.count, batches: r.maxBatches))
+        let layers = model.recalibratedBatchNorms.count
+        if layers == 0, quietIfNone { return }
+        report(.batchNormRecalibration(layers: layers, batches: r.maxBatches))
     }
 
     private func reference() throws -> Device {

@@ -138,6 +138,21 @@ final class BatchNormRecalibrationTests: BinaryTestCase {
         XCTAssertFalse(moving.output.contains("BatchNorm statistics recalibrated over"), moving.output)
     }
 
+    /// Two stages: the head alone has no BatchNorm to recalibrate and says nothing about it;
+    /// the stage that unfreezes block5 recalibrates its three layers after each of its epochs.
+    func testTheSecondStageOfATwoStageRunRecalibrates() throws {
+        _ = try writeImages("data", perClass: 5)
+        let r = try run(["finetune", "--device", "cpu", "--model", "vgg16-bn", "--weights", "none", "--data", path("data"), "--size", "32x32",
+                         "--hidden", "8", "--head-epochs", "1", "--epochs", "2", "--batch", "4", "--seed", "7", "--unfreeze", "block5",
+                         "--bn-batch-statistics", "--bn-recalibrate", "--out", path("run")])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertFalse(r.output.contains("does nothing"), r.output)
+        let stage2 = try XCTUnwrap(r.output.components(separatedBy: "stage 2:").last, r.output)
+        XCTAssertTrue(stage2.contains("the moving statistics of 3 BatchNorm layers are recomputed"), r.output)
+        XCTAssertEqual(stage2.components(separatedBy: "BatchNorm statistics recalibrated over 3 training batches").count, 3, "after each of its 2 epochs\n\(r.output)")
+        XCTAssertEqual(r.output.components(separatedBy: "BatchNorm statistics recalibrated over").count, 3, "none in the head's stage\n\(r.output)")
+    }
+
     /// A head on features has no BatchNorm: one line says the flag does nothing.
     func testAModelWithoutBatchNormSaysTheFlagDoesNothing() throws {
         _ = try writeFeatures("feat")
