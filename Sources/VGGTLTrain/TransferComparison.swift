@@ -289,7 +289,8 @@ public struct TransferComparison {
                 : "The last epoch's weights are scored (no epoch is restored). ")
             + (batchNormRecalibration.map {
                 "BatchNorm recalibrated at each epoch's end (precise BatchNorm over at most \($0.maxBatches) training batches, before the scoring) "
-                    + "in the layers that train their statistics: (c)'s; (b) keeps its BatchNorm statistics frozen, as Keras advises for fine-tuning."
+                    + "in the layers that train their statistics: those of (c) where the network has BatchNorm; (b) keeps its BatchNorm statistics "
+                    + "frozen, as Keras advises for fine-tuning, and (a)'s head has none."
             } ?? "BatchNorm not recalibrated: its moving statistics are training's exponential averages.")
     }
 

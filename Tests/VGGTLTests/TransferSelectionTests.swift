@@ -23,16 +23,25 @@ final class TransferSelectionTests: BinaryTestCase {
         }
     }
 
-    func compare(_ out: String, extra: [String] = []) -> [String] {
-        ["compare", "--device", "cpu", "--model", "vgg16-bn", "--weights", "none", "--data", path("train"), "--val", path("test"),
+    func compare(_ out: String, device: String = "cpu", extra: [String] = []) -> [String] {
+        ["compare", "--device", device, "--model", "vgg16-bn", "--weights", "none", "--data", path("train"), "--val", path("test"),
          "--size", "32x32", "--seeds", "1", "--head-epochs", "3", "--finetune-epochs", "2", "--scratch-epochs", "3", "--hidden", "8",
          "--batch", "4", "--seed", "3", "--out", path(out)] + extra
     }
 
     func testCompareRestoresTheEpochChosenByTrainingImagesHeldOut() throws {
+        try assertCompareRestoresTheEpochChosenByTrainingImagesHeldOut(device: "cpu")
+    }
+
+    func testCompareRestoresTheEpochChosenByTrainingImagesHeldOutOnPoCL() throws {
+        guard let pocl = OpenCLDevice.enumerate().first(where: { $0.type == .cpu }) else { throw XCTSkip("no OpenCL CPU device (PoCL)") }
+        try assertCompareRestoresTheEpochChosenByTrainingImagesHeldOut(device: "opencl:\(pocl.index)")
+    }
+
+    func assertCompareRestoresTheEpochChosenByTrainingImagesHeldOut(device: String) throws {
         _ = try writeImages("train", perClass: 6)
         _ = try writeImages("test", perClass: 2)
-        let r = try run(compare("cmp"))
+        let r = try run(compare("cmp", device: device))
         XCTAssertEqual(r.status, 0, r.output)
         // 0.2 of 6 images per class rounds to one: 5 per class train, 1 chooses.
         XCTAssertTrue(r.output.contains("training on 10 images of 2 classes"), r.output)
