@@ -95,7 +95,7 @@ struct Extract: ParsableCommand {
         let featureShape = Array(try net.network.outputShape([1, input.height, input.width, 3], of: net.trunkOutput).dropFirst())
         // Under mpirun each rank extracts a contiguous share; rank 0 gathers and writes them in order.
         let loader = evaluationShare(BatchLoader(source: source, batchSize: batch, input: input, shuffle: false, seed: global.seed))
-        print("extracting \(featureShape) features of \(source.count) images in \(source.classNames.count) classes on \(device.name)"
+        print("extracting \(featureShape) features of \(source.count) images \(source.isMultiLabel ? "with" : "in") \(source.classNames.count) \(source.isMultiLabel ? "labels" : "classes") on \(device.name)"
               + (Job.comm.map { " and \($0.size - 1) more rank\($0.size == 2 ? "" : "s")" } ?? ""))
         // Per image its class index, or its multi-hot row (`width` floats).
         let width = source.isMultiLabel ? source.classNames.count : 1

@@ -35,9 +35,9 @@ public final class MultiLabelSource: ImageSource, @unchecked Sendable {
         }
         var rows: [(line: Int, path: String, labels: [String])] = []
         var header = true, seen: [String: Int] = [:]
-        for (k, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: Windows line ends split here too.
+        for (k, row) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = k + 1
-            let row = raw.hasSuffix("\r") ? raw.dropLast() : raw[...]
             if row.allSatisfy(\.isWhitespace) { continue }
             if header { header = false; continue }
             guard let comma = row.lastIndex(of: ",") else {
