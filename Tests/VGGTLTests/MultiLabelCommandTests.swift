@@ -126,6 +126,13 @@ final class MultiLabelCommandTests: BinaryTestCase {
         try "path,tags\nimgs/img00.png,red\nimgs/gone.png,red\n".write(to: url("gone.csv"), atomically: true, encoding: .utf8)
         assertCleanError(try run(common + ["--labels", path("gone.csv"), "--out", path("e")]), [path("gone.csv") + " line 3", "gone.png does not exist"])
 
+        // lr-find sweeps the multi-label model finetune would train.
+        let sweep = try run(["lr-find", "--device", "cpu", "--weights", "none", "--size", "32x32", "--data", data.dir, "--labels", data.csv,
+                             "--batch", "4", "--hidden", "8", "--steps", "6", "--out", path("lrf")])
+        XCTAssertEqual(sweep.status, 0, sweep.output)
+        XCTAssertTrue(sweep.output.contains("2 labels (multi-label") && sweep.output.contains("suggested"), sweep.output)
+        XCTAssertEqual(files(in: "lrf"), ["lr_find.csv", "lr_find.svg"])
+
         // A multi-label run needs --labels to be evaluated; --threshold is a probability, and only for multi-label models.
         let ok = try run(common + ["--labels", data.csv, "--out", path("ml")])
         XCTAssertEqual(ok.status, 0, ok.output)
