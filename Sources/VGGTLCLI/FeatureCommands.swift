@@ -71,7 +71,7 @@ struct Extract: ParsableCommand {
         let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunkKind, vgg: 150), defaultPreprocessing: choice.preprocessing)
         let weightsName = choice.name
         let fingerprint = fnv1a(([weightsName, choice.stamp, "\(input)", trunkKind.rawValue]
-                                 + source.classNames + (0..<source.count).map { i in
+                                 + (source.isMultiLabel ? source.classNames : []) + (0..<source.count).map { i in
                                      "\(source.name(i))|\(source.targets(i).map { "\(Int($0))" }.joined(separator: ","))|\(fileStamp(source.name(i)))" })
                                  .joined(separator: "\n"))
         let infoURL = outDir.appendingPathComponent("features.json")

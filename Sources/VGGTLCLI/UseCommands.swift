@@ -173,7 +173,7 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Top-k classes with probabilities for image files or folders.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runFolder: RunChoice
-    @Option(help: "How many classes to show per image.") var top = 3
+    @Option(help: "How many classes to show per image (single-label models). (default: 3)") var top: Int?
     @Option(help: "Multi-label models: show the labels whose probability is at least this. (default: 0.5)") var threshold: Float?
     @Flag(help: "Print the predictions as JSON (for scripts; multi-label: every label's probability).") var json = false
     @Argument(help: "Image files or folders.") var inputs: [String]
@@ -211,13 +211,17 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        guard top >= 1 else { throw VGGTLError.badFlag(flag: "--top", value: "\(top)", expected: "at least 1") }
+        if let top, top < 1 { throw VGGTLError.badFlag(flag: "--top", value: "\(top)", expected: "at least 1") }
         try checkThreshold(threshold)
         let device = try global.openDevice()
         let (info, net, checkpointName, line) = try runFolder.open(on: device)
         let multiLabel = info.model.multiLabel, cut = threshold ?? 0.5
         if let threshold, !multiLabel {
             throw VGGTLError.invalidArgument("--threshold \(threshold) is for multi-label models; the model in \(runFolder.model) picks one class per image: use --top")
+        }
+        if let top, multiLabel {
+            throw VGGTLError.invalidArgument("--top \(top) is for single-label models; the model in \(runFolder.model) is multi-label: it shows every label "
+                + "with probability >= --threshold (default 0.5), --json every label's probability")
         }
         let files = try Self.imageFiles(inputs)
         guard !files.isEmpty else {
@@ -247,7 +251,7 @@ struct Predict: ParsableCommand {
                     continue
                 }
                 let p = probabilities(logits: z, rows: 1)[0]
-                let best = p.indices.sorted { p[$0] > p[$1] }.prefix(top)
+                let best = p.indices.sorted { p[$0] > p[$1] }.prefix(top ?? 3)
                 predicted += 1
                 if json {
                     out.predictions.append(.init(file: file, top: best.map { .init(class: info.classNames[$0], probability: p[$0]) }))

@@ -144,6 +144,7 @@ final class MultiLabelCommandTests: BinaryTestCase {
         for bad in ["0", "1.5", "-0.2"] {
             assertCleanError(try run(["predict", "--device", "cpu", "--model", path("ml"), "--threshold", bad, image]), ["--threshold", bad, "between 0 and 1"])
         }
+        assertCleanError(try run(["predict", "--device", "cpu", "--model", path("ml"), "--top", "2", image]), ["--top 2", "multi-label", "--threshold"])
         let folders = try writeImages("folders", perClass: 4)
         let single = try run(["train", "--device", "cpu", "--data", folders.path, "--batch", "4", "--hidden", "8", "--epochs", "1", "--out", path("single")])
         XCTAssertEqual(single.status, 0, single.output)
