@@ -16,6 +16,8 @@ struct FeaturesInfo: Codable {
     var classNames: [String]
     var files: [String]
     var fingerprint: String
+    /// labels.npy holds a multi-hot row per image (`--labels`), `classNames` the labels; absent: one class index per image.
+    var multiLabel: Bool?
 }
 
 /// FNV-1a 64 over text, as hex: a cache key, not a security hash.
@@ -39,6 +41,7 @@ struct Extract: ParsableCommand {
     @OptionGroup var backbone: ModelOptions<ExtractDefaults>
     @OptionGroup var weights: WeightsOptions
     @Option(help: "Images: one subfolder per class.") var data: String
+    @OptionGroup var multiLabel: LabelsOptions
     @Option(help: "Output folder.") var out: String
     @Option(help: "Batch size.") var batch = 32
     @Flag(help: "The trunk has BatchNorm (VGG16-BN; same as --model vgg16-bn); found from the weights when they have BatchNorm tensors.") var bn = false
@@ -54,15 +57,23 @@ struct Extract: ParsableCommand {
         // After MPI has started: a folder in use then stops every rank at once.
         let lock = try takeOutFolder(out)
         defer { lock?.release() }
-        let source = try classFolders(data, flag: "--data")
-        for w in source.warnings { stderr("warning: \(w)") }
+        let source: ImageSource
+        if let labels = multiLabel.labels {
+            source = try multiLabelSource(data: data, labels: labels, flag: "--data", labelsFlag: "--labels")
+        } else {
+            let folders = try classFolders(data, flag: "--data")
+            for w in folders.warnings { stderr("warning: \(w)") }
+            source = folders
+        }
         let requested = try backbone.trunk(bn: bn)
         let choice = try weights.choice(requested)
         let trunkKind = try choice.trunk(requested)
         let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunkKind, vgg: 150), defaultPreprocessing: choice.preprocessing)
         let weightsName = choice.name
         let fingerprint = fnv1a(([weightsName, choice.stamp, "\(input)", trunkKind.rawValue]
-                                 + source.files.map { "\($0.path)|\($0.label)|\(fileStamp($0.path))" }).joined(separator: "\n"))
+                                 + (source.isMultiLabel ? source.classNames : []) + (0..<source.count).map { i in
+                                     "\(source.name(i))|\(source.targets(i).map { "\(Int($0))" }.joined(separator: ","))|\(fileStamp(source.name(i)))" })
+                                 .joined(separator: "\n"))
         let infoURL = outDir.appendingPathComponent("features.json")
         var upToDate = false
         if let data = FileManager.default.contents(atPath: infoURL.path), let old = try? JSONDecoder().decode(FeaturesInfo.self, from: data),
@@ -84,9 +95,11 @@ struct Extract: ParsableCommand {
         let featureShape = Array(try net.network.outputShape([1, input.height, input.width, 3], of: net.trunkOutput).dropFirst())
         // Under mpirun each rank extracts a contiguous share; rank 0 gathers and writes them in order.
         let loader = evaluationShare(BatchLoader(source: source, batchSize: batch, input: input, shuffle: false, seed: global.seed))
-        print("extracting \(featureShape) features of \(source.count) images in \(source.classNames.count) classes on \(device.name)"
+        print("extracting \(featureShape) features of \(source.count) images \(source.isMultiLabel ? "with" : "in") \(source.classNames.count) \(source.isMultiLabel ? "labels" : "classes") on \(device.name)"
               + (Job.comm.map { " and \($0.size - 1) more rank\($0.size == 2 ? "" : "s")" } ?? ""))
-        var features: [Float] = [], labels: [Int] = [], indices: [Int] = [], skipped = 0
+        // Per image its class index, or its multi-hot row (`width` floats).
+        let width = source.isMultiLabel ? source.classNames.count : 1
+        var features: [Float] = [], labels: [Float] = [], indices: [Int] = [], skipped = 0
         let bar = ProgressBar(total: loader.batchCount)
         var x: Tensor?, k = 0
         for b in loader.batches(epoch: 0) {
@@ -104,28 +117,29 @@ struct Extract: ParsableCommand {
                     try device.checkHealthy()
                     return y
                 }
-                labels += b.labels.map { Int($0) }
+                labels += b.labels
                 indices += b.indices
             }
-            bar.update(k, images: labels.count, metrics: [])
+            bar.update(k, images: indices.count, metrics: [])
         }
-        bar.update(k, images: labels.count, metrics: [], final: true)
+        bar.update(k, images: indices.count, metrics: [], final: true)
         skipped = Int(try sumOverRanks([Double(skipped)], what: "unreadable images")[0])
         // Every rank takes part in every gather; rank 0 alone gets the results and writes.
         let allFeatures = try gatherOnPrimary(features, what: "features"), allLabels = try gatherOnPrimary(labels, what: "labels")
         let allIndices = try gatherOnPrimary(indices, what: "image indices")
         guard let allFeatures, let allLabels, let allIndices else { return }
         (features, labels) = (allFeatures, allLabels)
-        let files = allIndices.map { source.files[$0].path }
-        try NPY.write(features, shape: [labels.count] + featureShape, to: outDir.appendingPathComponent("features.npy"))
-        try NPY.writeInt64(labels, shape: [labels.count], to: outDir.appendingPathComponent("labels.npy"))
+        let files = allIndices.map { source.name($0) }, n = allIndices.count
+        try NPY.write(features, shape: [n] + featureShape, to: outDir.appendingPathComponent("features.npy"))
+        // Multi-label: an int64 multi-hot matrix (n, labels), as sklearn's MultiLabelBinarizer gives.
+        try NPY.writeInt64(labels.map { Int($0) }, shape: source.isMultiLabel ? [n, width] : [n], to: outDir.appendingPathComponent("labels.npy"))
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try writeAtomically(enc.encode(source.classNames), to: outDir.appendingPathComponent("classes.json"))
         let info = FeaturesInfo(input: input, trunk: trunkKind, weights: weightsName, shape: featureShape, classNames: source.classNames,
-                                files: files, fingerprint: fingerprint)
+                                files: files, fingerprint: fingerprint, multiLabel: source.isMultiLabel ? true : nil)
         try writeAtomically(enc.encode(info), to: infoURL)
-        print("wrote \(out)/features.npy \([labels.count] + featureShape), labels.npy, classes.json\(skipped > 0 ? " (\(skipped) unreadable images skipped)" : "")")
+        print("wrote \(out)/features.npy \([n] + featureShape), labels.npy\(source.isMultiLabel ? " \([n, width]) (multi-hot)" : ""), classes.json\(skipped > 0 ? " (\(skipped) unreadable images skipped)" : "")")
     }
 }
 
@@ -144,57 +158,73 @@ struct TrainTop: ParsableCommand {
         stderr("warning: \(text) (--strict makes this an error)")
     }
 
-    static func load(_ dir: String) throws -> (values: [Float], shape: [Int], labels: [Int], classes: [String], info: FeaturesInfo?) {
+    /// `targets`: labels.npy's multi-hot rows when it is 2-D (multi-label features; `labels` then all 0), else nil.
+    static func load(_ dir: String) throws -> (values: [Float], shape: [Int], labels: [Int], targets: [Float]?, classes: [String], info: FeaturesInfo?) {
         let u = URL(fileURLWithPath: dir)
         let f = try NPY.read(u.appendingPathComponent("features.npy"))
         let l = try NPY.read(u.appendingPathComponent("labels.npy"))
-        guard f.shape.first == l.values.count else {
-            throw VGGTLError.shapeMismatch(what: "\(dir): features.npy rows vs labels.npy", expected: [l.values.count], got: f.shape)
+        guard l.shape.count <= 2 else {
+            throw VGGTLError.invalidArgument("\(dir)/labels.npy has shape \(l.shape); expected (n,) class indices or an (n, labels) multi-hot matrix")
+        }
+        let rows = l.shape.first ?? l.values.count
+        guard f.shape.first == rows else {
+            throw VGGTLError.shapeMismatch(what: "\(dir): features.npy rows vs labels.npy", expected: [rows], got: f.shape)
         }
         let info = FileManager.default.contents(atPath: u.appendingPathComponent("features.json").path).flatMap { try? JSONDecoder().decode(FeaturesInfo.self, from: $0) }
         var classes: [String]
         if let data = FileManager.default.contents(atPath: u.appendingPathComponent("classes.json").path) {
             classes = try JSONDecoder().decode([String].self, from: data)
         } else {
-            classes = (0...Int(l.values.max() ?? 0)).map { "class\($0)" }
+            classes = l.shape.count == 2 ? (0..<l.shape[1]).map { "label\($0)" } : (0...Int(l.values.max() ?? 0)).map { "class\($0)" }
+        }
+        if l.shape.count == 2 {
+            guard l.shape[1] == classes.count else {
+                throw VGGTLError.invalidArgument("\(dir)/labels.npy has \(l.shape[1]) label columns but classes.json lists \(classes.count) labels")
+            }
+            if let bad = l.values.first(where: { $0 != 0 && $0 != 1 }) {
+                throw VGGTLError.invalidArgument("\(dir)/labels.npy is a multi-hot matrix but holds \(bad); every entry must be 0 or 1")
+            }
+            return (f.values, Array(f.shape.dropFirst()), Array(repeating: 0, count: rows), l.values, classes, info)
         }
         let labels = l.values.map { Int($0) }
         if let bad = labels.first(where: { $0 < 0 || $0 >= classes.count }) {
             throw VGGTLError.invalidArgument("\(dir)/labels.npy has label \(bad) but classes.json lists \(classes.count) classes")
         }
-        return (f.values, Array(f.shape.dropFirst()), labels, classes, info)
+        return (f.values, Array(f.shape.dropFirst()), labels, nil, classes, info)
     }
 
     func run() throws {
         let device = try global.openDevice()
         let t = try Self.load(features)
-        let all = try ArrayBatches(values: t.values, sampleShape: t.shape, labels: t.labels, batchSize: opts.batch, shuffle: true, seed: global.seed)
+        let all = try ArrayBatches(values: t.values, sampleShape: t.shape, labels: t.labels, targets: t.targets, batchSize: opts.batch, shuffle: true, seed: global.seed)
         var train = all, validation: ArrayBatches?
         if let valFeatures {
             let v = try Self.load(valFeatures)
-            guard v.shape == t.shape, v.classes == t.classes else {
+            guard v.shape == t.shape, v.classes == t.classes, (v.targets == nil) == (t.targets == nil) else {
                 throw VGGTLError.invalidArgument("--val-features \(valFeatures): shape \(v.shape) / classes \(v.classes) differ from --features (\(t.shape) / \(t.classes))")
             }
             if let a = t.info, let b = v.info, a.input != b.input || a.trunk != b.trunk || a.weights != b.weights {
                 try doubt("--val-features \(valFeatures) came from \(b.trunk.rawValue) \(b.weights) at \(b.input.height)x\(b.input.width) \(b.input.preprocessing.rawValue), "
                           + "--features from \(a.trunk.rawValue) \(a.weights) at \(a.input.height)x\(a.input.width) \(a.input.preprocessing.rawValue): validation measures other features")
             }
-            validation = try ArrayBatches(values: v.values, sampleShape: v.shape, labels: v.labels, batchSize: opts.batch, shuffle: false, seed: global.seed)
+            validation = try ArrayBatches(values: v.values, sampleShape: v.shape, labels: v.labels, targets: v.targets, batchSize: opts.batch, shuffle: false, seed: global.seed)
         } else if let valSplit {
             guard valSplit > 0, valSplit < 1 else { throw VGGTLError.badFlag(flag: "--val-split", value: "\(valSplit)", expected: "a fraction in (0, 1)") }
             let s = stratifiedSplit(labels: t.labels, fraction: valSplit, seed: global.seed)
             train = try all.subset(s.train)
             validation = try all.subset(s.validation)
-            validation = try ArrayBatches(values: validation!.values, sampleShape: t.shape, labels: validation!.labels, batchSize: opts.batch, shuffle: false, seed: global.seed)
+            validation = try ArrayBatches(values: validation!.values, sampleShape: t.shape, labels: validation!.labels, targets: validation!.targets,
+                                          batchSize: opts.batch, shuffle: false, seed: global.seed)
         }
         var config = ModelConfig(trunk: .none, inputShape: t.shape, classes: t.classes.count)
+        config.multiLabel = t.targets != nil
         try head.apply(to: &config, features: t.info?.trunk)
         let spec = try opts.optimizerSpec()
         if t.info == nil {
             try doubt("\(features) has no features.json: the trunk, size and preprocessing of these features are unknown, so evaluate and predict cannot use the head on images")
         }
         let input = t.info?.input ?? InputSpec(height: t.shape[0] * 32, width: (t.shape.count > 1 ? t.shape[1] : 1) * 32, preprocessing: .caffe)
-        print("training a head on \(train.count) feature rows \(t.shape), \(t.classes.count) classes"
+        print("training a head on \(train.count) feature rows \(t.shape), \(t.classes.count) \(config.multiLabel ? "labels (multi-label)" : "classes")"
               + (t.info.map { ", features of \($0.trunk.rawValue) (\(URL(fileURLWithPath: $0.weights).lastPathComponent), \($0.input.height)x\($0.input.width), \($0.input.preprocessing.rawValue)), head pooling \(config.headPooling.rawValue)" } ?? ""))
         var c = TrainingSession.Configuration(model: config, classNames: t.classes, input: input, runFolder: opts.outURL, optimizer: spec, title: "train-top")
         c.featureTrunk = t.info.map { .init(trunk: $0.trunk, weights: $0.weights) }

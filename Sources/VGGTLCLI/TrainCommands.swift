@@ -15,8 +15,23 @@ func defaultSize(_ trunk: ModelConfig.Trunk, vgg side: Int) -> (Int, Int) {
     return (s, s)
 }
 
-func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, seed: UInt64) throws
+/// `valLabels`: `--val-labels`, the labels of a multi-label run's --val folder. A multi-label
+/// --val-split is a seeded random split (there is no one class per image to stratify by).
+func validationSplit(_ source: ImageSource, valDir: String?, valSplit: Double?, valLabels: String? = nil, seed: UInt64) throws
     -> (train: [Int], val: ImageSource?, valIndices: [Int]?) {
+    if valLabels != nil, !source.isMultiLabel { throw VGGTLError.invalidArgument("--val-labels is for a multi-label run: give --labels too") }
+    if valLabels != nil, valDir == nil { throw VGGTLError.invalidArgument("--val-labels lists the images of --val: give --val DIR too") }
+    if let valDir, source.isMultiLabel {
+        guard valSplit == nil else { throw VGGTLError.invalidArgument("use either --val or --val-split, not both") }
+        guard let valLabels else {
+            throw VGGTLError.invalidArgument("--val \(valDir) with --labels: give --val-labels FILE (the CSV of --val's images), or hold out part of --data with --val-split")
+        }
+        let v = try multiLabelSource(data: valDir, labels: valLabels, flag: "--val", labelsFlag: "--val-labels")
+        guard v.classNames == source.classNames else {
+            throw VGGTLError.invalidArgument("--val-labels \(valLabels) has labels \(v.classNames), but --labels has \(source.classNames); both files must use the same labels")
+        }
+        return (Array(0..<source.count), v, nil)
+    }
     if let valDir {
         guard valSplit == nil else { throw VGGTLError.invalidArgument("use either --val or --val-split, not both") }
         let v = try classFolders(valDir, flag: "--val")
@@ -41,11 +56,12 @@ extension TrainingOptions {
     /// `labels`: the training labels (class weights and the imbalance warning count them).
     func session(_ config: TrainingSession.Configuration, labels: [Int], device: Device, global: GlobalOptions) throws -> TrainingSession {
         var c = config
+        if c.model.multiLabel { try checkMultiLabelFlags(balance) }
         c.classWeights = try balance.classWeights(labels: labels, classNames: c.classNames)
         c.balancedSampler = balance.balancedSampler
         if let w = c.classWeights { print("class weights \(w.summary(classNames: c.classNames))") }
         if balance.balancedSampler { print("sampler: balanced (each class drawn equally often)") }
-        if c.classWeights == nil, !balance.balancedSampler, Job.isPrimary,
+        if c.classWeights == nil, !balance.balancedSampler, !c.model.multiLabel, Job.isPrimary,
            let warning = imbalanceWarning(labels: labels, classNames: c.classNames, training: true) {
             stderr("warning: \(warning)")
         }
@@ -73,6 +89,8 @@ struct Finetune: ParsableCommand {
     @OptionGroup var backbone: ModelOptions<FinetuneDefaults>
     @OptionGroup var weights: WeightsOptions
     @OptionGroup var images: DataOptions<FinetuneDefaults>
+    @OptionGroup var multiLabel: LabelsOptions
+    @OptionGroup var valLabels: ValidationLabelsOptions
     @Option(help: "none | a stage (\(UnfreezeSpec.stagesByFamily)) and the stages after it | all | N (last N layers with weights). (default: \(BackboneHelp.defaultUnfreeze))") var unfreeze: String?
     @Option(help: "Freeze the first N layers as Keras counts model.layers (the InputLayer is 0; `vggtl summary` shows the cut); the rest train. (default: none)") var freezeFirst: Int?
     @Option(help: "Two-stage mode: train the head alone (trunk frozen) for this many epochs first, then unfreeze at a tenth of the rate; each stage has its own --schedule.") var headEpochs = 0
@@ -104,14 +122,25 @@ struct Finetune: ParsableCommand {
         let unfreezeSpec = try parseUnfreeze(unfreeze, freezeFirst: freezeFirst, default: Self.defaultUnfreeze(trunk))
         let device = try global.openDevice()
         let input = try image.spec(defaultSize: choice.inputSize ?? defaultSize(trunk, vgg: 150), defaultPreprocessing: choice.preprocessing)
-        let source = try classFolders(images.data, flag: "--data")
-        for w in source.warnings { stderr("warning: \(w)") }
-        let split = try validationSplit(source, valDir: images.val, valSplit: images.valSplit, seed: global.seed)
+        let source: ImageSource
+        if let labels = multiLabel.labels {
+            source = try multiLabelSource(data: images.data, labels: labels, flag: "--data", labelsFlag: "--labels")
+        } else {
+            let folders = try classFolders(images.data, flag: "--data")
+            for w in folders.warnings { stderr("warning: \(w)") }
+            source = folders
+        }
+        let split = try validationSplit(source, valDir: images.val, valSplit: images.valSplit, valLabels: valLabels.valLabels, seed: global.seed)
         var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3], classes: source.classNames.count)
+        config.multiLabel = source.isMultiLabel
         config.frozenBatchNormStatistics = !bnBatchStatistics
         if let topModel {
             // The head starts from the top model's weights: it has that model's architecture.
             let top = try Checkpoint.load(Checkpoint.preferred(in: URL(fileURLWithPath: topModel)))
+            guard top.model.multiLabel == config.multiLabel else {
+                throw VGGTLError.invalidArgument("--top-model \(topModel) has a \(top.model.multiLabel ? "multi-label" : "single-label") head, but this run is "
+                    + "\(config.multiLabel ? "multi-label (--labels)" : "single-label"); train the top model on features of the same kind")
+            }
             try head.apply(to: &config, topModel: top.model, folder: topModel)
         } else {
             try head.apply(to: &config)
@@ -121,7 +150,9 @@ struct Finetune: ParsableCommand {
         let train = BatchLoader(source: source, indices: split.train, batchSize: opts.batch, input: input,
                                 augmentation: augment, shuffle: true, seed: global.seed, balanced: opts.balance.balancedSampler)
         let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: opts.batch, input: input, shuffle: false, seed: global.seed) }
-        print("found \(source.count) images in \(source.classNames.count) classes: \(source.classNames.joined(separator: ", "))")
+        if let m = source as? MultiLabelSource { print(multiLabelSummary(m)) } else {
+            print("found \(source.count) images in \(source.classNames.count) classes: \(source.classNames.joined(separator: ", "))")
+        }
         print(choice.describe(input: input, requested: requested, preprocessFlag: image.preprocess != nil))
         if let augment { print("augmentation: \(augment.summary)") }
         var c = TrainingSession.Configuration(model: config, classNames: source.classNames, input: input, runFolder: opts.outURL, optimizer: spec,
@@ -137,6 +168,8 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var backbone: ModelOptions<TrainDefaults>
     @OptionGroup var images: DataOptions<TrainDefaults>
+    @OptionGroup var multiLabel: LabelsOptions
+    @OptionGroup var valLabels: ValidationLabelsOptions
     @Flag(help: "Keras' top (VGG16: fc1 4096, fc2 4096, predictions; ResNet50, InceptionV3: avg_pool, predictions) instead of the tutorials' head.") var includeTop = false
     @OptionGroup var augmentation: AugmentOptions
     @Option(help: "Use only the first N training images (quick runs). (default: all)") var limit: Int?
@@ -152,14 +185,19 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let device = try global.openDevice()
-        let spec = try DataSpec(parsing: images.data, flag: "--data")
-        let (trainSource, testSource) = try spec.load()
+        let (trainSource, testSource): (ImageSource, ImageSource?)
+        if let labels = multiLabel.labels {
+            (trainSource, testSource) = (try multiLabelSource(data: images.data, labels: labels, flag: "--data", labelsFlag: "--labels"), nil)
+        } else {
+            (trainSource, testSource) = try DataSpec(parsing: images.data, flag: "--data").load()
+        }
         let trunk = try backbone.trunk()
         let input = try image.spec(defaultSize: defaultSize(trunk, vgg: 32), defaultPreprocessing: .rescale)
         var config = ModelConfig(trunk: trunk, inputShape: [input.height, input.width, 3],
                                  includeTop: includeTop, classes: trainSource.classNames.count)
+        config.multiLabel = trainSource.isMultiLabel
         try head.apply(to: &config)
-        var split = try validationSplit(trainSource, valDir: images.val, valSplit: images.valSplit, seed: global.seed)
+        var split = try validationSplit(trainSource, valDir: images.val, valSplit: images.valSplit, valLabels: valLabels.valLabels, seed: global.seed)
         if split.val == nil, let testSource { split.val = testSource }
         if let limit { split.train = Array(split.train.prefix(limit)) }
         if let valLimit, let v = split.val { split.valIndices = Array((split.valIndices ?? Array(0..<v.count)).prefix(valLimit)) }
@@ -168,7 +206,7 @@ struct TrainCommand: ParsableCommand {
         let train = BatchLoader(source: trainSource, indices: split.train, batchSize: opts.batch, input: input,
                                 augmentation: augment, shuffle: true, seed: global.seed, balanced: opts.balance.balancedSampler)
         let validation = split.val.map { BatchLoader(source: $0, indices: split.valIndices, batchSize: max(opts.batch, 64), input: input, shuffle: false, seed: global.seed) }
-        print("training on \(split.train.count) images in \(trainSource.classNames.count) classes"
+        print("training on \(split.train.count) images in \(trainSource.classNames.count) \(trainSource.isMultiLabel ? "labels" : "classes")"
               + (validation.map { ", validating on \($0.indices.count)" } ?? ""))
         if let augment { print("augmentation: \(augment.summary)") }
         let c = TrainingSession.Configuration(model: config, classNames: trainSource.classNames, input: input, runFolder: opts.outURL,

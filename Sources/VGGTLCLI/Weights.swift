@@ -159,6 +159,9 @@ struct Weights: ParsableCommand {
             // What the weights expect travels with them (vggtl reads it back as the defaults).
             set.metadata[WeightMetadata.preprocessing] = (preprocess ?? choice.preprocessing).rawValue
             set.metadata[WeightMetadata.trunk] = trunk.rawValue
+            if let model = choice.run?.model {
+                set.metadata[WeightMetadata.predictions] = model.multiLabel ? "sigmoid-multi-label" : model.outputUnits == 1 ? "sigmoid" : "softmax"
+            }
             // ResNet50 and InceptionV3 weights were trained at 224 and 299: that size travels with them.
             let backboneSize = trunk.backbone?.weightsInputSize.map { ($0, $0) }
             if let (h, w) = try size.map({ try parseSize($0) }) ?? choice.inputSize ?? backboneSize { set.metadata[WeightMetadata.inputSize] = "\(h)x\(w)" }
@@ -169,7 +172,7 @@ struct Weights: ParsableCommand {
             if target == "keras", isTorch { set = try TorchNames.toKeras(set) }
             if target == "torch", !isTorch { set = try TorchNames.fromKeras(set, trunk: trunk) }
             try WeightFile.save(set, to: outURL, format: fmt)
-            let meta = [WeightMetadata.trunk, WeightMetadata.preprocessing, WeightMetadata.inputSize].compactMap { k in set.metadata[k].map { "\(k)=\($0)" } }
+            let meta = [WeightMetadata.trunk, WeightMetadata.preprocessing, WeightMetadata.inputSize, WeightMetadata.predictions].compactMap { k in set.metadata[k].map { "\(k)=\($0)" } }
             print("wrote \(outURL.path): \(fmt == .h5 ? "Keras HDF5" : "safetensors"), \(target) names, \(set.tensors.count) tensors, \(wGrouped(set.parameterCount)) parameters; \(meta.joined(separator: ", "))")
         }
     }

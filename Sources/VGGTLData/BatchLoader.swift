@@ -6,7 +6,7 @@ import VGGTLTensors
 public struct Batch {
     /// count * height * width * 3 floats, NHWC, preprocessed.
     public var x: [Float]
-    /// The class index of each image, as a float.
+    /// The class index of each image, as a float; for a multi-label source, each image's multi-hot row.
     public var labels: [Float]
     /// Source indices of the images in `x`, in order.
     public var indices: [Int]
@@ -242,7 +242,7 @@ private final class EpochRun: @unchecked Sendable {
             if !build.failed.isEmpty {
                 x.append(contentsOf: UnsafeBufferPointer(start: build.buffer + slot * stride, count: stride))
             }
-            labels.append(Float(loader.source.label(index)))
+            labels.append(contentsOf: loader.source.targets(index))
             indices.append(index)
         }
         return Batch(x: x, labels: labels, indices: indices, count: indices.count, failures: failures)

@@ -108,15 +108,15 @@ public final class ClassFolderSource: ImageSource, @unchecked Sendable {
     }
 }
 
-private func isImageName(_ name: String) -> Bool {
+func isImageName(_ name: String) -> Bool {
     guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return false }
     return ClassFolderSource.imageExtensions.contains(name[name.index(after: dot)...].lowercased())
 }
 
-private enum FileKind { case directory, other }
+enum FileKind { case directory, other }
 
 /// stat() (following links, as os.path.isdir and DirEntry.is_dir do); nil when missing.
-private func fileKind(_ path: String) -> FileKind? {
+func fileKind(_ path: String) -> FileKind? {
     var st = stat()
     guard stat(path, &st) == 0 else { return nil }
     return (st.st_mode & S_IFMT) == S_IFDIR ? .directory : .other
@@ -127,7 +127,7 @@ private func isSymlink(_ path: String) -> Bool {
     return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
 }
 
-private func listDirectory(_ path: String) throws -> [String] {
+func listDirectory(_ path: String) throws -> [String] {
     do {
         return try FileManager.default.contentsOfDirectory(atPath: path)
     } catch {
@@ -137,7 +137,7 @@ private func listDirectory(_ path: String) throws -> [String] {
 
 /// os.walk(top, followlinks=False): every folder under top with its non-folder entries.
 /// Links to folders are not entered (Keras' follow_links=False), except `top` itself.
-private func walk(_ top: String) throws -> [(path: String, files: [String])] {
+func walk(_ top: String) throws -> [(path: String, files: [String])] {
     var result: [(path: String, files: [String])] = []
     var pending = [top]
     while let dir = pending.popLast() {

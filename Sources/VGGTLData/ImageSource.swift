@@ -6,9 +6,17 @@ public protocol ImageSource: AnyObject, Sendable {
     /// A name for messages: the file path, or "fashion-mnist train[123]".
     func name(_ i: Int) -> String
     func image(_ i: Int) throws -> RGBImage
+    /// Several labels per image (`MultiLabelSource`): `classNames` are the labels, `targets`
+    /// each image's multi-hot row over them, and `label(_:)` is 0 for every image.
+    var isMultiLabel: Bool { get }
+    /// What a batch carries for image i: its class index, or its multi-hot row.
+    func targets(_ i: Int) -> [Float]
 }
 
 extension ImageSource {
+    public var isMultiLabel: Bool { false }
+    public func targets(_ i: Int) -> [Float] { [Float(label(i))] }
+
     /// Images per class.
     public var classCounts: [Int] {
         var counts = [Int](repeating: 0, count: classNames.count)

@@ -52,7 +52,7 @@ public final class DataParallel: TrainingCoordinator {
         // Fewer samples than ranks in this step (or all of this rank's images unreadable): one
         // zero image with gradient scale 0 keeps this rank in the step's reductions.
         let n = model.config.inputShape.reduce(1, *)
-        return (Batch(x: [Float](repeating: 0, count: n), labels: [0], indices: [], count: 1), 0, context)
+        return (Batch(x: [Float](repeating: 0, count: n), labels: [Float](repeating: 0, count: model.config.targetWidth), indices: [], count: 1), 0, context)
     }
 
     public func agree(_ local: StepTotals) throws -> StepTotals {

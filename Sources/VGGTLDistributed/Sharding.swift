@@ -144,6 +144,7 @@ extension BatchLoader: ShardableBatches {
             let name = source.name(i)
             h.add(name)
             h.add(UInt64(source.label(i)))
+            if source.isMultiLabel { h.add(source.targets(i).map { UInt64($0) }) }
             let attributes = try? FileManager.default.attributesOfItem(atPath: name)
             let size = (attributes?[.size] as? NSNumber)?.int64Value ?? -1
             h.add(UInt64(bitPattern: size))
@@ -160,6 +161,7 @@ extension ArrayBatches: ShardableBatches {
         h.add(values)
         h.add(labels.map { UInt64(bitPattern: Int64($0)) })
         h.add(sampleShape.map { UInt64($0) })
+        if let targets { h.add(targets.map { UInt64($0) }) }
         return h.value
     }
 }

@@ -161,4 +161,7 @@ public enum WeightMetadata {
     /// with torch names, whose classifier.N say only the order: back in Keras names, the head
     /// gets its own names again.
     public static let head = "vggtl.head"
+    /// How a run's predictions layer reads: "softmax" (one class per image), "sigmoid" (one
+    /// unit for two classes) or "sigmoid-multi-label" (one unit per label, several per image).
+    public static let predictions = "vggtl.predictions"
 }

@@ -46,6 +46,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// BatchNorm layers normalise with their moving statistics even while they train (fine-tuning
     /// a pretrained trunk, as Keras advises), instead of each batch's.
     public var frozenBatchNormStatistics = false
+    /// How the predictions layer reads: one class per image (softmax, or one sigmoid unit for two
+    /// classes), or several labels per image (`--labels`: one sigmoid unit per label, binary
+    /// cross-entropy). Stored as "head": "multi-label"; absent (older files): single-label.
+    public enum Head: String, Codable, Sendable { case multiLabel = "multi-label" }
+    private var head: Head?
+    public var multiLabel: Bool {
+        get { head == .multiLabel }
+        set { head = newValue ? .multiLabel : nil }
+    }
 
     public init(trunk: Trunk = .vgg16, inputShape: [Int] = [224, 224, 3], includeTop: Bool = false, headPooling: Pooling = .flatten,
                 headHidden: Int = 256, headDropout: Float = 0.5, classes: Int) {
@@ -53,7 +62,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.headHidden = headHidden; self.headDropout = headDropout; self.classes = classes
     }
 
-    /// Two classes train one sigmoid unit with binary cross-entropy, as the tutorials do.
-    public var outputUnits: Int { classes == 2 ? 1 : classes }
-    public var loss: LossKind { classes == 2 ? .sigmoidBinaryCrossEntropy : .softmaxCrossEntropy }
+    /// Two classes train one sigmoid unit with binary cross-entropy, as the tutorials do; a
+    /// multi-label head has one sigmoid unit per label.
+    public var outputUnits: Int { classes == 2 && !multiLabel ? 1 : classes }
+    public var loss: LossKind { classes == 2 || multiLabel ? .sigmoidBinaryCrossEntropy : .softmaxCrossEntropy }
+    /// Floats of a sample's target: its class index (1), or its multi-hot row (`classes`).
+    public var targetWidth: Int { multiLabel ? classes : 1 }
+    /// The shape of a batch's targets as the loss takes them.
+    public func targetShape(rows: Int) -> [Int] { loss == .softmaxCrossEntropy ? [rows] : [rows, outputUnits] }
 }

@@ -78,12 +78,23 @@ public final class Trainer {
         guard batch.x.count == inputShape.reduce(1, *) else {
             throw VGGTLError.shapeMismatch(what: "batch for model input", expected: inputShape, got: [batch.x.count])
         }
-        for l in batch.labels where l < 0 || Int(l) >= model.config.classes {
-            throw VGGTLError.invalidArgument("label \(Int(l)) is outside the model's \(model.config.classes) classes")
+        let c = model.config
+        guard batch.labels.count == n * c.targetWidth else {
+            throw VGGTLError.shapeMismatch(what: c.multiLabel ? "multi-hot targets for a multi-label model" : "labels for the batch",
+                                           expected: [n, c.targetWidth], got: [batch.labels.count])
+        }
+        if c.multiLabel {
+            for l in batch.labels where l != 0 && l != 1 {
+                throw VGGTLError.invalidArgument("multi-hot target \(l) is not 0 or 1")
+            }
+        } else {
+            for l in batch.labels where l < 0 || Int(l) >= c.classes {
+                throw VGGTLError.invalidArgument("label \(Int(l)) is outside the model's \(c.classes) classes")
+            }
         }
         let xt = try reuse(&x, inputShape, on: d, what: "input batch")
         batch.x.withUnsafeBufferPointer { d.write($0, to: xt.buffer, offset: 0) }
-        let yt = try reuse(&y, model.config.loss == .softmaxCrossEntropy ? [n] : [n, 1], on: d, what: "labels")
+        let yt = try reuse(&y, c.targetShape(rows: n), on: d, what: "labels")
         batch.labels.withUnsafeBufferPointer { d.write($0, to: yt.buffer, offset: 0) }
         return (xt, yt)
     }
@@ -101,9 +112,9 @@ public final class Trainer {
         }
         try model.network.backward(grad)
         try optimizer.update(model.network.trainableParameters)
-        let predicted = predictedClasses(logits: logits.toArray(), rows: batch.count)
+        let correct = correctCount(logits: logits.toArray(), targets: batch.labels, rows: batch.count, multiLabel: model.config.multiLabel)
         try checkDevice()
-        return (l, zip(predicted, batch.labels).filter { $0 == Int($1) }.count)
+        return (l, correct)
     }
 
     /// One batch of an accumulated step (`accumulate` > 1): forward, loss and backward, its
@@ -128,9 +139,9 @@ public final class Trainer {
         } else {
             try accumulator.add(parameters, count: batch.count)
         }
-        let predicted = predictedClasses(logits: logits.toArray(), rows: batch.count)
+        let correct = correctCount(logits: logits.toArray(), targets: batch.labels, rows: batch.count, multiLabel: model.config.multiLabel)
         try checkDevice()
-        return (l, zip(predicted, batch.labels).filter { $0 == Int($1) }.count)
+        return (l, correct)
     }
 
     /// The end of an accumulated step whose last batch had no readable image: the update uses
@@ -155,9 +166,9 @@ public final class Trainer {
         let (l, grad) = try loss.compute(logits: logits, labels: yt, gradientScale: last == nil ? scale : scale == 0 ? 0 : 1)
         try checkDevice()
         let real = batch.count > 0
-        let predicted = real ? predictedClasses(logits: logits.toArray(), rows: run.count) : []
+        let correct = real ? correctCount(logits: logits.toArray(), targets: run.labels, rows: run.count, multiLabel: model.config.multiLabel) : 0
         let local = StepTotals(lossSum: real ? Double(l) * Double(batch.count) : 0,
-                               correct: zip(predicted, run.labels).filter { $0 == Int($1) }.count, samples: batch.count,
+                               correct: correct, samples: batch.count,
                                nonFinite: real && !l.isFinite, signal: TrainingInterrupt.pendingSignal)
         let total = try c.agree(local)
         guard !total.nonFinite else {
@@ -282,10 +293,12 @@ public final class Trainer {
         "\(newly) unreadable image\(newly == 1 ? "" : "s") skipped (\(total) so far); set strictImages to stop at the first instead"
     }
 
-    /// Inference over a provider: metrics plus true and predicted classes (and logits rows), in order.
+    /// Inference over a provider: metrics plus true and predicted classes (and logits rows), in order;
+    /// for a multi-label model the multi-hot target rows instead of classes (`truth` and `predicted` empty).
     /// `progress`: a progress bar on a terminal (erased when done; nothing on a pipe).
-    public func evaluate(_ provider: BatchProvider, progress: Bool = false) throws -> (metrics: EpochMetrics, truth: [Int], predicted: [Int], logits: [Float]) {
-        var m = EpochMetrics(), truth: [Int] = [], predicted: [Int] = [], all: [Float] = []
+    public func evaluate(_ provider: BatchProvider, progress: Bool = false)
+        throws -> (metrics: EpochMetrics, truth: [Int], predicted: [Int], logits: [Float], targets: [Float]) {
+        var m = EpochMetrics(), truth: [Int] = [], predicted: [Int] = [], all: [Float] = [], targets: [Float] = []
         // Each process of a data-parallel job sees only its share: no bar with one rank's
         // figures; those of all ranks follow, reduced.
         let bar = progress && coordinator == nil ? ProgressBar(total: provider.batchCount, label: "validation", transient: true) : nil
@@ -304,16 +317,20 @@ public final class Trainer {
                 return (logits, l)
             }
             let z = logits.toArray()
-            let p = predictedClasses(logits: z, rows: batch.count)
-            let t = batch.labels.map { Int($0) }
             m.loss += Double(l) * Double(batch.count); m.samples += batch.count
-            m.correct += zip(p, t).filter { $0 == $1 }.count
-            truth += t; predicted += p; all += z
+            m.correct += correctCount(logits: z, targets: batch.labels, rows: batch.count, multiLabel: model.config.multiLabel)
+            if model.config.multiLabel {
+                // Multi-hot rows: `targets`; truth and predicted stay single-label's.
+                targets += batch.labels
+            } else {
+                truth += batch.labels.map { Int($0) }; predicted += predictedClasses(logits: z, rows: batch.count)
+            }
+            all += z
         }
         // Each process evaluated its share: the metrics are those of all (truth and predictions
         // stay this process's; `vggtl evaluate` gathers them).
         if let coordinator { m = try coordinator.reduce(m) }
-        return (m, truth, predicted, all)
+        return (m, truth, predicted, all, targets)
     }
 
     /// Trains epochs [startEpoch, epochs). `onEpochEnd` sees every record (checkpoints, plots).

@@ -122,14 +122,33 @@ public final class ArrayBatches: BatchProvider {
     public var balanced = false
     private let sampleSize: Int
 
-    public init(values: [Float], sampleShape: [Int], labels: [Int], batchSize: Int, shuffle: Bool, seed: UInt64) throws {
+    /// Multi-label samples: one multi-hot row of `targetWidth` floats per sample (`labels` then
+    /// all 0); nil for single-label samples.
+    public let targets: [Float]?
+    public let targetWidth: Int
+
+    public init(values: [Float], sampleShape: [Int], labels: [Int], targets: [Float]? = nil, batchSize: Int, shuffle: Bool, seed: UInt64) throws {
         sampleSize = sampleShape.reduce(1, *)
         guard sampleSize > 0, values.count == sampleSize * labels.count else {
             throw VGGTLError.shapeMismatch(what: "features for \(labels.count) labels", expected: [labels.count] + sampleShape, got: [values.count])
         }
         guard batchSize > 0 else { throw VGGTLError.invalidSetting(.batch, value: "\(batchSize)", expected: "at least 1") }
-        self.values = values; self.sampleShape = sampleShape; self.labels = labels
+        if let targets {
+            guard !labels.isEmpty, targets.count % labels.count == 0, targets.count > 0 else {
+                throw VGGTLError.shapeMismatch(what: "multi-hot targets for \(labels.count) samples", expected: [labels.count, -1], got: [targets.count])
+            }
+            targetWidth = targets.count / labels.count
+        } else {
+            targetWidth = 1
+        }
+        self.values = values; self.sampleShape = sampleShape; self.labels = labels; self.targets = targets
         self.batchSize = batchSize; self.shuffle = shuffle; self.seed = seed
+    }
+
+    /// What a batch carries for sample i: its class index, or its multi-hot row.
+    func sampleTargets(_ i: Int) -> ArraySlice<Float> {
+        guard let targets else { return [Float(labels[i])] }
+        return targets[(i * targetWidth)..<((i + 1) * targetWidth)]
     }
 
     public var count: Int { labels.count }
@@ -138,7 +157,8 @@ public final class ArrayBatches: BatchProvider {
     public func subset(_ indices: [Int]) throws -> ArrayBatches {
         var v = [Float](); v.reserveCapacity(indices.count * sampleSize)
         for i in indices { v += values[(i * sampleSize)..<((i + 1) * sampleSize)] }
-        let b = try ArrayBatches(values: v, sampleShape: sampleShape, labels: indices.map { labels[$0] }, batchSize: batchSize, shuffle: shuffle, seed: seed)
+        let t = targets.map { _ in indices.flatMap { sampleTargets($0) } }
+        let b = try ArrayBatches(values: v, sampleShape: sampleShape, labels: indices.map { labels[$0] }, targets: t, batchSize: batchSize, shuffle: shuffle, seed: seed)
         b.balanced = balanced
         return b
     }
@@ -167,7 +187,7 @@ public final class ArrayBatches: BatchProvider {
             start += self.batchSize
             var x = [Float](); x.reserveCapacity(idx.count * self.sampleSize)
             for i in idx { x += self.values[(i * self.sampleSize)..<((i + 1) * self.sampleSize)] }
-            return Batch(x: x, labels: idx.map { Float(self.labels[$0]) }, indices: idx, count: idx.count, failures: [])
+            return Batch(x: x, labels: idx.flatMap { self.sampleTargets($0) }, indices: idx, count: idx.count, failures: [])
         }
     }
 }

@@ -157,7 +157,7 @@ public final class TrainingSession {
             case let .device(name):
                 return "device: \(name)"
             case let .model(config, unfreeze, optimizer):
-                return "model: \(config.trunk.rawValue) \(config.inputShape), \(config.classes) classes, unfreeze \(unfreeze), \(optimizer.summary)"
+                return "model: \(config.trunk.rawValue) \(config.inputShape), \(config.classes) \(config.multiLabel ? "labels (multi-label: sigmoid per label)" : "classes"), unfreeze \(unfreeze), \(optimizer.summary)"
             case let .accumulating(batches, batch):
                 return "gradient accumulation: \(batches) batches of \(batch) per optimiser step (as batch \(batches * batch); BatchNorm statistics per batch of \(batch))"
             case let .loadNotes(lines):

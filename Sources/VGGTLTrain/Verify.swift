@@ -179,7 +179,7 @@ public enum Verification {
     static func pass(_ m: Model, x values: [Float], batch: Batch, perturbing rng: inout SeededGenerator?) throws -> [(name: String, values: [Float])] {
         let d = m.device
         let x = try Tensor(values, shape: [batch.count] + m.config.inputShape, on: d)
-        let y = try Tensor(batch.labels, shape: m.config.loss == .softmaxCrossEntropy ? [batch.count] : [batch.count, 1], on: d)
+        let y = try Tensor(batch.labels, shape: m.config.targetShape(rows: batch.count), on: d)
         let steps = m.dropoutSteps
         defer { for layer in m.layers { if let dr = layer as? Dropout { dr.step = steps[dr.name] ?? 0 } } }
         let logits: Tensor
