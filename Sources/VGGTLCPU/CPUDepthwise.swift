@@ -14,15 +14,9 @@ extension CPUDevice {
                 for ow in 0..<g.outW {
                     let dst = y + (row * g.outW + ow) * c
                     if let b { dst.update(from: b, count: c) } else { dst.update(repeating: 0, count: c) }
-                    for kh in 0..<g.kH {
-                        let ih = oh * g.strideH - g.padTop + kh
-                        guard ih >= 0, ih < g.inH else { continue }
-                        for kw in 0..<g.kW {
-                            let iw = ow * g.strideW - g.padLeft + kw
-                            guard iw >= 0, iw < g.inW else { continue }
-                            let src = x + ((n * g.inH + ih) * g.inW + iw) * c, tap = w + (kh * g.kW + kw) * c
-                            for j in 0..<c { dst[j] += src[j] * tap[j] }
-                        }
+                    forEachTap(g, n, oh, ow) { input, window in
+                        let src = x + input, tap = w + window * c
+                        for j in 0..<c { dst[j] += src[j] * tap[j] }
                     }
                 }
             }
@@ -71,15 +65,9 @@ extension CPUDevice {
                     rowSum.initialize(repeating: 0, count: taps)
                     for ow in 0..<g.outW {
                         let grad = dy + (row * g.outW + ow) * c
-                        for kh in 0..<g.kH {
-                            let ih = oh * g.strideH - g.padTop + kh
-                            guard ih >= 0, ih < g.inH else { continue }
-                            for kw in 0..<g.kW {
-                                let iw = ow * g.strideW - g.padLeft + kw
-                                guard iw >= 0, iw < g.inW else { continue }
-                                let src = x + ((n * g.inH + ih) * g.inW + iw) * c, dst = rowSum + (kh * g.kW + kw) * c
-                                for j in 0..<c { dst[j] += grad[j] * src[j] }
-                            }
+                        forEachTap(g, n, oh, ow) { input, window in
+                            let src = x + input, dst = rowSum + window * c
+                            for j in 0..<c { dst[j] += grad[j] * src[j] }
                         }
                     }
                     for j in 0..<taps { total[j] += Double(rowSum[j]) }

@@ -62,9 +62,7 @@ public final class LayerScale: UnaryLayer {
     var channels: Int { gamma.value.count }
 
     public func outputShape(_ input: [Int]) throws -> [Int] {
-        guard input.last == channels else {
-            throw VGGTLError.shapeMismatch(what: "layer \(name) channels", expected: [channels], got: [input.last ?? 0])
-        }
+        try requireChannels(input, channels, layer: name)
         return input
     }
 
@@ -116,25 +114,13 @@ public final class StochasticDepth: UnaryLayer {
 
     public func outputShape(_ input: [Int]) throws -> [Int] { input }
 
-    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
-        var m = LayerMemory()
-        m.backwardReadsInputs = false
-        if context.isTraining && rate > 0 {
-            m.inPlaceInputs = [0]
-            m.inputGradients = .computed(inPlace: true)
-        } else {
-            m.outputIsInputView = true
-            m.inputGradients = .dy
-        }
-        return m
-    }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .dropping(context.isTraining && rate > 0) }
 
     public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         active = context.isTraining && rate > 0
         guard active else { return x }
         step &+= 1
-        var s = SeededGenerator(seed: UInt64(seed) << 32 | UInt64(step))
-        let stepSeed = UInt32(truncatingIfNeeded: s.next())
+        let stepSeed = maskSeed(seed, step: step)
         let batch = x.shape[0], d = x.device
         let ones = try reuse(&self.ones, [batch], on: d, what: "\(name) ones")
         d.fill(ones.buffer, value: 1, offset: 0, count: batch)

@@ -184,6 +184,52 @@ extension LayerMemory {
     }
 }
 
+extension LayerMemory {
+    /// A layer whose output is its input, reshaped (Flatten, Reshape): no work, no buffer, dy
+    /// passed back as it is.
+    static var inputView: LayerMemory {
+        var m = LayerMemory()
+        m.outputIsInputView = true
+        m.backwardReadsInputs = false
+        m.inputGradients = .dy
+        return m
+    }
+
+    /// An elementwise map whose backward needs neither input nor output (a fixed affine map:
+    /// Rescaling, Normalization): in place both ways.
+    static var fixedElementwise: LayerMemory {
+        var m = LayerMemory()
+        m.inPlaceInputs = [0]
+        m.backwardReadsInputs = false
+        m.inputGradients = .computed(inPlace: true)
+        return m
+    }
+
+    /// Dropout and stochastic depth: in place while they drop (training, rate > 0), else a view
+    /// of the input whose gradient is dy.
+    static func dropping(_ active: Bool) -> LayerMemory {
+        guard active else { return inputView }
+        var m = LayerMemory()
+        m.backwardReadsInputs = false
+        m.inPlaceInputs = [0]
+        m.inputGradients = .computed(inPlace: true)
+        return m
+    }
+}
+
+/// The mask seed of a dropping layer's `step`-th training forward (Dropout, StochasticDepth).
+func maskSeed(_ seed: UInt32, step: UInt32) -> UInt32 {
+    var s = SeededGenerator(seed: UInt64(seed) << 32 | UInt64(step))
+    return UInt32(truncatingIfNeeded: s.next())
+}
+
+/// Checks that the last axis of `shape` has a per-channel layer's `channels`.
+func requireChannels(_ shape: [Int], _ channels: Int, layer: String) throws {
+    guard shape.last == channels else {
+        throw VGGTLError.shapeMismatch(what: "layer \(layer) channels", expected: [channels], got: [shape.last ?? 0])
+    }
+}
+
 /// Scratch for `reluMasked`: none when dy may be overwritten.
 func reluMaskScratch(_ activation: Activation, dy: [Int], dyIsDead: Bool) -> Int {
     activation == .relu && !dyIsDead ? dy.reduce(1, *) : 0

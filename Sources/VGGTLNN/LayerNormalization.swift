@@ -25,9 +25,7 @@ public final class LayerNormalization: UnaryLayer {
     var channels: Int { gamma.value.count }
 
     public func outputShape(_ input: [Int]) throws -> [Int] {
-        guard input.last == channels else {
-            throw VGGTLError.shapeMismatch(what: "layer \(name) channels", expected: [channels], got: [input.last ?? 0])
-        }
+        try requireChannels(input, channels, layer: name)
         return input
     }
 

@@ -27,13 +27,7 @@ public final class Rescaling: UnaryLayer {
         return input
     }
 
-    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
-        var m = LayerMemory()
-        m.inPlaceInputs = [0]
-        m.backwardReadsInputs = false
-        m.inputGradients = .computed(inPlace: true)
-        return m
-    }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .fixedElementwise }
 
     private func deviceConstants(channels c: Int, on d: Device) throws -> [Tensor] {
         if let k = constants, k[0].count == c, k[0].device === d { return k }
@@ -91,19 +85,11 @@ public final class Normalization: UnaryLayer {
     var channels: Int { mean.count }
 
     public func outputShape(_ input: [Int]) throws -> [Int] {
-        guard input.last == channels else {
-            throw VGGTLError.shapeMismatch(what: "layer \(name) channels", expected: [channels], got: [input.last ?? 0])
-        }
+        try requireChannels(input, channels, layer: name)
         return input
     }
 
-    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
-        var m = LayerMemory()
-        m.inPlaceInputs = [0]
-        m.backwardReadsInputs = false
-        m.inputGradients = .computed(inPlace: true)
-        return m
-    }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .fixedElementwise }
 
     /// The clamped variance: read back (c floats) only when the variance has changed.
     private func clampedVariance() -> Tensor {

@@ -10,13 +10,7 @@ public final class Flatten: UnaryLayer {
         return [input[0], input.dropFirst().reduce(1, *)]
     }
 
-    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
-        var m = LayerMemory()
-        m.outputIsInputView = true
-        m.backwardReadsInputs = false
-        m.inputGradients = .dy
-        return m
-    }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .inputView }
 
     public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         try x.reshape(outputShape(x.shape))
@@ -39,13 +33,7 @@ public final class Reshape: UnaryLayer {
         return [input[0]] + targetShape
     }
 
-    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
-        var m = LayerMemory()
-        m.outputIsInputView = true
-        m.backwardReadsInputs = false
-        m.inputGradients = .dy
-        return m
-    }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .inputView }
 
     public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         try x.reshape(outputShape(x.shape))
