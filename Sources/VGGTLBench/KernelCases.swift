@@ -124,16 +124,17 @@ public enum KernelCases {
         return cases
     }
     /// Depthwise convolutions of the newer backbones at one image size (224 gives their real
-    /// shapes): MobileNetV2's 3x3 stride 2 and stride 1, EfficientNetB0's 5x5 stride 2,
-    /// ConvNeXt-Tiny's 7x7 (torch padding 3) on its first stage. Forward, backward-data,
+    /// shapes): MobileNetV2's 3x3 stride 2 (block_1_depthwise) and stride 1 (block_2_depthwise),
+    /// EfficientNetB0's 5x5 stride 2 (block3a_dwconv), ConvNeXt-Tiny's 7x7 on its first stage
+    /// (torch padding 3). Forward, backward-data,
     /// backward-filter each; all memory-bound, so GB/s counts the bytes a call must move at least
     /// (its inputs read once, its output written once).
     public static func depthwise(on device: Device, size: Int, batch: Int) throws -> [KernelCase] {
         let shapes: [(layer: String, side: Int, channels: Int, k: Int, s: Int, padding: Padding)] = [
-            ("block_1_depthwise", size / 2, 96, 3, 2, .same),
-            ("block_2_depthwise", size / 4, 144, 3, 1, .same),
-            ("block3a_dwconv", size / 4, 144, 5, 2, .same),
-            ("stage0_dw_7x7", size / 4, 96, 7, 1, .symmetric(3)),
+            ("mbv2_block_1", size / 2, 96, 3, 2, .same),
+            ("mbv2_block_2", size / 4, 144, 3, 1, .same),
+            ("effb0_block3a", size / 4, 144, 5, 2, .same),
+            ("convnext_s0", size / 4, 96, 7, 1, .symmetric(3)),
         ]
         var cases: [KernelCase] = []
         for c in shapes {
