@@ -83,6 +83,30 @@ extension GradientCheckTests {
         XCTAssertGreaterThan(abs(Double(g) - tanhForm), 1e-5)
     }
 
+    /// Conv2D and Dense with the newer activations (Keras' activation=): the pre-activation kept
+    /// for the backward, dy overwritten or not.
+    func testKernelLayersWithPointwiseActivations() throws {
+        var rng = SeededGenerator(seed: 34)
+        for act in [Activation.swish, .sigmoid, .relu6, .gelu] {
+            let conv = try Conv2D("conv_\(act)", inChannels: 3, filters: 4, activation: act, on: cpuDevice, rng: &rng)
+            try check(conv, input: [2, 4, 5, 3], samples: 30, outputHasKinks: act == .relu6)
+            try check(Dense("fc_\(act)", inputs: 6, units: 5, activation: act, on: cpuDevice, rng: &rng), input: [3, 6],
+                      outputHasKinks: act == .relu6)
+        }
+        // In a network whose dy stays alive (read by two layers): the derivative goes to scratch.
+        let net = Graph()
+        let a = net.add(try Conv2D("se_reduce", inChannels: 4, filters: 3, kernelSize: (1, 1), activation: .swish, on: cpuDevice, rng: &rng), net.input)
+        let b = net.add(PointwiseActivation("b", .sigmoid), a)
+        let c = net.add(PointwiseActivation("c", .gelu), a)
+        net.add(Add("sum"), b, c, a)
+        try check(net, name: "swish conv read three times", input: [2, 3, 3, 4])
+        // The output is f(conv): sigmoid of a 1x1 convolution with known weights.
+        let conv = try Conv2D("gate", inChannels: 1, filters: 1, kernelSize: (1, 1), activation: .sigmoid, on: cpuDevice, rng: &rng)
+        conv.kernel.value.upload([2]); conv.bias!.value.upload([-1])
+        let y = try conv.forward(Tensor([0, 0.5, 3], shape: [1, 1, 3, 1], on: cpuDevice), .inference).toArray()
+        for (yi, xi) in zip(y, [0, 0.5, 3] as [Double]) { XCTAssertEqual(Double(yi), 1 / (1 + exp(-(2 * xi - 1))), accuracy: 1e-6) }
+    }
+
     func testLayerNormalization() throws {
         for (eps, shape) in [(Float(1e-6), [2, 3, 4, 5]), (1e-3, [3, 7])] {
             let ln = try LayerNormalization("ln", channels: shape.last!, epsilon: eps, on: cpuDevice)

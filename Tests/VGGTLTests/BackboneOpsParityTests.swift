@@ -47,6 +47,22 @@ extension ParityTests {
         }
     }
 
+    /// Keras' squeeze-and-excitation convolutions (1x1 on [n, 1, 1, C], swish then sigmoid), a
+    /// 3x3 with GELU, Dense with swish.
+    func testKernelLayersWithPointwiseActivations() throws {
+        for (act, shape, filters, k) in [(Activation.swish, [4, 1, 1, 96], 4, 1), (.sigmoid, [4, 1, 1, 4], 96, 1),
+                                         (.gelu, [2, 7, 9, 16], 24, 3), (.relu6, [1, 9, 7, 5], 8, 3)] {
+            try parity({ d in
+                var rng = SeededGenerator(seed: 24)
+                return try Conv2D("conv_\(act)", inChannels: shape[3], filters: filters, kernelSize: (k, k), activation: act, on: d, rng: &rng)
+            }, input: shape)
+        }
+        try parity({ d in
+            var rng = SeededGenerator(seed: 25)
+            return try Dense("fc_swish", inputs: 37, units: 11, activation: .swish, on: d, rng: &rng)
+        }, input: [5, 37])
+    }
+
     func testLayerNormalization() throws {
         for (shape, eps) in [([2, 5, 7, 3], Float(1e-6)), ([1, 3, 5, 96], 1e-6), ([2, 7, 7, 768], 1e-6), ([37, 300], 1e-3)] {
             for trainable in [true, false] {
