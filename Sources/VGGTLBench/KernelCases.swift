@@ -123,4 +123,42 @@ public enum KernelCases {
         }
         return cases
     }
+    /// Depthwise convolutions of the newer backbones at one image size (224 gives their real
+    /// shapes): MobileNetV2's 3x3 stride 2 (block_1_depthwise) and stride 1 (block_2_depthwise),
+    /// EfficientNetB0's 5x5 stride 2 (block3a_dwconv), ConvNeXt-Tiny's 7x7 on its first stage
+    /// (torch padding 3). Forward, backward-data,
+    /// backward-filter each; all memory-bound, so GB/s counts the bytes a call must move at least
+    /// (its inputs read once, its output written once).
+    public static func depthwise(on device: Device, size: Int, batch: Int) throws -> [KernelCase] {
+        let shapes: [(layer: String, side: Int, channels: Int, k: Int, s: Int, padding: Padding)] = [
+            ("mbv2_block_1", size / 2, 96, 3, 2, .same),
+            ("mbv2_block_2", size / 4, 144, 3, 1, .same),
+            ("effb0_block3a", size / 4, 144, 5, 2, .same),
+            ("convnext_s0", size / 4, 96, 7, 1, .symmetric(3)),
+        ]
+        var cases: [KernelCase] = []
+        for c in shapes {
+            let g = try WindowGeometry(batch: batch, inH: c.side, inW: c.side, inC: c.channels, kernel: (c.k, c.k), stride: (c.s, c.s),
+                                       padding: c.padding)
+            let taps = c.k * c.k * c.channels
+            let makeX = { try Tensor(uniformValues(g.inCount, seed: 3), shape: [g.inCount], on: device) }
+            let makeW = { try Tensor(uniformValues(taps, seed: 4), shape: [taps], on: device) }
+            let makeDY = { try Tensor(uniformValues(g.outCount, seed: 5), shape: [g.outCount], on: device) }
+            let bytes = Double(4 * (g.inCount + g.outCount + taps))
+            let algorithm = "depthwise \(c.k)x\(c.k)/\(c.s) C\(c.channels)"
+            cases.append(KernelCase(layer: c.layer, pass: "forward", algorithm: algorithm, flops: nil, bytes: bytes) {
+                let (x, w, y) = try (makeX(), makeW(), Tensor(zeros: [g.outCount], on: device))
+                return { device.depthwiseConv(x.buffer, w.buffer, bias: nil, y.buffer, g); device.synchronize() }
+            })
+            cases.append(KernelCase(layer: c.layer, pass: "backward-data", algorithm: algorithm, flops: nil, bytes: bytes) {
+                let (dy, w, dx) = try (makeDY(), makeW(), Tensor(zeros: [g.inCount], on: device))
+                return { device.depthwiseConvBackwardData(dy.buffer, w.buffer, dx.buffer, g); device.synchronize() }
+            })
+            cases.append(KernelCase(layer: c.layer, pass: "backward-filter", algorithm: algorithm, flops: nil, bytes: bytes) {
+                let (x, dy, dw) = try (makeX(), makeDY(), Tensor(zeros: [taps], on: device))
+                return { device.depthwiseConvBackwardFilter(x.buffer, dy.buffer, dw.buffer, g); device.synchronize() }
+            })
+        }
+        return cases
+    }
 }

@@ -267,7 +267,12 @@ extension WorkloadBench {
     /// elementwise and optimizer kernels) at one image size and batch: the median of `repeats`
     /// runs after one warm-up. Each case's tensors are freed before the next is set up.
     public static func layers(size: Int, batch: Int, on device: Device, repeats: Int = 3, gemmPeak: Double?) throws -> [KernelResult] {
-        try KernelCases.vgg16(on: device, size: size, batch: batch).map { c in
+        try kernels(KernelCases.vgg16(on: device, size: size, batch: batch), repeats: repeats, gemmPeak: gemmPeak)
+    }
+
+    /// Times each case: the median of `repeats` calls after one warm-up.
+    public static func kernels(_ cases: [KernelCase], repeats: Int = 3, gemmPeak: Double?) throws -> [KernelResult] {
+        try cases.map { c in
             let seconds = median(try stepSeconds(warmup: 1, steps: repeats, c.prepare()))
             // The name after the warm-up: a plan that tunes itself chose during it.
             let gf = c.flops.map { $0 / seconds / 1e9 }

@@ -14,8 +14,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON for scripts instead of a table.") var json = false
     @Flag(help: "Time every VGG16 convolution (forward, backward-data, backward-filter, each with the algorithm the device's plan runs), pooling layer and elementwise/optimizer kernel instead of the cases.") var layers = false
     @Flag(help: "--layers on an OpenCL device whose autotune is on (GPUs; VGGTL_OCL_AUTOTUNE=1 elsewhere), then the device's entry for its convolution tile table (Sources/VGGTLOpenCL/Convolution/Tuning/) from what the autotune chose, ready to paste (with --json: the report's tuningEntry).") var tune = false
-    @Option(help: "Image size for --layers.") var size = 150
-    @Option(help: "Batch for --layers.") var batch = 16
+    @Flag(help: "Time the depthwise convolutions of MobileNetV2, EfficientNetB0 and ConvNeXt-Tiny (forward, backward-data, backward-filter) at --size and --batch, in GB/s of the bytes each call must move, instead of the cases.") var depthwise = false
+    @Option(help: "Image size for --layers and --depthwise.") var size = 150
+    @Option(help: "Batch for --layers and --depthwise.") var batch = 16
     @Flag(help: "Data-parallel training steps (run under mpirun -np N; without it, one process): global img/s and the gradient allreduce time per step, exposed after backward and alone. Cases: part150,bn32 unless --cases names others.")
     var distributed = false
     @Option(help: "Gradient bucket size in MB for --distributed.") var bucketMb: Double = 25
@@ -43,7 +44,7 @@ struct Bench: ParsableCommand {
             return w
         }
         let peak = gemm > 0 ? try WorkloadBench.gemmGFLOPS(on: device, n: gemm) : nil
-        if layers || tune { try runLayers(device, peak: peak, tuning: tuning); return }
+        if layers || tune || depthwise { try runLayers(device, peak: peak, tuning: tuning); return }
         if !json {
             print("device: \(device.name)")
             if let peak { print(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (median)", gemm, gemm, gemm, peak)) }
@@ -83,7 +84,9 @@ struct Bench: ParsableCommand {
 
     /// The per-layer table (or JSON); with `tuning` (--tune), the tile-table entry after it.
     func runLayers(_ device: Device, peak: Double?, tuning: ConvolutionTuning?) throws {
-        let results = try WorkloadBench.layers(size: size, batch: batch, on: device, repeats: steps, gemmPeak: peak)
+        let results = depthwise
+            ? try WorkloadBench.kernels(KernelCases.depthwise(on: device, size: size, batch: batch), repeats: steps, gemmPeak: peak)
+            : try WorkloadBench.layers(size: size, batch: batch, on: device, repeats: steps, gemmPeak: peak)
         let entry = tuning.map { $0.convolutionTuningEntry ?? "// The autotune chose nothing: every pass had one candidate." }
         if json {
             struct Report: Codable {
@@ -114,7 +117,7 @@ struct Bench: ParsableCommand {
                   + r.algorithm.padding(toLength: width, withPad: " ", startingAt: 0)
                   + f(r.milliseconds, 8, "%.1f") + f(r.gflops, 11, "%.1f") + f(r.percentOfPeak, 8, "%.0f%%") + f(r.gbPerSecond, 8, "%.1f"))
         }
-        print(String(format: "sum of conv and pool kernels: %.0f ms per batch of %d", total, batch))
+        print(String(format: "sum of %@ kernels: %.0f ms per batch of %d", depthwise ? "depthwise" : "conv and pool", total, batch))
         if let entry { print("\n" + entry) }
     }
 

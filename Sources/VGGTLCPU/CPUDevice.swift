@@ -260,16 +260,17 @@ public final class CPUDevice: Device {
     }
 
     /// Calls `tap` with the element offset of every in-image input pixel under the window of
-    /// output pixel (n, oh, ow), in row-major window order (padding taps are skipped).
+    /// output pixel (n, oh, ow), in row-major window order (padding taps are skipped), and the
+    /// index kh * kW + kw of its place in the window.
     @inline(__always)
-    private func forEachTap(_ g: WindowGeometry, _ n: Int, _ oh: Int, _ ow: Int, _ tap: (Int) -> Void) {
+    func forEachTap(_ g: WindowGeometry, _ n: Int, _ oh: Int, _ ow: Int, _ tap: (_ input: Int, _ window: Int) -> Void) {
         for kh in 0..<g.kH {
             let ih = oh * g.strideH - g.padTop + kh
             guard ih >= 0, ih < g.inH else { continue }
             for kw in 0..<g.kW {
                 let iw = ow * g.strideW - g.padLeft + kw
                 guard iw >= 0, iw < g.inW else { continue }
-                tap(((n * g.inH + ih) * g.inW + iw) * g.inC)
+                tap(((n * g.inH + ih) * g.inW + iw) * g.inC, kh * g.kW + kw)
             }
         }
     }
@@ -279,7 +280,7 @@ public final class CPUDevice: Device {
         forEachOutputPixel(g) { p, n, oh, ow in
             let dst = y + p * c
             var first = true
-            forEachTap(g, n, oh, ow) { base in
+            forEachTap(g, n, oh, ow) { base, _ in
                 let src = x + base
                 if first { dst.update(from: src, count: c); first = false }
                 else { for j in 0..<c { dst[j] = max(dst[j], src[j]) } }
@@ -301,7 +302,7 @@ public final class CPUDevice: Device {
             for n in images {
                 for oh in 0..<g.outH { for ow in 0..<g.outW {
                     var first = true
-                    forEachTap(g, n, oh, ow) { base in
+                    forEachTap(g, n, oh, ow) { base, _ in
                         if first { for j in 0..<c { best[j] = base + j }; first = false }
                         else { for j in 0..<c where x[base + j] > x[best[j]] { best[j] = base + j } }
                     }
@@ -369,7 +370,7 @@ public final class CPUDevice: Device {
         forEachOutputPixel(g) { p, n, oh, ow in
             let dst = y + p * c
             dst.update(repeating: 0, count: c)
-            forEachTap(g, n, oh, ow) { base in
+            forEachTap(g, n, oh, ow) { base, _ in
                 let src = x + base
                 for j in 0..<c { dst[j] += src[j] }
             }
@@ -385,7 +386,7 @@ public final class CPUDevice: Device {
             for n in images { for oh in 0..<g.outH { for ow in 0..<g.outW {
                 let inv = 1 / Float(windowCount(g, oh, ow, countPadding: countPadding))
                 let src = dy + ((n * g.outH + oh) * g.outW + ow) * c
-                forEachTap(g, n, oh, ow) { base in
+                forEachTap(g, n, oh, ow) { base, _ in
                     let dst = dx + base
                     for j in 0..<c { dst[j] += src[j] * inv }
                 }

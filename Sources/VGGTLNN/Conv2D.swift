@@ -1,6 +1,8 @@
 import VGGTLTensors
 
-/// Keras' Conv2D: NHWC input, HWIO kernel, optional bias and fused ReLU. Padding 'same',
+/// Keras' Conv2D: NHWC input, HWIO kernel, optional bias and activation (ReLU fused into the
+/// plan; relu6, sigmoid, swish, gelu applied after it, as EfficientNet's squeeze-and-excitation
+/// convolutions have them). Padding 'same',
 /// 'valid' or explicit per side (PyTorch's padding=, e.g. torchvision ResNet's 3x3 stride-2).
 /// The device computes it: the layer keeps the device's plan for each input geometry it has
 /// seen and calls only that.
@@ -11,6 +13,8 @@ public final class Conv2D: UnaryLayer {
     public let filters: Int, kernelSize: (Int, Int), strides: (Int, Int), padding: Padding
     public let activation: Activation
     private var x: Tensor?, y: Tensor?
+    /// The pre-activation of a pointwise activation (not ReLU), which its backward reads.
+    private var z: Tensor?
     private var geometry: WindowGeometry?
     /// The device's plan per input geometry (training and validation batches, a last partial
     /// batch); a few at most, since a frozen layer's plans keep transformed kernels.
@@ -45,7 +49,7 @@ public final class Conv2D: UnaryLayer {
     public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .kernelLayer(kernel: kernel, activation: activation) }
 
     public func backwardScratch(dy: [Int], inputGradients: [Bool], dyIsDead: Bool, context: StepContext) -> Int {
-        reluMaskScratch(activation, dy: dy, dyIsDead: dyIsDead)
+        activationScratch(activation, dy: dy, dyIsDead: dyIsDead)
     }
 
     /// The plan for `g` on the kernel's device. Only the plan in use may keep a frozen kernel's
@@ -72,8 +76,10 @@ public final class Conv2D: UnaryLayer {
             throw VGGTLError.invalidArgument("layer \(name): input is on \(x.device.name), the layer's weights on \(kernel.value.device.name)")
         }
         let y = try required(out)
-        try plan(for: g).forward(x: x, w: kernel.value, bias: bias?.value, relu: activation == .relu, y: y,
+        let z = try preActivation(activation, output: y, &self.z, layer: name)
+        try plan(for: g).forward(x: x, w: kernel.value, bias: bias?.value, relu: activation == .relu, y: z,
                                  kernelIsConstant: !kernel.trainable)
+        applyActivation(activation, z, y)
         self.x = x; self.y = y; geometry = g
         return y
     }
@@ -81,7 +87,7 @@ public final class Conv2D: UnaryLayer {
     public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {
         guard let x, let y, let g = geometry else { throw backwardBeforeForward() }
         let plan = try plan(for: g)
-        let grad = activation == .relu ? reluMasked(dy, output: y, t) : dy
+        let grad = activationGradient(activation, dy, output: y, preActivation: z, t)
         if kernel.trainable {
             try plan.backwardFilter(x: x, dy: grad, dw: kernel.gradient(), db: bias?.trainable == true ? bias!.gradient() : nil)
         }

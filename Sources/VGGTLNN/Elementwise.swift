@@ -64,25 +64,13 @@ public final class Dropout: UnaryLayer {
 
     public func outputShape(_ input: [Int]) throws -> [Int] { input }
 
-    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
-        var m = LayerMemory()
-        m.backwardReadsInputs = false
-        if context.isTraining && rate > 0 {
-            m.inPlaceInputs = [0]
-            m.inputGradients = .computed(inPlace: true)
-        } else {
-            m.outputIsInputView = true
-            m.inputGradients = .dy
-        }
-        return m
-    }
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .dropping(context.isTraining && rate > 0) }
 
     public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         active = context.isTraining && rate > 0
         guard active else { return x }
         step &+= 1
-        var s = SeededGenerator(seed: UInt64(seed) << 32 | UInt64(step))
-        lastSeed = UInt32(truncatingIfNeeded: s.next())
+        lastSeed = maskSeed(seed, step: step)
         let y = try required(out)
         // Each sample's mask is that of its place in the global batch (`StepContext.sampleOffset`).
         lastOffset = UInt32(truncatingIfNeeded: context.sampleOffset * (x.count / max(x.shape[0], 1)))

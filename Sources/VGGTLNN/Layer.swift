@@ -18,7 +18,24 @@ public final class Parameter {
     }
 }
 
-public enum Activation: String, Sendable { case linear, relu }
+/// The activation a Conv2D or Dense applies to its output (Keras' `activation=`), and the ones a
+/// layer can fuse as an epilogue (ReLU). ReLU's backward masks with the output; the others'
+/// (the newer backbones': EfficientNet's squeeze-and-excitation convolutions take swish and
+/// sigmoid) need the pre-activation, which the layer then keeps.
+public enum Activation: String, Sendable {
+    case linear, relu, relu6, sigmoid, swish, gelu
+
+    /// The device function of the activations other than linear and ReLU.
+    public var pointwise: PointwiseFunction? {
+        switch self {
+        case .linear, .relu: return nil
+        case .relu6: return .relu6
+        case .sigmoid: return .sigmoid
+        case .swish: return .swish
+        case .gelu: return .gelu
+        }
+    }
+}
 
 /// A layer of a network (`Graph`) with an explicit forward and backward, as llm.c writes them.
 /// Layers keep what their backward needs from the last forward; the network owns the memory:
@@ -165,7 +182,7 @@ package func reuse(_ slot: inout Tensor?, _ shape: [Int], on device: Device, wha
 }
 
 /// dy with the ReLU mask of output `y` applied: in place when dy is dead, else into the scratch
-/// the layer asked for (`reluMaskScratch`).
+/// the layer asked for (`activationScratch`).
 func reluMasked(_ dy: Tensor, output y: Tensor, _ g: GradientTargets) -> Tensor {
     let masked = g.dyIsDead ? dy : Tensor(view: g.scratch!, shape: dy.shape, on: dy.device)
     dy.device.reluBackward(y.buffer, dy.buffer, masked.buffer, count: dy.count)
@@ -184,9 +201,78 @@ extension LayerMemory {
     }
 }
 
-/// Scratch for `reluMasked`: none when dy may be overwritten.
-func reluMaskScratch(_ activation: Activation, dy: [Int], dyIsDead: Bool) -> Int {
-    activation == .relu && !dyIsDead ? dy.reduce(1, *) : 0
+extension LayerMemory {
+    /// A layer whose output is its input, reshaped (Flatten, Reshape): no work, no buffer, dy
+    /// passed back as it is.
+    static var inputView: LayerMemory {
+        var m = LayerMemory()
+        m.outputIsInputView = true
+        m.backwardReadsInputs = false
+        m.inputGradients = .dy
+        return m
+    }
+
+    /// An elementwise map whose backward needs neither input nor output (a fixed affine map:
+    /// Rescaling, Normalization): in place both ways.
+    static var fixedElementwise: LayerMemory {
+        var m = LayerMemory()
+        m.inPlaceInputs = [0]
+        m.backwardReadsInputs = false
+        m.inputGradients = .computed(inPlace: true)
+        return m
+    }
+
+    /// Dropout and stochastic depth: in place while they drop (training, rate > 0), else a view
+    /// of the input whose gradient is dy.
+    static func dropping(_ active: Bool) -> LayerMemory {
+        guard active else { return inputView }
+        var m = LayerMemory()
+        m.backwardReadsInputs = false
+        m.inPlaceInputs = [0]
+        m.inputGradients = .computed(inPlace: true)
+        return m
+    }
+}
+
+/// The mask seed of a dropping layer's `step`-th training forward (Dropout, StochasticDepth).
+func maskSeed(_ seed: UInt32, step: UInt32) -> UInt32 {
+    var s = SeededGenerator(seed: UInt64(seed) << 32 | UInt64(step))
+    return UInt32(truncatingIfNeeded: s.next())
+}
+
+/// Checks that the last axis of `shape` has a per-channel layer's `channels`.
+func requireChannels(_ shape: [Int], _ channels: Int, layer: String) throws {
+    guard shape.last == channels else {
+        throw VGGTLError.shapeMismatch(what: "layer \(layer) channels", expected: [channels], got: [shape.last ?? 0])
+    }
+}
+
+/// Scratch for `activationGradient`: none when dy may be overwritten or there is no activation.
+func activationScratch(_ activation: Activation, dy: [Int], dyIsDead: Bool) -> Int {
+    activation != .linear && !dyIsDead ? dy.reduce(1, *) : 0
+}
+
+/// Where a kernel layer writes before its activation: the output itself, or for a pointwise
+/// activation (not ReLU) a tensor of the layer's own (`slot`) that its backward reads.
+func preActivation(_ activation: Activation, output y: Tensor, _ slot: inout Tensor?, layer: String) throws -> Tensor {
+    guard activation.pointwise != nil else { return y }
+    return try reuse(&slot, y.shape, on: y.device, what: "\(layer) pre-activation")
+}
+
+/// y = f(z) for a pointwise activation (linear and ReLU: nothing to do, z is y).
+func applyActivation(_ activation: Activation, _ z: Tensor, _ y: Tensor) {
+    if let f = activation.pointwise { y.device.pointwise(f, z.buffer, y.buffer, count: y.count) }
+}
+
+/// dy through the layer's activation: ReLU's mask from the output y, a pointwise function's
+/// derivative at the pre-activation z; in place when dy is dead, else into the layer's scratch.
+func activationGradient(_ activation: Activation, _ dy: Tensor, output y: Tensor, preActivation z: Tensor?,
+                        _ g: GradientTargets) -> Tensor {
+    if activation == .relu { return reluMasked(dy, output: y, g) }
+    guard let f = activation.pointwise, let z else { return dy }
+    let out = g.dyIsDead ? dy : Tensor(view: g.scratch!, shape: dy.shape, on: dy.device)
+    dy.device.pointwiseBackward(f, z.buffer, dy.buffer, out.buffer, count: dy.count)
+    return out
 }
 
 /// The window geometry of a conv or pooling layer for an NHWC input shape; errors name the layer.

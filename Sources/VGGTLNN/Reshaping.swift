@@ -10,13 +10,30 @@ public final class Flatten: UnaryLayer {
         return [input[0], input.dropFirst().reduce(1, *)]
     }
 
-    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory {
-        var m = LayerMemory()
-        m.outputIsInputView = true
-        m.backwardReadsInputs = false
-        m.inputGradients = .dy
-        return m
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .inputView }
+
+    public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
+        try x.reshape(outputShape(x.shape))
     }
+
+    public func backward(_ dy: Tensor, _ t: GradientTargets, context: StepContext) throws {}
+}
+
+/// Keras' Reshape: a view with another per-sample shape, no copy (squeeze-and-excitation's
+/// [n, c] -> [n, 1, 1, c] before its 1x1 convolutions). `targetShape` leaves out the batch.
+public final class Reshape: UnaryLayer {
+    public let name: String
+    public let targetShape: [Int]
+    public init(_ name: String, _ targetShape: [Int]) { self.name = name; self.targetShape = targetShape }
+
+    public func outputShape(_ input: [Int]) throws -> [Int] {
+        guard input.count >= 1, input.dropFirst().reduce(1, *) == targetShape.reduce(1, *) else {
+            throw VGGTLError.shapeMismatch(what: "layer \(name) reshape (per sample)", expected: targetShape, got: Array(input.dropFirst()))
+        }
+        return [input[0]] + targetShape
+    }
+
+    public func memory(inputs: [[Int]], context: StepContext) -> LayerMemory { .inputView }
 
     public func forward(_ x: Tensor, into out: Tensor?, context: StepContext) throws -> Tensor {
         try x.reshape(outputShape(x.shape))

@@ -126,7 +126,7 @@ public final class OpenCLDevice: Device {
             }
             for r in k.reductions where r.maxWorkGroupSize < wg {
                 throw VGGTLError.kernelBuild(
-                    file: "Kernels/norm.cl", device: name,
+                    file: "Kernels/norm.cl or layernorm.cl", device: name,
                     log: "kernel \(r.name) needs work-groups of \(wg) but the driver allows \(r.maxWorkGroupSize)")
             }
         } catch {
@@ -365,7 +365,7 @@ public final class OpenCLDevice: Device {
     }
 
     /// nil when it cannot be allocated: the failure is recorded and the primitive skipped.
-    private func scratchBuffer(_ slot: Int, count: Int) -> CLBuffer? {
+    func scratchBuffer(_ slot: Int, count: Int) -> CLBuffer? {
         if let b = scratch[slot], b.count >= count { return b }
         do {
             let b = try allocate(max(count, 4096), what: "reduction scratch") as! CLBuffer

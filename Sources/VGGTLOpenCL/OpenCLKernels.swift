@@ -58,9 +58,15 @@ struct KernelSet {
     let softmaxCrossEntropy, sigmoidBinaryCrossEntropy, softmax: CLKernel
     // optim.cl
     let sgd, sgdMomentum, adam, rmsprop: CLKernel
+    // depthwise.cl
+    let depthwiseConv, depthwiseConvBackwardData, depthwiseConvBackwardFilterPartial: CLKernel
+    // activation.cl
+    let pointwise, pointwiseBackward: CLKernel
+    // layernorm.cl
+    let layerNorm, layerNormBackwardDx, layerNormBackwardParamsPartial, channelScale, channelScaleGradientPartial: CLKernel
 
     /// The column-reduction kernels, which must launch with exactly the compiled work-group size.
-    var reductions: [CLKernel] { [columnSumPartial, columnSqdevPartial, batchNormBackwardPartial] }
+    var reductions: [CLKernel] { [columnSumPartial, columnSqdevPartial, batchNormBackwardPartial, layerNorm, layerNormBackwardDx] }
 
     init(_ k: (String) throws -> CLKernel) throws {
         fill = try k("fill"); relu = try k("relu"); reluBackward = try k("relu_backward")
@@ -79,6 +85,12 @@ struct KernelSet {
         softmaxCrossEntropy = try k("softmax_cross_entropy")
         sigmoidBinaryCrossEntropy = try k("sigmoid_binary_cross_entropy"); softmax = try k("softmax")
         sgd = try k("sgd"); sgdMomentum = try k("sgd_momentum"); adam = try k("adam"); rmsprop = try k("rmsprop")
+        depthwiseConv = try k("depthwise_conv"); depthwiseConvBackwardData = try k("depthwise_conv_backward_data")
+        depthwiseConvBackwardFilterPartial = try k("depthwise_conv_backward_filter_partial")
+        pointwise = try k("pointwise"); pointwiseBackward = try k("pointwise_backward")
+        layerNorm = try k("layer_norm"); layerNormBackwardDx = try k("layer_norm_backward_dx")
+        layerNormBackwardParamsPartial = try k("layer_norm_backward_params_partial")
+        channelScale = try k("channel_scale"); channelScaleGradientPartial = try k("channel_scale_gradient_partial")
     }
 }
 

@@ -140,6 +140,38 @@ public protocol Device: AnyObject {
     /// Row-wise softmax (for predictions).
     func softmax(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, classes: Int)
 
+    /// Depthwise convolution, channel multiplier 1 (Keras' DepthwiseConv2D, torch's groups = C):
+    /// y[n, oh, ow, c] = sum over (kh, kw) of x[n, oh * strideH - padTop + kh, ow * strideW - padLeft + kw, c]
+    /// * w[kh, kw, c] (+ bias[c]); positions outside the input are padding. w is [kH, kW, C], the
+    /// memory of Keras' [kH, kW, C, 1] kernel as stored (torch's [C, 1, kH, kW] is transposed once
+    /// at load). `g.outC == g.inC`.
+    func depthwiseConv(_ x: DeviceBuffer, _ w: DeviceBuffer, bias: DeviceBuffer?, _ y: DeviceBuffer, _ g: WindowGeometry)
+    /// dx = the input gradient of a depthwise convolution (overwritten).
+    func depthwiseConvBackwardData(_ dy: DeviceBuffer, _ w: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry)
+    /// dw = its kernel gradient [kH, kW, C] (overwritten).
+    func depthwiseConvBackwardFilter(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ dw: DeviceBuffer, _ g: WindowGeometry)
+
+    /// y = f(x) elementwise (in place allowed).
+    func pointwise(_ f: PointwiseFunction, _ x: DeviceBuffer, _ y: DeviceBuffer, count: Int)
+    /// dx = dy * f'(x), from the input x; dx may be dy.
+    func pointwiseBackward(_ f: PointwiseFunction, _ x: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, count: Int)
+
+    /// Layer normalisation of each row of a rows x channels matrix (NHWC: over the channels of a
+    /// pixel): y = (x - mean_r) * invStd_r * gamma[c] + beta[c], invStd_r = 1 / sqrt(var_r + eps)
+    /// with the biased variance; writes mean_r and invStd_r (rows floats each) for the backward.
+    func layerNorm(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int, gamma: DeviceBuffer, beta: DeviceBuffer,
+                   epsilon: Float, mean: DeviceBuffer, invStd: DeviceBuffer)
+    /// dx (dx may not be dy), and dgamma[c] = sum_r dy * xhat, dbeta[c] = sum_r dy (overwritten).
+    func layerNormBackward(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, rows: Int, channels: Int,
+                           mean: DeviceBuffer, invStd: DeviceBuffer, gamma: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer)
+
+    /// y[n, p, c] = x[n, p, c] * s[n, c] for x of batch x pixels x channels (y may be x):
+    /// squeeze-and-excitation's broadcast multiply (and its input gradient, with x = dy), layer
+    /// scale (batch 1), a per-sample factor (channels 1: stochastic depth).
+    func channelScale(_ x: DeviceBuffer, _ s: DeviceBuffer, _ y: DeviceBuffer, batch: Int, pixels: Int, channels: Int)
+    /// ds[n, c] = sum over p of dy[n, p, c] * x[n, p, c] (overwritten): channelScale's gradient in s.
+    func channelScaleGradient(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ ds: DeviceBuffer, batch: Int, pixels: Int, channels: Int)
+
     func sgdUpdate(param: DeviceBuffer, grad: DeviceBuffer, velocity: DeviceBuffer?, count: Int, _ c: SGDConfig)
     /// `step` counts from 1 (bias correction).
     func adamUpdate(param: DeviceBuffer, grad: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, count: Int, step: Int, _ c: AdamConfig)

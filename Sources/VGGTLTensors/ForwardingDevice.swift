@@ -146,6 +146,41 @@ open class ForwardingDevice: Device {
         perform("softmax") { base.softmax(x, y, rows: rows, classes: classes) }
     }
 
+    open func depthwiseConv(_ x: DeviceBuffer, _ w: DeviceBuffer, bias: DeviceBuffer?, _ y: DeviceBuffer, _ g: WindowGeometry) {
+        perform("depthwiseConv") { base.depthwiseConv(x, w, bias: bias, y, g) }
+    }
+    open func depthwiseConvBackwardData(_ dy: DeviceBuffer, _ w: DeviceBuffer, _ dx: DeviceBuffer, _ g: WindowGeometry) {
+        perform("depthwiseConvBackwardData") { base.depthwiseConvBackwardData(dy, w, dx, g) }
+    }
+    open func depthwiseConvBackwardFilter(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ dw: DeviceBuffer, _ g: WindowGeometry) {
+        perform("depthwiseConvBackwardFilter") { base.depthwiseConvBackwardFilter(x, dy, dw, g) }
+    }
+    open func pointwise(_ f: PointwiseFunction, _ x: DeviceBuffer, _ y: DeviceBuffer, count: Int) {
+        perform("pointwise") { base.pointwise(f, x, y, count: count) }
+    }
+    open func pointwiseBackward(_ f: PointwiseFunction, _ x: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, count: Int) {
+        perform("pointwiseBackward") { base.pointwiseBackward(f, x, dy, dx, count: count) }
+    }
+    open func layerNorm(_ x: DeviceBuffer, _ y: DeviceBuffer, rows: Int, channels: Int, gamma: DeviceBuffer, beta: DeviceBuffer,
+                        epsilon: Float, mean: DeviceBuffer, invStd: DeviceBuffer) {
+        perform("layerNorm") {
+            base.layerNorm(x, y, rows: rows, channels: channels, gamma: gamma, beta: beta, epsilon: epsilon, mean: mean, invStd: invStd)
+        }
+    }
+    open func layerNormBackward(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ dx: DeviceBuffer, rows: Int, channels: Int,
+                                mean: DeviceBuffer, invStd: DeviceBuffer, gamma: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer) {
+        perform("layerNormBackward") {
+            base.layerNormBackward(x, dy, dx, rows: rows, channels: channels, mean: mean, invStd: invStd, gamma: gamma,
+                                   dgamma: dgamma, dbeta: dbeta)
+        }
+    }
+    open func channelScale(_ x: DeviceBuffer, _ s: DeviceBuffer, _ y: DeviceBuffer, batch: Int, pixels: Int, channels: Int) {
+        perform("channelScale") { base.channelScale(x, s, y, batch: batch, pixels: pixels, channels: channels) }
+    }
+    open func channelScaleGradient(_ x: DeviceBuffer, _ dy: DeviceBuffer, _ ds: DeviceBuffer, batch: Int, pixels: Int, channels: Int) {
+        perform("channelScaleGradient") { base.channelScaleGradient(x, dy, ds, batch: batch, pixels: pixels, channels: channels) }
+    }
+
     open func sgdUpdate(param: DeviceBuffer, grad: DeviceBuffer, velocity: DeviceBuffer?, count: Int, _ c: SGDConfig) {
         perform("sgdUpdate") { base.sgdUpdate(param: param, grad: grad, velocity: velocity, count: count, c) }
     }
