@@ -8,13 +8,24 @@ final class RestoreBestTests: BinaryTestCase {
     /// Validation rows are the training rows with the other label, so val_loss grows as the
     /// head learns: the best epoch is the first, not the last.
     func testTheRunEndsWithTheBestEpochsWeights() throws {
+        try assertTheRunEndsWithTheBestEpochsWeights(device: "cpu")
+    }
+
+    /// The same on PoCL, the OpenCL device CI has.
+    func testTheRunEndsWithTheBestEpochsWeightsOnOpenCL() throws {
+        guard let pocl = OpenCLDevice.enumerate().first(where: { $0.type == .cpu }) else { throw XCTSkip("no OpenCL CPU device (PoCL)") }
+        try assertTheRunEndsWithTheBestEpochsWeights(device: "opencl:\(pocl.index)")
+    }
+
+    private func assertTheRunEndsWithTheBestEpochsWeights(device: String) throws {
         _ = try writeFeatures("feat")
         _ = try writeFeatures("val")
         let labels = try NPY.read(url("val/labels.npy"))
         try NPY.writeInt64(labels.values.map { 1 - Int($0) }, shape: [labels.values.count], to: url("val/labels.npy"))
         let r = try run(["train-top", "--features", path("feat"), "--val-features", path("val"), "--out", path("run"), "--epochs", "3",
-                         "--restore-best"] + headFlags)
+                         "--restore-best", "--device", device] + headFlags)
         XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("device: \(device)"), "ran on \(device): \(r.output)")
         let history = try Checkpoint.load(url("run/last.json")).history.records.compactMap(\.valLoss)
         XCTAssertEqual(history.count, 3)
         XCTAssertEqual(history.firstIndex(of: history.min()!), 0, "the first epoch is the best: \(history)")
