@@ -23,7 +23,7 @@ final class RestoreBestTests: BinaryTestCase {
         let labels = try NPY.read(url("val/labels.npy"))
         try NPY.writeInt64(labels.values.map { 1 - Int($0) }, shape: [labels.values.count], to: url("val/labels.npy"))
         let r = try run(["train-top", "--features", path("feat"), "--val-features", path("val"), "--out", path("run"), "--epochs", "3",
-                         "--restore-best", "--device", device] + headFlags)
+                         "--restore-best"] + headFlags + ["--device", device])
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertTrue(r.output.contains("device: \(device)"), "ran on \(device): \(r.output)")
         let history = try Checkpoint.load(url("run/last.json")).history.records.compactMap(\.valLoss)
