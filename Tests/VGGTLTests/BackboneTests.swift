@@ -169,8 +169,9 @@ final class BackboneTests: VGGTLTestCase {
     /// The registry's identifiers are the strings checkpoints, features.json and weight metadata
     /// have always carried; unknown names are refused; each family answers for its own weights.
     func testRegistryKeepsTheCheckpointStringsAndEachFamilyAnswersForItsWeights() throws {
-        XCTAssertEqual(Backbones.names, ["vgg16", "vgg16-bn", "resnet50", "resnet50-torchvision", "inceptionv3", "inceptionv3-torchvision"])
-        XCTAssertEqual(Backbones.families.map(\.family.name), ["vgg16", "resnet50", "inceptionv3"])
+        XCTAssertEqual(Backbones.names, ["vgg16", "vgg16-bn", "resnet50", "resnet50-torchvision", "inceptionv3", "inceptionv3-torchvision",
+                                         "mobilenetv2", "mobilenetv2-torchvision"])
+        XCTAssertEqual(Backbones.families.map(\.family.name), ["vgg16", "resnet50", "inceptionv3", "mobilenetv2"])
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         for name in Backbones.names + ["none"] {
@@ -192,6 +193,8 @@ final class BackboneTests: VGGTLTestCase {
         XCTAssertEqual(Backbones.trunk(names: ["conv1.weight", "layer1.0.conv1.weight"]), .resnet50Torchvision)
         XCTAssertEqual(Backbones.trunk(names: ["dense/kernel"], metadata: [WeightMetadata.trunk: "inceptionv3-torchvision"]), .inceptionV3Torchvision)
         XCTAssertNil(Backbones.trunk(names: ["dense/kernel"]))
+        XCTAssertEqual(Backbones.trunk(names: ["Conv1/kernel", "bn_Conv1/gamma", "expanded_conv_depthwise/depthwise_kernel"]), .mobileNetV2)
+        XCTAssertEqual(Backbones.trunk(names: ["features.0.0.weight", "features.1.conv.0.0.weight", "features.18.0.weight"]), .mobileNetV2Torchvision)
         XCTAssertEqual(ImageNetWeights.trunks, [.vgg16, .resnet50, .inceptionV3])
     }
 }
