@@ -122,7 +122,7 @@ final class MobileNetV2Tests: BinaryTestCase {
     /// TensorFlow's tutorial: fine_tune_at = 100 freezes model.layers[:100]; stages unfreeze from a block.
     func testFreezingAsTheTutorial() throws {
         let m = try Model(ModelConfig(trunk: .mobileNetV2, inputShape: [32, 32, 3], headPooling: .gap, headHidden: 0, classes: 3), on: cpuDevice, seed: 1)
-        XCTAssertEqual(MobileNetV2(torchvision: false).defaultUnfreeze, .freezeFirst(100))
+        XCTAssertEqual(ModelConfig.Trunk.mobileNetV2.backbone?.defaultUnfreeze, .freezeFirst(100))
         m.apply(.freezeFirst(100))
         for (i, k) in m.kerasLayers.enumerated() where !(k.layer?.parameters.isEmpty ?? true) {
             XCTAssertEqual(k.layer!.trainable, i >= 100, "\(i) \(k.name)")
