@@ -140,16 +140,16 @@ final class MobileNetV2Tests: BinaryTestCase {
     func testFinetuneAndExtractOnTheCPUAndOnOpenCL() throws {
         let data = try writeImages("data", perClass: 3)
         for device in ["cpu", "opencl"] {
-            let ft = try run(["finetune", "--device", device, "--model", "mobilenetv2", "--data", data.path, "--out", path("ft-\(device)"),
+            let ft = try run(["finetune", "--device", device, "--model", "mobilenetv2", "--weights", "none", "--data", data.path, "--out", path("ft-\(device)"),
                               "--size", "32x32", "--epochs", "1", "--batch", "3", "--hidden", "8", "--seed", "2"])
             ok(ft)
             let saved = try Checkpoint.load(url("ft-\(device)/last.json"))
             XCTAssertEqual(saved.model.trunk, .mobileNetV2)
-            XCTAssertEqual(saved.input.preprocessing, .tf)
+            XCTAssertEqual(saved.input.preprocessing, .rescale, "random weights take the tutorials' 1/255")
             let history = saved.history.records.map(\.loss)
             XCTAssertEqual(history.count, 1)
             XCTAssertTrue(history.allSatisfy(\.isFinite), "\(history)")
-            let ex = try run(["extract", "--device", device, "--model", "mobilenetv2", "--data", data.path, "--out", path("ex-\(device)"),
+            let ex = try run(["extract", "--device", device, "--model", "mobilenetv2", "--weights", "none", "--data", data.path, "--out", path("ex-\(device)"),
                               "--size", "64x64", "--seed", "2"])
             ok(ex)
             let f = try NPY.read(url("ex-\(device)").appendingPathComponent("features.npy"))
@@ -213,5 +213,23 @@ final class MobileNetV2Tests: BinaryTestCase {
         XCTAssertTrue(t.output.contains("torchvision MobileNetV2 names: building the torchvision variant"), t.output)
         XCTAssertTrue(t.output.contains("preprocessing torch"), t.output)
         assertClose(try features("t"), try inMemoryFeatures(tvModel, data, side: 32, .torch), "torchvision MobileNetV2 features")
+
+        // inspect names the variant; convert to Keras names and back to torch's is bit-exact
+        // (the depthwise kernels [3, 3, C, 1] <-> [C, 1, 3, 3] included).
+        let inspect = try run(["weights", "inspect", path("mnv2.safetensors")])
+        ok(inspect)
+        XCTAssertTrue(inspect.output.contains("(--model mobilenetv2-torchvision): every trunk tensor found"), inspect.output)
+        ok(try run(["weights", "convert", path("mnv2.safetensors"), path("tv.h5")]))
+        let keras = try WeightFile.load(url("tv.h5"))
+        XCTAssertEqual(keras["block_1_depthwise/depthwise_kernel"]?.shape, [3, 3, 96, 1])
+        XCTAssertEqual(keras["block_1_depthwise/depthwise_kernel"]?.values,
+                       (tvModel.network.layer(named: "block_1_depthwise") as! DepthwiseConv2D).kernel.value.toArray())
+        ok(try run(["weights", "convert", path("tv.h5"), path("back.safetensors"), "--naming", "torch"]))
+        let back = try WeightFile.load(url("back.safetensors"))
+        for t in torch.tensors where !t.name.hasSuffix("num_batches_tracked") {
+            XCTAssertEqual(back[t.name]?.values, t.values, t.name)
+            XCTAssertEqual(back[t.name]?.shape, t.shape, t.name)
+        }
+        XCTAssertEqual(back.tensors.count, torch.tensors.count - 1)
     }
 }
