@@ -107,7 +107,8 @@ final class MobileNetV2Tests: BinaryTestCase {
         XCTAssertEqual(try odd.network.outputShape([1, 200, 200, 3], of: odd.trunkOutput), [1, 7, 7, 1280])
 
         let tv = try Model(ModelConfig(trunk: .mobileNetV2Torchvision, inputShape: [224, 224, 3], includeTop: true, classes: 1000), on: cpuDevice, seed: 1)
-        XCTAssertEqual(tv.kerasLayers.map(\.name), names)
+        XCTAssertEqual(tv.kerasLayers.map(\.name), names.dropLast() + ["dropout", "predictions"], "torchvision's classifier: Dropout(0.2), Linear")
+        XCTAssertEqual((tv.network.layer(named: "dropout") as! Dropout).rate, 0.2)
         let count = { (ls: [Layer]) in ls.reduce(0) { $0 + $1.weights.reduce(0) { $0 + $1.tensor.count } } }
         // torchvision mobilenet_v2: 3,504,872 parameters + 34,112 BatchNorm running statistics.
         XCTAssertEqual(count(tv.layers), 3_504_872 + 34_112)

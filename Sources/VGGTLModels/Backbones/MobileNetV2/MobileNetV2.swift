@@ -65,8 +65,10 @@ public struct MobileNetV2: Backbone {
     }
 
     public func top(units: Int) -> [HeadLayer] {
-        // Keras: GlobalAveragePooling2D() unnamed, then Dense(classes, name="predictions").
-        [.globalAveragePooling("global_average_pooling2d"), .dense("predictions", units: units, activation: .linear)]
+        // Keras: GlobalAveragePooling2D() unnamed, then Dense(classes, name="predictions");
+        // torchvision's classifier: Dropout(0.2), Linear (classifier.1).
+        [.globalAveragePooling("global_average_pooling2d")] + (torchvision ? [.dropout("dropout", rate: 0.2)] : [])
+            + [.dense("predictions", units: units, activation: .linear)]
     }
 
     var epsilon: Float { torchvision ? 1e-5 : 1e-3 }
