@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import VGGTL
 
-/// ResNet50 and InceptionV3 against real Keras: `model.layers` (order, names, classes, shapes,
+/// ResNet50, InceptionV3 and MobileNetV2 against real Keras: `model.layers` (order, names, classes, shapes,
 /// parameters, connections, weights, the configuration that decides the computation) as
 /// scripts/reference/keras/*.layers.json records them (tf.keras 2.15), Keras' parameter counts,
 /// torchvision's counts for the torchvision architectures, and freezing as the tutorials do it.
@@ -35,7 +35,8 @@ final class BackboneTests: VGGTLTestCase {
 
     func testLayerListsEqualRealKeras() throws {
         for (file, trunk, top) in [("resnet50_notop", ModelConfig.Trunk.resnet50, false), ("resnet50_top", .resnet50, true),
-                                   ("inceptionv3_notop", .inceptionV3, false), ("inceptionv3_top", .inceptionV3, true)] {
+                                   ("inceptionv3_notop", .inceptionV3, false), ("inceptionv3_top", .inceptionV3, true),
+                                   ("mobilenetv2_notop", .mobileNetV2, false), ("mobilenetv2_top", .mobileNetV2, true)] {
             let url = Self.referenceDirectory.appendingPathComponent("\(file).layers.json")
             guard let data = FileManager.default.contents(atPath: url.path) else {
                 throw XCTSkip("\(url.path) is not here (it comes with the reference scripts, scripts/reference/keras_structure.py)")
@@ -82,6 +83,18 @@ final class BackboneTests: VGGTLTestCase {
                     XCTAssertEqual(d.kernel.value.shape[1], config["units"] as? Int, what)
                 case is ReLU:
                     XCTAssertEqual("relu", config["activation"] as? String, what)
+                case let d as DepthwiseConv2D:
+                    XCTAssertEqual([d.kernelSize.0, d.kernelSize.1], config["kernel_size"] as? [Int], what)
+                    XCTAssertEqual([d.strides.0, d.strides.1], config["strides"] as? [Int], what)
+                    XCTAssertEqual(d.padding.description, config["padding"] as? String, what)
+                    XCTAssertEqual(d.bias != nil, config["use_bias"] as? Bool, what)
+                    XCTAssertEqual(1, config["depth_multiplier"] as? Int, what)
+                    XCTAssertEqual("linear", config["activation"] as? String, what)
+                case let a as PointwiseActivation:
+                    XCTAssertEqual(a.function, .relu6, what)
+                    XCTAssertEqual(6, config["max_value"] as? Double, what)
+                    XCTAssertEqual(0, config["negative_slope"] as? Double, what)
+                    XCTAssertEqual(0, config["threshold"] as? Double, what)
                 default: break
                 }
             }

@@ -233,4 +233,30 @@ final class MobileNetV2Tests: BinaryTestCase {
         }
         XCTAssertEqual(back.tensors.count, torch.tensors.count - 1)
     }
+
+    // MARK: - Against Keras itself
+
+    /// Keras' own features (scripts/reference/keras_mobilenetv2_forward.py writes them, with
+    /// TensorFlow, to the folder VGGTL_MOBILENETV2_REFERENCE names): its save_weights file loads
+    /// by name and the trunk gives Keras' float64 features within float32 rounding, on the CPU
+    /// and on OpenCL. Skipped without the folder (it needs TensorFlow from PyPI).
+    func testFeaturesEqualKeras() throws {
+        guard let dir = ProcessInfo.processInfo.environment["VGGTL_MOBILENETV2_REFERENCE"] else {
+            throw XCTSkip("set VGGTL_MOBILENETV2_REFERENCE to a folder scripts/reference/keras_mobilenetv2_forward.py wrote")
+        }
+        let folder = URL(fileURLWithPath: dir)
+        let x = try NPY.read(folder.appendingPathComponent("x.npy"))
+        let expected = try NPY.read(folder.appendingPathComponent("features64.npy"))
+        let keras32 = try NPY.read(folder.appendingPathComponent("features.npy"))
+        let side = x.shape[1]
+        for device in [cpuDevice, openclDevice] as [Device] {
+            let m = try Model(ModelConfig(trunk: .mobileNetV2, inputShape: [side, side, 3], headHidden: 0, classes: 2), on: device, seed: 7)
+            let report = try loadWeights(from: folder.appendingPathComponent("weights.h5"), into: m.trunkLayers)
+            _ = report
+            let y = try m.network.forward(try Tensor(x.values, shape: x.shape, on: device), .inference, upTo: m.trunkOutput)
+            XCTAssertEqual(y.shape, expected.shape)
+            assertClose(y.toArray(), expected.values, "vggtl on \(device.name) vs Keras float64", tol: 1e-5)
+        }
+        assertClose(keras32.values, expected.values, "Keras float32 vs float64 (the rounding we are held to)", tol: 1e-5)
+    }
 }
