@@ -76,6 +76,8 @@ def layer_entry(i, layer):
     for k in ESSENTIAL.get(cls, None) or []:
         if k in cfg:
             v = cfg[k]
+            # ReLU keeps max_value as a NumPy scalar array.
+            v = v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v
             essential[k] = list(v) if isinstance(v, tuple) else v
     if cls not in ESSENTIAL:
         essential["_unlisted_class_full_config"] = json.loads(json.dumps(cfg, default=str))

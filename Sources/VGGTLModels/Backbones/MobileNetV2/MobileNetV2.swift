@@ -89,13 +89,14 @@ public struct MobileNetV2: Backbone {
         _ = b.relu6("out_relu", x)
     }
 
-    /// Keras' `_inverted_res_block`.
+    /// Keras' `_inverted_res_block` (its 1x1 convolutions say padding 'same', Conv_1 'valid':
+    /// the same computation, kept as Keras' configs have it).
     func invertedResidual(_ b: inout TrunkBuilder, _ input: Graph.Node, id: Int, expansion: Int, filters: Int, stride: Int) throws -> Graph.Node {
         let inChannels = b.channels(input)
         let prefix = id == 0 ? "expanded_conv_" : "block_\(id)_"
         var x = input
         if id > 0 {
-            x = try b.conv(prefix + "expand", x, filters: expansion * inChannels, kernel: (1, 1), padding: .valid, useBias: false)
+            x = try b.conv(prefix + "expand", x, filters: expansion * inChannels, kernel: (1, 1), padding: .same, useBias: false)
             x = try b.batchNorm(prefix + "expand_BN", x, epsilon: epsilon)
             x = b.relu6(prefix + "expand_relu", x)
         }
@@ -105,7 +106,7 @@ public struct MobileNetV2: Backbone {
         x = try b.depthwise(prefix + "depthwise", x, strides: (stride, stride), padding: stride == 1 ? (torchvision ? .symmetric(1) : .same) : .valid)
         x = try b.batchNorm(prefix + "depthwise_BN", x, epsilon: epsilon)
         x = b.relu6(prefix + "depthwise_relu", x)
-        x = try b.conv(prefix + "project", x, filters: filters, kernel: (1, 1), padding: .valid, useBias: false)
+        x = try b.conv(prefix + "project", x, filters: filters, kernel: (1, 1), padding: .same, useBias: false)
         x = try b.batchNorm(prefix + "project_BN", x, epsilon: epsilon)
         if inChannels == filters && stride == 1 {
             return b.add(Add(prefix + "add"), [input, x], channels: filters)
