@@ -259,4 +259,28 @@ final class MobileNetV2Tests: BinaryTestCase {
         }
         assertClose(keras32.values, expected.values, "Keras float32 vs float64 (the rounding we are held to)", tol: 1e-5)
     }
+
+    /// torchvision's own features (scripts/reference/torchvision_mobilenetv2_forward.py writes
+    /// them, with PyTorch, to the folder VGGTL_MOBILENETV2_TORCH_REFERENCE names): its state dict
+    /// (with the 1000-class classifier) builds and loads the torchvision variant, whose trunk
+    /// gives `model.features` in float64 within float32 rounding, on the CPU and on OpenCL.
+    func testFeaturesEqualTorchvision() throws {
+        guard let dir = ProcessInfo.processInfo.environment["VGGTL_MOBILENETV2_TORCH_REFERENCE"] else {
+            throw XCTSkip("set VGGTL_MOBILENETV2_TORCH_REFERENCE to a folder scripts/reference/torchvision_mobilenetv2_forward.py wrote")
+        }
+        let folder = URL(fileURLWithPath: dir)
+        let x = try NPY.read(folder.appendingPathComponent("x.npy"))
+        let expected = try NPY.read(folder.appendingPathComponent("features64.npy"))
+        let file = try WeightFile.load(folder.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(Backbones.trunk(names: file.names), .mobileNetV2Torchvision)
+        let side = x.shape[1]
+        for device in [cpuDevice, openclDevice] as [Device] {
+            let m = try Model(ModelConfig(trunk: .mobileNetV2Torchvision, inputShape: [side, side, 3], includeTop: true, classes: 1000),
+                              on: device, seed: 7)
+            try loadWeights(file, into: m.layers)
+            let y = try m.network.forward(try Tensor(x.values, shape: x.shape, on: device), .inference, upTo: m.trunkOutput)
+            XCTAssertEqual(y.shape, expected.shape)
+            assertClose(y.toArray(), expected.values, "vggtl on \(device.name) vs torchvision float64", tol: 1e-5)
+        }
+    }
 }
