@@ -3,7 +3,7 @@ import VGGTLIO
 /// The backbones vggtl builds, in the order `--model` lists them. A new family lives in its own
 /// folder under Backbones/ and adds its variants here, in one line.
 public enum Backbones {
-    public static let all: [any Backbone] = VGG16.variants + ResNet50.variants + InceptionV3.variants
+    public static let all: [any Backbone] = VGG16.variants + ResNet50.variants + InceptionV3.variants + MobileNetV2.variants
 
     /// The backbone of a trunk; nil for `.none` (a head on saved features).
     public static func of(_ trunk: ModelConfig.Trunk) -> (any Backbone)? { all.first { $0.trunk == trunk } }

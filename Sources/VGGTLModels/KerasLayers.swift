@@ -63,6 +63,8 @@ public func kerasType(_ layer: Layer) -> String {
     case is Add: return "Add"
     case is Concatenate: return "Concatenate"
     case is ZeroPadding2D: return "ZeroPadding2D"
+    case is DepthwiseConv2D: return "DepthwiseConv2D"
+    case let a as PointwiseActivation: return a.function == .relu6 ? "ReLU" : "Activation"
     default: return String(describing: type(of: layer))
     }
 }

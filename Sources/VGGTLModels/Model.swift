@@ -30,6 +30,7 @@ public final class Model {
         }
         var b = TrunkBuilder(graph: graph, device: device, seed: SeededGenerator(seed: seed), batchNormMomentum: config.batchNormMomentum,
                              inputChannels: config.inputShape.last ?? 1)
+        b.inputShape = config.inputShape
         try backbone?.buildTrunk(&b)
         trunkOutput = graph.output
         stages = b.stageOf

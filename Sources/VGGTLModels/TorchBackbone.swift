@@ -91,7 +91,14 @@ public struct TorchBackbone: TorchNaming, Equatable {
         var out: [TorchMapping] = [], unknown: [String] = []
         for (name, shape) in tensors where !isLeftOut(name) {
             guard let keras = forward[TorchNames.strip(name)] ?? head[name] else { unknown.append(name); continue }
-            if keras.hasSuffix("/kernel") {
+            if keras.hasSuffix("/depthwise_kernel") {
+                // torch's depthwise [C, 1, kH, kW] is OIHW with one input channel: its HWIO
+                // transpose [kH, kW, 1, C] has the memory of Keras' [kH, kW, C, 1].
+                guard shape.count == 4, shape[1] == 1 else {
+                    throw VGGTLError.weightNaming(file: file, reason: "\(name) has shape \(compactShape(shape)): not the [C, 1, kH, kW] depthwise weight \(title) has there", found: tensors.map(\.name))
+                }
+                out.append(.init(torch: name, keras: keras, layout: .convKernel, kerasShape: [shape[2], shape[3], shape[0], 1]))
+            } else if keras.hasSuffix("/kernel") {
                 if shape.count == 4 {
                     out.append(.init(torch: name, keras: keras, layout: .convKernel, kerasShape: [shape[2], shape[3], shape[1], shape[0]]))
                 } else if shape.count == 2, keras.hasPrefix("predictions/") || head[name] != nil {
@@ -135,6 +142,9 @@ public struct TorchBackbone: TorchNaming, Equatable {
         for t in w.tensors {
             let name = backward[t.name]!
             switch t.shape.count {
+            case 4 where t.name.hasSuffix("/depthwise_kernel"):
+                // Keras' [kH, kW, C, 1] has the memory of torch's [C, 1, kH, kW] read as HWIO.
+                out.tensors.append((name, [t.shape[2], 1, t.shape[0], t.shape[1]], TorchLayout.convKernel.convert(t.values, shape: t.shape, toKeras: false)))
             case 4:
                 out.tensors.append((name, [t.shape[3], t.shape[2], t.shape[0], t.shape[1]], TorchLayout.convKernel.convert(t.values, shape: t.shape, toKeras: false)))
             case 2:

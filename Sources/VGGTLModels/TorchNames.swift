@@ -126,12 +126,15 @@ public enum TorchLayout: Equatable, Sendable {
 }
 
 /// PyTorch names of any backbone: which one a state dict is (each backbone's `TorchNaming`
-/// asked in `Backbones.all` order), and its tensors under Keras names.
+/// asked in `Backbones.all` order, the fixed tables first), and its tensors under Keras names.
 public enum TorchNames {
     /// The naming that recognises these names, and the trunk they hold.
     static func naming(of names: [String]) -> (naming: any TorchNaming, trunk: ModelConfig.Trunk)? {
-        for b in Backbones.all {
-            if let n = b.torchNaming, let t = n.trunk(ofTorchNames: names) { return (n, t) }
+        // The fixed tables (which name exact tensors) first: VGG16's naming takes any
+        // features.N/classifier.N names, which MobileNetV2's state dict has too.
+        let namings = Backbones.all.compactMap(\.torchNaming)
+        for n in namings.filter({ $0 is TorchBackbone }) + namings.filter({ !($0 is TorchBackbone) }) {
+            if let t = n.trunk(ofTorchNames: names) { return (n, t) }
         }
         return nil
     }

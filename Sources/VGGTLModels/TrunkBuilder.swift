@@ -10,6 +10,10 @@ public struct TrunkBuilder {
     public let batchNormMomentum: Float
     /// Stage of the layers being added.
     public var stage = ""
+    /// The model's input (height, width, channels) when known: a trunk whose layers depend on
+    /// the sizes inside it (Keras' `correct_pad` before MobileNetV2's strided depthwise
+    /// convolutions) reads them with `shape(of:)`.
+    public var inputShape: [Int]?
     public private(set) var stageOf: [String: String] = [:]
     private var counters: [String: Int] = [:]
     /// Channels of each node's output, for the next layer's kernel shape.
@@ -28,6 +32,12 @@ public struct TrunkBuilder {
     }
 
     public func channels(_ node: Graph.Node) -> Int { channelsOf[node]! }
+
+    /// A node's output shape for one image of `inputShape`; nil when the input size is not known.
+    public func shape(of node: Graph.Node) throws -> [Int]? {
+        guard let inputShape else { return nil }
+        return try graph.outputShape([1] + inputShape, of: node)
+    }
 
     @discardableResult
     public mutating func add(_ layer: Layer, _ inputs: [Graph.Node], channels: Int) -> Graph.Node {

@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import VGGTL
 
-/// ResNet50 and InceptionV3 against real Keras: `model.layers` (order, names, classes, shapes,
+/// ResNet50, InceptionV3 and MobileNetV2 against real Keras: `model.layers` (order, names, classes, shapes,
 /// parameters, connections, weights, the configuration that decides the computation) as
 /// scripts/reference/keras/*.layers.json records them (tf.keras 2.15), Keras' parameter counts,
 /// torchvision's counts for the torchvision architectures, and freezing as the tutorials do it.
@@ -35,7 +35,8 @@ final class BackboneTests: VGGTLTestCase {
 
     func testLayerListsEqualRealKeras() throws {
         for (file, trunk, top) in [("resnet50_notop", ModelConfig.Trunk.resnet50, false), ("resnet50_top", .resnet50, true),
-                                   ("inceptionv3_notop", .inceptionV3, false), ("inceptionv3_top", .inceptionV3, true)] {
+                                   ("inceptionv3_notop", .inceptionV3, false), ("inceptionv3_top", .inceptionV3, true),
+                                   ("mobilenetv2_notop", .mobileNetV2, false), ("mobilenetv2_top", .mobileNetV2, true)] {
             let url = Self.referenceDirectory.appendingPathComponent("\(file).layers.json")
             guard let data = FileManager.default.contents(atPath: url.path) else {
                 throw XCTSkip("\(url.path) is not here (it comes with the reference scripts, scripts/reference/keras_structure.py)")
@@ -82,6 +83,18 @@ final class BackboneTests: VGGTLTestCase {
                     XCTAssertEqual(d.kernel.value.shape[1], config["units"] as? Int, what)
                 case is ReLU:
                     XCTAssertEqual("relu", config["activation"] as? String, what)
+                case let d as DepthwiseConv2D:
+                    XCTAssertEqual([d.kernelSize.0, d.kernelSize.1], config["kernel_size"] as? [Int], what)
+                    XCTAssertEqual([d.strides.0, d.strides.1], config["strides"] as? [Int], what)
+                    XCTAssertEqual(d.padding.description, config["padding"] as? String, what)
+                    XCTAssertEqual(d.bias != nil, config["use_bias"] as? Bool, what)
+                    XCTAssertEqual(1, config["depth_multiplier"] as? Int, what)
+                    XCTAssertEqual("linear", config["activation"] as? String, what)
+                case let a as PointwiseActivation:
+                    XCTAssertEqual(a.function, .relu6, what)
+                    XCTAssertEqual(6, config["max_value"] as? Double, what)
+                    XCTAssertEqual(0, config["negative_slope"] as? Double, what)
+                    XCTAssertEqual(0, config["threshold"] as? Double, what)
                 default: break
                 }
             }
@@ -169,8 +182,9 @@ final class BackboneTests: VGGTLTestCase {
     /// The registry's identifiers are the strings checkpoints, features.json and weight metadata
     /// have always carried; unknown names are refused; each family answers for its own weights.
     func testRegistryKeepsTheCheckpointStringsAndEachFamilyAnswersForItsWeights() throws {
-        XCTAssertEqual(Backbones.names, ["vgg16", "vgg16-bn", "resnet50", "resnet50-torchvision", "inceptionv3", "inceptionv3-torchvision"])
-        XCTAssertEqual(Backbones.families.map(\.family.name), ["vgg16", "resnet50", "inceptionv3"])
+        XCTAssertEqual(Backbones.names, ["vgg16", "vgg16-bn", "resnet50", "resnet50-torchvision", "inceptionv3", "inceptionv3-torchvision",
+                                         "mobilenetv2", "mobilenetv2-torchvision"])
+        XCTAssertEqual(Backbones.families.map(\.family.name), ["vgg16", "resnet50", "inceptionv3", "mobilenetv2"])
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         for name in Backbones.names + ["none"] {
@@ -192,6 +206,8 @@ final class BackboneTests: VGGTLTestCase {
         XCTAssertEqual(Backbones.trunk(names: ["conv1.weight", "layer1.0.conv1.weight"]), .resnet50Torchvision)
         XCTAssertEqual(Backbones.trunk(names: ["dense/kernel"], metadata: [WeightMetadata.trunk: "inceptionv3-torchvision"]), .inceptionV3Torchvision)
         XCTAssertNil(Backbones.trunk(names: ["dense/kernel"]))
+        XCTAssertEqual(Backbones.trunk(names: ["Conv1/kernel", "bn_Conv1/gamma", "expanded_conv_depthwise/depthwise_kernel"]), .mobileNetV2)
+        XCTAssertEqual(Backbones.trunk(names: ["features.0.0.weight", "features.1.conv.0.0.weight", "features.18.0.weight"]), .mobileNetV2Torchvision)
         XCTAssertEqual(ImageNetWeights.trunks, [.vgg16, .resnet50, .inceptionV3])
     }
 }

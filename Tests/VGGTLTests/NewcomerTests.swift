@@ -251,7 +251,7 @@ final class NewcomerTests: BinaryTestCase {
     func testHelpShowsEachCommandsDefaultsAndVersionAndBareTrunkSummary() throws {
         func help(_ args: [String]) throws -> String { try run(args + ["--help"]).output.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
         let finetune = try help(["finetune"])
-        for needle in ["(default: sgd)", "(default: 0.0001)", "150x150", "chosen from the weights", "(default: block5, conv5 or mixed9)"] {
+        for needle in ["(default: sgd)", "(default: 0.0001)", "150x150", "chosen from the weights", "(default: block5, conv5, mixed9 or freeze-first:100)"] {
             XCTAssertTrue(finetune.contains(needle), "finetune --help lacks \(needle):\n\(finetune)")
         }
         let train = try help(["train"])

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Ground truth from real Keras: the layer list, parameter counts and HDF5 layouts of
-keras.applications.ResNet50 and InceptionV3 (weights=None), include_top False and True.
+keras.applications.ResNet50, InceptionV3 and MobileNetV2 (weights=None), include_top False and True.
 
 Run with the TensorFlow venv (scripts/reference/requirements-tf.txt):
     /tmp/venv-tf/bin/python scripts/reference/keras_structure.py [--out scripts/reference/keras]
@@ -26,6 +26,7 @@ import keras
 MODELS = {
     "resnet50": (tf.keras.applications.ResNet50, 224),
     "inceptionv3": (tf.keras.applications.InceptionV3, 299),
+    "mobilenetv2": (tf.keras.applications.MobileNetV2, 224),
 }
 
 # The config keys that decide what a layer computes (the rest is naming and initialisers).
@@ -38,6 +39,8 @@ ESSENTIAL = {
     "GlobalAveragePooling2D": ["keepdims"],
     "GlobalMaxPooling2D": ["keepdims"],
     "ZeroPadding2D": ["padding"],
+    "DepthwiseConv2D": ["kernel_size", "strides", "padding", "depth_multiplier", "use_bias", "activation"],
+    "ReLU": ["max_value", "negative_slope", "threshold"],
     "Activation": ["activation"],
     "Concatenate": ["axis"],
     "Add": [],
@@ -73,6 +76,8 @@ def layer_entry(i, layer):
     for k in ESSENTIAL.get(cls, None) or []:
         if k in cfg:
             v = cfg[k]
+            # ReLU keeps max_value as a NumPy scalar array.
+            v = v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v
             essential[k] = list(v) if isinstance(v, tuple) else v
     if cls not in ESSENTIAL:
         essential["_unlisted_class_full_config"] = json.loads(json.dumps(cfg, default=str))
@@ -150,11 +155,14 @@ def load_by_order_check(tmp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "keras"))
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     versions = {"tensorflow": tf.__version__, "keras": keras.__version__, "h5py": h5py.__version__,
                 "python": sys.version.split()[0]}
     for mname, (ctor, size) in MODELS.items():
+        if mname not in args.models.split(","):
+            continue
         for top in (False, True):
             tf.keras.backend.clear_session()
             model = ctor(weights=None, include_top=top, input_shape=(size, size, 3))
