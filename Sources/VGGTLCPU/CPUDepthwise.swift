@@ -35,16 +35,8 @@ extension CPUDevice {
                 for iw in 0..<g.inW {
                     // The outputs whose windows read (ih, iw), in window order.
                     var count = 0
-                    for kh in 0..<g.kH {
-                        let th = ih + g.padTop - kh
-                        guard th >= 0, th % g.strideH == 0, th / g.strideH < g.outH else { continue }
-                        for kw in 0..<g.kW {
-                            let tw = iw + g.padLeft - kw
-                            guard tw >= 0, tw % g.strideW == 0, tw / g.strideW < g.outW else { continue }
-                            taps[2 * count] = ((n * g.outH + th / g.strideH) * g.outW + tw / g.strideW) * c
-                            taps[2 * count + 1] = (kh * g.kW + kw) * c
-                            count += 1
-                        }
+                    forEachReader(g, n, ih, iw) { output, window in
+                        taps[2 * count] = output * c; taps[2 * count + 1] = window * c; count += 1
                     }
                     sumTaps(into: dx + (row * g.inW + iw) * c, start: nil, taps, count, dy, w, channels: c)
                 }

@@ -106,17 +106,11 @@ public final class CPUDevice: Device {
                 let pix = pixels.lowerBound + q
                 let n = pix / (g.inH * g.inW), ih = (pix / g.inW) % g.inH, iw = pix % g.inW
                 let dst = dx + pix * c
-                for kh in 0..<g.kH {
-                    let th = ih + g.padTop - kh
-                    guard th >= 0, th % g.strideH == 0, th / g.strideH < g.outH else { continue }
-                    for kw in 0..<g.kW {
-                        let tw = iw + g.padLeft - kw
-                        guard tw >= 0, tw % g.strideW == 0, tw / g.strideW < g.outW else { continue }
-                        let r = (n * g.outH + th / g.strideH) * g.outW + tw / g.strideW - row0
-                        guard r >= 0, r < rows else { continue }
-                        let src = dcol + r * patch + (kh * g.kW + kw) * c
-                        for j in 0..<c { dst[j] += src[j] }
-                    }
+                forEachReader(g, n, ih, iw) { output, window in
+                    let r = output - row0
+                    guard r >= 0, r < rows else { return }
+                    let src = dcol + r * patch + window * c
+                    for j in 0..<c { dst[j] += src[j] }
                 }
             }
         }
@@ -271,6 +265,22 @@ public final class CPUDevice: Device {
                 let iw = ow * g.strideW - g.padLeft + kw
                 guard iw >= 0, iw < g.inW else { continue }
                 tap(((n * g.inH + ih) * g.inW + iw) * g.inC, kh * g.kW + kw)
+            }
+        }
+    }
+
+    /// The mirror of `forEachTap`: for input pixel (n, ih, iw), calls `reader` with the index
+    /// (n * outH + oh) * outW + ow of each output pixel whose window reads it, in window order,
+    /// and the index kh * kW + kw of the place it has in that window.
+    @inline(__always)
+    func forEachReader(_ g: WindowGeometry, _ n: Int, _ ih: Int, _ iw: Int, _ reader: (_ output: Int, _ window: Int) -> Void) {
+        for kh in 0..<g.kH {
+            let th = ih + g.padTop - kh
+            guard th >= 0, th % g.strideH == 0, th / g.strideH < g.outH else { continue }
+            for kw in 0..<g.kW {
+                let tw = iw + g.padLeft - kw
+                guard tw >= 0, tw % g.strideW == 0, tw / g.strideW < g.outW else { continue }
+                reader((n * g.outH + th / g.strideH) * g.outW + tw / g.strideW, kh * g.kW + kw)
             }
         }
     }
